@@ -1,0 +1,116 @@
+// The only module that reads process.env. Everything else receives a typed Config.
+import { z } from "zod";
+
+const DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef";
+// 32 bytes, base64. Used only outside production; production must set its own key.
+const DEV_ENCRYPTION_KEY = "ZGF0YWh1cy1kZXYtb25seS1rZXktMzItYnl0ZXMhISE=";
+
+const bool = z
+  .enum(["true", "false", "1", "0", "yes", "no"])
+  .transform((v) => v === "true" || v === "1" || v === "yes");
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const list = z
+  .string()
+  .transform((v) =>
+    v
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+
+/**
+ * Every setting, with a default that works on a development machine.
+ * `.env.example` documents each key; a test keeps the two in sync.
+ */
+export const configSchema = z.object({
+  NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  PORT: int(0, 65535).default(4000),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+
+  DATABASE_URL: z.url().default("postgresql://postgres@127.0.0.1:5432/datahus"),
+  DATABASE_POOL_SIZE: int(1, 200).default(10),
+  PGBOSS_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]*$/)
+    .default("pgboss"),
+
+  CLICKHOUSE_URL: z.url().default("http://127.0.0.1:8123"),
+  CLICKHOUSE_DATABASE: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+    .default("datahus"),
+  CLICKHOUSE_USER: z.string().default("default"),
+  CLICKHOUSE_PASSWORD: z.string().default(""),
+  CLICKHOUSE_REQUEST_TIMEOUT_MS: int(100, 600_000).default(30_000),
+
+  REDIS_URL: z.url().default("redis://127.0.0.1:6379"),
+  REDIS_KEY_PREFIX: z.string().default("datahus:"),
+
+  JWT_SECRET: z.string().min(32).default(DEV_JWT_SECRET),
+  ENCRYPTION_KEY: z
+    .string()
+    .refine((v) => Buffer.from(v, "base64").length === 32, "must be 32 bytes, base64-encoded")
+    .default(DEV_ENCRYPTION_KEY),
+
+  CORS_ORIGINS: list.default([]),
+  TRUST_PROXY: bool.default(false),
+  BODY_LIMIT_BYTES: int(1024, 512 * 1024 * 1024).default(1024 * 1024),
+  SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(10_000),
+
+  GRAPHQL_INTROSPECTION: bool.optional(),
+  GRAPHQL_MAX_DEPTH: int(1, 100).default(12),
+  GRAPHQL_MAX_ALIASES: int(0, 1000).default(30),
+  GRAPHQL_MAX_DIRECTIVES: int(0, 1000).default(50),
+  GRAPHQL_MAX_TOKENS: int(100, 1_000_000).default(5000),
+  GRAPHQL_MAX_COST: int(1, 10_000_000).default(50_000),
+  PAGE_DEFAULT_LIMIT: int(1, 10_000).default(100),
+  MAX_LIMIT: int(1, 10_000).default(1000),
+});
+
+export type Env = z.input<typeof configSchema>;
+type Parsed = z.output<typeof configSchema>;
+
+export interface Config extends Omit<Parsed, "GRAPHQL_INTROSPECTION"> {
+  GRAPHQL_INTROSPECTION: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Parses the environment, reporting every problem at once rather than the first. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const known = Object.fromEntries(
+    Object.keys(configSchema.shape)
+      .filter((key) => env[key] !== undefined && env[key] !== "")
+      .map((key) => [key, env[key]]),
+  );
+  const result = configSchema.safeParse(known);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`),
+    );
+  }
+  const parsed = result.data;
+  const problems: string[] = [];
+  if (parsed.NODE_ENV === "production") {
+    if (parsed.JWT_SECRET === DEV_JWT_SECRET) problems.push("JWT_SECRET: must be set in production");
+    if (parsed.ENCRYPTION_KEY === DEV_ENCRYPTION_KEY) {
+      problems.push("ENCRYPTION_KEY: must be set in production");
+    }
+  }
+  if (parsed.PAGE_DEFAULT_LIMIT > parsed.MAX_LIMIT) {
+    problems.push("PAGE_DEFAULT_LIMIT: must not exceed MAX_LIMIT");
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    ...parsed,
+    GRAPHQL_INTROSPECTION: parsed.GRAPHQL_INTROSPECTION ?? parsed.NODE_ENV !== "production",
+  };
+}
