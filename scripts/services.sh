@@ -1,0 +1,348 @@
+#!/usr/bin/env bash
+# Makes the services Datahus needs reachable on loopback: PostgreSQL (5432), Redis (6379) and
+# ClickHouse (HTTP 8123). Uses whatever already answers; starts what is installed but stopped;
+# installs ClickHouse from Debian when it is missing (DESIGN.md §4). Safe to run repeatedly.
+#
+#   scripts/services.sh                  make all three reachable (default)
+#   scripts/services.sh stop-clickhouse  stop the ClickHouse this script started
+#
+# ClickHouse runs with a project-local config and data under .data/clickhouse (git-ignored), so
+# it never touches /etc/clickhouse-server or /var/lib/clickhouse, and runs as whoever calls this.
+
+# When sourced, run as a child instead: `set -e` and `exit` must not leak into the caller's shell.
+if [[ "${BASH_SOURCE[0]}" != "$0" ]]; then
+  bash "${BASH_SOURCE[0]}" "$@"
+  return $?
+fi
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CH_DIR="$ROOT/.data/clickhouse"
+CH_PID_FILE="$CH_DIR/clickhouse-server.pid"
+CH_HTTP_PORT="${CLICKHOUSE_HTTP_PORT:-8123}"
+CH_TCP_PORT="${CLICKHOUSE_TCP_PORT:-9000}"
+PG_PORT=5432
+REDIS_PORT=6379
+
+# Debian keeps daemons in /usr/sbin, which a non-root PATH often lacks.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+say() { printf '%s\n' "$*"; }
+fail() {
+  printf 'services.sh: %s\n' "$*" >&2
+  exit 1
+}
+
+# Polls a check function until it succeeds or the timeout (seconds) passes.
+wait_for() {
+  local timeout=$1
+  shift
+  local deadline=$((SECONDS + timeout))
+  until "$@"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.5
+  done
+}
+
+tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo "$@"
+  else
+    fail "need root (or passwordless sudo) to run: $*"
+  fi
+}
+
+# ---------------------------------------------------------------------------------- PostgreSQL
+
+pg_up() {
+  if command -v pg_isready >/dev/null 2>&1; then
+    pg_isready -q -h 127.0.0.1 -p "$PG_PORT" -t 2
+  else
+    tcp_open "$PG_PORT"
+  fi
+}
+
+ensure_postgres() {
+  if pg_up; then
+    say "postgres: already up (127.0.0.1:$PG_PORT)"
+    return
+  fi
+  local version
+  version="$(ls /etc/postgresql 2>/dev/null | head -1 || true)"
+  if [[ -z "$version" ]] || ! command -v pg_ctlcluster >/dev/null 2>&1; then
+    fail "PostgreSQL is not reachable on 127.0.0.1:$PG_PORT and no local cluster is installed"
+  fi
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start ||
+    fail "pg_ctlcluster could not start PostgreSQL $version"
+  wait_for 30 pg_up || fail "PostgreSQL $version started but does not answer on 127.0.0.1:$PG_PORT"
+  say "postgres: started (cluster $version/main, 127.0.0.1:$PG_PORT)"
+}
+
+# --------------------------------------------------------------------------------------- Redis
+
+redis_up() {
+  if command -v redis-cli >/dev/null 2>&1; then
+    [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == "PONG" ]]
+  else
+    tcp_open "$REDIS_PORT"
+  fi
+}
+
+ensure_redis() {
+  if redis_up; then
+    say "redis: already up (127.0.0.1:$REDIS_PORT)"
+    return
+  fi
+  command -v redis-server >/dev/null 2>&1 ||
+    fail "Redis is not reachable on 127.0.0.1:$REDIS_PORT and redis-server is not installed"
+  # No persistence: Redis only holds rate-limit counters and pub/sub fan-out here.
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+    >/dev/null || fail "redis-server could not start"
+  wait_for 15 redis_up || fail "redis-server started but does not answer on 127.0.0.1:$REDIS_PORT"
+  say "redis: started (127.0.0.1:$REDIS_PORT)"
+}
+
+# ---------------------------------------------------------------------------------- ClickHouse
+
+ch_ping() {
+  if command -v curl >/dev/null 2>&1; then
+    curl -sf --max-time 2 "http://127.0.0.1:$CH_HTTP_PORT/ping" 2>/dev/null
+  else
+    (
+      exec 3<>"/dev/tcp/127.0.0.1/$CH_HTTP_PORT" || exit 1
+      printf 'GET /ping HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+      timeout 2 cat <&3 | tail -n 1
+    ) 2>/dev/null
+  fi
+}
+
+ch_up() { [[ "$(ch_ping)" == Ok.* ]]; }
+
+# The pid of the server this script started, if that process is still alive.
+ch_pid() {
+  [[ -f "$CH_PID_FILE" ]] || return 1
+  local pid
+  pid="$(tr -dc '0-9' <"$CH_PID_FILE")"
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+  # A reused pid must not be mistaken for our server.
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--config-file=$CH_DIR/config.xml" ||
+    return 1
+  printf '%s\n' "$pid"
+}
+
+install_clickhouse() {
+  say "clickhouse: clickhouse-server not found; installing it from Debian (apt-get)"
+  command -v apt-get >/dev/null 2>&1 || fail "clickhouse-server is missing and apt-get is not available"
+  # Stop the package's postinst from starting the system-wide service on port 8123: we run our
+  # own. A policy-rc.d that already exists (containers ship one) is left as it is.
+  local policy=/usr/sbin/policy-rc.d added_policy=""
+  if [[ ! -e "$policy" ]]; then
+    as_root sh -c "printf '#!/bin/sh\nexit 101\n' >$policy && chmod 755 $policy"
+    added_policy=1
+  fi
+  local status=0
+  as_root apt-get update -q || status=$?
+  if [[ $status -eq 0 ]]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      clickhouse-server clickhouse-client || status=$?
+  fi
+  [[ -n "$added_policy" ]] && as_root rm -f "$policy"
+  [[ $status -eq 0 ]] || fail "apt-get could not install clickhouse-server (exit $status)"
+  command -v clickhouse-server >/dev/null 2>&1 || fail "clickhouse-server is still missing after apt-get install"
+}
+
+xml_escape() {
+  local s=$1
+  s=${s//&/&amp;}
+  s=${s//</&lt;}
+  s=${s//>/&gt;}
+  printf '%s' "$s"
+}
+
+# 18.16 element names, checked against the package's /etc/clickhouse-server/config.xml. No
+# interserver_http_port: without replication nothing needs it, and it would take port 9009.
+write_clickhouse_config() {
+  local dir
+  dir="$(xml_escape "$CH_DIR")"
+  mkdir -p "$CH_DIR"/{data,tmp,user_files,format_schemas,log}
+  cat >"$CH_DIR/config.xml" <<EOF
+<?xml version="1.0"?>
+<!-- Generated by scripts/services.sh; edits are overwritten on the next start. -->
+<yandex>
+    <logger>
+        <level>information</level>
+        <log>$dir/log/clickhouse-server.log</log>
+        <errorlog>$dir/log/clickhouse-server.err.log</errorlog>
+        <size>50M</size>
+        <count>3</count>
+    </logger>
+    <listen_host>127.0.0.1</listen_host>
+    <http_port>$CH_HTTP_PORT</http_port>
+    <tcp_port>$CH_TCP_PORT</tcp_port>
+    <path>$dir/data/</path>
+    <tmp_path>$dir/tmp/</tmp_path>
+    <user_files_path>$dir/user_files/</user_files_path>
+    <format_schema_path>$dir/format_schemas/</format_schema_path>
+    <users_config>$dir/users.xml</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <!-- DateTime values render and parse the same on every machine. -->
+    <timezone>UTC</timezone>
+    <max_connections>512</max_connections>
+    <max_concurrent_queries>32</max_concurrent_queries>
+    <!-- Longer than the Node client's idle-socket TTL (2.5 s), so the server never closes
+         a socket the client is about to reuse. -->
+    <keep_alive_timeout>10</keep_alive_timeout>
+    <mark_cache_size>67108864</mark_cache_size>
+    <uncompressed_cache_size>67108864</uncompressed_cache_size>
+    <mlock_executable>false</mlock_executable>
+</yandex>
+EOF
+  cat >"$CH_DIR/users.xml" <<'EOF'
+<?xml version="1.0"?>
+<!-- Generated by scripts/services.sh; edits are overwritten on the next start. -->
+<yandex>
+    <profiles>
+        <default>
+            <!-- Sized for a 2-core development or CI machine. -->
+            <max_memory_usage>2000000000</max_memory_usage>
+            <max_memory_usage_for_all_queries>4000000000</max_memory_usage_for_all_queries>
+            <max_threads>2</max_threads>
+            <background_pool_size>4</background_pool_size>
+            <use_uncompressed_cache>0</use_uncompressed_cache>
+            <log_queries>0</log_queries>
+        </default>
+    </profiles>
+    <users>
+        <default>
+            <password></password>
+            <networks>
+                <ip>::1</ip>
+                <ip>127.0.0.1</ip>
+            </networks>
+            <profile>default</profile>
+            <quota>default</quota>
+        </default>
+    </users>
+    <quotas>
+        <default>
+            <interval>
+                <duration>3600</duration>
+                <queries>0</queries>
+                <errors>0</errors>
+                <result_rows>0</result_rows>
+                <read_rows>0</read_rows>
+                <execution_time>0</execution_time>
+            </interval>
+        </default>
+    </quotas>
+</yandex>
+EOF
+}
+
+# Logs are appended across starts: show only what this start wrote (CH_LOG_FROM is set at launch).
+CH_LOG_FROM=0
+ch_log_size() { stat -c %s "$CH_DIR/log/clickhouse-server.err.log" 2>/dev/null || echo 0; }
+
+ch_log_tail() {
+  local err="$CH_DIR/log/clickhouse-server.err.log" main="$CH_DIR/log/clickhouse-server.log"
+  if [[ -s "$err" ]] && (($(ch_log_size) > CH_LOG_FROM)); then
+    printf -- '--- %s (this start)\n' "$err" >&2
+    tail -c +"$((CH_LOG_FROM + 1))" "$err" | tail -n 30 >&2
+  elif [[ -s "$main" ]]; then
+    printf -- '--- %s (last 30 lines)\n' "$main" >&2
+    tail -n 30 "$main" >&2
+  fi
+}
+
+pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+wait_for_clickhouse() {
+  local started=$SECONDS
+  until ch_up; do
+    if ((SECONDS - started >= 60)); then
+      ch_log_tail
+      fail "ClickHouse did not answer http://127.0.0.1:$CH_HTTP_PORT/ping within 60 s"
+    fi
+    # The daemon writes its pid file before loading tables; no live pid after a few seconds
+    # means it exited (bad config, port taken, data folder locked by another server).
+    if ((SECONDS - started >= 10)) && ! ch_pid >/dev/null && ! ch_up; then
+      ch_log_tail
+      fail "clickhouse-server exited during start-up (logs in $CH_DIR/log/)"
+    fi
+    sleep 0.5
+  done
+}
+
+ensure_clickhouse() {
+  if ch_up; then
+    say "clickhouse: already up (http://127.0.0.1:$CH_HTTP_PORT)"
+    return
+  fi
+  if ! command -v clickhouse-server >/dev/null 2>&1; then
+    install_clickhouse
+    if ch_up; then
+      say "clickhouse: up after install (started by the package, http://127.0.0.1:$CH_HTTP_PORT)"
+      return
+    fi
+  fi
+
+  local pid
+  if pid="$(ch_pid)"; then
+    local running_port
+    running_port="$(sed -n 's:.*<http_port>\([0-9]*\)</http_port>.*:\1:p' "$CH_DIR/config.xml")"
+    if [[ "$running_port" != "$CH_HTTP_PORT" ]]; then
+      fail "this project's ClickHouse already runs on port $running_port (pid $pid); run" \
+        "'scripts/services.sh stop-clickhouse' before starting it on port $CH_HTTP_PORT"
+    fi
+    # Our server is alive but not answering yet (still loading tables): wait rather than start
+    # a second one on the same data folder.
+    say "clickhouse: waiting for the server started earlier (pid $pid)"
+  else
+    rm -f "$CH_PID_FILE"
+    write_clickhouse_config
+    CH_LOG_FROM="$(ch_log_size)"
+    # The parent returns once the daemon has forked; the daemon writes the pid file.
+    clickhouse-server --config-file="$CH_DIR/config.xml" --pid-file="$CH_PID_FILE" --daemon \
+      >>"$CH_DIR/log/launch.log" 2>&1 || {
+      ch_log_tail
+      fail "clickhouse-server failed to launch (see $CH_DIR/log/)"
+    }
+  fi
+
+  wait_for_clickhouse
+  say "clickhouse: started (http://127.0.0.1:$CH_HTTP_PORT, tcp $CH_TCP_PORT, pid $(ch_pid || echo '?'), data in $CH_DIR)"
+}
+
+stop_clickhouse() {
+  local pid
+  if ! pid="$(ch_pid)"; then
+    rm -f "$CH_PID_FILE"
+    say "clickhouse: not running (nothing started by this script)"
+    return
+  fi
+  kill -TERM "$pid"
+  if ! wait_for 30 pid_gone "$pid"; then
+    kill -KILL "$pid" 2>/dev/null || true
+    say "clickhouse: did not stop within 30 s; killed pid $pid"
+  else
+    say "clickhouse: stopped (pid $pid)"
+  fi
+  rm -f "$CH_PID_FILE"
+}
+
+case "${1:-start}" in
+  start | "")
+    ensure_postgres
+    ensure_redis
+    ensure_clickhouse
+    ;;
+  stop-clickhouse) stop_clickhouse ;;
+  -h | --help) sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+  *) fail "unknown command '$1' (expected: start, stop-clickhouse)" ;;
+esac

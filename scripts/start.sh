@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs Datahus on this machine: Node 24, dependencies, services, build, migrations, then the
+# worker in the background and the API in the foreground. Ctrl-C (or SIGTERM) stops both.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$DATAHUS_ROOT"
+ensure_node_modules
+bash scripts/services.sh
+npm run --silent generate
+npm run --silent build
+node dist/src/main.js migrate
+
+node --enable-source-maps dist/src/main.js worker &
+worker=$!
+stop() { kill -TERM "$worker" 2>/dev/null || true; wait "$worker" 2>/dev/null || true; }
+trap stop EXIT
+node --enable-source-maps dist/src/main.js serve

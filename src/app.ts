@@ -1,0 +1,103 @@
+// Wires stores, services and the HTTP server. Used by `datahus serve` and by the tests, which
+// boot the same app on real services.
+import type { FastifyInstance } from "fastify";
+import { Redis } from "ioredis";
+import type { Config } from "./config.js";
+import { createClickHouse, type ClickHouse } from "./db/clickhouse.js";
+import { createPrisma } from "./db/prisma.js";
+import type { PrismaClient } from "./generated/prisma/client.js";
+import { createHttpServer } from "./http/server.js";
+import { createLogger, type Logger } from "./observability/logger.js";
+import { Metrics } from "./observability/metrics.js";
+import { createServices, type Services } from "./services.js";
+
+export interface Stores {
+  prisma: PrismaClient;
+  clickhouse: ClickHouse;
+  redis: Redis;
+}
+
+export function createStores(config: Config, log: Logger): Stores {
+  const redis = new Redis(config.REDIS_URL, {
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    // Fail fast while disconnected instead of queueing: callers (and /ready) see the outage.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    lazyConnect: true,
+  });
+  redis.on("error", (err) => log.warn({ err }, "redis connection error"));
+  redis.connect().catch(() => {
+    // Reconnects on its own; /ready reports Redis until it does.
+  });
+  return {
+    prisma: createPrisma(config.DATABASE_URL, config.DATABASE_POOL_SIZE),
+    clickhouse: createClickHouse(config),
+    redis,
+  };
+}
+
+export async function closeStores(stores: Stores): Promise<void> {
+  await Promise.allSettled([
+    stores.prisma.$disconnect(),
+    stores.clickhouse.close(),
+    stores.redis.quit().catch(() => stores.redis.disconnect()),
+  ]);
+}
+
+export interface App {
+  config: Config;
+  log: Logger;
+  stores: Stores;
+  services: Services;
+  http: FastifyInstance;
+  /** Starts listening; resolves to the base URL (useful with PORT=0). */
+  listen(): Promise<string>;
+  /** Stops accepting connections, lets requests in flight finish, then closes the stores. */
+  close(): Promise<void>;
+}
+
+/** Waits up to `ms` for Redis's first connection; the app starts either way and /ready tells. */
+function firstRedisConnection(redis: Redis, ms: number): Promise<void> {
+  if (redis.status === "ready") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off("ready", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    redis.once("ready", done);
+  });
+}
+
+export async function createApp(config: Config, options: { log?: Logger } = {}): Promise<App> {
+  const log = options.log ?? createLogger(config);
+  const stores = createStores(config, log);
+  await firstRedisConnection(stores.redis, 2000);
+  const services = createServices(stores.prisma, config);
+  const http = await createHttpServer({
+    config,
+    log,
+    metrics: new Metrics(),
+    services,
+    readinessChecks: {
+      postgres: () => stores.prisma.$queryRaw`SELECT 1`,
+      redis: () => stores.redis.ping(),
+      clickhouse: () => stores.clickhouse.ping(),
+    },
+  });
+  return {
+    config,
+    log,
+    stores,
+    services,
+    http,
+    async listen() {
+      return http.listen({ host: config.HOST, port: config.PORT });
+    },
+    async close() {
+      await http.close();
+      await closeStores(stores);
+    },
+  };
+}

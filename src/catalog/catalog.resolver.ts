@@ -1,0 +1,18 @@
+import { Args, Ctx, FieldResolver, Query, Resolver, Root } from "type-graphql";
+import type { Context } from "../graphql/context.js";
+import { ConnectionArgs, toConnection } from "../graphql/relay.js";
+import { Account } from "../identity/account.types.js";
+import { Dataset, DatasetConnection } from "./catalog.types.js";
+
+@Resolver(() => Dataset)
+export class CatalogResolver {
+  @Query(() => DatasetConnection, { description: "Datasets the caller may see, oldest first." })
+  async datasets(@Args(() => ConnectionArgs) args: ConnectionArgs, @Ctx() ctx: Context) {
+    return toConnection(await ctx.services.catalog.datasets.page(ctx.caller, args), Dataset.from);
+  }
+
+  @FieldResolver(() => Account, { nullable: true, description: "The publishing account." })
+  async publisher(@Root() dataset: Dataset, @Ctx() ctx: Context) {
+    return ctx.loaders.node("Account", dataset.accountId);
+  }
+}

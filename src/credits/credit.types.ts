@@ -1,0 +1,48 @@
+import { Field, ObjectType, registerEnumType } from "type-graphql";
+import {
+  CreditTransactionKind,
+  type CreditTransaction as CreditTransactionRow,
+} from "../generated/prisma/client.js";
+import { ConnectionType, Node, encodeGlobalId } from "../graphql/relay.js";
+import { SafeInt, safeInt } from "../graphql/scalars.js";
+
+registerEnumType(CreditTransactionKind, { name: "CreditTransactionKind" });
+
+@ObjectType({ implements: Node, description: "One entry of an account's append-only credit ledger." })
+export class CreditTransaction extends Node {
+  accountId!: string;
+
+  @Field(() => CreditTransactionKind)
+  kind!: CreditTransactionKind;
+
+  @Field(() => SafeInt, { description: "Signed: positive adds credits, negative spends them." })
+  amount!: number;
+
+  @Field(() => SafeInt)
+  balanceAfter!: number;
+
+  @Field(() => String, { nullable: true })
+  idempotencyKey!: string | null;
+
+  @Field(() => String, { nullable: true })
+  reference!: string | null;
+
+  @Field(() => Date)
+  createdAt!: Date;
+
+  static from(row: CreditTransactionRow): CreditTransaction {
+    return Object.assign(new CreditTransaction(), {
+      id: encodeGlobalId("CreditTransaction", row.id),
+      accountId: row.accountId,
+      kind: row.kind,
+      amount: safeInt(row.amount),
+      balanceAfter: safeInt(row.balanceAfter),
+      idempotencyKey: row.idempotencyKey,
+      reference: row.reference,
+      createdAt: row.createdAt,
+    });
+  }
+}
+
+@ObjectType()
+export class CreditTransactionConnection extends ConnectionType(CreditTransaction) {}

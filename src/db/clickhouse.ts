@@ -1,0 +1,213 @@
+// A small wrapper around the official client, shaped by what ClickHouse 18.16 accepts
+// (DESIGN.md §4). Statements come only from the `sql` template; driver errors are translated
+// here, once, into ClickHouseError with the server's error code.
+import {
+  ClickHouseError as DriverError,
+  ClickHouseLogLevel,
+  createClient,
+  type ClickHouseClient,
+  type ClickHouseClientConfigOptions,
+  type ClickHouseSettings,
+} from "@clickhouse/client";
+import type { Config } from "../config.js";
+import { Identifier, ident, type Sql } from "./sql.js";
+
+/** Server error codes the code base reacts to (ErrorCodes.cpp; identical on 18.16 and today). */
+export const ClickHouseErrorCode = {
+  TABLE_ALREADY_EXISTS: 57,
+  UNKNOWN_TABLE: 60,
+  SYNTAX_ERROR: 62,
+  UNKNOWN_DATABASE: 81,
+  DATABASE_ALREADY_EXISTS: 82,
+  UNKNOWN_SETTING: 115,
+  TIMEOUT_EXCEEDED: 159,
+  MEMORY_LIMIT_EXCEEDED: 241,
+} as const;
+
+/** Any failure talking to ClickHouse. `code` is the server's error code when the server sent one. */
+export class ClickHouseError extends Error {
+  override readonly name = "ClickHouseError";
+  readonly code: number | undefined;
+
+  constructor(message: string, options: { code?: number | undefined; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.code = options.code;
+  }
+}
+
+// 18.16: "Code: 62, e.displayText() = DB::Exception: <text>, e.what() = DB::Exception".
+// Newer servers: "Code: 62. DB::Exception: <text>. (SYNTAX_ERROR) (version 24.3.1.1)".
+const SERVER_CODE = /Code: (\d+)[,.]/;
+const OLD_FORMAT = /e\.displayText\(\) = (?:DB::Exception: )?([\s\S]*?)(?:, e\.what\(\) = [\w:]+)?\s*$/;
+
+function serverMessage(text: string): string {
+  return (OLD_FORMAT.exec(text)?.[1] ?? text).trim();
+}
+
+/** Translates whatever the driver threw; the original stays reachable as `cause`. */
+export function toClickHouseError(error: unknown): ClickHouseError {
+  if (error instanceof ClickHouseError) return error;
+  if (error instanceof DriverError) {
+    // The driver recognised a current-server error; `code` is a string there.
+    const code = Number(error.code);
+    return new ClickHouseError(error.message, {
+      code: Number.isInteger(code) ? code : undefined,
+      cause: error,
+    });
+  }
+  const text = error instanceof Error ? error.message : String(error);
+  const code = SERVER_CODE.exec(text)?.[1];
+  if (code !== undefined) {
+    return new ClickHouseError(serverMessage(text), { code: Number(code), cause: error });
+  }
+  return new ClickHouseError(`ClickHouse request failed: ${text}`, { cause: error });
+}
+
+/**
+ * Parses a JSONEachRow body. 18.16 reports an error that happens after the first rows were sent
+ * by appending "Code: N, ..." to the 200 response, so a line that is not a JSON object is the
+ * server's error, not data.
+ */
+export function parseJsonEachRow<T>(body: string): T[] {
+  const rows: T[] = [];
+  let start = 0;
+  while (start < body.length) {
+    let end = body.indexOf("\n", start);
+    if (end === -1) end = body.length;
+    const line = body.slice(start, end);
+    if (line.startsWith("{")) rows.push(JSON.parse(line) as T);
+    else if (line.trim() !== "") throw toClickHouseError(new Error(body.slice(start)));
+    start = end + 1;
+  }
+  return rows;
+}
+
+// Table names for insert may be qualified ("db.table"); each part is validated by ident().
+function tableIdentifier(table: string | Identifier): Identifier {
+  if (Identifier.is(table)) return table;
+  const parts = table.split(".");
+  if (parts.length === 1) return ident(parts[0]!);
+  if (parts.length === 2) return ident(parts[0]!, parts[1]!);
+  throw new TypeError(`Invalid table name ${JSON.stringify(table)}: expected "table" or "db.table"`);
+}
+
+// JSON has no 64-bit integers: send bigints as strings, which ClickHouse reads into (U)Int64.
+function stringifyRow(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+}
+
+// 18.16 needs both for rows written by Node: ISO timestamps, and objects carrying extra fields.
+const INSERT_SETTINGS: ClickHouseSettings = {
+  date_time_input_format: "best_effort",
+  input_format_skip_unknown_fields: 1,
+};
+
+// The server buffers the whole result before answering, so an error surfaces as an HTTP error
+// instead of text appended to a half-sent 200 response (18.16 has no exception tag for that).
+const QUERY_SETTINGS: ClickHouseSettings = { wait_end_of_query: 1 };
+
+export class ClickHouse {
+  /** The underlying client, for streaming reads and writes. Its errors are not translated. */
+  readonly client: ClickHouseClient;
+  /** The database unqualified table names resolve to. */
+  readonly database: string;
+  readonly #options: ClickHouseClientConfigOptions;
+
+  constructor(options: ClickHouseClientConfigOptions & { database: string }) {
+    ident(options.database); // fail fast on a name no statement could use
+    this.#options = options;
+    this.database = options.database;
+    this.client = createClient(options);
+  }
+
+  /**
+   * Another connection to the same server whose current database is `database`; close it too.
+   * The client sends its database with every request, so a connection to a database that does
+   * not exist yet cannot run anything, not even the CREATE DATABASE that would fix that.
+   */
+  withDatabase(database: string): ClickHouse {
+    return new ClickHouse({ ...this.#options, database });
+  }
+
+  /** Runs a SELECT and returns its rows (JSONEachRow: 64-bit integers arrive as strings). */
+  async query<T>(q: Sql): Promise<T[]> {
+    const body = await this.call(async () => {
+      const result = await this.client.query({
+        query: q.text,
+        format: "JSONEachRow",
+        clickhouse_settings: QUERY_SETTINGS,
+      });
+      return result.text();
+    });
+    return parseJsonEachRow<T>(body);
+  }
+
+  /** Runs a statement that returns no rows (DDL, INSERT ... SELECT, ALTER). */
+  async command(q: Sql): Promise<void> {
+    await this.call(() => this.client.command({ query: q.text }));
+  }
+
+  /** Inserts rows as JSONEachRow; Dates may be passed as Date objects or ISO strings. */
+  async insert<T extends object>(table: string | Identifier, rows: readonly T[]): Promise<void> {
+    const target = tableIdentifier(table);
+    if (rows.length === 0) return;
+    await this.call(() =>
+      this.client.insert({
+        table: target.text,
+        values: rows as T[],
+        format: "JSONEachRow",
+        clickhouse_settings: INSERT_SETTINGS,
+      }),
+    );
+  }
+
+  /**
+   * True when the server answers a query with these credentials within the timeout. Never throws.
+   * A query rather than /ping, so that a wrong password shows up as "not ready".
+   */
+  async ping(timeoutMs = 2_000): Promise<boolean> {
+    try {
+      const result = await this.client.ping({ select: true, abort_signal: AbortSignal.timeout(timeoutMs) });
+      return result.success;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  private async call<R>(fn: () => Promise<R>): Promise<R> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw toClickHouseError(error);
+    }
+  }
+}
+
+export interface ClickHouseOptions {
+  /** Database for unqualified names; defaults to `CLICKHOUSE_DATABASE`. */
+  database?: string;
+}
+
+export function createClickHouse(config: Config, opts: ClickHouseOptions = {}): ClickHouse {
+  return new ClickHouse({
+    url: config.CLICKHOUSE_URL,
+    username: config.CLICKHOUSE_USER,
+    password: config.CLICKHOUSE_PASSWORD,
+    database: opts.database ?? config.CLICKHOUSE_DATABASE,
+    request_timeout: config.CLICKHOUSE_REQUEST_TIMEOUT_MS,
+    application: "datahus",
+    // No client-wide settings: 18.16 rejects any setting it does not know (code 115), so each
+    // call sends only what it needs and what 18.16 has.
+    clickhouse_settings: {},
+    // HTTP compression works on 18.16 but costs CPU for nothing on a local network; be explicit so
+    // a change of the client's default cannot start sending enable_http_compression.
+    compression: { request: false, response: false },
+    // Failures reach the caller as ClickHouseError and are logged there, once.
+    log: { level: ClickHouseLogLevel.OFF },
+    json: { parse: JSON.parse, stringify: stringifyRow },
+  });
+}

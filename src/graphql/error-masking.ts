@@ -1,0 +1,100 @@
+// Clients see our AppErrors (code, message, structured fields) and graphql-js's own request
+// errors as they are. Everything else is logged whole and replaced by a generic
+// INTERNAL_SERVER_ERROR carrying the request id, never a stack, SQL text or driver message.
+import type { ApolloServerPlugin } from "@apollo/server";
+import { GraphQLError, type GraphQLFormattedError } from "graphql";
+import { AppError, ErrorCode, REQUEST_ERROR_CODES } from "../errors.js";
+import type { Metrics } from "../observability/metrics.js";
+import type { Context } from "./context.js";
+
+function appErrorOf(error: unknown): AppError | undefined {
+  if (error instanceof AppError) return error;
+  if (error instanceof GraphQLError) return appErrorOf(error.originalError);
+  return undefined;
+}
+
+function isRequestError(error: GraphQLError): boolean {
+  const code = error.extensions?.code;
+  // Errors without an originalError come from parsing/validation/coercion in graphql-js itself.
+  return (
+    (typeof code === "string" && REQUEST_ERROR_CODES.has(code) && !error.originalError) ||
+    (code === undefined && !error.originalError)
+  );
+}
+
+/** The client-facing form of one error. `requestId` is attached to masked errors. */
+export function formatClientError(error: GraphQLError, requestId: string): GraphQLFormattedError {
+  const app = appErrorOf(error);
+  const base = { locations: error.locations, path: error.path };
+  if (app) {
+    return { ...base, message: app.message, extensions: { ...app.fields, code: app.code } };
+  }
+  if (isRequestError(error)) {
+    return {
+      ...base,
+      message: error.message,
+      extensions: { code: error.extensions?.code ?? ErrorCode.BAD_USER_INPUT },
+    };
+  }
+  return {
+    ...base,
+    message: "Internal server error",
+    extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, requestId },
+  };
+}
+
+export function errorMaskingPlugin(metrics: Metrics): ApolloServerPlugin<Context> {
+  return {
+    async requestDidStart() {
+      return {
+        async didEncounterErrors({ errors, contextValue, operationName, operation }) {
+          for (const error of errors) {
+            if (appErrorOf(error) || isRequestError(error)) continue;
+            contextValue.log.error(
+              {
+                err: error.originalError ?? error,
+                path: error.path,
+                operationName,
+                operationType: operation?.operation,
+                caller: describeCaller(contextValue),
+              },
+              "unexpected error in GraphQL operation",
+            );
+          }
+        },
+        async willSendResponse({ response, contextValue }) {
+          if (response.body.kind !== "single") return;
+          const errors = response.body.singleResult.errors;
+          if (!errors) return;
+          // Apollo has already run formatError (which keeps the original error reachable);
+          // here the request id is known, so masking happens here.
+          response.body.singleResult.errors = errors.map((formatted) => {
+            const original = (formatted as { [ORIGINAL]?: GraphQLError })[ORIGINAL];
+            const masked = original ? formatClientError(original, contextValue.requestId) : formatted;
+            metrics.graphqlErrors.inc({ code: String(masked.extensions?.code ?? "UNKNOWN") });
+            return masked;
+          });
+        },
+      };
+    },
+  };
+}
+
+const ORIGINAL = Symbol("originalError");
+
+/** Apollo's formatError hook: keeps the original error reachable for the plugin above. */
+export function keepOriginalError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+  const original =
+    error instanceof GraphQLError
+      ? error
+      : new GraphQLError(formatted.message, { originalError: error as Error });
+  return Object.defineProperty({ ...formatted }, ORIGINAL, { value: original, enumerable: false });
+}
+
+function describeCaller({ caller }: Context): Record<string, unknown> {
+  if (caller.kind === "user")
+    return { kind: caller.kind, accountId: caller.accountId, userId: caller.userId };
+  if (caller.kind === "apiKey")
+    return { kind: caller.kind, accountId: caller.accountId, apiKeyId: caller.apiKeyId };
+  return { kind: caller.kind };
+}

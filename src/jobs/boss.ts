@@ -1,0 +1,63 @@
+import { PgBoss, type QueueOptions, type WorkOptions } from "pg-boss";
+import type { Config } from "../config.js";
+import type { Logger } from "../observability/logger.js";
+
+/**
+ * A background job type. Domains declare theirs and list them in jobs/registry.ts; the worker
+ * process creates each queue (its dead-letter queue first, as pg-boss requires) and works it.
+ */
+export interface JobDefinition<Data extends object = object> {
+  queue: string;
+  options?: Omit<QueueOptions, "deadLetter">;
+  work?: WorkOptions;
+  /** Jobs that exhaust their retries land here with their data, for inspection and redrive. */
+  deadLetter?: boolean;
+  handle(data: Data, job: { id: string; log: Logger }): Promise<void>;
+}
+
+export function createBoss(config: Config, role: "api" | "worker"): PgBoss {
+  return new PgBoss({
+    connectionString: config.DATABASE_URL,
+    schema: config.PGBOSS_SCHEMA,
+    application_name: `datahus-${role}`,
+    max: role === "worker" ? 4 : 2,
+    // Only workers run pg-boss maintenance and cron; API processes just send.
+    supervise: role === "worker",
+    schedule: role === "worker",
+  });
+}
+
+export const deadLetterQueue = (queue: string) => `${queue}.dead`;
+
+export async function createQueues(boss: PgBoss, definitions: readonly JobDefinition[]): Promise<void> {
+  for (const def of definitions) {
+    if (def.deadLetter) await boss.createQueue(deadLetterQueue(def.queue));
+    await boss.createQueue(def.queue, {
+      ...def.options,
+      ...(def.deadLetter ? { deadLetter: deadLetterQueue(def.queue) } : {}),
+    });
+  }
+}
+
+/** Starts a handler per definition. A handler that throws fails the job; pg-boss retries it. */
+export async function workQueues(
+  boss: PgBoss,
+  definitions: readonly JobDefinition[],
+  log: Logger,
+): Promise<void> {
+  for (const def of definitions) {
+    await boss.work<object>(def.queue, def.work ?? {}, async (jobs) => {
+      for (const job of jobs) {
+        const jobLog = log.child({ queue: def.queue, jobId: job.id });
+        const started = performance.now();
+        try {
+          await def.handle(job.data, { id: job.id, log: jobLog });
+          jobLog.info({ ms: Math.round(performance.now() - started) }, "job done");
+        } catch (error) {
+          jobLog.error({ err: error }, "job failed");
+          throw error;
+        }
+      }
+    });
+  }
+}

@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+// `datahus <command>`: one binary for every process role.
+import "reflect-metadata";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { createApp, closeStores, createStores } from "./app.js";
+import { ConfigError, loadConfig, type Config } from "./config.js";
+import { migrateClickHouse } from "./db/clickhouse-migrations.js";
+import { findProjectRoot, migratePostgres } from "./db/postgres-migrate.js";
+import { seedPlans } from "./db/seed-plans.js";
+import { printGraphqlSchema } from "./graphql/schema.js";
+import { createBoss, createQueues, workQueues } from "./jobs/boss.js";
+import { jobDefinitions } from "./jobs/registry.js";
+import { createLogger, type Logger } from "./observability/logger.js";
+
+const USAGE = `usage: datahus <command>
+
+  serve               start the GraphQL/HTTP API
+  worker              start the background job worker (pg-boss)
+  migrate             apply PostgreSQL and ClickHouse migrations and seed the plans
+  emit-schema         write schema.graphql from the code
+  emit-schema --check exit 1 when schema.graphql differs from the code
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "serve":
+      return serve(loadConfig());
+    case "worker":
+      return worker(loadConfig());
+    case "migrate":
+      return migrate(loadConfig());
+    case "emit-schema":
+      return emitSchema(rest.includes("--check"));
+    default:
+      process.stderr.write(USAGE);
+      return command ? 2 : 0;
+  }
+}
+
+async function serve(config: Config): Promise<number> {
+  const app = await createApp(config);
+  const url = await app.listen();
+  app.log.info({ url }, "datahus API listening");
+  await untilSignal(app.log, config.SHUTDOWN_TIMEOUT_MS, () => app.close());
+  return 0;
+}
+
+async function worker(config: Config): Promise<number> {
+  const log = createLogger(config).child({ role: "worker" });
+  const boss = createBoss(config, "worker");
+  boss.on("error", (err) => log.error({ err }, "pg-boss error"));
+  await boss.start();
+  await createQueues(boss, jobDefinitions);
+  await workQueues(boss, jobDefinitions, log);
+  log.info({ queues: jobDefinitions.map((d) => d.queue) }, "datahus worker started");
+  // pg-boss stop waits for active jobs up to the timeout, then lets them be retried elsewhere.
+  await untilSignal(log, config.SHUTDOWN_TIMEOUT_MS, () =>
+    boss.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS }),
+  );
+  return 0;
+}
+
+async function migrate(config: Config): Promise<number> {
+  const log = createLogger(config).child({ role: "migrate" });
+  await migratePostgres(config.DATABASE_URL, (msg) => log.info(msg));
+  const stores = createStores(config, log);
+  try {
+    const { applied } = await migrateClickHouse(stores.clickhouse, config.CLICKHOUSE_DATABASE);
+    log.info({ applied }, "ClickHouse migrations applied");
+    await seedPlans(stores.prisma);
+    log.info("plans seeded");
+  } finally {
+    await closeStores(stores);
+  }
+  return 0;
+}
+
+async function emitSchema(check: boolean): Promise<number> {
+  const path = join(findProjectRoot(), "schema.graphql");
+  const sdl = printGraphqlSchema();
+  if (!check) {
+    await writeFile(path, sdl);
+    return 0;
+  }
+  const committed = await readFile(path, "utf8").catch(() => "");
+  if (committed === sdl) return 0;
+  process.stderr.write("schema.graphql is out of date: run `npm run schema:emit` and commit it\n");
+  return 1;
+}
+
+/** Resolves after SIGTERM/SIGINT and a clean stop, or exits hard when stopping takes too long. */
+function untilSignal(log: Logger, timeoutMs: number, stop: () => Promise<unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      log.info({ signal }, "shutting down");
+      const timer = setTimeout(() => {
+        log.error({ timeoutMs }, "shutdown timed out; exiting");
+        process.exit(1);
+      }, timeoutMs);
+      timer.unref();
+      stop().then(
+        () => resolve(),
+        (err: unknown) => {
+          log.error({ err }, "error during shutdown");
+          resolve();
+        },
+      );
+    };
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,31 @@
+// The domain services, built once per process from the stores. Resolvers, REST routes and jobs
+// reach data only through these.
+import type { Config } from "./config.js";
+import { CatalogService } from "./catalog/catalog.service.js";
+import { CreditService } from "./credits/credit.service.js";
+import type { PrismaClient } from "./generated/prisma/client.js";
+import { AccountService } from "./identity/account.service.js";
+import { PipelineService } from "./pipelines/pipeline.service.js";
+import { SaleService } from "./sales/sale.service.js";
+import { SourceService } from "./sources/source.service.js";
+
+export interface Services {
+  accounts: AccountService;
+  catalog: CatalogService;
+  credits: CreditService;
+  pipelines: PipelineService;
+  sales: SaleService;
+  sources: SourceService;
+}
+
+export function createServices(prisma: PrismaClient, config: Config): Services {
+  const limits = { defaultLimit: config.PAGE_DEFAULT_LIMIT, maxLimit: config.MAX_LIMIT };
+  return {
+    accounts: new AccountService(prisma, limits),
+    catalog: new CatalogService(prisma, limits),
+    credits: new CreditService(prisma, limits),
+    pipelines: new PipelineService(prisma, limits),
+    sales: new SaleService(prisma, limits),
+    sources: new SourceService(prisma, limits),
+  };
+}

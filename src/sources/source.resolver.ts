@@ -1,0 +1,13 @@
+import { Args, Ctx, Query, Resolver } from "type-graphql";
+import type { Context } from "../graphql/context.js";
+import { ConnectionArgs, toConnection } from "../graphql/relay.js";
+import { Source, SourceConnection } from "./source.types.js";
+
+@Resolver(() => Source)
+export class SourceResolver {
+  @Query(() => SourceConnection, { description: "Sources the caller may see, oldest first." })
+  async sources(@Args(() => ConnectionArgs) args: ConnectionArgs, @Ctx() ctx: Context) {
+    const page = await ctx.services.sources.sources.page(ctx.caller, args, { deletedAt: null });
+    return toConnection(page, Source.from);
+  }
+}

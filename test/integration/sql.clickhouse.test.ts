@@ -1,0 +1,277 @@
+// Proves on the real server (18.16 here) that the sql template's literals mean what they say:
+// every hostile value comes back byte for byte. Also covers the ClickHouse wrapper's behaviour
+// that only a real server can show (error codes, errors after the first rows, timeouts).
+import { createServer, type Server, type Socket } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Env } from "../../src/config.js";
+import {
+  ClickHouseError,
+  ClickHouseErrorCode,
+  createClickHouse,
+  parseJsonEachRow,
+  type ClickHouse,
+} from "../../src/db/clickhouse.js";
+import { ident, inList, sql } from "../../src/db/sql.js";
+import { baseConfig } from "../support/databases.js";
+
+const config = baseConfig();
+
+const hostileStrings: Array<[string, string]> = [
+  ["empty", ""],
+  ["single quote", "'"],
+  ["two quotes", "''"],
+  ["quote injection", "x' OR 1=1 --"],
+  ["backslash", "\\"],
+  ["backslash quote", "\\'"],
+  ["double backslash quote", "\\\\'"],
+  ["quote backslash", "'\\"],
+  ["backslash-escaped injection", "\\'; DROP TABLE users; --"],
+  ["backslash n (two chars)", "\\n"],
+  ["backslash zero (two chars)", "\\0"],
+  ["backslash x (four chars)", "\\x41"],
+  ["NUL", "\0"],
+  ["NUL inside", "a\0b\0"],
+  ["newline", "line1\nline2"],
+  ["CRLF", "a\r\nb"],
+  ["tab, backspace, form feed", "\t\b\f"],
+  ["all C0 controls and DEL", Array.from({ length: 32 }, (_, i) => String.fromCharCode(i)).join("") + "\x7f"],
+  ["comment dash", "-- comment"],
+  ["semicolon", "1; SELECT 2"],
+  ["block comment", "/* x */"],
+  ["unclosed block comment", "/*"],
+  ["backticks", "`t`"],
+  ["double quotes", '"x"'],
+  ["braces (parameter syntax)", "{x:UInt8}"],
+  ["question mark and dollar", "? $1 :name"],
+  ["emoji", "😀👍🏽🏳️‍🌈"],
+  ["CJK", "数据仓库、データ"],
+  ["RTL and combining", "שלום é"],
+  ["4-byte and BOM", "\uFEFF𝄞"],
+  ["C1 control and NBSP", "\u0085\u00a0"],
+  ["long", "'\\".repeat(5000)],
+];
+
+function hex(value: string): string {
+  return Buffer.from(value, "utf8").toString("hex").toUpperCase();
+}
+
+describe("sql template on the real ClickHouse", () => {
+  let ch: ClickHouse;
+
+  beforeAll(() => {
+    ch = createClickHouse(config, { database: "default" });
+  });
+
+  afterAll(async () => {
+    await ch.close();
+  });
+
+  it.each(hostileStrings)("round-trips a string: %s", async (_name, value) => {
+    const rows = await ch.query<{ v: string; h: string; n: string }>(
+      sql`SELECT ${value} AS v, hex(${value}) AS h, length(${value}) AS n`,
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.h).toBe(hex(value));
+    expect(rows[0]!.v).toBe(value);
+    expect(Number(rows[0]!.n)).toBe(Buffer.byteLength(value, "utf8"));
+  });
+
+  it("compares hostile strings as values, not as SQL", async () => {
+    const rows = await ch.query<{ hit: number }>(
+      sql`SELECT count() AS hit FROM system.one WHERE ${"x' OR 1=1 --"} = 'x'`,
+    );
+    expect(Number(rows[0]!.hit)).toBe(0);
+  });
+
+  it("round-trips numbers", async () => {
+    const values = [0, 1, -1, 42, -7.5, 0.1, 0.30000000000000004, 1e-7, 1.5e300, -1e21, 2 ** 53];
+    for (const value of values) {
+      const rows = await ch.query<{ v: number | string }>(sql`SELECT ${value} AS v`);
+      expect(Number(rows[0]!.v), String(value)).toBe(value);
+    }
+  });
+
+  it("keeps `1-${-1}` arithmetic, not a comment", async () => {
+    const rows = await ch.query<{ v: number }>(sql`SELECT 1-${-1} AS v`);
+    expect(Number(rows[0]!.v)).toBe(2);
+  });
+
+  it("round-trips 64-bit bigints exactly", async () => {
+    for (const value of [18446744073709551615n, -9223372036854775808n, 9007199254740993n]) {
+      const rows = await ch.query<{ v: string }>(sql`SELECT toString(${value}) AS v`);
+      expect(rows[0]!.v).toBe(value.toString());
+    }
+  });
+
+  it("renders booleans, NULL, dates and arrays the server understands", async () => {
+    const when = new Date("2024-02-29T23:59:58.750Z");
+    const rows = await ch.query<{
+      t: number;
+      f: number;
+      n: null;
+      d: number;
+      a: string[];
+      nested: number[][];
+    }>(
+      sql`SELECT ${true} AS t, ${false} AS f, ${null} AS n, toUnixTimestamp(${when}) AS d,
+                 ${["a'", "b\\", "c\n"]} AS a, ${[[1, -2], [3]]} AS nested`,
+    );
+    expect(rows[0]).toEqual({
+      t: 1,
+      f: 0,
+      n: null,
+      d: Math.floor(when.getTime() / 1000),
+      a: ["a'", "b\\", "c\n"],
+      nested: [[1, -2], [3]],
+    });
+  });
+
+  it("matches IN lists", async () => {
+    const words = ["a", "b\\'", "c'", "d"];
+    const rows = await ch.query<{ s: string }>(
+      sql`SELECT s FROM (SELECT arrayJoin(${words}) AS s)
+          WHERE s IN ${inList(["b\\'", "c'", "zz"])} ORDER BY s`,
+    );
+    expect(rows.map((r) => r.s)).toEqual(["b\\'", "c'"]);
+  });
+
+  it("quotes identifiers the server accepts", async () => {
+    const rows = await ch.query<{ v: number }>(
+      sql`SELECT dummy AS ${ident("v")} FROM ${ident("system", "one")}`,
+    );
+    expect(rows).toEqual([{ v: 0 }]);
+  });
+});
+
+describe("ClickHouse wrapper", () => {
+  let ch: ClickHouse;
+
+  beforeAll(() => {
+    ch = createClickHouse(config, { database: "default" });
+  });
+
+  afterAll(async () => {
+    await ch.close();
+  });
+
+  it("pings", async () => {
+    expect(await ch.ping()).toBe(true);
+  });
+
+  it("translates server errors with their code", async () => {
+    const error = await ch.command(sql`SELEC 1`).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ClickHouseError);
+    expect((error as ClickHouseError).code).toBe(ClickHouseErrorCode.SYNTAX_ERROR);
+    expect((error as ClickHouseError).message).toMatch(/Syntax error/);
+    expect((error as ClickHouseError).cause).toBeInstanceOf(Error);
+  });
+
+  it("reports an unknown table with its code", async () => {
+    const error = await ch.query(sql`SELECT * FROM ${ident("no_such_table_x")}`).catch((e: unknown) => e);
+    expect((error as ClickHouseError).code).toBe(ClickHouseErrorCode.UNKNOWN_TABLE);
+  });
+
+  it("reports an error raised after rows were produced, rather than half a result", async () => {
+    const error = await ch
+      .query(sql`SELECT number, throwIf(number = 300000) AS x FROM system.numbers LIMIT 400000`)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ClickHouseError);
+    expect((error as ClickHouseError).code).toBe(395); // FUNCTION_THROW_IF_VALUE_IS_NON_ZERO
+  });
+
+  it("treats text after the rows as the server's error (how 18.16 reports late failures)", () => {
+    const body =
+      '{"n":"1"}\n{"n":"2"}\nCode: 395, e.displayText() = DB::Exception: Value passed to \'throwIf\' function is non zero, e.what() = DB::Exception\n';
+    expect(() => parseJsonEachRow(body)).toThrow(ClickHouseError);
+    try {
+      parseJsonEachRow(body);
+    } catch (error) {
+      expect((error as ClickHouseError).code).toBe(395);
+      expect((error as ClickHouseError).message).toBe("Value passed to 'throwIf' function is non zero");
+    }
+    expect(parseJsonEachRow('{"n":"1"}\n\n{"n":"2"}\n')).toEqual([{ n: "1" }, { n: "2" }]);
+    expect(parseJsonEachRow("")).toEqual([]);
+  });
+
+  it("reports a missing database with its code", async () => {
+    const missing = createClickHouse(config, { database: "no_such_database_x" });
+    try {
+      const error = await missing.query(sql`SELECT 1 AS x`).catch((e: unknown) => e);
+      expect((error as ClickHouseError).code).toBe(ClickHouseErrorCode.UNKNOWN_DATABASE);
+    } finally {
+      await missing.close();
+    }
+  });
+
+  it("rejects invalid database and table names before sending anything", async () => {
+    expect(() => createClickHouse(config, { database: "bad-name" })).toThrow(TypeError);
+    await expect(ch.insert("t; DROP TABLE x", [{ a: 1 }])).rejects.toThrow(TypeError);
+    await expect(ch.insert("a.b.c", [{ a: 1 }])).rejects.toThrow(TypeError);
+  });
+});
+
+describe("ClickHouse wrapper when the server is unreachable", () => {
+  let silent: Server;
+  const sockets = new Set<Socket>();
+  let silentPort: number;
+  let closedPort: number;
+
+  const listen = (server: Server) =>
+    new Promise<number>((resolve) => {
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address();
+        resolve(typeof address === "object" && address ? address.port : 0);
+      });
+    });
+
+  const at = (port: number, extra: Env = {}) =>
+    createClickHouse(baseConfig({ CLICKHOUSE_URL: `http://127.0.0.1:${port}`, ...extra }), {
+      database: "default",
+    });
+
+  beforeAll(async () => {
+    // Accepts connections and never answers: a hung server.
+    silent = createServer((socket) => sockets.add(socket));
+    silentPort = await listen(silent);
+    const probe = createServer();
+    closedPort = await listen(probe);
+    await new Promise((resolve) => probe.close(resolve));
+  });
+
+  afterAll(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  });
+
+  it("ping answers false on a closed port", async () => {
+    const ch = at(closedPort);
+    expect(await ch.ping()).toBe(false);
+    await ch.close();
+  });
+
+  it("ping answers false within its timeout when the server hangs", async () => {
+    const ch = at(silentPort);
+    const started = Date.now();
+    expect(await ch.ping(300)).toBe(false);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    await ch.close();
+  });
+
+  it("queries fail with a ClickHouseError without a server code", async () => {
+    const ch = at(closedPort);
+    const error = await ch.query(sql`SELECT 1`).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ClickHouseError);
+    expect((error as ClickHouseError).code).toBeUndefined();
+    expect((error as ClickHouseError).message).toMatch(/ECONNREFUSED/);
+    await ch.close();
+  });
+
+  it("queries time out after CLICKHOUSE_REQUEST_TIMEOUT_MS", async () => {
+    const ch = at(silentPort, { CLICKHOUSE_REQUEST_TIMEOUT_MS: 300 });
+    const started = Date.now();
+    const error = await ch.query(sql`SELECT 1`).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ClickHouseError);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    await ch.close();
+  });
+});

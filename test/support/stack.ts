@@ -1,0 +1,84 @@
+// Boots the real app on real PostgreSQL, ClickHouse and Redis, on a free loopback port, with
+// databases of its own. Tests talk to it over HTTP only.
+import { Writable } from "node:stream";
+import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
+import { print } from "graphql";
+import { createApp, type App } from "../../src/app.js";
+import type { Env } from "../../src/config.js";
+import { createClickHouse } from "../../src/db/clickhouse.js";
+import { migrateClickHouse } from "../../src/db/clickhouse-migrations.js";
+import { sql, ident } from "../../src/db/sql.js";
+import { createLogger } from "../../src/observability/logger.js";
+import { baseConfig, freshPostgres, uniqueName } from "./databases.js";
+
+export interface GraphQLResponse<T> {
+  status: number;
+  headers: Headers;
+  data?: T | null;
+  errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
+}
+
+export interface TestStack {
+  url: string;
+  app: App;
+  /** Every log line the app wrote, parsed. */
+  logs: Record<string, unknown>[];
+  /** Raw log text, for asserting that something never appears. */
+  logText(): string;
+  graphql<TData, TVars>(
+    document: TypedDocumentNode<TData, TVars>,
+    variables?: TVars,
+    headers?: Record<string, string>,
+  ): Promise<GraphQLResponse<TData>>;
+  close(): Promise<void>;
+}
+
+export async function startStack(overrides: Env = {}): Promise<TestStack> {
+  const probe = baseConfig(overrides);
+  const postgres = await freshPostgres(probe);
+  const clickhouseDatabase = uniqueName("t");
+  const config = baseConfig({
+    PORT: "0",
+    DATABASE_URL: postgres.url,
+    CLICKHOUSE_DATABASE: clickhouseDatabase,
+    REDIS_KEY_PREFIX: `${uniqueName("t")}:`,
+    ...overrides,
+  });
+  const admin = createClickHouse(config, { database: "default" });
+  const clickhouseUp = await admin.ping();
+  if (clickhouseUp) await migrateClickHouse(admin, clickhouseDatabase);
+
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(...chunk.toString("utf8").split("\n").filter(Boolean));
+      done();
+    },
+  });
+  const app = await createApp(config, { log: createLogger(config, sink) });
+  const url = await app.listen();
+
+  return {
+    url,
+    app,
+    get logs() {
+      return lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    },
+    logText: () => lines.join("\n"),
+    async graphql(document, variables, headers = {}) {
+      const response = await fetch(`${url}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: JSON.stringify({ query: print(document), variables }),
+      });
+      const body = (await response.json()) as Omit<GraphQLResponse<never>, "status" | "headers">;
+      return { status: response.status, headers: response.headers, ...body };
+    },
+    async close() {
+      await app.close();
+      if (clickhouseUp) await admin.command(sql`DROP DATABASE IF EXISTS ${ident(clickhouseDatabase)}`);
+      await admin.close();
+      await postgres.drop();
+    },
+  };
+}
