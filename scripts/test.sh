@@ -7,4 +7,17 @@ cd "$DATAHUS_ROOT"
 ensure_node_modules
 bash scripts/services.sh
 npm run --silent generate
-exec npx vitest run "$@"
+
+mkdir -p .data
+results=.data/vitest-results.json
+rm -f "$results"
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$results" "$@" || status=$?
+# One plain closing line with the counts, whatever reporter is in use.
+if [ -f "$results" ]; then
+  node -e '
+    const r = require(process.argv[1]);
+    console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+  ' "$DATAHUS_ROOT/$results"
+fi
+exit "$status"
