@@ -80,6 +80,7 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
     log,
     metrics: new Metrics(),
     services,
+    redis: stores.redis,
     readinessChecks: {
       postgres: () => stores.prisma.$queryRaw`SELECT 1`,
       redis: () => stores.redis.ping(),

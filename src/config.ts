@@ -48,6 +48,8 @@ export const configSchema = z.object({
   REDIS_KEY_PREFIX: z.string().default("datahus:"),
 
   JWT_SECRET: z.string().min(32).default(DEV_JWT_SECRET),
+  JWT_TTL_SECONDS: int(60, 86_400).default(900),
+  API_KEY_ROTATION_GRACE_SECONDS: int(0, 30 * 86_400).default(86_400),
   ENCRYPTION_KEY: z
     .string()
     .refine((v) => Buffer.from(v, "base64").length === 32, "must be 32 bytes, base64-encoded")
@@ -55,6 +57,10 @@ export const configSchema = z.object({
 
   CORS_ORIGINS: list.default([]),
   TRUST_PROXY: bool.default(false),
+  TLS_CERT_FILE: z.string().optional(),
+  TLS_KEY_FILE: z.string().optional(),
+  ANONYMOUS_RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(60),
+  RATE_LIMIT_FAILURE_MODE: z.enum(["open", "closed"]).default("open"),
   BODY_LIMIT_BYTES: int(1024, 512 * 1024 * 1024).default(1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(10_000),
 
@@ -64,8 +70,7 @@ export const configSchema = z.object({
   GRAPHQL_MAX_DIRECTIVES: int(0, 1000).default(50),
   GRAPHQL_MAX_TOKENS: int(100, 1_000_000).default(5000),
   GRAPHQL_MAX_COST: int(1, 10_000_000).default(50_000),
-  PAGE_DEFAULT_LIMIT: int(1, 10_000).default(100),
-  MAX_LIMIT: int(1, 10_000).default(1000),
+  MAX_LIMIT: int(1, 1000).default(100),
 });
 
 export type Env = z.input<typeof configSchema>;
@@ -103,8 +108,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       problems.push("ENCRYPTION_KEY: must be set in production");
     }
   }
-  if (parsed.PAGE_DEFAULT_LIMIT > parsed.MAX_LIMIT) {
-    problems.push("PAGE_DEFAULT_LIMIT: must not exceed MAX_LIMIT");
+  if ((parsed.TLS_CERT_FILE === undefined) !== (parsed.TLS_KEY_FILE === undefined)) {
+    problems.push("TLS_CERT_FILE, TLS_KEY_FILE: set both or neither");
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return {

@@ -42,7 +42,6 @@ export interface PageArgs {
 }
 
 export interface PageLimits {
-  defaultLimit: number;
   maxLimit: number;
 }
 
@@ -55,8 +54,9 @@ export interface PageRequest {
 }
 
 /**
- * Normalises first/after/last/before. Mixing directions is refused rather than guessed at:
- * the Relay spec allows it but no client needs it and its meaning is easy to get wrong.
+ * Validates first/after/last/before. One of first/last is required and capped. Mixing
+ * directions is refused rather than guessed at: the Relay spec allows it but no client needs it
+ * and its meaning is easy to get wrong.
  */
 export function pageRequest(args: PageArgs, limits: PageLimits): PageRequest {
   const { first, last } = args;
@@ -76,10 +76,12 @@ export function pageRequest(args: PageArgs, limits: PageLimits): PageRequest {
       });
     }
   }
-  if (last != null || before != null) {
-    return { direction: "backward", size: last ?? limits.defaultLimit, after: null, before };
+  // Requiring a size makes the cost of every query visible in the query itself.
+  if (first == null && last == null) {
+    throw badInput("Pass first (with after) or last (with before)", { max: limits.maxLimit });
   }
-  return { direction: "forward", size: first ?? limits.defaultLimit, after, before: null };
+  if (last != null) return { direction: "backward", size: last, after: null, before };
+  return { direction: "forward", size: first!, after, before: null };
 }
 
 /** One page of items in the requested order, each with the cursor that points at it. */

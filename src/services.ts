@@ -5,12 +5,16 @@ import { CatalogService } from "./catalog/catalog.service.js";
 import { CreditService } from "./credits/credit.service.js";
 import type { PrismaClient } from "./generated/prisma/client.js";
 import { AccountService } from "./identity/account.service.js";
+import { ApiKeyService } from "./identity/api-key.service.js";
+import { AuthService } from "./identity/auth.service.js";
 import { PipelineService } from "./pipelines/pipeline.service.js";
 import { SaleService } from "./sales/sale.service.js";
 import { SourceService } from "./sources/source.service.js";
 
 export interface Services {
   accounts: AccountService;
+  apiKeys: ApiKeyService;
+  auth: AuthService;
   catalog: CatalogService;
   credits: CreditService;
   pipelines: PipelineService;
@@ -19,9 +23,11 @@ export interface Services {
 }
 
 export function createServices(prisma: PrismaClient, config: Config): Services {
-  const limits = { defaultLimit: config.PAGE_DEFAULT_LIMIT, maxLimit: config.MAX_LIMIT };
+  const limits = { maxLimit: config.MAX_LIMIT };
   return {
     accounts: new AccountService(prisma, limits),
+    apiKeys: new ApiKeyService(prisma, config, limits),
+    auth: new AuthService(prisma, config),
     catalog: new CatalogService(prisma, limits),
     credits: new CreditService(prisma, limits),
     pipelines: new PipelineService(prisma, limits),

@@ -1,8 +1,7 @@
 import { Args, Ctx, FieldResolver, Query, Resolver, Root } from "type-graphql";
 import type { Context } from "../graphql/context.js";
 import { ConnectionArgs, toConnection } from "../graphql/relay.js";
-import { Account } from "../identity/account.types.js";
-import { Dataset, DatasetConnection } from "./catalog.types.js";
+import { Dataset, DatasetConnection, Publisher } from "./catalog.types.js";
 
 @Resolver(() => Dataset)
 export class CatalogResolver {
@@ -11,8 +10,8 @@ export class CatalogResolver {
     return toConnection(await ctx.services.catalog.datasets.page(ctx.caller, args), Dataset.from);
   }
 
-  @FieldResolver(() => Account, { nullable: true, description: "The publishing account." })
+  @FieldResolver(() => Publisher, { nullable: true })
   async publisher(@Root() dataset: Dataset, @Ctx() ctx: Context) {
-    return ctx.loaders.node("Account", dataset.accountId);
+    return ctx.loaders.publisher.load(dataset.accountId);
   }
 }

@@ -24,6 +24,15 @@ export class DatasetColumn {
   description!: string | null;
 }
 
+@ObjectType({ description: "The public profile of a dataset's publisher." })
+export class Publisher {
+  @Field(() => String)
+  name!: string;
+
+  @Field(() => String)
+  slug!: string;
+}
+
 @ObjectType({ implements: Node, description: "A published table of records buyers can read." })
 export class Dataset extends Node {
   /** Raw foreign key, resolved to `publisher` through a loader. */

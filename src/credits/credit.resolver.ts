@@ -1,4 +1,4 @@
-import { Args, Ctx, FieldResolver, Query, Resolver, Root } from "type-graphql";
+import { Args, Authorized, Ctx, FieldResolver, Query, Resolver, Root } from "type-graphql";
 import type { Context } from "../graphql/context.js";
 import { ConnectionArgs, toConnection } from "../graphql/relay.js";
 import { Account } from "../identity/account.types.js";
@@ -6,6 +6,7 @@ import { CreditTransaction, CreditTransactionConnection } from "./credit.types.j
 
 @Resolver(() => CreditTransaction)
 export class CreditResolver {
+  @Authorized("account:read")
   @Query(() => CreditTransactionConnection, { description: "Ledger entries, oldest first." })
   async creditTransactions(@Args(() => ConnectionArgs) args: ConnectionArgs, @Ctx() ctx: Context) {
     const page = await ctx.services.credits.transactions.page(ctx.caller, args);

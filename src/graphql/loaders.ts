@@ -4,6 +4,7 @@ import DataLoader from "dataloader";
 import { Dataset } from "../catalog/catalog.types.js";
 import { CreditTransaction } from "../credits/credit.types.js";
 import { Account } from "../identity/account.types.js";
+import { ApiKey } from "../identity/api-key.types.js";
 import type { Caller } from "../identity/caller.js";
 import { Pipeline, PipelineRun } from "../pipelines/pipeline.types.js";
 import { Sale } from "../sales/sale.types.js";
@@ -28,6 +29,7 @@ function nodeType<Row extends { id: string }>(
 /** Every type `node(id:)` resolves. A new node type is added here and nowhere else. */
 export const NODE_TYPES = {
   Account: nodeType((s) => s.accounts.accounts, Account.from),
+  ApiKey: nodeType((s) => s.apiKeys.keys, ApiKey.from),
   CreditTransaction: nodeType((s) => s.credits.transactions, CreditTransaction.from),
   Dataset: nodeType((s) => s.catalog.datasets, Dataset.from),
   Pipeline: nodeType((s) => s.pipelines.pipelines, Pipeline.from),
@@ -43,10 +45,15 @@ export const isNodeTypeName = (name: string): name is NodeTypeName => Object.has
 export class Loaders {
   private readonly byType = new Map<NodeTypeName, DataLoader<string, Node | null>>();
 
+  /** Publishers' public profiles; see CatalogService.publishers. */
+  readonly publisher: DataLoader<string, { name: string; slug: string } | null>;
+
   constructor(
     private readonly services: Services,
     private readonly caller: Caller,
-  ) {}
+  ) {
+    this.publisher = new DataLoader((ids) => services.catalog.publishers(ids), { maxBatchSize: 1000 });
+  }
 
   /** The node of that type and raw id, or null when it does not exist or is out of scope. */
   node(type: NodeTypeName, id: string): Promise<Node | null> {

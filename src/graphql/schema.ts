@@ -4,6 +4,9 @@ import { buildSchemaSync } from "type-graphql";
 import { CatalogResolver } from "../catalog/catalog.resolver.js";
 import { CreditResolver } from "../credits/credit.resolver.js";
 import { AccountResolver } from "../identity/account.resolver.js";
+import { ApiKeyResolver } from "../identity/api-key.resolver.js";
+import { AuthResolver } from "../identity/auth.resolver.js";
+import { authChecker } from "../identity/authorization.js";
 import { PipelineResolver, PipelineRunResolver } from "../pipelines/pipeline.resolver.js";
 import { SaleResolver } from "../sales/sale.resolver.js";
 import { SourceResolver } from "../sources/source.resolver.js";
@@ -12,6 +15,8 @@ import { NodeResolver } from "./node.resolver.js";
 const resolvers = [
   NodeResolver,
   AccountResolver,
+  ApiKeyResolver,
+  AuthResolver,
   CatalogResolver,
   CreditResolver,
   PipelineResolver,
@@ -24,7 +29,7 @@ let schema: GraphQLSchema | undefined;
 
 /** The schema is built once per process: type-graphql's metadata is global anyway. */
 export function graphqlSchema(): GraphQLSchema {
-  schema ??= buildSchemaSync({ resolvers, validate: false });
+  schema ??= buildSchemaSync({ resolvers, validate: false, authChecker, authMode: "error" });
   return schema;
 }
 

@@ -1,9 +1,16 @@
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { ApolloServer } from "@apollo/server";
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from "@as-integrations/fastify";
 import cors from "@fastify/cors";
 import { ApolloArmor } from "@escape.tech/graphql-armor";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from "fastify";
+import type { Redis } from "ioredis";
 import type { Config } from "../config.js";
 import { AppError, ErrorCode, HTTP_STATUS } from "../errors.js";
 import type { Context } from "../graphql/context.js";
@@ -11,17 +18,25 @@ import { errorMaskingPlugin, keepOriginalError } from "../graphql/error-masking.
 import { Loaders } from "../graphql/loaders.js";
 import { metricsPlugin } from "../graphql/metrics-plugin.js";
 import { graphqlSchema } from "../graphql/schema.js";
-import { anonymous } from "../identity/caller.js";
+import { anonymous, isAuthenticated, type Caller } from "../identity/caller.js";
+import {
+  RateLimiter,
+  rateLimitHeaders,
+  type RateLimitDecision,
+  type RateLimitSubject,
+} from "../identity/rate-limit.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { Services } from "../services.js";
 import { checkReadiness, type Check } from "./readiness.js";
+import { registerAuthRoutes } from "./auth-routes.js";
 
 export interface HttpDeps {
   config: Config;
   log: Logger;
   metrics: Metrics;
   services: Services;
+  redis: Redis;
   readinessChecks: Record<string, Check>;
 }
 
@@ -39,7 +54,11 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
       return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
     },
     forceCloseConnections: "idle",
+    ...(config.TLS_CERT_FILE && config.TLS_KEY_FILE
+      ? { https: { cert: readFileSync(config.TLS_CERT_FILE), key: readFileSync(config.TLS_KEY_FILE) } }
+      : {}),
   });
+  const limiter = new RateLimiter(deps.redis, { failureMode: config.RATE_LIMIT_FAILURE_MODE, log });
 
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
@@ -51,33 +70,96 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
       status: String(reply.statusCode),
     });
   });
+  // Errors outside GraphQL execution (authentication, rate limits, bodies) in the shape the route
+  // speaks: GraphQL's `errors` array on /graphql, `{ error }` on REST routes.
+  const errorBody = (request: FastifyRequest, fields: Record<string, unknown> & { message: string }) => {
+    const { message, ...extensions } = fields;
+    return request.url.startsWith("/graphql")
+      ? { errors: [{ message, extensions }] }
+      : { error: { ...extensions, message } };
+  };
   app.setErrorHandler(async (error, request, reply) => {
     if (error instanceof AppError) {
       return reply
         .status(HTTP_STATUS[error.code])
-        .send({ error: { ...error.fields, code: error.code, message: error.message } });
+        .send(errorBody(request, { ...error.fields, code: error.code, message: error.message }));
     }
     const status = (error as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500) {
       // Fastify's own client errors: oversized or malformed bodies, bad content types.
       return reply
         .status(status)
-        .send({ error: { code: ErrorCode.BAD_USER_INPUT, message: (error as Error).message } });
+        .send(errorBody(request, { code: ErrorCode.BAD_USER_INPUT, message: (error as Error).message }));
     }
     request.log.error({ err: error }, "unexpected error in HTTP route");
-    return reply.status(500).send({
-      error: {
+    return reply.status(500).send(
+      errorBody(request, {
         code: ErrorCode.INTERNAL_SERVER_ERROR,
         message: "Internal server error",
         requestId: request.id,
-      },
-    });
+      }),
+    );
   });
+
+  const ipSubject = (request: FastifyRequest): RateLimitSubject => ({
+    key: `ip:${request.ip}`,
+    perMinute: config.ANONYMOUS_RATE_LIMIT_PER_MINUTE,
+    perHour: null,
+    perMonth: null,
+  });
+  const enforce = (decision: RateLimitDecision, reply: FastifyReply) => {
+    reply.headers(rateLimitHeaders(decision));
+    if (!decision.allowed) {
+      throw new AppError("RATE_LIMITED", "Rate limit exceeded", {
+        retryAfterSeconds: decision.retryAfterSeconds,
+        window: decision.window,
+      });
+    }
+  };
+  const header = (request: FastifyRequest, name: string) => {
+    const value = request.headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  };
+
+  /**
+   * Who is calling, counted against their plan's limit (per API key or user) or, for anonymous
+   * callers and failed authentication, against the client IP, so that keys and passwords cannot
+   * be guessed at speed.
+   */
+  const callers = new WeakMap<FastifyRequest, Caller>();
+  const identify = async (request: FastifyRequest, reply: FastifyReply) => {
+    let caller: Caller;
+    try {
+      caller = await services.auth.authenticate({
+        apiKey: header(request, "x-api-key"),
+        authorization: header(request, "authorization"),
+      });
+    } catch (error) {
+      if (error instanceof AppError && error.code === "UNAUTHENTICATED") {
+        enforce(await limiter.consume(ipSubject(request)), reply);
+      }
+      throw error;
+    }
+    const subject = isAuthenticated(caller)
+      ? {
+          key: caller.kind === "apiKey" ? `key:${caller.apiKeyId}` : `user:${caller.userId}`,
+          ...caller.limits,
+        }
+      : ipSubject(request);
+    enforce(await limiter.consume(subject), reply);
+    callers.set(request, caller);
+  };
 
   await app.register(cors, {
     origin: config.CORS_ORIGINS.length ? config.CORS_ORIGINS : false,
     credentials: true,
-    exposedHeaders: ["x-request-id"],
+    exposedHeaders: [
+      "x-request-id",
+      "x-ratelimit-limit",
+      "x-ratelimit-remaining",
+      "x-ratelimit-reset",
+      "retry-after",
+    ],
   });
 
   const armor = new ApolloArmor({
@@ -104,19 +186,27 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
   });
   await apollo.start();
 
-  app.route({
+  app.route<{ Reply: string }>({
     url: "/graphql",
     method: ["GET", "POST", "OPTIONS"],
+    preHandler: async (request, reply) => {
+      if (request.method !== "OPTIONS") await identify(request, reply);
+    },
     handler: fastifyApolloHandler(apollo, {
-      context: async (request) => ({
-        requestId: request.id,
-        log: request.log,
-        caller: anonymous,
-        services,
-        loaders: new Loaders(services, anonymous),
-      }),
+      context: async (request) => {
+        const caller = callers.get(request) ?? anonymous;
+        return {
+          requestId: request.id,
+          log: request.log,
+          caller,
+          services,
+          loaders: new Loaders(services, caller),
+        };
+      },
     }),
   });
+
+  await registerAuthRoutes(app, { services, identify });
 
   app.get("/health", async () => ({ status: "ok" }));
 

@@ -1,11 +1,82 @@
-import type { Account, PrismaClient } from "../generated/prisma/client.js";
 import { ModelReader } from "../db/model-reader.js";
-import type { PageLimits } from "../pagination.js";
+import { AppError } from "../errors.js";
+import type { Account, Plan, PlanCode, PrismaClient, User } from "../generated/prisma/client.js";
+import type { Page, PageArgs, PageLimits } from "../pagination.js";
+import { authorize } from "./authorization.js";
+import type { Caller } from "./caller.js";
 
 export class AccountService {
   readonly accounts: ModelReader<Account>;
 
-  constructor(prisma: PrismaClient, limits: PageLimits) {
+  constructor(
+    private readonly prisma: PrismaClient,
+    limits: PageLimits,
+    private readonly now: () => Date = () => new Date(),
+  ) {
     this.accounts = new ModelReader(prisma.account, "account", limits);
+  }
+
+  /** Accounts the caller may see; admins search all of them by name, slug or a user's email. */
+  list(caller: Caller, args: PageArgs, search?: string | null): Promise<Page<Account>> {
+    authorize(caller, ["account:read"]);
+    const term = search?.trim();
+    const filter = term
+      ? {
+          OR: [
+            { name: { contains: term, mode: "insensitive" } },
+            { slug: { contains: term, mode: "insensitive" } },
+            { users: { some: { email: { contains: term.toLowerCase() } } } },
+          ],
+        }
+      : {};
+    return this.accounts.page(caller, args, filter);
+  }
+
+  async me(caller: Caller): Promise<{ user: User; account: Account }> {
+    const who = authorize(caller);
+    const user = await this.prisma.user.findUniqueOrThrow({
+      where: { id: who.userId },
+      include: { account: true },
+    });
+    return { user, account: user.account };
+  }
+
+  async plan(planId: string): Promise<Plan | null> {
+    return this.prisma.plan.findUnique({ where: { id: planId } });
+  }
+
+  async setPlan(caller: Caller, accountId: string, code: PlanCode, rateLimitPerMinute?: number | null) {
+    authorize(caller, ["ADMIN", "admin"]);
+    if (rateLimitPerMinute != null && code !== "ENTERPRISE") {
+      throw new AppError("BAD_USER_INPUT", "Only ENTERPRISE accounts have their own rate limit", {
+        argument: "rateLimitPerMinute",
+      });
+    }
+    if (rateLimitPerMinute != null && (rateLimitPerMinute < 1 || rateLimitPerMinute > 1_000_000)) {
+      throw new AppError("BAD_USER_INPUT", "rateLimitPerMinute must be 1 to 1000000", {
+        argument: "rateLimitPerMinute",
+      });
+    }
+    const plan = await this.prisma.plan.findUniqueOrThrow({ where: { code } });
+    return this.update(accountId, { planId: plan.id, rateLimitPerMinute: rateLimitPerMinute ?? null });
+  }
+
+  /** Suspension takes effect on the next request: credentials are checked on every request. */
+  async suspend(caller: Caller, accountId: string) {
+    const who = authorize(caller, ["ADMIN", "admin"]);
+    if (who.accountId === accountId)
+      throw new AppError("CONFLICT", "Admins cannot suspend their own account");
+    return this.update(accountId, { status: "SUSPENDED", suspendedAt: this.now() });
+  }
+
+  async reinstate(caller: Caller, accountId: string) {
+    authorize(caller, ["ADMIN", "admin"]);
+    return this.update(accountId, { status: "ACTIVE", suspendedAt: null });
+  }
+
+  private async update(accountId: string, data: Parameters<PrismaClient["account"]["update"]>[0]["data"]) {
+    const found = await this.prisma.account.findUnique({ where: { id: accountId }, select: { id: true } });
+    if (!found) throw new AppError("NOT_FOUND", "Account not found");
+    return this.prisma.account.update({ where: { id: accountId }, data });
   }
 }

@@ -1,17 +1,19 @@
 // The one place that decides which rows a caller may read. Services pass its filter to every
-// query, so a resolver cannot forget it.
+// query (db/model-reader.ts), so a resolver cannot forget it.
 import type { Caller } from "./caller.js";
 
 export type ScopedModel =
-  "account" | "dataset" | "source" | "pipeline" | "pipelineRun" | "creditTransaction" | "sale";
+  "account" | "apiKey" | "dataset" | "source" | "pipeline" | "pipelineRun" | "creditTransaction" | "sale";
 
 export type Where = Record<string, unknown>;
 
 const everything: Where = {};
+const nothing: Where = { id: { in: [] } };
 
 export function readScope(caller: Caller, model: ScopedModel): Where {
   if (caller.kind === "system") return everything;
-  if (caller.kind === "anonymous") return anonymousScope(model);
+  // Anonymous callers browse the published catalogue and nothing else.
+  if (caller.kind === "anonymous") return model === "dataset" ? { status: "PUBLISHED" } : nothing;
   if (caller.role === "ADMIN") return everything;
   const own = caller.accountId;
   switch (model) {
@@ -19,6 +21,7 @@ export function readScope(caller: Caller, model: ScopedModel): Where {
       return { id: own };
     case "dataset":
       return { OR: [{ status: "PUBLISHED" }, { accountId: own }] };
+    case "apiKey":
     case "source":
     case "pipeline":
     case "pipelineRun":
@@ -27,11 +30,4 @@ export function readScope(caller: Caller, model: ScopedModel): Where {
     case "sale":
       return { OR: [{ sellerAccountId: own }, { buyerAccountId: own }] };
   }
-}
-
-// Before the Access issue lands no request is authenticated, so the anonymous caller stands in
-// for every client: it sees the published catalogue, and (for now) the operational connections.
-// Access turns everything but the catalogue into `nothing` for anonymous callers.
-function anonymousScope(model: ScopedModel): Where {
-  return model === "dataset" ? { status: "PUBLISHED" } : everything;
 }

@@ -1,4 +1,4 @@
-import { Arg, Args, Ctx, FieldResolver, ID, Query, Resolver, Root } from "type-graphql";
+import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Query, Resolver, Root } from "type-graphql";
 import { Dataset } from "../catalog/catalog.types.js";
 import type { Context } from "../graphql/context.js";
 import { ConnectionArgs, decodeGlobalId, toConnection } from "../graphql/relay.js";
@@ -7,11 +7,13 @@ import { Pipeline, PipelineConnection, PipelineRun, PipelineRunConnection } from
 
 @Resolver(() => Pipeline)
 export class PipelineResolver {
+  @Authorized("pipelines:read")
   @Query(() => PipelineConnection, { description: "Pipelines the caller may see, oldest first." })
   async pipelines(@Args(() => ConnectionArgs) args: ConnectionArgs, @Ctx() ctx: Context) {
     return toConnection(await ctx.services.pipelines.pipelines.page(ctx.caller, args), Pipeline.from);
   }
 
+  @Authorized("pipelines:read")
   @Query(() => PipelineRunConnection, { description: "Pipeline runs, oldest first." })
   async pipelineRuns(
     @Args(() => ConnectionArgs) args: ConnectionArgs,

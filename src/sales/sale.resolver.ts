@@ -1,4 +1,4 @@
-import { Args, Ctx, FieldResolver, Query, Resolver, Root } from "type-graphql";
+import { Args, Authorized, Ctx, FieldResolver, Query, Resolver, Root } from "type-graphql";
 import { Dataset } from "../catalog/catalog.types.js";
 import type { Context } from "../graphql/context.js";
 import { ConnectionArgs, toConnection } from "../graphql/relay.js";
@@ -7,6 +7,7 @@ import { Sale, SaleConnection } from "./sale.types.js";
 
 @Resolver(() => Sale)
 export class SaleResolver {
+  @Authorized("account:read")
   @Query(() => SaleConnection, { description: "Sales the caller may see, oldest first." })
   async sales(@Args(() => ConnectionArgs) args: ConnectionArgs, @Ctx() ctx: Context) {
     return toConnection(await ctx.services.sales.sales.page(ctx.caller, args), Sale.from);

@@ -8,7 +8,9 @@ import type { Env } from "../../src/config.js";
 import { createClickHouse } from "../../src/db/clickhouse.js";
 import { migrateClickHouse } from "../../src/db/clickhouse-migrations.js";
 import { sql, ident } from "../../src/db/sql.js";
+import { decodeGlobalId, encodeGlobalId } from "../../src/graphql/relay.js";
 import { createLogger } from "../../src/observability/logger.js";
+import { SignupDocument } from "../generated/graphql.js";
 import { baseConfig, freshPostgres, uniqueName } from "./databases.js";
 
 export interface GraphQLResponse<T> {
@@ -30,7 +32,20 @@ export interface TestStack {
     variables?: TVars,
     headers?: Record<string, string>,
   ): Promise<GraphQLResponse<TData>>;
+  /** Signs up through the API; returns the key's headers and ids. */
+  signup(name: string, role?: "BUYER" | "PUBLISHER", password?: string): Promise<TestAccount>;
+  /** An admin (made as the CLI does) and its session headers. */
+  admin(): Promise<TestAccount>;
   close(): Promise<void>;
+}
+
+export interface TestAccount {
+  accountId: string; // global id
+  rawAccountId: string;
+  userId: string;
+  email: string;
+  secret: string;
+  headers: Record<string, string>;
 }
 
 export async function startStack(overrides: Env = {}): Promise<TestStack> {
@@ -39,6 +54,8 @@ export async function startStack(overrides: Env = {}): Promise<TestStack> {
   const clickhouseDatabase = uniqueName("t");
   const config = baseConfig({
     PORT: "0",
+    // Tests send many anonymous requests from 127.0.0.1; the limit itself is tested on its own.
+    ANONYMOUS_RATE_LIMIT_PER_MINUTE: "1000000",
     DATABASE_URL: postgres.url,
     CLICKHOUSE_DATABASE: clickhouseDatabase,
     REDIS_KEY_PREFIX: `${uniqueName("t")}:`,
@@ -58,7 +75,8 @@ export async function startStack(overrides: Env = {}): Promise<TestStack> {
   const app = await createApp(config, { log: createLogger(config, sink) });
   const url = await app.listen();
 
-  return {
+  let adminAccount: TestAccount | undefined;
+  const stack: TestStack = {
     url,
     app,
     get logs() {
@@ -74,6 +92,35 @@ export async function startStack(overrides: Env = {}): Promise<TestStack> {
       const body = (await response.json()) as Omit<GraphQLResponse<never>, "status" | "headers">;
       return { status: response.status, headers: response.headers, ...body };
     },
+    async signup(name, role = "BUYER", password) {
+      const email = `${uniqueName(name.toLowerCase().replace(/\W+/g, ""))}@example.com`;
+      const res = await stack.graphql(SignupDocument, { input: { name, email, role, password } });
+      if (!res.data) throw new Error(`signup failed: ${JSON.stringify(res.errors)}`);
+      const { signup } = res.data;
+      return {
+        accountId: signup.account.id,
+        rawAccountId: decodeGlobalId(signup.account.id).id,
+        userId: signup.user.id,
+        email,
+        secret: signup.apiKeySecret,
+        headers: { "x-api-key": signup.apiKeySecret },
+      };
+    },
+    async admin() {
+      if (adminAccount) return adminAccount;
+      const email = `${uniqueName("admin")}@example.com`;
+      const password = "correct horse battery staple";
+      const created = await app.services.auth.createAdmin({ name: "Platform", email, password });
+      adminAccount = {
+        accountId: encodeGlobalId("Account", created.account.id),
+        rawAccountId: created.account.id,
+        userId: encodeGlobalId("User", created.user.id),
+        email,
+        secret: created.secret,
+        headers: { "x-api-key": created.secret },
+      };
+      return adminAccount;
+    },
     async close() {
       await app.close();
       if (clickhouseUp) await admin.command(sql`DROP DATABASE IF EXISTS ${ident(clickhouseDatabase)}`);
@@ -81,4 +128,5 @@ export async function startStack(overrides: Env = {}): Promise<TestStack> {
       await postgres.drop();
     },
   };
+  return stack;
 }

@@ -3,7 +3,7 @@ import { AppError } from "../../src/errors.js";
 import { decodeGlobalId, encodeGlobalId } from "../../src/graphql/relay.js";
 import { decodeCursor, encodeCursor, pageRequest } from "../../src/pagination.js";
 
-const limits = { defaultLimit: 100, maxLimit: 1000 };
+const limits = { maxLimit: 1000 };
 const code = (fn: () => unknown) => {
   try {
     fn();
@@ -14,8 +14,15 @@ const code = (fn: () => unknown) => {
 };
 
 describe("pageRequest", () => {
-  it("defaults to a forward page of the default size", () => {
-    expect(pageRequest({}, limits)).toEqual({ direction: "forward", size: 100, after: null, before: null });
+  it("requires first or last", () => {
+    expect(code(() => pageRequest({}, limits))).toBe("BAD_USER_INPUT");
+    expect(code(() => pageRequest({ after: "c" }, limits))).toBe("BAD_USER_INPUT");
+    expect(pageRequest({ first: 10 }, limits)).toEqual({
+      direction: "forward",
+      size: 10,
+      after: null,
+      before: null,
+    });
   });
 
   it("reads backward with last/before", () => {

@@ -1,0 +1,313 @@
+// Checks the claim in README.md and src/db/keyset.ts that keyset paging makes "page 10,000 cost
+// what page 1 costs": the Relay `datasets` connection is read at its first page and near its end,
+// through the whole HTTP + GraphQL path, next to the same deep page read through Prisma with
+// OFFSET and with a keyset range. Prints figures; asserts only that each read returns the rows it
+// should. Timings come from one process that is both client and server, on whatever machine runs
+// it, so compare the ratios of one run rather than milliseconds across machines.
+import { randomBytes } from "node:crypto";
+import { cpus } from "node:os";
+import { performance } from "node:perf_hooks";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { encodeCursor } from "../src/pagination.js";
+import { DatasetsBackwardDocument, DatasetsForwardDocument } from "../test/generated/graphql.js";
+import { startStack, type GraphQLResponse, type TestStack } from "../test/support/stack.js";
+
+const DATASETS = Number(process.env.BENCH_DATASETS ?? 100_000);
+const PAGE = 100;
+const SEED_BATCH = 5_000;
+const WARMUP = 20;
+const ITERATIONS = 200;
+const CLIENTS = 4;
+const CONCURRENT_MS = 5_000;
+const CONCURRENT_MAX_REQUESTS = 50_000;
+
+let stack: TestStack;
+/** Dataset ids in creation order: ids[i] belongs to slug(i). */
+let ids: string[] = [];
+
+/**
+ * A UUIDv7 (RFC 9562) for the given Unix time in ms: 48-bit timestamp, version 7, variant 10, the
+ * rest random. One millisecond per row keeps the ids strictly increasing in creation order.
+ */
+function uuidv7(unixMs: number): string {
+  const bytes = randomBytes(16);
+  bytes.writeUIntBE(unixMs, 0, 6);
+  bytes[6] = 0x70 | (bytes[6]! & 0x0f);
+  bytes[8] = 0x80 | (bytes[8]! & 0x3f);
+  const hex = bytes.toString("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+const slug = (i: number) => `ds_${String(i).padStart(String(DATASETS).length, "0")}`;
+const slugs = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => slug(from + k));
+
+// The rows each measured read must return.
+const deepAnchor = () => DATASETS - 2 * PAGE - 1; // forward: the page after it is rows N-200 … N-101
+const backAnchor = () => 2 * PAGE; // backward: the page before it is rows 100 … 199
+
+beforeAll(async () => {
+  expect(Number.isInteger(DATASETS) && DATASETS >= 10 * PAGE, "BENCH_DATASETS must be ≥ 1000").toBe(true);
+  // Anonymous callers are limited per IP (60 a minute by default). A limit the bench cannot reach
+  // keeps the limiter's Redis check in the measured path without refusing requests.
+  stack = await startStack({ ANONYMOUS_RATE_LIMIT_PER_MINUTE: "1000000" });
+  const prisma = stack.app.stores.prisma;
+  const plan = await prisma.plan.findUniqueOrThrow({ where: { code: "FREE" } });
+  const publisher = await prisma.account.create({
+    data: { name: "Bench Data", slug: "bench", planId: plan.id },
+  });
+
+  const seedStart = performance.now();
+  const firstMs = Date.now() - DATASETS;
+  ids = Array.from({ length: DATASETS }, (_, i) => uuidv7(firstMs + i));
+  for (let from = 0; from < DATASETS; from += SEED_BATCH) {
+    await prisma.dataset.createMany({
+      data: ids.slice(from, from + SEED_BATCH).map((id, k) => ({
+        id,
+        accountId: publisher.id,
+        slug: slug(from + k),
+        title: `Dataset ${from + k}`,
+        category: "bench",
+        columns: [{ name: "id", type: "String", nullable: false }],
+        keyColumns: ["id"],
+        status: "PUBLISHED" as const,
+        tableName: `bench_${from + k}`,
+      })),
+    });
+  }
+  // Fresh statistics, as autovacuum would give a table this size in production.
+  await prisma.$executeRaw`ANALYZE datasets`;
+  const seedMs = performance.now() - seedStart;
+
+  // Id order must be creation (slug) order, or the pages below are not the rows expected.
+  const [check] = await prisma.$queryRaw<{ rows: number; misordered: number }[]>`
+    SELECT count(*)::int AS rows, count(*) FILTER (WHERE by_id <> by_slug)::int AS misordered
+    FROM (SELECT row_number() OVER (ORDER BY id) AS by_id, row_number() OVER (ORDER BY slug) AS by_slug
+          FROM datasets) AS t`;
+  expect(check).toEqual({ rows: DATASETS, misordered: 0 });
+
+  const [pg] = await prisma.$queryRaw<{ version: string }[]>`SELECT version()`;
+  console.log(
+    [
+      `relay paging bench: ${DATASETS.toLocaleString("en")} published datasets, pages of ${PAGE}`,
+      `seeded in ${(seedMs / 1000).toFixed(1)} s (createMany × ${SEED_BATCH}, then ANALYZE)`,
+      `node ${process.version}, ${cpus().length} cores, ${pg?.version.split(",")[0] ?? "PostgreSQL ?"}`,
+    ].join("\n"),
+  );
+}, 600_000);
+
+afterAll(async () => {
+  await stack?.close();
+});
+
+interface Figures {
+  label: string;
+  path: string;
+  count: number;
+  p50: number;
+  p95: number;
+  mean: number;
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
+}
+
+function figures(label: string, path: string, samples: number[]): Figures {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mean = samples.reduce((sum, ms) => sum + ms, 0) / samples.length;
+  return {
+    label,
+    path,
+    count: samples.length,
+    p50: quantile(sorted, 0.5),
+    p95: quantile(sorted, 0.95),
+    mean,
+  };
+}
+
+interface Read {
+  label: string;
+  path: string;
+  run: () => Promise<unknown>;
+}
+
+/**
+ * Warm-up, then ITERATIONS rounds in which every read runs once, one after another, each timed on
+ * its own. Interleaving spreads JIT warm-up, cache state and machine noise evenly over the reads,
+ * where timing them one block after the other would favour whichever ran last.
+ */
+async function measure<K extends string>(reads: Record<K, Read>): Promise<Record<K, Figures>> {
+  const entries = Object.entries(reads) as [K, Read][];
+  for (let i = 0; i < WARMUP; i++) for (const [, read] of entries) await read.run();
+  const samples = entries.map((): number[] => []);
+  for (let i = 0; i < ITERATIONS; i++) {
+    for (let k = 0; k < entries.length; k++) {
+      // Rotate the starting read each round so none always follows the slow OFFSET read.
+      const r = (i + k) % entries.length;
+      const start = performance.now();
+      await entries[r]![1].run();
+      samples[r]!.push(performance.now() - start);
+    }
+  }
+  return Object.fromEntries(
+    entries.map(([key, read], r) => [key, figures(read.label, read.path, samples[r]!)]),
+  ) as Record<K, Figures>;
+}
+
+const ms = (value: number) => value.toFixed(2);
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]?.length ?? 0)));
+  const line = (cells: string[]) =>
+    cells.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ");
+  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+/** Fails loudly on a GraphQL error: a benchmark of error responses would measure nothing. */
+function ok<T>(res: GraphQLResponse<T>): T {
+  if (res.status !== 200 || res.errors || !res.data) {
+    throw new Error(`GraphQL request failed: ${res.status} ${JSON.stringify(res.errors)}`);
+  }
+  return res.data;
+}
+
+const forward = (after: string | null) => stack.graphql(DatasetsForwardDocument, { first: PAGE, after });
+const backward = (before: string) => stack.graphql(DatasetsBackwardDocument, { last: PAGE, before });
+const pageSlugs = (data: { datasets: { edges: { node: { slug: string } }[] } }) =>
+  data.datasets.edges.map((e) => e.node.slug);
+
+it("reads the first and a deep page in the same time, over HTTP and in the store", async () => {
+  const prisma = stack.app.stores.prisma;
+  const deepCursor = encodeCursor([ids[deepAnchor()]!]);
+  const backCursor = encodeCursor([ids[backAnchor()]!]);
+  const deepFrom = deepAnchor() + 1;
+
+  // Each read returns the rows it should, checked once before it is timed.
+  expect(pageSlugs(ok(await forward(null)))).toEqual(slugs(0, PAGE));
+  expect(pageSlugs(ok(await forward(deepCursor)))).toEqual(slugs(deepFrom, deepFrom + PAGE));
+  expect(pageSlugs(ok(await backward(backCursor)))).toEqual(slugs(backAnchor() - PAGE, backAnchor()));
+
+  // The store-level reads fetch PAGE + 1 rows, as pageById does to learn whether more follow.
+  const byId = { status: "PUBLISHED" as const };
+  const storeFirst = () => prisma.dataset.findMany({ where: byId, orderBy: { id: "asc" }, take: PAGE + 1 });
+  const storeKeyset = () =>
+    prisma.dataset.findMany({
+      where: { ...byId, id: { gt: ids[deepAnchor()]! } },
+      orderBy: { id: "asc" },
+      take: PAGE + 1,
+    });
+  const storeOffset = () =>
+    prisma.dataset.findMany({ where: byId, orderBy: { id: "asc" }, skip: deepFrom, take: PAGE + 1 });
+  const expectedDeep = slugs(deepFrom, Math.min(DATASETS, deepFrom + PAGE + 1));
+  expect((await storeKeyset()).map((d) => d.slug)).toEqual(expectedDeep);
+  expect((await storeOffset()).map((d) => d.slug)).toEqual(expectedDeep);
+  expect((await storeFirst()).map((d) => d.slug)).toEqual(slugs(0, PAGE + 1));
+
+  const http = "HTTP+GraphQL";
+  const store = "Prisma";
+  const f = await measure({
+    first: {
+      label: "first page: datasets(first: 100)",
+      path: http,
+      run: async () => ok(await forward(null)),
+    },
+    deep: {
+      label: `deep page: first: 100, after row ${deepAnchor()}`,
+      path: http,
+      run: async () => ok(await forward(deepCursor)),
+    },
+    back: {
+      label: `backward deep: last: 100, before row ${backAnchor()}`,
+      path: http,
+      run: async () => ok(await backward(backCursor)),
+    },
+    storeFirst: { label: "first page, keyset (no cursor)", path: store, run: storeFirst },
+    storeKeyset: { label: `deep page, keyset: id > row ${deepAnchor()}`, path: store, run: storeKeyset },
+    storeOffset: { label: `deep page, OFFSET ${deepFrom}`, path: store, run: storeOffset },
+  });
+  const ratio = (a: Figures, b: Figures) =>
+    `p50 ${(a.p50 / b.p50).toFixed(2)}×, mean ${(a.mean / b.mean).toFixed(2)}×`;
+  console.log(
+    [
+      `sequential reads, interleaved: ${WARMUP} warm-up rounds, then ${ITERATIONS} timed of each (ms)`,
+      table(
+        ["read", "path", "p50", "p95", "mean", "n"],
+        Object.values<Figures>(f).map((row) => [
+          row.label,
+          row.path,
+          ms(row.p50),
+          ms(row.p95),
+          ms(row.mean),
+          String(row.count),
+        ]),
+      ),
+      "",
+      "ratios",
+      `  HTTP deep / first             ${ratio(f.deep, f.first)}`,
+      `  HTTP backward deep / first    ${ratio(f.back, f.first)}`,
+      `  Prisma keyset deep / first    ${ratio(f.storeKeyset, f.storeFirst)}`,
+      `  Prisma OFFSET / keyset (deep) ${ratio(f.storeOffset, f.storeKeyset)}`,
+      `  HTTP deep / Prisma keyset     ${ratio(f.deep, f.storeKeyset)}  (HTTP+GraphQL overhead, incl. the exists probe)`,
+    ].join("\n"),
+  );
+});
+
+it("serves random deep pages to 4 concurrent clients as fast as shallow ones", async () => {
+  /** CLIENTS loops issuing requests back to back until the time or the request budget runs out. */
+  async function throughput(label: string, request: () => Promise<unknown>) {
+    const samples: number[] = [];
+    let budget = CONCURRENT_MAX_REQUESTS;
+    const start = performance.now();
+    const deadline = start + CONCURRENT_MS;
+    const client = async () => {
+      while (performance.now() < deadline && budget-- > 0) {
+        const t = performance.now();
+        await request();
+        samples.push(performance.now() - t);
+      }
+    };
+    await Promise.all(Array.from({ length: CLIENTS }, client));
+    const seconds = (performance.now() - start) / 1000;
+    return { ...figures(label, "HTTP+GraphQL", samples), seconds, rps: samples.length / seconds };
+  }
+
+  // Deep: anchors anywhere in the back half. Shallow: anchors in the first 1%. Both carry a cursor,
+  // so both pay the "anything before it?" probe that the first page skips; deep against shallow is
+  // the cost of depth alone, shallow against first the cost of that probe.
+  const half = Math.floor(DATASETS / 2);
+  const randomAfter = (from: number, to: number) =>
+    encodeCursor([ids[from + Math.floor(Math.random() * (to - from))]!]);
+  expect(pageSlugs(ok(await forward(encodeCursor([ids[half]!]))))).toEqual(slugs(half + 1, half + 1 + PAGE));
+
+  const first = await throughput("first page (no cursor)", async () => ok(await forward(null)));
+  const shallow = await throughput("random shallow pages (first 1%)", async () =>
+    ok(await forward(randomAfter(0, Math.ceil(DATASETS / 100)))),
+  );
+  const deep = await throughput("random deep pages (back half)", async () =>
+    ok(await forward(randomAfter(half, DATASETS - PAGE))),
+  );
+
+  console.log(
+    [
+      `${CLIENTS} concurrent clients, ~${CONCURRENT_MS / 1000} s each (latency in ms)`,
+      table(
+        ["read", "path", "requests", "seconds", "req/s", "p50", "p95", "mean"],
+        [first, shallow, deep].map((f) => [
+          f.label,
+          f.path,
+          String(f.count),
+          f.seconds.toFixed(1),
+          f.rps.toFixed(0),
+          ms(f.p50),
+          ms(f.p95),
+          ms(f.mean),
+        ]),
+      ),
+      "",
+      "ratios of req/s",
+      `  deep / shallow  ${(deep.rps / shallow.rps).toFixed(2)}×  (the cost of depth)`,
+      `  shallow / first ${(shallow.rps / first.rps).toFixed(2)}×  (the cost of a cursor: the extra exists probe)`,
+      `  deep / first    ${(deep.rps / first.rps).toFixed(2)}×`,
+    ].join("\n"),
+  );
+});

@@ -1,0 +1,131 @@
+// API keys of the caller's account: listed by prefix, created and rotated with the secret shown
+// once, revoked at once. Every write checks the key belongs to the caller's account.
+import type { Config } from "../config.js";
+import { ModelReader } from "../db/model-reader.js";
+import { AppError } from "../errors.js";
+import type { ApiKey, PrismaClient } from "../generated/prisma/client.js";
+import type { PageLimits } from "../pagination.js";
+import { authorize } from "./authorization.js";
+import { ROLE_SCOPES, isScope, type Caller, type Scope } from "./caller.js";
+import { generateApiKey } from "./secrets.js";
+
+export interface CreateApiKeyInput {
+  name: string;
+  scopes?: readonly string[] | null;
+  expiresAt?: Date | null;
+  requireSignature?: boolean | null;
+}
+
+export class ApiKeyService {
+  readonly keys: ModelReader<ApiKey>;
+
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly config: Pick<Config, "API_KEY_ROTATION_GRACE_SECONDS">,
+    limits: PageLimits,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.keys = new ModelReader(prisma.apiKey, "apiKey", limits);
+  }
+
+  async create(caller: Caller, input: CreateApiKeyInput): Promise<{ apiKey: ApiKey; secret: string }> {
+    const who = authorize(caller, ["account:write"]);
+    const name = input.name.trim();
+    if (name.length < 1 || name.length > 100) {
+      throw new AppError("BAD_USER_INPUT", "Name must be 1 to 100 characters", { argument: "name" });
+    }
+    const scopes = this.grantableScopes(who.role, input.scopes);
+    if (input.expiresAt && input.expiresAt <= this.now()) {
+      throw new AppError("BAD_USER_INPUT", "expiresAt must be in the future", { argument: "expiresAt" });
+    }
+    const key = generateApiKey();
+    const apiKey = await this.prisma.apiKey.create({
+      data: {
+        accountId: who.accountId,
+        userId: who.userId,
+        name,
+        prefix: key.prefix,
+        secretHash: key.secretHash,
+        scopes,
+        expiresAt: input.expiresAt ?? null,
+        requireSignature: input.requireSignature ?? false,
+      },
+    });
+    return { apiKey, secret: key.key };
+  }
+
+  async revoke(caller: Caller, id: string): Promise<ApiKey> {
+    const key = await this.ownKey(caller, id);
+    if (key.revokedAt) return key;
+    return this.prisma.apiKey.update({ where: { id: key.id }, data: { revokedAt: this.now() } });
+  }
+
+  /**
+   * A new key with the same name, scopes and expiry. The old secret keeps working for the grace
+   * period (or `graceSeconds`, 0 to stop it at once), so clients can be redeployed without downtime.
+   */
+  async rotate(
+    caller: Caller,
+    id: string,
+    graceSeconds?: number | null,
+  ): Promise<{ apiKey: ApiKey; secret: string }> {
+    const old = await this.ownKey(caller, id);
+    if (old.revokedAt || old.rotatedToId || (old.graceUntil && old.graceUntil <= this.now())) {
+      throw new AppError("CONFLICT", "Only an active key that was not rotated yet can be rotated");
+    }
+    const grace = graceSeconds ?? this.config.API_KEY_ROTATION_GRACE_SECONDS;
+    if (grace < 0 || grace > 30 * 86_400) {
+      throw new AppError("BAD_USER_INPUT", "graceSeconds must be between 0 and 2592000", {
+        argument: "graceSeconds",
+      });
+    }
+    const key = generateApiKey();
+    const graceUntil = new Date(this.now().getTime() + grace * 1000);
+    const [, apiKey] = await this.prisma.$transaction([
+      this.prisma.apiKey.update({ where: { id: old.id }, data: { graceUntil } }),
+      this.prisma.apiKey.create({
+        data: {
+          accountId: old.accountId,
+          userId: old.userId,
+          name: old.name,
+          prefix: key.prefix,
+          secretHash: key.secretHash,
+          scopes: old.scopes,
+          expiresAt: old.expiresAt,
+          requireSignature: old.requireSignature,
+          rotatedFromId: old.id,
+        },
+      }),
+    ]);
+    return { apiKey, secret: key.key };
+  }
+
+  /** The key if it belongs to the caller's account (any account for admins); NOT_FOUND otherwise. */
+  private async ownKey(caller: Caller, id: string): Promise<ApiKey & { rotatedToId: string | null }> {
+    authorize(caller, ["account:write"]);
+    const [key] = await this.keys.byIds(caller, [id]);
+    if (!key) throw new AppError("NOT_FOUND", "API key not found");
+    const rotatedTo = await this.prisma.apiKey.findUnique({
+      where: { rotatedFromId: key.id },
+      select: { id: true },
+    });
+    return { ...key, rotatedToId: rotatedTo?.id ?? null };
+  }
+
+  private grantableScopes(role: keyof typeof ROLE_SCOPES, requested?: readonly string[] | null): Scope[] {
+    const allowed = ROLE_SCOPES[role];
+    if (requested == null) return [...allowed];
+    const unknown = requested.filter((s) => !isScope(s));
+    if (unknown.length) {
+      throw new AppError("BAD_USER_INPUT", `Unknown scopes: ${unknown.join(", ")}`, { argument: "scopes" });
+    }
+    const beyond = requested.filter((s) => !allowed.includes(s as Scope));
+    if (beyond.length) {
+      throw new AppError("FORBIDDEN", `Your role cannot grant: ${beyond.join(", ")}`, {
+        requiredScopes: beyond,
+      });
+    }
+    if (requested.length === 0) throw new AppError("BAD_USER_INPUT", "A key needs at least one scope");
+    return [...new Set(requested)] as Scope[];
+  }
+}

@@ -1,0 +1,252 @@
+// Turns credentials into a Caller, and creates them: signup, login, the first admin.
+import type { Config } from "../config.js";
+import { translatePrismaError } from "../db/prisma-errors.js";
+import { AppError } from "../errors.js";
+import type { Account, ApiKey, Plan, PrismaClient, User } from "../generated/prisma/client.js";
+import { ROLE_SCOPES, anonymous, isScope, type Caller, type PlanLimits, type Role } from "./caller.js";
+import {
+  DUMMY_PASSWORD_HASH,
+  generateApiKey,
+  hashApiKey,
+  hashPassword,
+  looksLikeApiKey,
+  signToken,
+  verifyPassword,
+  verifyToken,
+} from "./secrets.js";
+
+export interface Credentials {
+  apiKey?: string;
+  /** The Authorization header: `Bearer <token>`. */
+  authorization?: string;
+}
+
+export interface SignupInput {
+  name: string;
+  email: string;
+  password?: string | null;
+  role?: "BUYER" | "PUBLISHER";
+}
+
+export interface Session {
+  token: string;
+  expiresAt: Date;
+  user: User;
+}
+
+// lastUsedAt is written at most this often per key, so reads do not each cost a write.
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+export function planLimits(plan: Plan, account: { rateLimitPerMinute: number | null }): PlanLimits {
+  return {
+    perMinute: account.rateLimitPerMinute ?? plan.requestsPerMinute,
+    perHour: plan.hourlyQuota,
+    perMonth: plan.monthlyQuota,
+  };
+}
+
+export function normalizeEmail(email: string): string {
+  const normalized = email.trim().toLowerCase();
+  if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(normalized) || normalized.length > 254) {
+    throw new AppError("BAD_USER_INPUT", "Invalid email address", { argument: "email" });
+  }
+  return normalized;
+}
+
+function checkPassword(password: string): void {
+  if (password.length < 12 || password.length > 1024) {
+    throw new AppError("BAD_USER_INPUT", "Passwords must be 12 to 1024 characters", { argument: "password" });
+  }
+}
+
+export class AuthService {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly config: Pick<Config, "JWT_SECRET" | "JWT_TTL_SECONDS">,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** The caller behind these credentials; anonymous when there are none. Never caches: revocation and suspension apply at once. */
+  async authenticate(credentials: Credentials): Promise<Caller> {
+    if (credentials.apiKey !== undefined) return this.byApiKey(credentials.apiKey);
+    if (credentials.authorization !== undefined) {
+      const match = /^Bearer\s+(\S+)$/i.exec(credentials.authorization);
+      if (!match) throw new AppError("UNAUTHENTICATED", "Authorization must be `Bearer <token>`");
+      return this.byToken(match[1]!);
+    }
+    return anonymous;
+  }
+
+  private async byApiKey(key: string): Promise<Caller> {
+    const invalid = new AppError("UNAUTHENTICATED", "Invalid API key");
+    if (!looksLikeApiKey(key)) throw invalid;
+    const row = await this.prisma.apiKey.findUnique({
+      where: { secretHash: hashApiKey(key) },
+      include: { account: { include: { plan: true } }, user: true },
+    });
+    if (!row || !row.user) throw invalid;
+    const now = this.now();
+    if (row.revokedAt) throw new AppError("UNAUTHENTICATED", "API key revoked");
+    if (row.expiresAt && row.expiresAt <= now) throw new AppError("UNAUTHENTICATED", "API key expired");
+    if (row.graceUntil && row.graceUntil <= now) {
+      throw new AppError("UNAUTHENTICATED", "API key rotated; use its replacement");
+    }
+    if (row.account.status === "SUSPENDED") throw new AppError("FORBIDDEN", "Account suspended");
+    if (!row.lastUsedAt || now.getTime() - row.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
+      await this.prisma.apiKey.update({ where: { id: row.id }, data: { lastUsedAt: now } });
+    }
+    const role = row.user.role as Role;
+    return {
+      kind: "apiKey",
+      apiKeyId: row.id,
+      accountId: row.accountId,
+      userId: row.user.id,
+      role,
+      // A key never holds more than its user's role allows, even if the role was lowered later.
+      scopes: row.scopes.filter(isScope).filter((s) => ROLE_SCOPES[role].includes(s)),
+      limits: planLimits(row.account.plan, row.account),
+    };
+  }
+
+  private async byToken(token: string): Promise<Caller> {
+    const claims = verifyToken(token, this.config.JWT_SECRET, Math.floor(this.now().getTime() / 1000));
+    if (!claims) throw new AppError("UNAUTHENTICATED", "Invalid or expired token");
+    const user = await this.prisma.user.findUnique({
+      where: { id: claims.sub },
+      include: { account: { include: { plan: true } } },
+    });
+    if (!user || user.accountId !== claims.acc)
+      throw new AppError("UNAUTHENTICATED", "Invalid or expired token");
+    if (user.account.status === "SUSPENDED") throw new AppError("FORBIDDEN", "Account suspended");
+    const role = user.role as Role;
+    return {
+      kind: "user",
+      accountId: user.accountId,
+      userId: user.id,
+      role,
+      scopes: ROLE_SCOPES[role],
+      limits: planLimits(user.account.plan, user.account),
+    };
+  }
+
+  /**
+   * A new account with its first user and API key (whose secret is returned here only), granted
+   * its plan's starting credits through the ledger.
+   */
+  async signup(
+    input: SignupInput,
+  ): Promise<{ account: Account; user: User; apiKey: ApiKey; secret: string }> {
+    const email = normalizeEmail(input.email);
+    const name = input.name.trim();
+    if (name.length < 1 || name.length > 200) {
+      throw new AppError("BAD_USER_INPUT", "Name must be 1 to 200 characters", { argument: "name" });
+    }
+    if (input.password != null) checkPassword(input.password);
+    const passwordHash = input.password == null ? null : await hashPassword(input.password);
+    const role: Role = input.role ?? "BUYER";
+    return this.createAccount({ name, email, passwordHash, role, plan: "FREE" });
+  }
+
+  /** The first administrator of a new installation (CLI). */
+  async createAdmin(input: { name: string; email: string; password: string }) {
+    checkPassword(input.password);
+    return this.createAccount({
+      name: input.name,
+      email: normalizeEmail(input.email),
+      passwordHash: await hashPassword(input.password),
+      role: "ADMIN",
+      plan: "ENTERPRISE",
+    });
+  }
+
+  private async createAccount(input: {
+    name: string;
+    email: string;
+    passwordHash: string | null;
+    role: Role;
+    plan: "FREE" | "ENTERPRISE";
+  }) {
+    const key = generateApiKey();
+    try {
+      return await this.prisma.$transaction(async (tx) => {
+        const plan = await tx.plan.findUniqueOrThrow({ where: { code: input.plan } });
+        const credits = plan.startingCredits;
+        const account = await tx.account.create({
+          data: {
+            name: input.name,
+            slug: await uniqueSlug(tx, input.name),
+            planId: plan.id,
+            creditBalance: credits,
+          },
+        });
+        const user = await tx.user.create({
+          data: {
+            accountId: account.id,
+            email: input.email,
+            name: input.name,
+            role: input.role,
+            passwordHash: input.passwordHash,
+          },
+        });
+        const apiKey = await tx.apiKey.create({
+          data: {
+            accountId: account.id,
+            userId: user.id,
+            name: "Default key",
+            prefix: key.prefix,
+            secretHash: key.secretHash,
+            scopes: [...ROLE_SCOPES[input.role]],
+          },
+        });
+        if (credits > 0n) {
+          await tx.creditTransaction.create({
+            data: {
+              accountId: account.id,
+              kind: "TOP_UP",
+              amount: credits,
+              balanceAfter: credits,
+              idempotencyKey: "signup-grant",
+              reference: `${plan.code} plan starting credits`,
+            },
+          });
+        }
+        return { account, user, apiKey, secret: key.key };
+      });
+    } catch (error) {
+      translatePrismaError(error, "email");
+    }
+  }
+
+  /** A short-lived dashboard token. Unknown emails cost the same time as wrong passwords. */
+  async login(emailInput: string, password: string): Promise<Session> {
+    const failed = new AppError("UNAUTHENTICATED", "Invalid email or password");
+    const email = emailInput.trim().toLowerCase();
+    const user = await this.prisma.user.findUnique({ where: { email }, include: { account: true } });
+    const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_PASSWORD_HASH);
+    if (!user || !user.passwordHash || !ok) throw failed;
+    if (user.account.status === "SUSPENDED") throw new AppError("FORBIDDEN", "Account suspended");
+    const now = this.now();
+    const { token, expiresAt } = signToken(
+      { sub: user.id, acc: user.accountId, role: user.role },
+      this.config.JWT_SECRET,
+      this.config.JWT_TTL_SECONDS,
+      Math.floor(now.getTime() / 1000),
+    );
+    await this.prisma.user.update({ where: { id: user.id }, data: { lastLoginAt: now } });
+    return { token, expiresAt: new Date(expiresAt * 1000), user };
+  }
+}
+
+type Tx = Parameters<Parameters<PrismaClient["$transaction"]>[0]>[0];
+
+async function uniqueSlug(tx: Tx, name: string): Promise<string> {
+  const base =
+    name
+      .toLowerCase()
+      .normalize("NFKD")
+      .replace(/[^a-z0-9]+/g, "-")
+      .replace(/^-|-$/g, "")
+      .slice(0, 40) || "account";
+  const taken = await tx.account.findUnique({ where: { slug: base }, select: { id: true } });
+  return taken ? `${base}-${crypto.randomUUID().slice(0, 8)}` : base;
+}
