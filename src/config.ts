@@ -117,3 +117,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     GRAPHQL_INTROSPECTION: parsed.GRAPHQL_INTROSPECTION ?? parsed.NODE_ENV !== "production",
   };
 }
+
+/** The first admin's password for `datahus create-admin`, when given in the environment. */
+export function adminPasswordFromEnvironment(env: Record<string, string | undefined> = process.env) {
+  return env.DATAHUS_ADMIN_PASSWORD || undefined;
+}

@@ -4,11 +4,12 @@ import "reflect-metadata";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createApp, closeStores, createStores } from "./app.js";
-import { ConfigError, loadConfig, type Config } from "./config.js";
+import { ConfigError, adminPasswordFromEnvironment, loadConfig, type Config } from "./config.js";
 import { migrateClickHouse } from "./db/clickhouse-migrations.js";
 import { findProjectRoot, migratePostgres } from "./db/postgres-migrate.js";
 import { seedPlans } from "./db/seed-plans.js";
 import { printGraphqlSchema } from "./graphql/schema.js";
+import { AuthService } from "./identity/auth.service.js";
 import { createBoss, createQueues, workQueues } from "./jobs/boss.js";
 import { jobDefinitions } from "./jobs/registry.js";
 import { createLogger, type Logger } from "./observability/logger.js";
@@ -18,6 +19,9 @@ const USAGE = `usage: datahus <command>
   serve               start the GraphQL/HTTP API
   worker              start the background job worker (pg-boss)
   migrate             apply PostgreSQL and ClickHouse migrations and seed the plans
+  create-admin --email EMAIL --name NAME
+                      create the first administrator; reads the password from
+                      DATAHUS_ADMIN_PASSWORD or standard input, prints its API key once
   emit-schema         write schema.graphql from the code
   emit-schema --check exit 1 when schema.graphql differs from the code
 `;
@@ -31,6 +35,8 @@ async function main(argv: string[]): Promise<number> {
       return worker(loadConfig());
     case "migrate":
       return migrate(loadConfig());
+    case "create-admin":
+      return createAdmin(loadConfig(), rest);
     case "emit-schema":
       return emitSchema(rest.includes("--check"));
     default:
@@ -75,6 +81,40 @@ async function migrate(config: Config): Promise<number> {
     await closeStores(stores);
   }
   return 0;
+}
+
+async function createAdmin(config: Config, args: string[]): Promise<number> {
+  const option = (name: string) => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const email = option("email");
+  const name = option("name") ?? "Platform";
+  if (!email) {
+    process.stderr.write("usage: datahus create-admin --email EMAIL [--name NAME]\n");
+    return 2;
+  }
+  const password = adminPasswordFromEnvironment() ?? (await readStdin()).trim();
+  const log = createLogger(config).child({ role: "cli" });
+  const stores = createStores(config, log);
+  try {
+    const { secret, user } = await new AuthService(stores.prisma, config).createAdmin({
+      email,
+      name,
+      password,
+    });
+    // The one place a secret is printed: to the operator who asked for it, never to the log.
+    process.stdout.write(`admin ${user.email} created\nAPI key (shown once): ${secret}\n`);
+    return 0;
+  } finally {
+    await closeStores(stores);
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
 }
 
 async function emitSchema(check: boolean): Promise<number> {

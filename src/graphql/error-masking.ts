@@ -13,13 +13,19 @@ function appErrorOf(error: unknown): AppError | undefined {
   return undefined;
 }
 
+/**
+ * Errors raised by graphql-js, Apollo or the query-limit rules while parsing and validating
+ * (possibly wrapped by Apollo in another GraphQLError). A resolver's exception is wrapped too,
+ * but its chain ends in a plain Error: that one is internal.
+ */
 function isRequestError(error: GraphQLError): boolean {
-  const code = error.extensions?.code;
-  // Errors without an originalError come from parsing/validation/coercion in graphql-js itself.
-  return (
-    (typeof code === "string" && REQUEST_ERROR_CODES.has(code) && !error.originalError) ||
-    (code === undefined && !error.originalError)
-  );
+  let current: GraphQLError = error;
+  while (current.originalError) {
+    if (!(current.originalError instanceof GraphQLError)) return false;
+    current = current.originalError;
+  }
+  const code = error.extensions?.code ?? current.extensions?.code;
+  return code === undefined || (typeof code === "string" && REQUEST_ERROR_CODES.has(code));
 }
 
 /** The client-facing form of one error. `requestId` is attached to masked errors. */
@@ -74,6 +80,13 @@ export function errorMaskingPlugin(metrics: Metrics): ApolloServerPlugin<Context
             metrics.graphqlErrors.inc({ code: String(masked.extensions?.code ?? "UNKNOWN") });
             return masked;
           });
+          // A request refused before execution (limits raised while parsing) is the client's
+          // mistake: 400, as Apollo answers for validation failures, not 500.
+          const refused = response.body.singleResult.data === undefined;
+          const requestCodes = response.body.singleResult.errors.every((e) =>
+            REQUEST_ERROR_CODES.has(String(e.extensions?.code)),
+          );
+          if (refused && requestCodes && (response.http.status ?? 500) >= 500) response.http.status = 400;
         },
       };
     },

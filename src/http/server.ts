@@ -166,7 +166,9 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
     maxDepth: { n: config.GRAPHQL_MAX_DEPTH },
     maxAliases: { n: config.GRAPHQL_MAX_ALIASES },
     maxDirectives: { n: config.GRAPHQL_MAX_DIRECTIVES },
-    maxTokens: { n: config.GRAPHQL_MAX_TOKENS },
+    // graphql-js counts tokens itself while parsing (parseOptions below); armor's plugin would
+    // throw from a hook Apollo answers with a 500.
+    maxTokens: { enabled: false },
     costLimit: { maxCost: config.GRAPHQL_MAX_COST },
     blockFieldSuggestion: { enabled: !config.GRAPHQL_INTROSPECTION },
   }).protect();
@@ -175,6 +177,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
     introspection: config.GRAPHQL_INTROSPECTION,
     validationRules: armor.validationRules,
     allowBatchedHttpRequests: false,
+    parseOptions: { maxTokens: config.GRAPHQL_MAX_TOKENS },
     includeStacktraceInErrorResponses: false,
     formatError: keepOriginalError,
     plugins: [
