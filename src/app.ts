@@ -10,6 +10,8 @@ import { createHttpServer } from "./http/server.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { Metrics } from "./observability/metrics.js";
 import { createServices, type Services } from "./services.js";
+import { AppError } from "./errors.js";
+import type { NonceStore } from "./identity/auth.service.js";
 
 export interface Stores {
   prisma: PrismaClient;
@@ -33,6 +35,24 @@ export function createStores(config: Config, log: Logger): Stores {
     prisma: createPrisma(config.DATABASE_URL, config.DATABASE_POOL_SIZE),
     clickhouse: createClickHouse(config),
     redis,
+  };
+}
+
+/** Used request signatures, remembered in Redis for the replay window. */
+export function redisNonceStore(redis: Redis): NonceStore {
+  return {
+    async claim(key, ttlSeconds) {
+      try {
+        return (await redis.set(`sig:${key}`, "1", "EX", ttlSeconds, "NX")) === "OK";
+      } catch (cause) {
+        throw new AppError(
+          "SERVICE_UNAVAILABLE",
+          "Signed requests cannot be checked right now",
+          { retryAfterSeconds: 5 },
+          { cause },
+        );
+      }
+    },
   };
 }
 
@@ -74,7 +94,7 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
   const log = options.log ?? createLogger(config);
   const stores = createStores(config, log);
   await firstRedisConnection(stores.redis, 2000);
-  const services = createServices(stores.prisma, config);
+  const services = createServices(stores.prisma, config, redisNonceStore(stores.redis));
   const http = await createHttpServer({
     config,
     log,

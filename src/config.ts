@@ -50,6 +50,7 @@ export const configSchema = z.object({
   JWT_SECRET: z.string().min(32).default(DEV_JWT_SECRET),
   JWT_TTL_SECONDS: int(60, 86_400).default(900),
   API_KEY_ROTATION_GRACE_SECONDS: int(0, 30 * 86_400).default(86_400),
+  SIGNATURE_TOLERANCE_SECONDS: int(1, 3600).default(300),
   ENCRYPTION_KEY: z
     .string()
     .refine((v) => Buffer.from(v, "base64").length === 32, "must be 32 bytes, base64-encoded")

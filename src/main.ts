@@ -3,13 +3,13 @@
 import "reflect-metadata";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createApp, closeStores, createStores } from "./app.js";
+import { createApp, closeStores, createStores, redisNonceStore } from "./app.js";
 import { ConfigError, adminPasswordFromEnvironment, loadConfig, type Config } from "./config.js";
 import { migrateClickHouse } from "./db/clickhouse-migrations.js";
 import { findProjectRoot, migratePostgres } from "./db/postgres-migrate.js";
 import { seedPlans } from "./db/seed-plans.js";
 import { printGraphqlSchema } from "./graphql/schema.js";
-import { AuthService } from "./identity/auth.service.js";
+import { createServices } from "./services.js";
 import { createBoss, createQueues, workQueues } from "./jobs/boss.js";
 import { jobDefinitions } from "./jobs/registry.js";
 import { createLogger, type Logger } from "./observability/logger.js";
@@ -98,7 +98,8 @@ async function createAdmin(config: Config, args: string[]): Promise<number> {
   const log = createLogger(config).child({ role: "cli" });
   const stores = createStores(config, log);
   try {
-    const { secret, user } = await new AuthService(stores.prisma, config).createAdmin({
+    const { auth } = createServices(stores.prisma, config, redisNonceStore(stores.redis));
+    const { secret, user } = await auth.createAdmin({
       email,
       name,
       password,

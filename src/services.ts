@@ -6,7 +6,8 @@ import { CreditService } from "./credits/credit.service.js";
 import type { PrismaClient } from "./generated/prisma/client.js";
 import { AccountService } from "./identity/account.service.js";
 import { ApiKeyService } from "./identity/api-key.service.js";
-import { AuthService } from "./identity/auth.service.js";
+import { AuthService, type NonceStore } from "./identity/auth.service.js";
+import { Encryption } from "./db/encryption.js";
 import { PipelineService } from "./pipelines/pipeline.service.js";
 import { SaleService } from "./sales/sale.service.js";
 import { SourceService } from "./sources/source.service.js";
@@ -22,12 +23,13 @@ export interface Services {
   sources: SourceService;
 }
 
-export function createServices(prisma: PrismaClient, config: Config): Services {
+export function createServices(prisma: PrismaClient, config: Config, nonces: NonceStore): Services {
   const limits = { maxLimit: config.MAX_LIMIT };
+  const encryption = new Encryption(config.ENCRYPTION_KEY);
   return {
     accounts: new AccountService(prisma, limits),
-    apiKeys: new ApiKeyService(prisma, config, limits),
-    auth: new AuthService(prisma, config),
+    apiKeys: new ApiKeyService(prisma, config, encryption, limits),
+    auth: new AuthService(prisma, config, encryption, nonces),
     catalog: new CatalogService(prisma, limits),
     credits: new CreditService(prisma, limits),
     pipelines: new PipelineService(prisma, limits),

@@ -28,6 +28,7 @@ import {
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { Services } from "../services.js";
+import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from "../identity/request-signing.js";
 import { checkReadiness, type Check } from "./readiness.js";
 import { registerAuthRoutes } from "./auth-routes.js";
 
@@ -59,6 +60,16 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
       : {}),
   });
   const limiter = new RateLimiter(deps.redis, { failureMode: config.RATE_LIMIT_FAILURE_MODE, log });
+
+  // Fastify's own JSON parser (with its prototype-poisoning protection), keeping the raw bytes:
+  // signed requests are verified over the body exactly as sent.
+  const rawBodies = new WeakMap<FastifyRequest, Buffer>();
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
+    rawBodies.set(request, body as Buffer);
+    parseJson(request, (body as Buffer).toString("utf8"), done);
+  });
 
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
@@ -130,10 +141,16 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
   const identify = async (request: FastifyRequest, reply: FastifyReply) => {
     let caller: Caller;
     try {
-      caller = await services.auth.authenticate({
-        apiKey: header(request, "x-api-key"),
-        authorization: header(request, "authorization"),
-      });
+      caller = await services.auth.authenticate(
+        { apiKey: header(request, "x-api-key"), authorization: header(request, "authorization") },
+        {
+          method: request.method,
+          url: request.url,
+          body: rawBodies.get(request) ?? Buffer.alloc(0),
+          timestamp: header(request, TIMESTAMP_HEADER),
+          signature: header(request, SIGNATURE_HEADER),
+        },
+      );
     } catch (error) {
       if (error instanceof AppError && error.code === "UNAUTHENTICATED") {
         enforce(await limiter.consume(ipSubject(request)), reply);

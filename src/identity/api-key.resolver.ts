@@ -22,8 +22,8 @@ export class ApiKeyResolver {
   @Authorized("account:write")
   @Mutation(() => ApiKeySecret)
   async createApiKey(@Arg("input", () => CreateApiKeyInput) input: CreateApiKeyInput, @Ctx() ctx: Context) {
-    const { apiKey, secret } = await ctx.services.apiKeys.create(ctx.caller, input);
-    return { apiKey: ApiKey.from(apiKey), secret };
+    const { apiKey, ...secrets } = await ctx.services.apiKeys.create(ctx.caller, input);
+    return { apiKey: ApiKey.from(apiKey), ...secrets };
   }
 
   @Authorized("account:write")

@@ -1,13 +1,22 @@
 // API keys of the caller's account: listed by prefix, created and rotated with the secret shown
 // once, revoked at once. Every write checks the key belongs to the caller's account.
 import type { Config } from "../config.js";
+import type { Encryption } from "../db/encryption.js";
 import { ModelReader } from "../db/model-reader.js";
 import { AppError } from "../errors.js";
 import type { ApiKey, PrismaClient } from "../generated/prisma/client.js";
 import type { PageLimits } from "../pagination.js";
 import { authorize } from "./authorization.js";
 import { ROLE_SCOPES, isScope, type Caller, type Scope } from "./caller.js";
+import { generateSigningSecret } from "./request-signing.js";
 import { generateApiKey } from "./secrets.js";
+
+export interface NewKey {
+  apiKey: ApiKey;
+  secret: string;
+  /** Only for keys that require signed requests; shown once like the key. */
+  signingSecret: string | null;
+}
 
 export interface CreateApiKeyInput {
   name: string;
@@ -22,13 +31,14 @@ export class ApiKeyService {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly config: Pick<Config, "API_KEY_ROTATION_GRACE_SECONDS">,
+    private readonly encryption: Encryption,
     limits: PageLimits,
     private readonly now: () => Date = () => new Date(),
   ) {
     this.keys = new ModelReader(prisma.apiKey, "apiKey", limits);
   }
 
-  async create(caller: Caller, input: CreateApiKeyInput): Promise<{ apiKey: ApiKey; secret: string }> {
+  async create(caller: Caller, input: CreateApiKeyInput): Promise<NewKey> {
     const who = authorize(caller, ["account:write"]);
     const name = input.name.trim();
     if (name.length < 1 || name.length > 100) {
@@ -39,6 +49,7 @@ export class ApiKeyService {
       throw new AppError("BAD_USER_INPUT", "expiresAt must be in the future", { argument: "expiresAt" });
     }
     const key = generateApiKey();
+    const signingSecret = input.requireSignature ? generateSigningSecret() : null;
     const apiKey = await this.prisma.apiKey.create({
       data: {
         accountId: who.accountId,
@@ -48,10 +59,11 @@ export class ApiKeyService {
         secretHash: key.secretHash,
         scopes,
         expiresAt: input.expiresAt ?? null,
-        requireSignature: input.requireSignature ?? false,
+        requireSignature: signingSecret !== null,
+        signingSecretEncrypted: signingSecret && this.encryption.encrypt(signingSecret),
       },
     });
-    return { apiKey, secret: key.key };
+    return { apiKey, secret: key.key, signingSecret };
   }
 
   async revoke(caller: Caller, id: string): Promise<ApiKey> {
@@ -64,11 +76,7 @@ export class ApiKeyService {
    * A new key with the same name, scopes and expiry. The old secret keeps working for the grace
    * period (or `graceSeconds`, 0 to stop it at once), so clients can be redeployed without downtime.
    */
-  async rotate(
-    caller: Caller,
-    id: string,
-    graceSeconds?: number | null,
-  ): Promise<{ apiKey: ApiKey; secret: string }> {
+  async rotate(caller: Caller, id: string, graceSeconds?: number | null): Promise<NewKey> {
     const old = await this.ownKey(caller, id);
     if (old.revokedAt || old.rotatedToId || (old.graceUntil && old.graceUntil <= this.now())) {
       throw new AppError("CONFLICT", "Only an active key that was not rotated yet can be rotated");
@@ -80,6 +88,7 @@ export class ApiKeyService {
       });
     }
     const key = generateApiKey();
+    const signingSecret = old.requireSignature ? generateSigningSecret() : null;
     const graceUntil = new Date(this.now().getTime() + grace * 1000);
     const [, apiKey] = await this.prisma.$transaction([
       this.prisma.apiKey.update({ where: { id: old.id }, data: { graceUntil } }),
@@ -93,11 +102,12 @@ export class ApiKeyService {
           scopes: old.scopes,
           expiresAt: old.expiresAt,
           requireSignature: old.requireSignature,
+          signingSecretEncrypted: signingSecret && this.encryption.encrypt(signingSecret),
           rotatedFromId: old.id,
         },
       }),
     ]);
-    return { apiKey, secret: key.key };
+    return { apiKey, secret: key.key, signingSecret };
   }
 
   /** The key if it belongs to the caller's account (any account for admins); NOT_FOUND otherwise. */

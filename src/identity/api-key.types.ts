@@ -60,6 +60,13 @@ export class ApiKeySecret {
 
   @Field(() => String, { description: "Send it as the X-API-Key header." })
   secret!: string;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "Keys that require signed requests: the HMAC key for X-Datahus-Signature. Never sent with requests.",
+  })
+  signingSecret!: string | null;
 }
 
 @InputType()

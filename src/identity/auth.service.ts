@@ -1,9 +1,11 @@
 // Turns credentials into a Caller, and creates them: signup, login, the first admin.
 import type { Config } from "../config.js";
+import type { Encryption } from "../db/encryption.js";
 import { translatePrismaError } from "../db/prisma-errors.js";
 import { AppError } from "../errors.js";
 import type { Account, ApiKey, Plan, PrismaClient, User } from "../generated/prisma/client.js";
 import { ROLE_SCOPES, anonymous, isScope, type Caller, type PlanLimits, type Role } from "./caller.js";
+import { verifySignedRequest, type SignedRequest } from "./request-signing.js";
 import {
   DUMMY_PASSWORD_HASH,
   generateApiKey,
@@ -34,6 +36,12 @@ export interface Session {
   user: User;
 }
 
+/** Remembers used request signatures for the replay window (Redis in the app). */
+export interface NonceStore {
+  /** True when `key` was not claimed before; false when it was (a replay). */
+  claim(key: string, ttlSeconds: number): Promise<boolean>;
+}
+
 // lastUsedAt is written at most this often per key, so reads do not each cost a write.
 const LAST_USED_RESOLUTION_MS = 60_000;
 
@@ -62,13 +70,19 @@ function checkPassword(password: string): void {
 export class AuthService {
   constructor(
     private readonly prisma: PrismaClient,
-    private readonly config: Pick<Config, "JWT_SECRET" | "JWT_TTL_SECONDS">,
+    private readonly config: Pick<Config, "JWT_SECRET" | "JWT_TTL_SECONDS" | "SIGNATURE_TOLERANCE_SECONDS">,
+    private readonly encryption: Encryption,
+    private readonly nonces: NonceStore,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  /** The caller behind these credentials; anonymous when there are none. Never caches: revocation and suspension apply at once. */
-  async authenticate(credentials: Credentials): Promise<Caller> {
-    if (credentials.apiKey !== undefined) return this.byApiKey(credentials.apiKey);
+  /**
+   * The caller behind these credentials; anonymous when there are none. Nothing is cached:
+   * revocation and suspension apply to the next request. `request` is needed to check the
+   * signature of keys that require signed requests.
+   */
+  async authenticate(credentials: Credentials, request?: SignedRequest): Promise<Caller> {
+    if (credentials.apiKey !== undefined) return this.byApiKey(credentials.apiKey, request);
     if (credentials.authorization !== undefined) {
       const match = /^Bearer\s+(\S+)$/i.exec(credentials.authorization);
       if (!match) throw new AppError("UNAUTHENTICATED", "Authorization must be `Bearer <token>`");
@@ -77,7 +91,7 @@ export class AuthService {
     return anonymous;
   }
 
-  private async byApiKey(key: string): Promise<Caller> {
+  private async byApiKey(key: string, request?: SignedRequest): Promise<Caller> {
     const invalid = new AppError("UNAUTHENTICATED", "Invalid API key");
     if (!looksLikeApiKey(key)) throw invalid;
     const row = await this.prisma.apiKey.findUnique({
@@ -92,6 +106,7 @@ export class AuthService {
       throw new AppError("UNAUTHENTICATED", "API key rotated; use its replacement");
     }
     if (row.account.status === "SUSPENDED") throw new AppError("FORBIDDEN", "Account suspended");
+    if (row.requireSignature) await this.checkSignature(row.id, row.signingSecretEncrypted, request);
     if (!row.lastUsedAt || now.getTime() - row.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
       await this.prisma.apiKey.update({ where: { id: row.id }, data: { lastUsedAt: now } });
     }
@@ -106,6 +121,17 @@ export class AuthService {
       scopes: row.scopes.filter(isScope).filter((s) => ROLE_SCOPES[role].includes(s)),
       limits: planLimits(row.account.plan, row.account),
     };
+  }
+
+  private async checkSignature(keyId: string, encrypted: string | null, request?: SignedRequest) {
+    if (!encrypted || !request)
+      throw new AppError("UNAUTHENTICATED", "This API key requires signed requests");
+    const tolerance = this.config.SIGNATURE_TOLERANCE_SECONDS;
+    const nowSeconds = Math.floor(this.now().getTime() / 1000);
+    const signature = verifySignedRequest(this.encryption.decrypt(encrypted), request, nowSeconds, tolerance);
+    if (!(await this.nonces.claim(`${keyId}:${signature}`, tolerance * 2))) {
+      throw new AppError("UNAUTHENTICATED", "Request signature already used (replay)");
+    }
   }
 
   private async byToken(token: string): Promise<Caller> {

@@ -1,11 +1,13 @@
 // Keys and sessions over HTTP on the real stack: they work until revoked, expired, rotated out or
 // their account suspended, and then fail at once; secrets are never shown twice or logged.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sign } from "../../src/identity/request-signing.js";
 import { hashApiKey } from "../../src/identity/secrets.js";
 import { decodeGlobalId } from "../../src/graphql/relay.js";
 import {
   ApiKeysDocument,
   CreateApiKeyDocument,
+  CreateSignedApiKeyDocument,
   CreditTransactionsDocument,
   LoginDocument,
   MeDocument,
@@ -265,6 +267,64 @@ describe("dashboard sessions", () => {
     expect(await bad.json()).toMatchObject({ error: "invalid_grant" });
     const grant = await form({ grant_type: "client_credentials" });
     expect(await grant.json()).toEqual({ error: "unsupported_grant_type" });
+  });
+});
+
+describe("signed requests", () => {
+  it("are required by a key that asks for them, verified over the exact body, and never replayed", async () => {
+    const b = await buyer();
+    const created = await stack.graphql(CreateSignedApiKeyDocument, { name: "signed" }, b.headers);
+    const { secret, signingSecret, apiKey } = created.data!.createApiKey;
+    secrets.push(secret, signingSecret!);
+    expect(apiKey.requireSignature).toBe(true);
+    expect(signingSecret).toMatch(/^dhs_/);
+
+    const body = JSON.stringify({ query: "{ me { user { email } } }" });
+    const send = (headers: Record<string, string>, payload = body) =>
+      fetch(`${stack.url}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-api-key": secret, ...headers },
+        body: payload,
+      });
+    const signed = (timestamp: number, payload = body) => ({
+      "x-datahus-timestamp": String(timestamp),
+      "x-datahus-signature": sign(signingSecret!, String(timestamp), "POST", "/graphql", payload),
+    });
+    const now = Math.floor(Date.now() / 1000);
+
+    const unsigned = await send({});
+    expect(unsigned.status).toBe(401);
+    expect(await unsigned.json()).toMatchObject({
+      errors: [
+        {
+          extensions: {
+            code: "UNAUTHENTICATED",
+            requiredHeaders: ["x-datahus-timestamp", "x-datahus-signature"],
+          },
+        },
+      ],
+    });
+
+    const headers = signed(now);
+    const ok = await send(headers);
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ data: { me: { user: { email: b.email } } } });
+
+    const replay = await send(headers);
+    expect(replay.status).toBe(401);
+    expect(((await replay.json()) as { errors: { message: string }[] }).errors[0]!.message).toMatch(/replay/);
+
+    const altered = await send(signed(now + 1), body.replace("email", "id"));
+    expect(altered.status).toBe(401);
+    const stale = await send(signed(now - 3600));
+    expect(((await stale.json()) as { errors: { message: string }[] }).errors[0]!.message).toMatch(/window/);
+
+    // Stored encrypted: the database never holds the signing secret in clear.
+    const row = await stack.app.stores.prisma.apiKey.findUniqueOrThrow({
+      where: { id: decodeGlobalId(apiKey.id).id },
+    });
+    expect(row.signingSecretEncrypted).toMatch(/^v1\./);
+    expect(row.signingSecretEncrypted).not.toContain(signingSecret!.slice(4));
   });
 });
 

@@ -2,9 +2,8 @@
 // its own ClickHouse database, so files run in parallel and never see each other's rows.
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { inject } from "vitest";
 import { loadConfig, type Config, type Env } from "../../src/config.js";
-
-export const TEMPLATE_DATABASE = "datahus_test_template";
 
 export function baseConfig(overrides: Env = {}): Config {
   return loadConfig({ ...process.env, NODE_ENV: "test", LOG_LEVEL: "info", ...overrides } as Record<
@@ -35,7 +34,7 @@ export async function onServer(url: string, statements: string[]): Promise<void>
 
 export async function freshPostgres(config: Config): Promise<{ url: string; drop(): Promise<void> }> {
   const name = uniqueName("t");
-  await onServer(config.DATABASE_URL, [`CREATE DATABASE "${name}" TEMPLATE "${TEMPLATE_DATABASE}"`]);
+  await onServer(config.DATABASE_URL, [`CREATE DATABASE "${name}" TEMPLATE "${inject("templateDatabase")}"`]);
   return {
     url: withDatabase(config.DATABASE_URL, name),
     drop: () => onServer(config.DATABASE_URL, [`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`]),

@@ -1,14 +1,23 @@
-// Once per test run: a freshly migrated template database with the plans seeded. Test files
-// clone it (test/support/databases.ts). Services themselves are started by scripts/test.sh.
+// Once per test run: a freshly migrated template database with the plans seeded, which test
+// files clone (test/support/databases.ts). Its name is unique to the run, so two runs on one
+// machine (a developer's and CI's) never drop each other's template. Services themselves are
+// started by scripts/test.sh.
+import type { TestProject } from "vitest/node";
 import { createPrisma } from "../../src/db/prisma.js";
 import { migratePostgres } from "../../src/db/postgres-migrate.js";
 import { seedPlans } from "../../src/db/seed-plans.js";
-import { TEMPLATE_DATABASE, baseConfig, onServer, withDatabase } from "./databases.js";
+import { baseConfig, onServer, uniqueName, withDatabase } from "./databases.js";
 
-export default async function setup(): Promise<void> {
+declare module "vitest" {
+  export interface ProvidedContext {
+    templateDatabase: string;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const config = baseConfig();
-  await onServer(config.DATABASE_URL, [`DROP DATABASE IF EXISTS "${TEMPLATE_DATABASE}" WITH (FORCE)`]);
-  const url = withDatabase(config.DATABASE_URL, TEMPLATE_DATABASE);
+  const template = uniqueName("tpl");
+  const url = withDatabase(config.DATABASE_URL, template);
   await migratePostgres(url);
   const prisma = createPrisma(url, 1);
   try {
@@ -16,4 +25,6 @@ export default async function setup(): Promise<void> {
   } finally {
     await prisma.$disconnect();
   }
+  project.provide("templateDatabase", template);
+  return () => onServer(config.DATABASE_URL, [`DROP DATABASE IF EXISTS "${template}" WITH (FORCE)`]);
 }
