@@ -5,6 +5,7 @@ import { Dataset } from "../catalog/catalog.types.js";
 import { CreditTransaction } from "../credits/credit.types.js";
 import { Account } from "../identity/account.types.js";
 import { ApiKey } from "../identity/api-key.types.js";
+import { User } from "../identity/auth.types.js";
 import type { Caller } from "../identity/caller.js";
 import { Pipeline, PipelineRun } from "../pipelines/pipeline.types.js";
 import { Sale } from "../sales/sale.types.js";
@@ -30,6 +31,7 @@ function nodeType<Row extends { id: string }>(
 export const NODE_TYPES = {
   Account: nodeType((s) => s.accounts.accounts, Account.from),
   ApiKey: nodeType((s) => s.apiKeys.keys, ApiKey.from),
+  User: nodeType((s) => s.accounts.users, User.from),
   CreditTransaction: nodeType((s) => s.credits.transactions, CreditTransaction.from),
   Dataset: nodeType((s) => s.catalog.datasets, Dataset.from),
   Pipeline: nodeType((s) => s.pipelines.pipelines, Pipeline.from),

@@ -7,6 +7,7 @@ import type { Caller } from "./caller.js";
 
 export class AccountService {
   readonly accounts: ModelReader<Account>;
+  readonly users: ModelReader<User>;
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -14,6 +15,7 @@ export class AccountService {
     private readonly now: () => Date = () => new Date(),
   ) {
     this.accounts = new ModelReader(prisma.account, "account", limits);
+    this.users = new ModelReader(prisma.user, "user", limits);
   }
 
   /** Accounts the caller may see; admins search all of them by name, slug or a user's email. */

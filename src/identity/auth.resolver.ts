@@ -33,8 +33,8 @@ export class AuthResolver {
     return { token: session.token, expiresAt: session.expiresAt, user: User.from(session.user) };
   }
 
-  @Authorized()
-  @Query(() => Viewer, { description: "The caller." })
+  @Authorized("account:read")
+  @Query(() => Viewer, { description: "The caller (needs the account:read scope)." })
   async me(@Ctx() ctx: Context) {
     const { user, account } = await ctx.services.accounts.me(ctx.caller);
     const caller = ctx.caller;

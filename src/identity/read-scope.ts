@@ -1,19 +1,44 @@
 // The one place that decides which rows a caller may read. Services pass its filter to every
 // query (db/model-reader.ts), so a resolver cannot forget it.
-import type { Caller } from "./caller.js";
+import type { Caller, Scope } from "./caller.js";
 
 export type ScopedModel =
-  "account" | "apiKey" | "dataset" | "source" | "pipeline" | "pipelineRun" | "creditTransaction" | "sale";
+  | "account"
+  | "apiKey"
+  | "user"
+  | "dataset"
+  | "source"
+  | "pipeline"
+  | "pipelineRun"
+  | "creditTransaction"
+  | "sale";
 
 export type Where = Record<string, unknown>;
 
 const everything: Where = {};
 const nothing: Where = { id: { in: [] } };
 
+/**
+ * The scope a credential needs to read each model at all, wherever the read comes from: a root
+ * connection (which also answers FORBIDDEN), `node(id:)` or a relation field (which see nothing).
+ */
+const READ_SCOPE: Record<ScopedModel, Scope> = {
+  account: "account:read",
+  apiKey: "account:read",
+  user: "account:read",
+  creditTransaction: "account:read",
+  sale: "account:read",
+  dataset: "catalog:read",
+  source: "pipelines:read",
+  pipeline: "pipelines:read",
+  pipelineRun: "pipelines:read",
+};
+
 export function readScope(caller: Caller, model: ScopedModel): Where {
   if (caller.kind === "system") return everything;
   // Anonymous callers browse the published catalogue and nothing else.
   if (caller.kind === "anonymous") return model === "dataset" ? { status: "PUBLISHED" } : nothing;
+  if (!caller.scopes.includes(READ_SCOPE[model])) return nothing;
   if (caller.role === "ADMIN") return everything;
   const own = caller.accountId;
   switch (model) {
@@ -22,6 +47,7 @@ export function readScope(caller: Caller, model: ScopedModel): Where {
     case "dataset":
       return { OR: [{ status: "PUBLISHED" }, { accountId: own }] };
     case "apiKey":
+    case "user":
     case "source":
     case "pipeline":
     case "pipelineRun":

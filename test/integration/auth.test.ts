@@ -11,6 +11,7 @@ import {
   CreditTransactionsDocument,
   LoginDocument,
   MeDocument,
+  NodesAsSeenDocument,
   ReinstateAccountDocument,
   RevokeApiKeyDocument,
   RotateApiKeyDocument,
@@ -163,6 +164,23 @@ describe("API keys", () => {
       code: "FORBIDDEN",
       requiredScopes: ["account:read"],
     });
+
+    // Scopes hold on every path, not only on root connections: by id the key sees nothing either.
+    const narrowKey = { "x-api-key": narrow.data!.createApiKey.secret };
+    const full = await stack.graphql(MeDocument, {}, b.headers);
+    const ownIds = [full.data!.me.account.id, full.data!.me.user.id, narrow.data!.createApiKey.apiKey.id];
+    expect((await stack.graphql(NodesAsSeenDocument, { ids: ownIds }, b.headers)).data?.nodes).toHaveLength(
+      3,
+    );
+    expect((await stack.graphql(NodesAsSeenDocument, { ids: ownIds }, b.headers)).data?.nodes).not.toContain(
+      null,
+    );
+    expect((await stack.graphql(NodesAsSeenDocument, { ids: ownIds }, narrowKey)).data?.nodes).toEqual([
+      null,
+      null,
+      null,
+    ]);
+    expect(code(await stack.graphql(MeDocument, {}, narrowKey))).toBe("FORBIDDEN");
 
     const escalate = await stack.graphql(
       CreateApiKeyDocument,

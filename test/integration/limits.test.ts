@@ -101,6 +101,34 @@ describe("anonymous callers", () => {
   });
 });
 
+describe("behind a trusted proxy", () => {
+  it("counts anonymous callers by the forwarded client IP, and ignores the header otherwise", async () => {
+    const trusting = await startStack({ ANONYMOUS_RATE_LIMIT_PER_MINUTE: "2", TRUST_PROXY: "true" });
+    const direct = await startStack({ ANONYMOUS_RATE_LIMIT_PER_MINUTE: "2" });
+    try {
+      const statuses = async (url: string, ips: string[]) => {
+        const out: number[] = [];
+        for (const ip of ips) {
+          const { res } = await post(url, "{ __typename }", { "x-forwarded-for": ip });
+          out.push(res.status);
+        }
+        return out;
+      };
+      // Behind a proxy: each client has its own budget of 2.
+      expect(
+        await statuses(trusting.url, ["203.0.113.1", "203.0.113.1", "203.0.113.2", "203.0.113.1"]),
+      ).toEqual([200, 200, 200, 429]);
+      // Not behind one: a forged header must not buy a fresh budget.
+      expect(await statuses(direct.url, ["203.0.113.1", "203.0.113.2", "203.0.113.3"])).toEqual([
+        200, 200, 429,
+      ]);
+    } finally {
+      await trusting.close();
+      await direct.close();
+    }
+  });
+});
+
 describe("when Redis is down", () => {
   it("fails closed with SERVICE_UNAVAILABLE when configured so", async () => {
     const own = await startStack({ REDIS_URL: "redis://127.0.0.1:1", RATE_LIMIT_FAILURE_MODE: "closed" });
