@@ -94,7 +94,7 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
   const log = options.log ?? createLogger(config);
   const stores = createStores(config, log);
   await firstRedisConnection(stores.redis, 2000);
-  const services = createServices(stores.prisma, config, redisNonceStore(stores.redis));
+  const services = createServices(stores.prisma, stores.clickhouse, config, redisNonceStore(stores.redis));
   const http = await createHttpServer({
     config,
     log,

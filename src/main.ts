@@ -98,7 +98,7 @@ async function createAdmin(config: Config, args: string[]): Promise<number> {
   const log = createLogger(config).child({ role: "cli" });
   const stores = createStores(config, log);
   try {
-    const { auth } = createServices(stores.prisma, config, redisNonceStore(stores.redis));
+    const { auth } = createServices(stores.prisma, stores.clickhouse, config, redisNonceStore(stores.redis));
     const { secret, user } = await auth.createAdmin({
       email,
       name,

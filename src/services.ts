@@ -1,6 +1,7 @@
 // The domain services, built once per process from the stores. Resolvers, REST routes and jobs
 // reach data only through these.
 import type { Config } from "./config.js";
+import type { ClickHouse } from "./db/clickhouse.js";
 import { CatalogService } from "./catalog/catalog.service.js";
 import { CreditService } from "./credits/credit.service.js";
 import type { PrismaClient } from "./generated/prisma/client.js";
@@ -23,14 +24,19 @@ export interface Services {
   sources: SourceService;
 }
 
-export function createServices(prisma: PrismaClient, config: Config, nonces: NonceStore): Services {
+export function createServices(
+  prisma: PrismaClient,
+  clickhouse: ClickHouse,
+  config: Config,
+  nonces: NonceStore,
+): Services {
   const limits = { maxLimit: config.MAX_LIMIT };
   const encryption = new Encryption(config.ENCRYPTION_KEY);
   return {
     accounts: new AccountService(prisma, limits),
     apiKeys: new ApiKeyService(prisma, config, encryption, limits),
     auth: new AuthService(prisma, config, encryption, nonces),
-    catalog: new CatalogService(prisma, limits),
+    catalog: new CatalogService(prisma, clickhouse, config, limits),
     credits: new CreditService(prisma, limits),
     pipelines: new PipelineService(prisma, limits),
     sales: new SaleService(prisma, limits),

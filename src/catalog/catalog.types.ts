@@ -1,5 +1,12 @@
-import { Field, Int, ObjectType, registerEnumType } from "type-graphql";
-import { DatasetAccess, DatasetStatus, type Dataset as DatasetRow } from "../generated/prisma/client.js";
+import { ArgsType, Field, InputType, Int, ObjectType, registerEnumType } from "type-graphql";
+import {
+  DatasetAccess,
+  DatasetStatus,
+  PurchaseTerm,
+  type Dataset as DatasetRow,
+} from "../generated/prisma/client.js";
+import { COLUMN_TYPES, type Column, type ColumnType as ColumnTypeName } from "./columns.js";
+import type { DatasetSort } from "./catalog.service.js";
 import { ConnectionType, Node, encodeGlobalId } from "../graphql/relay.js";
 import { SafeInt, safeInt } from "../graphql/scalars.js";
 
@@ -8,14 +15,39 @@ registerEnumType(DatasetAccess, {
   description: "OPEN is free; METERED costs credits per 100 records; PURCHASED needs a purchase.",
 });
 registerEnumType(DatasetStatus, { name: "DatasetStatus" });
+registerEnumType(PurchaseTerm, { name: "PurchaseTerm" });
+
+export const ColumnType = Object.fromEntries(COLUMN_TYPES.map((t) => [t, t])) as { [K in ColumnTypeName]: K };
+registerEnumType(ColumnType, {
+  name: "ColumnType",
+  description:
+    "Column types. In records, INT64 and DECIMAL values are strings (exact), DATE is YYYY-MM-DD, DATETIME is ISO 8601 UTC.",
+});
+
+export const DatasetOrder = {
+  CREATED: "CREATED",
+  TITLE: "TITLE",
+  UPDATED: "UPDATED",
+  ROW_COUNT: "ROW_COUNT",
+} as const satisfies Record<DatasetSort, DatasetSort>;
+registerEnumType(DatasetOrder, {
+  name: "DatasetOrder",
+  description: "CREATED oldest first; TITLE A-Z; UPDATED and ROW_COUNT largest first.",
+});
 
 @ObjectType({ description: "One column of a dataset's schema." })
 export class DatasetColumn {
   @Field(() => String)
   name!: string;
 
-  @Field(() => String, { description: "ClickHouse type, e.g. String, Int64, Decimal(18,2), DateTime." })
-  type!: string;
+  @Field(() => ColumnType)
+  type!: ColumnTypeName;
+
+  @Field(() => Int, { nullable: true, description: "DECIMAL: total digits." })
+  precision!: number | null;
+
+  @Field(() => Int, { nullable: true, description: "DECIMAL: digits after the point." })
+  scale!: number | null;
 
   @Field(() => Boolean)
   nullable!: boolean;
@@ -65,6 +97,12 @@ export class Dataset extends Node {
   @Field(() => SafeInt, { description: "Credits per 100 records read (METERED datasets)." })
   pricePer100Records!: number;
 
+  @Field(() => SafeInt, { nullable: true, description: "Credits for access (PURCHASED datasets)." })
+  purchasePrice!: number | null;
+
+  @Field(() => PurchaseTerm, { nullable: true })
+  purchaseTerm!: PurchaseTerm | null;
+
   @Field(() => DatasetStatus)
   status!: DatasetStatus;
 
@@ -80,6 +118,9 @@ export class Dataset extends Node {
   @Field(() => Date)
   createdAt!: Date;
 
+  @Field(() => Date)
+  updatedAt!: Date;
+
   static from(row: DatasetRow): Dataset {
     return Object.assign(new Dataset(), {
       id: encodeGlobalId("Dataset", row.id),
@@ -93,25 +134,144 @@ export class Dataset extends Node {
       keyColumns: row.keyColumns,
       access: row.access,
       pricePer100Records: safeInt(row.pricePer100Records),
+      purchasePrice: row.purchasePrice === null ? null : safeInt(row.purchasePrice),
+      purchaseTerm: row.purchaseTerm,
       status: row.status,
       version: row.version,
       rowCount: safeInt(row.rowCount),
       lastUpdatedAt: row.lastUpdatedAt,
       createdAt: row.createdAt,
+      updatedAt: row.updatedAt,
     });
   }
 }
 
 function parseColumns(json: unknown): DatasetColumn[] {
   if (!Array.isArray(json)) return [];
-  return json.map((c: Record<string, unknown>) =>
+  return (json as Column[]).map((c) =>
     Object.assign(new DatasetColumn(), {
-      name: String(c.name),
-      type: String(c.type),
+      name: c.name,
+      type: c.type,
+      precision: c.precision ?? null,
+      scale: c.scale ?? null,
       nullable: Boolean(c.nullable),
-      description: typeof c.description === "string" ? c.description : null,
+      description: c.description ?? null,
     }),
   );
+}
+
+@InputType()
+export class DatasetColumnInput implements Column {
+  @Field(() => String, { description: "Lower-case letters, digits and _, starting with a letter." })
+  name!: string;
+
+  @Field(() => ColumnType)
+  type!: ColumnTypeName;
+
+  @Field(() => Int, { nullable: true })
+  precision?: number | null;
+
+  @Field(() => Int, { nullable: true })
+  scale?: number | null;
+
+  @Field(() => Boolean, { defaultValue: false })
+  nullable!: boolean;
+
+  @Field(() => String, { nullable: true })
+  description?: string | null;
+}
+
+@InputType()
+export class UpdateDatasetInput {
+  @Field(() => String, { nullable: true })
+  title?: string;
+
+  @Field(() => String, { nullable: true })
+  description?: string | null;
+
+  @Field(() => String, { nullable: true })
+  category?: string;
+
+  @Field(() => [String], { nullable: true })
+  tags?: string[] | null;
+
+  @Field(() => DatasetAccess, { nullable: true })
+  access?: DatasetAccess;
+
+  @Field(() => Int, { nullable: true })
+  pricePer100Records?: number | null;
+
+  @Field(() => Int, { nullable: true })
+  purchasePrice?: number | null;
+
+  @Field(() => PurchaseTerm, { nullable: true })
+  purchaseTerm?: PurchaseTerm | null;
+}
+
+@InputType()
+export class CreateDatasetInput {
+  @Field(() => String, { description: "Stable, URL-safe name: 3-64 of a-z, 0-9 and _." })
+  slug!: string;
+
+  @Field(() => String)
+  title!: string;
+
+  @Field(() => String, { nullable: true })
+  description?: string | null;
+
+  @Field(() => String)
+  category!: string;
+
+  @Field(() => [String], { nullable: true })
+  tags?: string[] | null;
+
+  @Field(() => [DatasetColumnInput])
+  columns!: DatasetColumnInput[];
+
+  @Field(() => [String], { description: "The columns that identify a record." })
+  keyColumns!: string[];
+
+  @Field(() => DatasetAccess)
+  access!: DatasetAccess;
+
+  @Field(() => Int, { nullable: true, description: "METERED: credits per 100 records read." })
+  pricePer100Records?: number | null;
+
+  @Field(() => Int, { nullable: true, description: "PURCHASED: credits for access." })
+  purchasePrice?: number | null;
+
+  @Field(() => PurchaseTerm, { nullable: true })
+  purchaseTerm?: PurchaseTerm | null;
+}
+
+@ArgsType()
+export class CatalogArgs {
+  @Field(() => String, { nullable: true, description: "Words in the title or description, or a tag." })
+  search?: string | null;
+
+  @Field(() => String, { nullable: true })
+  category?: string | null;
+
+  @Field(() => String, { nullable: true, description: "The publisher's slug." })
+  publisher?: string | null;
+
+  @Field(() => DatasetOrder, { nullable: true, defaultValue: "CREATED" })
+  orderBy?: DatasetSort | null;
+
+  @Field(() => DatasetStatus, {
+    nullable: true,
+    description: "Publishers: list their own datasets in this status (others only ever see PUBLISHED).",
+  })
+  status?: DatasetStatus | null;
+}
+
+@ObjectType()
+export class Category {
+  @Field(() => String)
+  name!: string;
+
+  @Field(() => Int, { description: "Published datasets in it." })
+  datasetCount!: number;
 }
 
 @ObjectType()

@@ -2,15 +2,23 @@
 // Bound to one Prisma model; every read is filtered by the caller's read scope.
 import type { Caller } from "../identity/caller.js";
 import { readScope, type ScopedModel } from "../identity/read-scope.js";
-import { pageById, type IdRange } from "./keyset.js";
+import { pageByKeyset, type SortField } from "./keyset.js";
 import { pageRequest, type Page, type PageArgs, type PageLimits } from "../pagination.js";
 
 type Where = Record<string, unknown>;
 
 /** The slice of a Prisma model delegate this module uses. */
 export interface ModelDelegate<Row> {
-  findMany(args: { where?: Where; orderBy?: { id: "asc" | "desc" }; take?: number }): Promise<Row[]>;
-  findFirst(args: { where?: Where; select: { id: true } }): Promise<{ id: string } | null>;
+  findMany(args: {
+    where?: Where;
+    orderBy?: Record<string, "asc" | "desc">[];
+    take?: number;
+  }): Promise<Row[]>;
+  findFirst(args: {
+    where?: Where;
+    orderBy?: Record<string, "asc" | "desc">[];
+    select: { id: true };
+  }): Promise<{ id: string } | null>;
 }
 
 export class ModelReader<Row extends { id: string }> {
@@ -20,14 +28,19 @@ export class ModelReader<Row extends { id: string }> {
     private readonly limits: PageLimits,
   ) {}
 
-  /** A page of the rows the caller may read, further narrowed by `filter`. */
-  page(caller: Caller, args: PageArgs, filter: Where = {}): Promise<Page<Row>> {
+  /** A page of the rows the caller may read, further narrowed by `filter`, by id or `sort` then id. */
+  page(
+    caller: Caller,
+    args: PageArgs,
+    filter: Where = {},
+    sort: SortField | null = null,
+  ): Promise<Page<Row>> {
     const scope = readScope(caller, this.scopedAs);
-    const and = (range: IdRange): Where => ({ AND: [scope, filter, range] });
-    return pageById(pageRequest(args, this.limits), {
+    const and = (range: Where): Where => ({ AND: [scope, filter, range] });
+    return pageByKeyset(pageRequest(args, this.limits), sort, {
       find: ({ where, orderBy, take }) => this.model.findMany({ where: and(where), orderBy, take }),
-      exists: async (where) =>
-        (await this.model.findFirst({ where: and(where), select: { id: true } })) !== null,
+      exists: async (where, orderBy) =>
+        (await this.model.findFirst({ where: and(where), orderBy, select: { id: true } })) !== null,
     });
   }
 

@@ -19,6 +19,9 @@ function appErrorOf(error: unknown): AppError | undefined {
  * but its chain ends in a plain Error: that one is internal.
  */
 function isRequestError(error: GraphQLError): boolean {
+  // During execution (errors with a path) only AppErrors are the client's: anything else, a
+  // value the schema cannot serialize included, is ours.
+  if (error.path !== undefined) return false;
   let current: GraphQLError = error;
   while (current.originalError) {
     if (!(current.originalError instanceof GraphQLError)) return false;

@@ -43,6 +43,11 @@ export class AccountService {
     return { user, account: user.account };
   }
 
+  async idBySlug(slug: string): Promise<string | null> {
+    const row = await this.prisma.account.findUnique({ where: { slug }, select: { id: true } });
+    return row?.id ?? null;
+  }
+
   async plan(planId: string): Promise<Plan | null> {
     return this.prisma.plan.findUnique({ where: { id: planId } });
   }

@@ -37,6 +37,14 @@ import {
   IsoSignupDocument,
   IsoSourcesDocument,
   IsoSuspendAccountDocument,
+  AddDatasetColumnsDocument,
+  ArchiveDatasetDocument,
+  CategoriesDocument,
+  CreateDatasetDocument,
+  DatasetBySlugDocument,
+  PublishDatasetDocument,
+  UnpublishDatasetDocument,
+  UpdateDatasetDocument,
 } from "../generated/graphql.js";
 import { startStack, type GraphQLResponse, type TestAccount, type TestStack } from "../support/stack.js";
 
@@ -48,7 +56,9 @@ const COVERED = {
   Query: [
     "accounts",
     "apiKeys",
+    "categories",
     "creditTransactions",
+    "dataset",
     "datasets",
     "me",
     "node",
@@ -59,14 +69,20 @@ const COVERED = {
     "sources",
   ],
   Mutation: [
+    "addDatasetColumns",
+    "archiveDataset",
     "createApiKey",
+    "createDataset",
     "login",
+    "publishDataset",
     "reinstateAccount",
     "revokeApiKey",
     "rotateApiKey",
     "setAccountPlan",
     "signup",
     "suspendAccount",
+    "unpublishDataset",
+    "updateDataset",
   ],
 } as const;
 
@@ -338,7 +354,7 @@ beforeAll(async () => {
           slug: `iso_${tag}_${status.toLowerCase()}`,
           title: `${publisher.name} ${status.toLowerCase()}`,
           category: "isolation",
-          columns: [{ name: "id", type: "String", nullable: false }],
+          columns: [{ name: "id", type: "STRING", nullable: false }],
           keyColumns: ["id"],
           status,
           access: "METERED",
@@ -716,6 +732,58 @@ describe.each(CALLERS)("%s", (name) => {
     }
     const self = ok(await gql(IsoNodeDocument, { id: me().account.userId }, me().keys[0]!.headers));
     expect(self.node?.id).toBe(me().account.userId);
+  });
+
+  it("reads another publisher's draft by slug as null, and cannot change another's dataset", async () => {
+    const h = me().keys[0]!.headers;
+    const db = prisma();
+    const before = await db.dataset.findMany({ orderBy: { id: "asc" } });
+    for (const d of before) {
+      const found = ok(await gql(DatasetBySlugDocument, { slug: d.slug }, h)).dataset;
+      const visible = d.status === "PUBLISHED" || d.accountId === own();
+      expect(found?.slug ?? null, d.slug).toBe(visible ? d.slug : null);
+    }
+    const expected = isPublisher ? "NOT_FOUND" : "FORBIDDEN";
+    for (const d of before.filter((row) => row.accountId !== own())) {
+      const id = encodeGlobalId("Dataset", d.id);
+      const attempts = await Promise.all([
+        gql(UpdateDatasetDocument, { id, input: { title: "taken over" } }, h),
+        gql(AddDatasetColumnsDocument, { id, columns: [{ name: "x", type: "STRING", nullable: true }] }, h),
+        gql(PublishDatasetDocument, { id }, h),
+        gql(UnpublishDatasetDocument, { id }, h),
+        gql(ArchiveDatasetDocument, { id }, h),
+      ]);
+      for (const res of attempts) expect(errorOf(res).extensions?.code, d.slug).toBe(expected);
+    }
+    expect(await db.dataset.findMany({ orderBy: { id: "asc" } })).toEqual(before);
+
+    // Only published datasets count in the public categories.
+    const categories = ok(await gql(CategoriesDocument, {}, h)).categories;
+    expect(categories.find((c) => c.name === "isolation")?.datasetCount).toBe(2);
+
+    // A new dataset always lands in the caller's own account; buyers cannot make one.
+    const slug = `iso_new_${name.toLowerCase()}`;
+    const created = await gql(
+      CreateDatasetDocument,
+      {
+        input: {
+          slug,
+          title: "New",
+          category: "isolation",
+          access: "OPEN",
+          keyColumns: ["id"],
+          columns: [{ name: "id", type: "STRING", nullable: false }],
+        },
+      },
+      h,
+    );
+    if (!isPublisher) {
+      expect(errorOf(created).extensions?.code).toBe("FORBIDDEN");
+      return;
+    }
+    expect(created.errors).toBeUndefined();
+    const row = await db.dataset.findUniqueOrThrow({ where: { slug } });
+    expect(row.accountId).toBe(own());
   });
 
   it("creates, rotates and revokes its own keys, on its own account", async () => {

@@ -31,7 +31,7 @@ beforeAll(async () => {
         slug: `ds_${String(i).padStart(3, "0")}`,
         title: `Dataset ${i}`,
         category: "test",
-        columns: [{ name: "id", type: "String", nullable: false }],
+        columns: [{ name: "id", type: "STRING", nullable: false }],
         keyColumns: ["id"],
         status: "PUBLISHED",
         tableName: `ds_${i}`,

@@ -1,0 +1,74 @@
+// Each dataset's records live in a ClickHouse table of their own (DESIGN.md §5): the typed
+// columns of its schema plus our bookkeeping columns. ReplacingMergeTree keeps the row with the
+// highest _version per _key; readers use FINAL, and skip rows marked _deleted.
+import { ident, join, sql, type Identifier, type Sql } from "../db/sql.js";
+import type { ClickHouse } from "../db/clickhouse.js";
+import { clickHouseType, type Column } from "./columns.js";
+
+/** Columns every dataset table has besides its own; their names start with `_`. */
+export const SYSTEM_COLUMNS = {
+  _key: sql`String`,
+  _version: sql`UInt64`,
+  _run_id: sql`String`,
+  _ingested_at: sql`DateTime`,
+  _deleted: sql`UInt8`,
+} as const;
+
+export function tableNameFor(datasetId: string): string {
+  return `ds_${datasetId.replaceAll("-", "")}`;
+}
+
+export function tableRef(database: string, tableName: string): Identifier {
+  return ident(database, tableName);
+}
+
+function columnDefinitions(columns: readonly Column[]): Sql[] {
+  return [
+    ...columns.map((c) => sql`${ident(c.name)} ${clickHouseType(c)}`),
+    ...Object.entries(SYSTEM_COLUMNS).map(([name, type]) => sql`${ident(name)} ${type}`),
+  ];
+}
+
+export async function createDatasetTable(
+  ch: ClickHouse,
+  database: string,
+  tableName: string,
+  columns: readonly Column[],
+): Promise<void> {
+  await ch.command(sql`
+    CREATE TABLE IF NOT EXISTS ${tableRef(database, tableName)} (${join(columnDefinitions(columns))})
+    ENGINE = ReplacingMergeTree(_version) ORDER BY _key`);
+}
+
+/**
+ * Adds columns the table lacks (existing rows read them as NULL, or the type's zero). 18.16 has
+ * no `ADD COLUMN IF NOT EXISTS`, so the table's columns are looked up first; that keeps a retry
+ * after a partial failure harmless.
+ */
+export async function addDatasetColumns(
+  ch: ClickHouse,
+  database: string,
+  tableName: string,
+  columns: readonly Column[],
+): Promise<void> {
+  const existing = await ch.query<{ name: string }>(
+    sql`SELECT name FROM system.columns WHERE database = ${database} AND table = ${tableName}`,
+  );
+  const have = new Set(existing.map((c) => c.name));
+  for (const c of columns.filter((column) => !have.has(column.name))) {
+    await ch.command(
+      sql`ALTER TABLE ${tableRef(database, tableName)} ADD COLUMN ${ident(c.name)} ${clickHouseType(c)}`,
+    );
+  }
+}
+
+/** The FROM clause every reader uses: the latest version of each live row. */
+export function liveRows(database: string, tableName: string): Sql {
+  return sql`${tableRef(database, tableName)} FINAL`;
+}
+
+export const LIVE = sql`_deleted = 0`;
+
+export async function dropDatasetTable(ch: ClickHouse, database: string, tableName: string): Promise<void> {
+  await ch.command(sql`DROP TABLE IF EXISTS ${tableRef(database, tableName)}`);
+}

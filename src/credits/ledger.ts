@@ -1,0 +1,535 @@
+// The only code that moves credits. Every change to accounts.credit_balance happens in the same
+// PostgreSQL transaction as the ledger rows that explain it, so per account the ledger always sums
+// to the balance (DESIGN.md §5).
+//
+// Debits are one conditional UPDATE (`... WHERE credit_balance >= n`): under any concurrency the
+// row lock makes each debit see the balance the previous one left, and a debit that does not fit
+// matches no row. The CHECK (credit_balance >= 0) constraint is only the backstop.
+//
+// Ledger scheme for metered reads (one reference per read):
+//   reserve  RESERVATION  -reserved   hold the most the read can cost, before reading
+//   settle   RELEASE      +reserved   the hold is given back whole...
+//            CHARGE       -actual     ...and the read is charged what it really cost
+//   release  RELEASE      +reserved   the read failed: nothing is charged
+// So every read leaves exactly one CHARGE row with its real price (cost reports need no pairing),
+// and per reservation RESERVATION + RELEASE sum to zero: a RESERVATION without its RELEASE is a hold
+// still open (a read in flight, or a process that died mid-read). The RELEASE row carries the
+// idempotency key `release:<reservation id>`, so the unique (account, key) index makes it
+// impossible to give a hold back twice (a settle after a release, a double settle): CONFLICT.
+//
+// Sellers: a sale is recorded as a Sale row (what the publisher earned, for sales reports and
+// payouts); the seller's credit balance is not touched here. Crediting sellers on every read would
+// lock the publisher's account row from every buyer's request (one hot row per popular dataset)
+// and would need two account locks in a fixed order; proceeds are paid out from Sale rows instead
+// (SALE_PROCEEDS entries, by a payout job).
+import { AppError, badInput, conflict, notFound } from "../errors.js";
+import { translatePrismaError } from "../db/prisma-errors.js";
+import {
+  Prisma,
+  type CreditTransaction,
+  type DatasetAccess,
+  type PrismaClient,
+  type Purchase,
+  type PurchaseTerm,
+  type Sale,
+} from "../generated/prisma/client.js";
+
+type Db = Prisma.TransactionClient;
+
+/** A hold on credits for one read; settle or release it exactly once. */
+export interface Reservation {
+  /** The RESERVATION ledger row; null for a zero reservation, which holds and writes nothing. */
+  readonly id: string | null;
+  readonly accountId: string;
+  readonly amount: bigint;
+  readonly reference: string;
+  readonly datasetId: string | null;
+}
+
+export interface ReservationMeta {
+  /** What the hold is for: request id, operation name, export id. */
+  reference: string;
+  datasetId?: string;
+}
+
+export interface SettleMeta {
+  /** Overrides the reservation's reference on the CHARGE row. */
+  reference?: string;
+  /**
+   * Records the METERED sale in the same transaction as the charge (needs the reservation's
+   * datasetId), so a charge can never exist without the publisher's sale or the other way round.
+   * A read that returned no records makes no sale.
+   */
+  sale?: { sellerAccountId: string; records: number };
+}
+
+export interface MeteredSaleInput {
+  buyerAccountId: string;
+  sellerAccountId: string;
+  datasetId: string;
+  records: number;
+  credits: bigint;
+}
+
+/** The fields of a dataset that decide what buying it means. */
+export interface PurchasableDataset {
+  id: string;
+  /** The publisher (seller). */
+  accountId: string;
+  access: DatasetAccess;
+  purchasePrice: bigint | null;
+  purchaseTerm: PurchaseTerm | null;
+}
+
+export interface PurchaseResult {
+  /** The entitlement, as it is now. */
+  purchase: Purchase;
+  sale: Sale;
+  /** The PURCHASE ledger row. */
+  transaction: CreditTransaction;
+  /** True when the idempotency key was seen before and nothing was applied this time. */
+  replayed: boolean;
+}
+
+export interface TopUpResult {
+  transaction: CreditTransaction;
+  /** True when the idempotency key was seen before and nothing was applied this time. */
+  replayed: boolean;
+}
+
+/** A MONTHLY purchase runs for 30 days from the moment it is bought (every period the same length). */
+export const SUBSCRIPTION_PERIOD_MS = 30 * 24 * 60 * 60 * 1000;
+
+// Client-chosen keys are namespaced by operation so that a key can never collide with another
+// operation's key, nor with the keys the ledger writes itself (release:/charge:).
+const key = {
+  topUp: (k: string) => `top-up:${k}`,
+  purchase: (k: string) => `purchase:${k}`,
+  release: (reservationId: string) => `release:${reservationId}`,
+  charge: (reservationId: string) => `charge:${reservationId}`,
+};
+
+const MAX_KEY_LENGTH = 200;
+
+// Balances are shown to clients as numbers (and error fields are numbers): keep single top-ups
+// where every balance stays exact.
+const MAX_TOP_UP = BigInt(Number.MAX_SAFE_INTEGER);
+
+// Every account's writes queue on its row lock, so under a burst a transaction may wait for a
+// connection and then for the lock; Prisma's defaults (2 s / 5 s) turn a busy moment into errors.
+const TX_OPTIONS = { maxWait: 10_000, timeout: 15_000 } as const;
+
+export function insufficientCredits(required: bigint, balance: bigint): AppError {
+  return new AppError(
+    "INSUFFICIENT_CREDITS",
+    `Not enough credits: this costs ${required}, the balance is ${balance}`,
+    { required: Number(required), balance: Number(balance) },
+  );
+}
+
+function assertAmount(name: string, amount: bigint): void {
+  if (typeof amount !== "bigint" || amount < 0n) {
+    throw new RangeError(`${name} must be a non-negative bigint, got ${String(amount)}`);
+  }
+}
+
+function checkIdempotencyKey(k: string): string {
+  if (typeof k !== "string" || k.length === 0 || k.length > MAX_KEY_LENGTH) {
+    throw badInput(`The idempotency key must be 1 to ${MAX_KEY_LENGTH} characters`, {
+      field: "idempotencyKey",
+    });
+  }
+  return k;
+}
+
+/** Active and not expired at `now`. */
+export function isActiveEntitlement(purchase: Pick<Purchase, "status" | "expiresAt">, now: Date): boolean {
+  return (
+    purchase.status === "ACTIVE" &&
+    (purchase.expiresAt === null || purchase.expiresAt.getTime() > now.getTime())
+  );
+}
+
+async function lockAccount(db: Db, accountId: string): Promise<bigint> {
+  const rows = await db.$queryRaw<{ credit_balance: bigint }[]>`
+    SELECT credit_balance FROM accounts WHERE id = ${accountId}::uuid FOR UPDATE`;
+  if (!rows[0]) throw notFound("Account");
+  return BigInt(rows[0].credit_balance);
+}
+
+/** The conditional debit; returns the new balance, or throws INSUFFICIENT_CREDITS having changed nothing. */
+async function debit(db: Db, accountId: string, amount: bigint): Promise<bigint> {
+  const rows = await db.$queryRaw<{ credit_balance: bigint }[]>`
+    UPDATE accounts SET credit_balance = credit_balance - ${amount}::bigint
+    WHERE id = ${accountId}::uuid AND credit_balance >= ${amount}::bigint
+    RETURNING credit_balance`;
+  if (rows[0]) return BigInt(rows[0].credit_balance);
+  const account = await db.account.findUnique({ where: { id: accountId }, select: { creditBalance: true } });
+  if (!account) throw notFound("Account");
+  throw insufficientCredits(amount, account.creditBalance);
+}
+
+async function credit(db: Db, accountId: string, amount: bigint): Promise<bigint> {
+  const rows = await db.$queryRaw<{ credit_balance: bigint }[]>`
+    UPDATE accounts SET credit_balance = credit_balance + ${amount}::bigint
+    WHERE id = ${accountId}::uuid
+    RETURNING credit_balance`;
+  if (!rows[0]) throw notFound("Account");
+  return BigInt(rows[0].credit_balance);
+}
+
+function createMeteredSale(db: Db, input: MeteredSaleInput): Promise<Sale> {
+  if (!Number.isSafeInteger(input.records) || input.records < 0) {
+    throw new RangeError(`records must be a non-negative integer, got ${input.records}`);
+  }
+  assertAmount("credits", input.credits);
+  return db.sale.create({
+    data: {
+      kind: "METERED",
+      datasetId: input.datasetId,
+      buyerAccountId: input.buyerAccountId,
+      sellerAccountId: input.sellerAccountId,
+      credits: input.credits,
+      records: BigInt(input.records),
+    },
+  });
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002";
+}
+
+export class Ledger {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** The account's balance now. */
+  async balance(accountId: string): Promise<bigint> {
+    const account = await this.prisma.account.findUnique({
+      where: { id: accountId },
+      select: { creditBalance: true },
+    });
+    if (!account) throw notFound("Account");
+    return account.creditBalance;
+  }
+
+  /**
+   * Holds `amount` credits before a read. Throws INSUFFICIENT_CREDITS (with `required` and
+   * `balance`) and writes nothing when the balance is short. A zero amount holds nothing.
+   */
+  async reserve(accountId: string, amount: bigint, meta: ReservationMeta): Promise<Reservation> {
+    assertAmount("amount", amount);
+    const datasetId = meta.datasetId ?? null;
+    if (amount === 0n) {
+      return Object.freeze({ id: null, accountId, amount, reference: meta.reference, datasetId });
+    }
+    const row = await this.transaction(async (tx) => {
+      const balance = await debit(tx, accountId, amount);
+      return tx.creditTransaction.create({
+        data: {
+          accountId,
+          kind: "RESERVATION",
+          amount: -amount,
+          balanceAfter: balance,
+          reference: meta.reference,
+          datasetId,
+        },
+      });
+    });
+    return Object.freeze({ id: row.id, accountId, amount, reference: meta.reference, datasetId });
+  }
+
+  /**
+   * Ends a hold for a read that succeeded: gives the hold back and charges `actual` (at most the
+   * hold), in one transaction. Settling a hold twice, or after releasing it, is a CONFLICT.
+   */
+  async settle(
+    reservation: Reservation,
+    actual: bigint,
+    meta: SettleMeta = {},
+  ): Promise<{ charged: bigint; balance: bigint }> {
+    assertAmount("actual", actual);
+    if (actual > reservation.amount) {
+      throw new RangeError(`Cannot charge ${actual}: only ${reservation.amount} credits were reserved`);
+    }
+    if (meta.sale && reservation.datasetId === null) {
+      throw new RangeError("Recording a sale needs a reservation made with a datasetId");
+    }
+    // A zero hold means a free read: nothing to give back, nothing to charge, nothing to write.
+    if (reservation.id === null) return { charged: 0n, balance: await this.balance(reservation.accountId) };
+    const reservationId = reservation.id;
+    return this.once(reservationId, () =>
+      this.transaction(async (tx) => {
+        const hold = await this.heldReservation(tx, reservationId, reservation.accountId);
+        if (actual > hold.amount) {
+          throw new RangeError(`Cannot charge ${actual}: only ${hold.amount} credits are held`);
+        }
+        const balance = await credit(tx, hold.accountId, hold.amount - actual);
+        const common = { accountId: hold.accountId, datasetId: hold.datasetId };
+        await tx.creditTransaction.create({
+          data: {
+            ...common,
+            kind: "RELEASE",
+            amount: hold.amount,
+            balanceAfter: balance + actual,
+            idempotencyKey: key.release(reservationId),
+            reference: hold.reference,
+          },
+        });
+        await tx.creditTransaction.create({
+          data: {
+            ...common,
+            kind: "CHARGE",
+            amount: -actual,
+            balanceAfter: balance,
+            idempotencyKey: key.charge(reservationId),
+            reference: meta.reference ?? hold.reference,
+          },
+        });
+        if (meta.sale && meta.sale.records > 0 && hold.datasetId !== null) {
+          await createMeteredSale(tx, {
+            buyerAccountId: hold.accountId,
+            sellerAccountId: meta.sale.sellerAccountId,
+            datasetId: hold.datasetId,
+            records: meta.sale.records,
+            credits: actual,
+          });
+        }
+        return { charged: actual, balance };
+      }),
+    );
+  }
+
+  /** Ends a hold for a read that failed: everything held comes back, nothing is charged. */
+  async release(reservation: Reservation): Promise<{ released: bigint; balance: bigint }> {
+    if (reservation.id === null) return { released: 0n, balance: await this.balance(reservation.accountId) };
+    const reservationId = reservation.id;
+    return this.once(reservationId, () =>
+      this.transaction(async (tx) => {
+        const hold = await this.heldReservation(tx, reservationId, reservation.accountId);
+        const balance = await credit(tx, hold.accountId, hold.amount);
+        await tx.creditTransaction.create({
+          data: {
+            accountId: hold.accountId,
+            datasetId: hold.datasetId,
+            kind: "RELEASE",
+            amount: hold.amount,
+            balanceAfter: balance,
+            idempotencyKey: key.release(reservationId),
+            reference: hold.reference,
+          },
+        });
+        return { released: hold.amount, balance };
+      }),
+    );
+  }
+
+  /**
+   * Adds credits. Applied once per (account, idempotencyKey): a retry, even a concurrent one,
+   * returns the transaction the first call wrote. Reusing a key for another amount is a CONFLICT.
+   */
+  async topUp(
+    accountId: string,
+    amount: bigint,
+    idempotencyKey: string,
+    reference?: string,
+  ): Promise<TopUpResult> {
+    if (typeof amount !== "bigint" || amount <= 0n || amount > MAX_TOP_UP) {
+      throw badInput(`A top-up must be between 1 and ${MAX_TOP_UP} credits`, { field: "amount" });
+    }
+    const storedKey = key.topUp(checkIdempotencyKey(idempotencyKey));
+    return this.transaction(async (tx) => {
+      // Holding the account lock before looking for the key: a concurrent call with the same key
+      // waits here, then finds the first call's committed row instead of applying again.
+      await lockAccount(tx, accountId);
+      const existing = await tx.creditTransaction.findUnique({
+        where: { accountId_idempotencyKey: { accountId, idempotencyKey: storedKey } },
+      });
+      if (existing) {
+        if (existing.amount !== amount) {
+          throw conflict(`This idempotency key was already used for a top-up of ${existing.amount} credits`, {
+            field: "idempotencyKey",
+          });
+        }
+        return { transaction: existing, replayed: true };
+      }
+      const balance = await credit(tx, accountId, amount);
+      const transaction = await tx.creditTransaction.create({
+        data: {
+          accountId,
+          kind: "TOP_UP",
+          amount,
+          balanceAfter: balance,
+          idempotencyKey: storedKey,
+          reference: reference ?? null,
+        },
+      });
+      return { transaction, replayed: false };
+    });
+  }
+
+  /**
+   * Buys a PURCHASED dataset: debit, PURCHASE ledger row, entitlement and Sale in one transaction.
+   *
+   * - ONE_TIME: the entitlement never expires. MONTHLY: it runs {@link SUBSCRIPTION_PERIOD_MS}
+   *   from now; buying again after it lapsed renews it from now.
+   * - An entitlement that is still active cannot be bought again (CONFLICT).
+   * - Publishers cannot buy their own datasets (CONFLICT): they read them as owners, and a sale to
+   *   oneself would only move credits in a circle and inflate sales figures.
+   * - OPEN and METERED datasets have nothing to buy (BAD_USER_INPUT).
+   * - With an idempotency key, a retry returns the first result instead of a CONFLICT.
+   */
+  async purchase(
+    buyerAccountId: string,
+    dataset: PurchasableDataset,
+    idempotencyKey?: string,
+  ): Promise<PurchaseResult> {
+    if (dataset.access !== "PURCHASED") {
+      throw badInput(`This dataset is ${dataset.access}: there is nothing to buy`, { field: "datasetId" });
+    }
+    const price = dataset.purchasePrice;
+    const term = dataset.purchaseTerm;
+    if (price === null || price < 0n || term === null) {
+      throw badInput("This dataset has no purchase price yet", { field: "datasetId" });
+    }
+    if (dataset.accountId === buyerAccountId) {
+      throw conflict("You publish this dataset: publishers read their own datasets without buying them");
+    }
+    const storedKey = idempotencyKey === undefined ? null : key.purchase(checkIdempotencyKey(idempotencyKey));
+    try {
+      return await this.transaction(async (tx) => {
+        // The buyer's row lock serializes this buyer's purchases, so the checks below see every
+        // earlier purchase committed.
+        await lockAccount(tx, buyerAccountId);
+        if (storedKey !== null) {
+          const replay = await this.purchaseReplay(tx, buyerAccountId, dataset.id, storedKey);
+          if (replay) return replay;
+        }
+        const now = this.now();
+        const current = await tx.purchase.findUnique({
+          where: { accountId_datasetId: { accountId: buyerAccountId, datasetId: dataset.id } },
+        });
+        if (current && isActiveEntitlement(current, now)) {
+          throw conflict("This account already has an active purchase of this dataset", {
+            purchaseId: current.id,
+            expiresAt: current.expiresAt?.toISOString() ?? null,
+          });
+        }
+        const balance = await debit(tx, buyerAccountId, price);
+        const entitlement = {
+          status: "ACTIVE" as const,
+          expiresAt: term === "MONTHLY" ? new Date(now.getTime() + SUBSCRIPTION_PERIOD_MS) : null,
+        };
+        const purchase = current
+          ? await tx.purchase.update({ where: { id: current.id }, data: entitlement })
+          : await tx.purchase.create({
+              data: { accountId: buyerAccountId, datasetId: dataset.id, ...entitlement },
+            });
+        const sale = await tx.sale.create({
+          data: {
+            kind: term === "MONTHLY" ? "SUBSCRIPTION" : "PURCHASE",
+            datasetId: dataset.id,
+            buyerAccountId,
+            sellerAccountId: dataset.accountId,
+            purchaseId: purchase.id,
+            credits: price,
+          },
+        });
+        const transaction = await tx.creditTransaction.create({
+          data: {
+            accountId: buyerAccountId,
+            kind: "PURCHASE",
+            amount: -price,
+            balanceAfter: balance,
+            idempotencyKey: storedKey,
+            // Links the ledger row to its sale, which links to the entitlement.
+            reference: `sale:${sale.id}`,
+            datasetId: dataset.id,
+          },
+        });
+        return { purchase, sale, transaction, replayed: false };
+      });
+    } catch (error) {
+      // Unreachable while every writer takes the buyer's lock first; kept as a CONFLICT, not a 500.
+      translatePrismaError(error, "purchase");
+    }
+  }
+
+  /**
+   * Records a METERED sale on its own. Prefer `settle(..., { sale })`, which writes it in the
+   * charge's transaction; this is for reads charged in bulk elsewhere (an export job).
+   */
+  recordMeteredSale(input: MeteredSaleInput): Promise<Sale> {
+    return createMeteredSale(this.prisma, input);
+  }
+
+  /** True while the account holds an active, unexpired entitlement to the dataset. */
+  async isEntitled(accountId: string, datasetId: string): Promise<boolean> {
+    const purchase = await this.prisma.purchase.findUnique({
+      where: { accountId_datasetId: { accountId, datasetId } },
+      select: { status: true, expiresAt: true },
+    });
+    return purchase !== null && isActiveEntitlement(purchase, this.now());
+  }
+
+  private async purchaseReplay(
+    tx: Db,
+    accountId: string,
+    datasetId: string,
+    storedKey: string,
+  ): Promise<PurchaseResult | null> {
+    const transaction = await tx.creditTransaction.findUnique({
+      where: { accountId_idempotencyKey: { accountId, idempotencyKey: storedKey } },
+    });
+    if (!transaction) return null;
+    const saleId = transaction.reference?.startsWith("sale:") ? transaction.reference.slice(5) : null;
+    const sale = saleId ? await tx.sale.findUnique({ where: { id: saleId } }) : null;
+    const purchase = sale?.purchaseId
+      ? await tx.purchase.findUnique({ where: { id: sale.purchaseId } })
+      : null;
+    if (transaction.datasetId !== datasetId || !sale || !purchase) {
+      throw conflict("This idempotency key was already used for another purchase", {
+        field: "idempotencyKey",
+      });
+    }
+    return { purchase, sale, transaction, replayed: true };
+  }
+
+  // The hold as the ledger recorded it: the RESERVATION row, not the caller's object, decides
+  // what is given back, so a stale or hand-made Reservation cannot create credits.
+  private async heldReservation(
+    tx: Db,
+    id: string,
+    accountId: string,
+  ): Promise<{ accountId: string; amount: bigint; reference: string | null; datasetId: string | null }> {
+    const row = await tx.creditTransaction.findUnique({ where: { id } });
+    if (!row || row.kind !== "RESERVATION" || row.accountId !== accountId) throw notFound("Reservation");
+    return {
+      accountId: row.accountId,
+      amount: -row.amount,
+      reference: row.reference,
+      datasetId: row.datasetId,
+    };
+  }
+
+  // The release key is unique per account: a second settle/release of one hold fails the insert.
+  private async once<T>(reservationId: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+      throw new AppError(
+        "CONFLICT",
+        "This reservation was already settled or released",
+        { reservationId },
+        { cause: error },
+      );
+    }
+  }
+
+  private transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+    return this.prisma.$transaction(fn, TX_OPTIONS);
+  }
+}
