@@ -37,7 +37,7 @@ export function createServices(
     apiKeys: new ApiKeyService(prisma, config, encryption, limits),
     auth: new AuthService(prisma, config, encryption, nonces),
     catalog: new CatalogService(prisma, clickhouse, config, limits),
-    credits: new CreditService(prisma, limits),
+    credits: new CreditService(prisma, clickhouse, limits),
     pipelines: new PipelineService(prisma, limits),
     sales: new SaleService(prisma, limits),
     sources: new SourceService(prisma, limits),

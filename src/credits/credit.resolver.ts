@@ -1,13 +1,33 @@
-import { Args, Authorized, Ctx, FieldResolver, Query, Resolver, Root } from "type-graphql";
+import {
+  Arg,
+  Args,
+  Authorized,
+  Ctx,
+  FieldResolver,
+  ID,
+  Int,
+  Mutation,
+  Query,
+  Resolver,
+  Root,
+} from "type-graphql";
 import type { Context } from "../graphql/context.js";
-import { ConnectionArgs, toConnection } from "../graphql/relay.js";
+import { ConnectionArgs, decodeGlobalId, toConnection } from "../graphql/relay.js";
 import { Account } from "../identity/account.types.js";
-import { CreditTransaction, CreditTransactionConnection } from "./credit.types.js";
+import {
+  CreditTransaction,
+  CreditTransactionConnection,
+  TopUpPayload,
+  UsageGroup,
+  UsageRow,
+} from "./credit.types.js";
 
 @Resolver(() => CreditTransaction)
 export class CreditResolver {
   @Authorized("account:read")
-  @Query(() => CreditTransactionConnection, { description: "Ledger entries, oldest first." })
+  @Query(() => CreditTransactionConnection, {
+    description: "The ledger: every top-up, reservation, release, charge and purchase, oldest first.",
+  })
   async creditTransactions(@Args(() => ConnectionArgs) args: ConnectionArgs, @Ctx() ctx: Context) {
     const page = await ctx.services.credits.transactions.page(ctx.caller, args);
     return toConnection(page, CreditTransaction.from);
@@ -16,5 +36,41 @@ export class CreditResolver {
   @FieldResolver(() => Account, { nullable: true })
   async account(@Root() transaction: CreditTransaction, @Ctx() ctx: Context) {
     return ctx.loaders.node("Account", transaction.accountId);
+  }
+
+  @Authorized("ADMIN", "admin")
+  @Mutation(() => TopUpPayload, {
+    description: "Admin: add credits. A retry with the same idempotencyKey applies once.",
+  })
+  async topUpCredits(
+    @Arg("accountId", () => ID) accountId: string,
+    @Arg("amount", () => Int) amount: number,
+    @Arg("idempotencyKey", () => String) idempotencyKey: string,
+    @Ctx() ctx: Context,
+  ) {
+    const id = decodeGlobalId(accountId, ["Account"]).id;
+    const { transaction, replayed } = await ctx.services.credits.topUp(
+      ctx.caller,
+      id,
+      amount,
+      idempotencyKey,
+    );
+    return { transaction: CreditTransaction.from(transaction), replayed };
+  }
+
+  @Authorized("account:read")
+  @Query(() => [UsageRow], {
+    description: "Your usage between from (inclusive) and to (exclusive), grouped.",
+  })
+  async usage(
+    @Arg("from", () => Date) from: Date,
+    @Arg("to", () => Date) to: Date,
+    @Arg("groupBy", () => UsageGroup) groupBy: UsageGroup,
+    @Arg("accountId", () => ID, { nullable: true, description: "Admins: another account." })
+    accountId: string | null,
+    @Ctx() ctx: Context,
+  ) {
+    const target = accountId ? decodeGlobalId(accountId, ["Account"]).id : null;
+    return ctx.services.credits.usage(ctx.caller, { from, to, groupBy }, target);
   }
 }

@@ -1,11 +1,73 @@
-import type { CreditTransaction, PrismaClient } from "../generated/prisma/client.js";
+// Credits as callers see them: the ledger connection, admin top-ups, purchases and usage.
+// The money rules themselves live in ledger.ts.
+import type { ClickHouse } from "../db/clickhouse.js";
 import { ModelReader } from "../db/model-reader.js";
+import { AppError } from "../errors.js";
+import type { CreditTransaction, PrismaClient } from "../generated/prisma/client.js";
+import { authorize } from "../identity/authorization.js";
+import type { Caller } from "../identity/caller.js";
+import { readScope } from "../identity/read-scope.js";
 import type { PageLimits } from "../pagination.js";
+import { Ledger, type PurchaseResult, type TopUpResult } from "./ledger.js";
+import { usageReport, type UsageGroupBy, type UsageReportRow } from "./usage.js";
 
 export class CreditService {
   readonly transactions: ModelReader<CreditTransaction>;
+  readonly ledger: Ledger;
 
-  constructor(prisma: PrismaClient, limits: PageLimits) {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly clickhouse: ClickHouse,
+    limits: PageLimits,
+  ) {
     this.transactions = new ModelReader(prisma.creditTransaction, "creditTransaction", limits);
+    this.ledger = new Ledger(prisma);
+  }
+
+  /** Admin: add credits to an account; a retry with the same idempotency key applies once. */
+  async topUp(
+    caller: Caller,
+    accountId: string,
+    amount: number,
+    idempotencyKey: string,
+  ): Promise<TopUpResult> {
+    authorize(caller, ["ADMIN", "admin"]);
+    if (!Number.isSafeInteger(amount) || amount < 1) {
+      throw new AppError("BAD_USER_INPUT", "amount must be a whole number of credits >= 1", {
+        argument: "amount",
+      });
+    }
+    const account = await this.prisma.account.findUnique({ where: { id: accountId }, select: { id: true } });
+    if (!account) throw new AppError("NOT_FOUND", "Account not found");
+    return this.ledger.topUp(accountId, BigInt(amount), idempotencyKey, "admin top-up");
+  }
+
+  /** Buys access to a PURCHASED dataset the caller can see: entitlement, sale and ledger entry at once. */
+  async purchase(caller: Caller, datasetId: string, idempotencyKey?: string | null): Promise<PurchaseResult> {
+    const who = authorize(caller, ["account:write"]);
+    const dataset = await this.prisma.dataset.findFirst({
+      where: { AND: [{ id: datasetId }, readScope(caller, "dataset")] },
+    });
+    if (!dataset) throw new AppError("NOT_FOUND", "Dataset not found");
+    if (dataset.status !== "PUBLISHED")
+      throw new AppError("CONFLICT", "Only published datasets can be bought");
+    return this.ledger.purchase(who.accountId, dataset, idempotencyKey ?? undefined);
+  }
+
+  async balance(accountId: string): Promise<bigint> {
+    return this.ledger.balance(accountId);
+  }
+
+  /** The caller's own usage (admins: any account's), from the usage events in ClickHouse. */
+  async usage(
+    caller: Caller,
+    range: { from: Date; to: Date; groupBy: UsageGroupBy },
+    accountId?: string | null,
+  ): Promise<UsageReportRow[]> {
+    const who = authorize(caller, ["account:read"]);
+    const target = accountId ?? who.accountId;
+    if (target !== who.accountId && who.role !== "ADMIN")
+      throw new AppError("NOT_FOUND", "Account not found");
+    return usageReport(this.clickhouse, target, range);
   }
 }

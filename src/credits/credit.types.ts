@@ -46,3 +46,38 @@ export class CreditTransaction extends Node {
 
 @ObjectType()
 export class CreditTransactionConnection extends ConnectionType(CreditTransaction) {}
+
+export enum UsageGroup {
+  DAY = "DAY",
+  DATASET = "DATASET",
+  OPERATION = "OPERATION",
+}
+registerEnumType(UsageGroup, { name: "UsageGroup" });
+
+@ObjectType({
+  description: "Requests, records and credits of one group (a UTC day, a dataset id or an operation).",
+})
+export class UsageRow {
+  @Field(() => String)
+  group!: string;
+
+  @Field(() => SafeInt)
+  requests!: number;
+
+  @Field(() => SafeInt)
+  records!: number;
+
+  @Field(() => SafeInt)
+  credits!: number;
+}
+
+@ObjectType()
+export class TopUpPayload {
+  @Field(() => CreditTransaction)
+  transaction!: CreditTransaction;
+
+  @Field(() => Boolean, {
+    description: "True when this idempotency key was used before: nothing was applied again.",
+  })
+  replayed!: boolean;
+}

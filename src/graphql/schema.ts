@@ -8,7 +8,7 @@ import { ApiKeyResolver } from "../identity/api-key.resolver.js";
 import { AuthResolver } from "../identity/auth.resolver.js";
 import { authChecker } from "../identity/authorization.js";
 import { PipelineResolver, PipelineRunResolver } from "../pipelines/pipeline.resolver.js";
-import { SaleResolver } from "../sales/sale.resolver.js";
+import { PurchaseResolver, SaleResolver } from "../sales/sale.resolver.js";
 import { SourceResolver } from "../sources/source.resolver.js";
 import { NodeResolver } from "./node.resolver.js";
 
@@ -21,6 +21,7 @@ const resolvers = [
   CreditResolver,
   PipelineResolver,
   PipelineRunResolver,
+  PurchaseResolver,
   SaleResolver,
   SourceResolver,
 ] as const;

@@ -1,5 +1,10 @@
-import { Field, ObjectType, registerEnumType } from "type-graphql";
-import { SaleKind, type Sale as SaleRow } from "../generated/prisma/client.js";
+import { Field, ID, ObjectType, registerEnumType } from "type-graphql";
+import {
+  PurchaseStatus,
+  SaleKind,
+  type Purchase as PurchaseRow,
+  type Sale as SaleRow,
+} from "../generated/prisma/client.js";
 import { ConnectionType, Node, encodeGlobalId } from "../graphql/relay.js";
 import { SafeInt, safeInt } from "../graphql/scalars.js";
 
@@ -39,3 +44,73 @@ export class Sale extends Node {
 
 @ObjectType()
 export class SaleConnection extends ConnectionType(Sale) {}
+
+registerEnumType(PurchaseStatus, { name: "PurchaseStatus" });
+
+@ObjectType({
+  description: "An entitlement: the buyer may read the dataset while it is ACTIVE and unexpired.",
+})
+export class Purchase {
+  datasetId!: string;
+
+  @Field(() => ID)
+  id!: string;
+
+  @Field(() => PurchaseStatus)
+  status!: PurchaseStatus;
+
+  @Field(() => Date, { nullable: true, description: "MONTHLY purchases: when access ends unless renewed." })
+  expiresAt!: Date | null;
+
+  @Field(() => Date)
+  createdAt!: Date;
+
+  static from(row: PurchaseRow): Purchase {
+    return Object.assign(new Purchase(), {
+      id: encodeGlobalId("Purchase", row.id),
+      datasetId: row.datasetId,
+      status: row.status,
+      expiresAt: row.expiresAt,
+      createdAt: row.createdAt,
+    });
+  }
+}
+
+@ObjectType()
+export class PurchasePayload {
+  @Field(() => Purchase)
+  purchase!: Purchase;
+
+  @Field(() => Sale)
+  sale!: Sale;
+
+  @Field(() => SafeInt, { description: "Credits left after the purchase." })
+  balance!: number;
+
+  @Field(() => Boolean, {
+    description: "True when this idempotency key was used before: nothing was charged again.",
+  })
+  replayed!: boolean;
+}
+
+export enum SalesGroup {
+  DAY = "DAY",
+  DATASET = "DATASET",
+  CATEGORY = "CATEGORY",
+}
+registerEnumType(SalesGroup, { name: "SalesGroup" });
+
+@ObjectType({ description: "Sales of one group: a UTC day (YYYY-MM-DD), a dataset slug or a category." })
+export class SalesStat {
+  @Field(() => String)
+  group!: string;
+
+  @Field(() => SafeInt)
+  sales!: number;
+
+  @Field(() => SafeInt)
+  credits!: number;
+
+  @Field(() => SafeInt)
+  records!: number;
+}

@@ -45,6 +45,10 @@ import {
   PublishDatasetDocument,
   UnpublishDatasetDocument,
   UpdateDatasetDocument,
+  PurchaseDatasetDocument,
+  SalesStatsDocument,
+  TopUpCreditsDocument,
+  UsageDocument,
 } from "../generated/graphql.js";
 import { startStack, type GraphQLResponse, type TestAccount, type TestStack } from "../support/stack.js";
 
@@ -66,7 +70,9 @@ const COVERED = {
     "pipelineRuns",
     "pipelines",
     "sales",
+    "salesStats",
     "sources",
+    "usage",
   ],
   Mutation: [
     "addDatasetColumns",
@@ -75,12 +81,14 @@ const COVERED = {
     "createDataset",
     "login",
     "publishDataset",
+    "purchaseDataset",
     "reinstateAccount",
     "revokeApiKey",
     "rotateApiKey",
     "setAccountPlan",
     "signup",
     "suspendAccount",
+    "topUpCredits",
     "unpublishDataset",
     "updateDataset",
   ],
@@ -784,6 +792,54 @@ describe.each(CALLERS)("%s", (name) => {
     expect(created.errors).toBeUndefined();
     const row = await db.dataset.findUniqueOrThrow({ where: { slug } });
     expect(row.accountId).toBe(own());
+  });
+
+  it("cannot top up, buy a hidden dataset, or read another account's usage and sales", async () => {
+    const h = me().keys[0]!.headers;
+    const db = prisma();
+    const balancesBefore = await db.account.findMany({ orderBy: { id: "asc" } });
+    const range = {
+      from: new Date(Date.now() - 86_400_000).toISOString(),
+      to: new Date(Date.now() + 86_400_000).toISOString(),
+    };
+    for (const other of others()) {
+      const topUp = await gql(
+        TopUpCreditsDocument,
+        { accountId: other.account.accountId, amount: 1, idempotencyKey: `iso-${name}-${other.name}` },
+        h,
+      );
+      expect(errorOf(topUp).extensions?.code).toBe("FORBIDDEN");
+      const usage = await gql(
+        UsageDocument,
+        { ...range, groupBy: "DAY", accountId: other.account.accountId },
+        h,
+      );
+      expect(errorOf(usage).extensions?.code).toBe("NOT_FOUND");
+    }
+    const hidden = await db.dataset.findMany({
+      where: { status: { not: "PUBLISHED" }, accountId: { not: own() } },
+    });
+    expect(hidden.length).toBeGreaterThan(0);
+    for (const d of hidden) {
+      const res = await gql(PurchaseDatasetDocument, { datasetId: encodeGlobalId("Dataset", d.id) }, h);
+      expect(errorOf(res).extensions?.code).toBe("NOT_FOUND");
+    }
+    expect(await db.account.findMany({ orderBy: { id: "asc" } })).toEqual(balancesBefore);
+
+    const stats = await gql(SalesStatsDocument, { ...range, groupBy: "DATASET" }, h);
+    if (!isPublisher) {
+      expect(errorOf(stats).extensions?.code).toBe("FORBIDDEN");
+      return;
+    }
+    const ownSales = await db.sale.findMany({
+      where: { sellerAccountId: own() },
+      include: { dataset: true },
+    });
+    expect(
+      ok(stats)
+        .salesStats.map((row) => row.group)
+        .sort(),
+    ).toEqual([...new Set(ownSales.map((sale) => sale.dataset.slug))].sort());
   });
 
   it("creates, rotates and revokes its own keys, on its own account", async () => {

@@ -37,6 +37,24 @@ export async function freshPostgres(config: Config): Promise<{ url: string; drop
   await onServer(config.DATABASE_URL, [`CREATE DATABASE "${name}" TEMPLATE "${inject("templateDatabase")}"`]);
   return {
     url: withDatabase(config.DATABASE_URL, name),
-    drop: () => onServer(config.DATABASE_URL, [`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`]),
+    drop: () => dropWhenIdle(config.DATABASE_URL, name),
   };
+}
+
+/**
+ * Drops a test database once its connections have closed. Pools close their sockets a moment
+ * after `end()` resolves; forcing the drop then kills a socket still closing, and pg reports that
+ * as an unhandled error in whichever test file is running. FORCE only as a last resort.
+ */
+async function dropWhenIdle(url: string, name: string): Promise<void> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    try {
+      await onServer(url, [`DROP DATABASE IF EXISTS "${name}"`]);
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== "55006") throw error; // object in use
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  await onServer(url, [`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`]);
 }
