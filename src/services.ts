@@ -10,6 +10,8 @@ import { ApiKeyService } from "./identity/api-key.service.js";
 import { AuthService, type NonceStore } from "./identity/auth.service.js";
 import { Encryption } from "./db/encryption.js";
 import { PipelineService } from "./pipelines/pipeline.service.js";
+import { ReadService } from "./records/read.service.js";
+import { RecordsReader } from "./records/records.reader.js";
 import { SaleService } from "./sales/sale.service.js";
 import { SourceService } from "./sources/source.service.js";
 
@@ -20,6 +22,7 @@ export interface Services {
   catalog: CatalogService;
   credits: CreditService;
   pipelines: PipelineService;
+  reads: ReadService;
   sales: SaleService;
   sources: SourceService;
 }
@@ -32,12 +35,15 @@ export function createServices(
 ): Services {
   const limits = { maxLimit: config.MAX_LIMIT };
   const encryption = new Encryption(config.ENCRYPTION_KEY);
+  const credits = new CreditService(prisma, clickhouse, limits);
+  const reader = new RecordsReader(clickhouse, config.CLICKHOUSE_DATABASE, limits);
   return {
     accounts: new AccountService(prisma, limits),
     apiKeys: new ApiKeyService(prisma, config, encryption, limits),
     auth: new AuthService(prisma, config, encryption, nonces),
     catalog: new CatalogService(prisma, clickhouse, config, limits),
-    credits: new CreditService(prisma, clickhouse, limits),
+    credits,
+    reads: new ReadService(prisma, clickhouse, reader, credits.ledger, limits),
     pipelines: new PipelineService(prisma, limits),
     sales: new SaleService(prisma, limits),
     sources: new SourceService(prisma, limits),

@@ -1,5 +1,6 @@
 import type { Caller } from "../identity/caller.js";
 import type { FastifyBaseLogger } from "fastify";
+import type { CostMeter } from "../records/read.service.js";
 import type { Services } from "../services.js";
 import type { Loaders } from "./loaders.js";
 
@@ -10,4 +11,6 @@ export interface Context {
   caller: Caller;
   services: Services;
   loaders: Loaders;
+  /** What this request's reads cost; reported in extensions.cost and X-Credits-Remaining. */
+  meter: CostMeter;
 }

@@ -8,6 +8,7 @@ import { ApiKeyResolver } from "../identity/api-key.resolver.js";
 import { AuthResolver } from "../identity/auth.resolver.js";
 import { authChecker } from "../identity/authorization.js";
 import { PipelineResolver, PipelineRunResolver } from "../pipelines/pipeline.resolver.js";
+import { RecordConnectionResolver, RecordsResolver } from "../records/records.resolver.js";
 import { PurchaseResolver, SaleResolver } from "../sales/sale.resolver.js";
 import { SourceResolver } from "../sources/source.resolver.js";
 import { NodeResolver } from "./node.resolver.js";
@@ -22,6 +23,8 @@ const resolvers = [
   PipelineResolver,
   PipelineRunResolver,
   PurchaseResolver,
+  RecordConnectionResolver,
+  RecordsResolver,
   SaleResolver,
   SourceResolver,
 ] as const;

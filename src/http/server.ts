@@ -17,6 +17,8 @@ import type { Context } from "../graphql/context.js";
 import { errorMaskingPlugin, keepOriginalError } from "../graphql/error-masking.js";
 import { Loaders } from "../graphql/loaders.js";
 import { metricsPlugin } from "../graphql/metrics-plugin.js";
+import { costPlugin } from "../graphql/cost-plugin.js";
+import { CostMeter } from "../records/read.service.js";
 import { graphqlSchema } from "../graphql/schema.js";
 import { anonymous, isAuthenticated, type Caller } from "../identity/caller.js";
 import {
@@ -201,6 +203,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
       ...(armor.plugins as never[]),
       fastifyApolloDrainPlugin(app),
       metricsPlugin(metrics),
+      costPlugin(),
       errorMaskingPlugin(metrics),
     ],
   });
@@ -221,6 +224,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
           caller,
           services,
           loaders: new Loaders(services, caller),
+          meter: new CostMeter(),
         };
       },
     }),

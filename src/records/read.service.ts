@@ -1,0 +1,237 @@
+// What a buyer's read costs and who may make it: the access rules (OPEN, METERED, PURCHASED),
+// the credit reservation before ClickHouse is queried and its settlement after, the usage event.
+// Resolvers and REST routes call this; RecordsReader knows nothing of money.
+import type { Column } from "../catalog/columns.js";
+import type { ClickHouse } from "../db/clickhouse.js";
+import { AppError } from "../errors.js";
+import type { Dataset, PrismaClient } from "../generated/prisma/client.js";
+import type { Ledger, Reservation } from "../credits/ledger.js";
+import { aggregateCost, readCost, recordLookupCost } from "../credits/pricing.js";
+import { recordUsage } from "../credits/usage.js";
+import { authorize } from "../identity/authorization.js";
+import type { AuthenticatedCaller, Caller } from "../identity/caller.js";
+import { readScope } from "../identity/read-scope.js";
+import type { Logger } from "../observability/logger.js";
+import { pageRequest, type Page, type PageLimits } from "../pagination.js";
+import { compileFilter } from "./filter.js";
+import { decodeSortCursor, recordSortTerms } from "./order.js";
+import type {
+  AggregateArgs,
+  AggregateRow,
+  RecordPageArgs,
+  RecordRow,
+  RecordsReader,
+} from "./records.reader.js";
+import type { DatasetRef } from "./records.writer.js";
+import type { RecordFilter } from "./filter.js";
+
+/** What one operation cost, reported in `extensions.cost` and `X-Credits-Remaining`. */
+export interface Cost {
+  records: number;
+  credits: number;
+  balance: number;
+}
+
+/** Collects the cost of every read in one request. */
+export class CostMeter {
+  records = 0;
+  credits = 0;
+  balance: number | null = null;
+
+  add(cost: Cost): void {
+    this.records += cost.records;
+    this.credits += cost.credits;
+    this.balance = cost.balance;
+  }
+}
+
+export interface ReadContext {
+  requestId: string;
+  meter: CostMeter;
+  log: Pick<Logger, "warn">;
+}
+
+export interface Quote {
+  /** Credits reserved up front for a read of `first` records. */
+  maxCredits: number;
+  /** Records the read would return now (min of `first` and the matching rows). */
+  records: number;
+  credits: number;
+  balance: number;
+}
+
+type Pricing = { kind: "free" } | { kind: "metered"; pricePer100: bigint };
+
+export class ReadService {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly clickhouse: ClickHouse,
+    private readonly reader: RecordsReader,
+    private readonly ledger: Ledger,
+    private readonly limits: PageLimits,
+  ) {}
+
+  async page(
+    caller: Caller,
+    datasetId: string,
+    args: RecordPageArgs,
+    ctx: ReadContext,
+  ): Promise<Page<RecordRow>> {
+    const { who, dataset, pricing } = await this.open(caller, datasetId);
+    // Bad arguments are refused before anything is reserved: a rejected read writes nothing.
+    const request = pageRequest(args, this.limits);
+    compileFilter(ref(dataset), args.filter);
+    const terms = recordSortTerms(ref(dataset).columns, args.orderBy);
+    const anchor = request.after ?? request.before;
+    if (anchor !== null) decodeSortCursor(terms, anchor, request.after !== null ? "after" : "before");
+    const size = request.size;
+    return this.charged(
+      who,
+      dataset,
+      pricing,
+      "records",
+      ctx,
+      (p) => readCost(size, p),
+      async () => {
+        const page = await this.reader.page(ref(dataset), args);
+        return { result: page, records: page.items.length };
+      },
+    );
+  }
+
+  async record(caller: Caller, datasetId: string, key: string, ctx: ReadContext): Promise<RecordRow | null> {
+    const { who, dataset, pricing } = await this.open(caller, datasetId);
+    return this.charged(who, dataset, pricing, "record", ctx, recordLookupCost, async () => {
+      const row = await this.reader.byKey(ref(dataset), key);
+      return { result: row, records: row ? 1 : 0, fixed: row !== null };
+    });
+  }
+
+  async aggregate(
+    caller: Caller,
+    datasetId: string,
+    args: AggregateArgs,
+    ctx: ReadContext,
+  ): Promise<Page<AggregateRow>> {
+    const { who, dataset, pricing } = await this.open(caller, datasetId);
+    compileFilter(ref(dataset), args.filter);
+    return this.charged(who, dataset, pricing, "aggregate", ctx, aggregateCost, async () => {
+      const page = await this.reader.aggregate(ref(dataset), args);
+      return { result: page, records: page.items.length, fixed: true };
+    });
+  }
+
+  /** Free: what `records(first:, filter:)` would cost now, without reading any record. */
+  async quote(caller: Caller, datasetId: string, first: number, filter: RecordFilter | null): Promise<Quote> {
+    const { who, dataset, pricing } = await this.open(caller, datasetId);
+    const matching = Math.min(first, await this.reader.count(ref(dataset), filter));
+    const balance = Number(await this.ledger.balance(who.accountId));
+    if (pricing.kind === "free") return { maxCredits: 0, records: matching, credits: 0, balance };
+    return {
+      maxCredits: Number(readCost(first, pricing.pricePer100)),
+      records: matching,
+      credits: Number(readCost(matching, pricing.pricePer100)),
+      balance,
+    };
+  }
+
+  /** Free: rows matching the filter (Dataset.records.totalCount), for callers who may read them. */
+  async count(caller: Caller, datasetId: string, filter: RecordFilter | null): Promise<number> {
+    const { dataset } = await this.open(caller, datasetId);
+    return this.reader.count(ref(dataset), filter);
+  }
+
+  /** The dataset, if the caller may read its records, and how reads are priced for them. */
+  private async open(
+    caller: Caller,
+    datasetId: string,
+  ): Promise<{ who: AuthenticatedCaller; dataset: Dataset; pricing: Pricing }> {
+    const who = authorize(caller, ["records:read"]);
+    const dataset = await this.prisma.dataset.findFirst({
+      where: { AND: [{ id: datasetId }, readScope(caller, "dataset")] },
+    });
+    if (!dataset) throw new AppError("NOT_FOUND", "Dataset not found");
+    // Publishers read their own data free, whatever its status; admins too.
+    if (who.role === "ADMIN" || dataset.accountId === who.accountId)
+      return { who, dataset, pricing: { kind: "free" } };
+    if (dataset.status !== "PUBLISHED") throw new AppError("NOT_FOUND", "Dataset not found");
+    switch (dataset.access) {
+      case "OPEN":
+        return { who, dataset, pricing: { kind: "free" } };
+      case "METERED":
+        return { who, dataset, pricing: { kind: "metered", pricePer100: dataset.pricePer100Records } };
+      case "PURCHASED":
+        if (!(await this.ledger.isEntitled(who.accountId, dataset.id))) {
+          throw new AppError("FORBIDDEN", "Buy this dataset first (purchaseDataset)", {
+            requiresPurchase: true,
+          });
+        }
+        return { who, dataset, pricing: { kind: "free" } };
+    }
+  }
+
+  /**
+   * Reserves the most the read can cost before ClickHouse is queried (INSUFFICIENT_CREDITS and
+   * nothing read when the balance cannot cover it), then charges what was returned and releases
+   * the rest. A failed read releases everything.
+   */
+  private async charged<T>(
+    who: AuthenticatedCaller,
+    dataset: Dataset,
+    pricing: Pricing,
+    operation: string,
+    ctx: ReadContext,
+    maxCost: (pricePer100: bigint) => bigint,
+    read: () => Promise<{ result: T; records: number; fixed?: boolean }>,
+  ): Promise<T> {
+    const started = performance.now();
+    let reservation: Reservation | null = null;
+    if (pricing.kind === "metered") {
+      reservation = await this.ledger.reserve(who.accountId, maxCost(pricing.pricePer100), {
+        reference: `${operation} ${dataset.slug}`,
+        datasetId: dataset.id,
+      });
+    }
+    let outcome: { result: T; records: number; fixed?: boolean };
+    try {
+      outcome = await read();
+    } catch (error) {
+      if (reservation) await this.ledger.release(reservation);
+      throw error;
+    }
+    let credits = 0n;
+    let balance: bigint;
+    if (reservation && pricing.kind === "metered") {
+      // Fixed-price operations (lookups that found a record, aggregates) cost their reservation.
+      credits = outcome.fixed ? reservation.amount : readCost(outcome.records, pricing.pricePer100);
+      const settled = await this.ledger.settle(reservation, credits, {
+        sale: { sellerAccountId: dataset.accountId, records: outcome.records },
+      });
+      balance = settled.balance;
+    } else {
+      balance = await this.ledger.balance(who.accountId);
+    }
+    ctx.meter.add({ records: outcome.records, credits: Number(credits), balance: Number(balance) });
+    // Usage is reporting, not money: a ClickHouse hiccup must not fail a read already paid for.
+    await recordUsage(this.clickhouse, {
+      accountId: who.accountId,
+      apiKeyId: who.kind === "apiKey" ? who.apiKeyId : null,
+      datasetId: dataset.id,
+      operation,
+      records: outcome.records,
+      credits,
+      durationMs: performance.now() - started,
+      requestId: ctx.requestId,
+    }).catch((err: unknown) => ctx.log.warn({ err }, "could not record a usage event"));
+    return outcome.result;
+  }
+}
+
+export function ref(dataset: Dataset): DatasetRef {
+  return {
+    id: dataset.id,
+    tableName: dataset.tableName,
+    columns: dataset.columns as unknown as Column[],
+    keyColumns: dataset.keyColumns,
+  };
+}

@@ -1,0 +1,399 @@
+// Reads a dataset's records from ClickHouse: keyset pages in any column order, counts, single
+// records and grouped aggregates. Every read sees the latest version of each key (FINAL) and
+// skips tombstones (LIVE). GraphQL-independent: errors are AppErrors, pages are pagination.ts pages.
+import type { ClickHouse } from "../db/clickhouse.js";
+import { ident, join, sql, type Sql } from "../db/sql.js";
+import { badInput } from "../errors.js";
+import type { Column } from "../catalog/columns.js";
+import { LIVE, liveRows } from "../catalog/dataset-table.js";
+import { pageRequest, type Page, type PageArgs, type PageLimits } from "../pagination.js";
+import { compileFilter, type RecordFilter } from "./filter.js";
+import {
+  decodeSortCursor,
+  encodeSortCursor,
+  keysetPredicate,
+  orderByClause,
+  recordSortTerms,
+  type RecordOrder,
+  type SortTerm,
+} from "./order.js";
+import {
+  formatUnscaled,
+  fromTransport,
+  isNumeric,
+  parseString,
+  transportExpr,
+  ValueError,
+  type ValueType,
+} from "./values.js";
+import type { DatasetRef } from "./records.writer.js";
+
+/** A record: its canonical key and its values in their JSON representation (columns.ts). */
+export interface RecordRow {
+  key: string;
+  values: Record<string, unknown>;
+}
+
+export interface RecordPageArgs extends PageArgs {
+  filter?: RecordFilter | null;
+  orderBy?: RecordOrder | null;
+}
+
+export type TimeBucket = "HOUR" | "DAY" | "WEEK" | "MONTH";
+export type MetricFn = "COUNT" | "SUM" | "AVG" | "MIN" | "MAX" | "UNIQ" | "QUANTILE";
+
+export interface GroupByInput {
+  column: string;
+  /** DATE and DATETIME columns only; weeks start on Monday; HOUR needs a DATETIME. */
+  bucket?: TimeBucket | null;
+}
+
+export interface MetricInput {
+  fn: MetricFn;
+  /** Required except for COUNT, which without a column counts rows (with one: non-NULL values). */
+  column?: string | null;
+  /** QUANTILE only: the level, strictly between 0 and 1. */
+  q?: number | null;
+  /** The metric's key in the result; defaults to `count`, `sum_price`, `quantile_price_0_95`. */
+  alias?: string | null;
+}
+
+export interface AggregateArgs {
+  groupBy?: GroupByInput[] | null;
+  metrics: MetricInput[];
+  filter?: RecordFilter | null;
+  first?: number | null;
+  after?: string | null;
+}
+
+/**
+ * One group: its values keyed by column name (bucketed to the start of the hour, day, Monday or
+ * month), and the metrics keyed by alias. COUNT and UNIQ are numbers; SUM of INT32/INT64/DECIMAL
+ * is an exact string, of FLOAT64 a number; AVG and QUANTILE are numbers (null over no values);
+ * MIN and MAX take the column's representation.
+ */
+export interface AggregateRow {
+  group: Record<string, unknown>;
+  metrics: Record<string, unknown>;
+}
+
+export const AGGREGATE_LIMITS = { maxGroupBy: 5, maxMetrics: 10 } as const;
+
+const ALIAS = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+type RawRow = Record<string, unknown>;
+
+interface CompiledMetric {
+  alias: string;
+  expr: Sql;
+  decode(raw: unknown): unknown;
+}
+
+const asCount = (raw: unknown) => Number(raw ?? 0);
+
+export class RecordsReader {
+  constructor(
+    private readonly ch: ClickHouse,
+    private readonly database: string,
+    private readonly limits: PageLimits,
+  ) {}
+
+  /**
+   * One page of records in `orderBy` order (then by key). Cursors are keyset positions: a page
+   * after a cursor starts right after that row's sort values, whatever was written since.
+   */
+  async page(dataset: DatasetRef, args: RecordPageArgs): Promise<Page<RecordRow>> {
+    const request = pageRequest(args, this.limits);
+    const where = compileFilter(dataset, args.filter);
+    const terms = recordSortTerms(dataset.columns, args.orderBy);
+    const forward = request.direction === "forward";
+    const anchor = forward ? request.after : request.before;
+    const key = anchor === null ? null : decodeSortCursor(terms, anchor, forward ? "after" : "before");
+    const from = liveRows(this.database, dataset.tableName);
+    const beyond = key === null ? sql`1` : keysetPredicate(terms, key, !forward);
+
+    // Two phases: the subquery picks the page's keys reading only the key, filter and sort
+    // columns; the outer query reads and formats whole rows for those keys alone (an index lookup
+    // on _key). In one query ClickHouse would read every column of every matching row and format
+    // them all before sorting. Repeating LIVE and the filter outside keeps a version written
+    // between the two reads from slipping in.
+    const order = orderByClause(terms, !forward);
+    const [rows, otherSide] = await Promise.all([
+      this.ch.query<RawRow>(sql`
+        SELECT ${recordSelect(dataset.columns)} FROM ${from}
+        WHERE _key IN (
+          SELECT _key FROM ${from}
+          WHERE ${LIVE} AND ${where} AND ${beyond}
+          ORDER BY ${order}
+          LIMIT ${request.size + 1}
+        ) AND ${LIVE} AND ${where}
+        ORDER BY ${order}`),
+      key === null ? false : this.exists(from, sql`${where} AND NOT (${beyond})`),
+    ]);
+
+    const more = rows.length > request.size;
+    const items = rows.slice(0, request.size).map((row) => toRecord(dataset.columns, row));
+    if (!forward) items.reverse();
+    return {
+      items,
+      cursors: items.map((item) => encodeSortCursor(terms, sortValues(terms, item))),
+      hasNextPage: forward ? more : otherSide,
+      hasPreviousPage: forward ? otherSide : more,
+    };
+  }
+
+  /** How many live records match the filter (exact: count() over FINAL). */
+  async count(dataset: DatasetRef, filter?: RecordFilter | null): Promise<number> {
+    const where = compileFilter(dataset, filter);
+    const [row] = await this.ch.query<{ n: string }>(
+      sql`SELECT count() AS n FROM ${liveRows(this.database, dataset.tableName)} WHERE ${LIVE} AND ${where}`,
+    );
+    return Number(row?.n ?? 0);
+  }
+
+  /** The live record with this canonical key (see columns.ts canonicalKey), or null. */
+  async byKey(dataset: DatasetRef, key: string): Promise<RecordRow | null> {
+    try {
+      parseString(key);
+    } catch (error) {
+      if (error instanceof ValueError) throw badInput("Invalid key", { argument: "key" });
+      throw error;
+    }
+    const [row] = await this.ch.query<RawRow>(sql`
+      SELECT ${recordSelect(dataset.columns)} FROM ${liveRows(this.database, dataset.tableName)}
+      WHERE _key = ${key} AND ${LIVE}
+      LIMIT 1`);
+    return row ? toRecord(dataset.columns, row) : null;
+  }
+
+  /** Metrics per group, groups in ascending order of their values (NULL last), paged by keyset. */
+  async aggregate(dataset: DatasetRef, args: AggregateArgs): Promise<Page<AggregateRow>> {
+    const request = pageRequest({ first: args.first, after: args.after }, this.limits);
+    const terms = groupTerms(dataset.columns, args.groupBy);
+    const metrics = compileMetrics(dataset.columns, args.metrics);
+    const where = compileFilter(dataset, args.filter);
+    const key = request.after === null ? null : decodeSortCursor(terms, request.after, "after");
+    const from = liveRows(this.database, dataset.tableName);
+
+    // Without groupBy there is one group, which ClickHouse returns even over no rows; nothing
+    // comes after it.
+    if (terms.length === 0 && key !== null) {
+      return { items: [], cursors: [], hasNextPage: false, hasPreviousPage: true };
+    }
+    const beyond = key === null ? sql`1` : keysetPredicate(terms, key, false);
+    const selects = [
+      ...terms.map((t, i) => sql`${transportExpr(t.type, t.expr)} AS ${ident(`_g${i}`)}`),
+      ...metrics.map((m, i) => sql`${m.expr} AS ${ident(`_m${i}`)}`),
+    ];
+    const grouping =
+      terms.length === 0
+        ? sql.empty
+        : sql`GROUP BY ${join(terms.map((t) => t.expr))} ORDER BY ${orderByClause(terms, false)}`;
+
+    const [rows, before] = await Promise.all([
+      this.ch.query<RawRow>(sql`
+        SELECT ${join(selects)} FROM ${from}
+        WHERE ${LIVE} AND ${where} AND ${beyond}
+        ${grouping}
+        LIMIT ${request.size + 1}`),
+      key === null ? false : this.exists(from, sql`${where} AND NOT (${beyond})`),
+    ]);
+
+    const items = rows.slice(0, request.size).map((row) => ({
+      group: Object.fromEntries(terms.map((t, i) => [groupName(t), fromTransport(t.type, row[`_g${i}`])])),
+      metrics: Object.fromEntries(metrics.map((m, i) => [m.alias, m.decode(row[`_m${i}`])])),
+    }));
+    return {
+      items,
+      cursors: items.map((item) =>
+        encodeSortCursor(
+          terms,
+          terms.map((t) => item.group[groupName(t)]),
+        ),
+      ),
+      hasNextPage: rows.length > request.size,
+      hasPreviousPage: before,
+    };
+  }
+
+  // Whether any live row matching `condition` exists: one probe with LIMIT 1, not a count.
+  private async exists(from: Sql, condition: Sql): Promise<boolean> {
+    const rows = await this.ch.query(
+      sql`SELECT 1 AS found FROM ${from} WHERE ${LIVE} AND ${condition} LIMIT 1`,
+    );
+    return rows.length > 0;
+  }
+}
+
+// Columns are selected under aliases (_c0, _c1, ...) rather than their own names: in ClickHouse
+// an alias is visible everywhere in the query, so `toString(x) AS x` would change what `x` means
+// in WHERE and ORDER BY. Dataset column names cannot start with an underscore.
+function recordSelect(columns: readonly Column[]): Sql {
+  return join([
+    sql`_key`,
+    ...columns.map((c, i) => sql`${transportExpr(c, sql`${ident(c.name)}`)} AS ${ident(`_c${i}`)}`),
+  ]);
+}
+
+function toRecord(columns: readonly Column[], row: RawRow): RecordRow {
+  return {
+    key: String(row._key),
+    values: Object.fromEntries(columns.map((c, i) => [c.name, fromTransport(c, row[`_c${i}`])])),
+  };
+}
+
+function sortValues(terms: readonly SortTerm[], record: RecordRow): unknown[] {
+  return terms.map((t) => (t.label === "_key" ? record.key : record.values[t.label]));
+}
+
+const BUCKETS: Record<TimeBucket, { fn: (e: Sql) => Sql; type: ValueType["type"] }> = {
+  HOUR: { fn: (e) => sql`toStartOfHour(${e})`, type: "DATETIME" },
+  DAY: { fn: (e) => sql`toDate(${e})`, type: "DATE" },
+  WEEK: { fn: (e) => sql`toMonday(${e})`, type: "DATE" },
+  MONTH: { fn: (e) => sql`toStartOfMonth(${e})`, type: "DATE" },
+};
+
+function groupName(term: SortTerm): string {
+  return term.label.split(":")[0]!;
+}
+
+function groupTerms(columns: readonly Column[], groupBy: GroupByInput[] | null | undefined): SortTerm[] {
+  const invalid = (problem: string) => badInput(`Invalid groupBy: ${problem}`, { argument: "groupBy" });
+  const entries = groupBy ?? [];
+  if (!Array.isArray(entries)) throw invalid("must be a list");
+  if (entries.length > AGGREGATE_LIMITS.maxGroupBy)
+    throw invalid(`at most ${AGGREGATE_LIMITS.maxGroupBy} columns`);
+  const seen = new Set<string>();
+  return entries.map((entry): SortTerm => {
+    const column = columns.find((c) => c.name === entry?.column);
+    if (!column) throw invalid(`unknown column ${JSON.stringify(entry?.column)}`);
+    if (seen.has(column.name)) throw invalid(`column "${column.name}" appears twice`);
+    seen.add(column.name);
+    const base = { expr: sql`${ident(column.name)}`, nullable: column.nullable, direction: "ASC" as const };
+    const bucket = entry.bucket ?? null;
+    if (bucket === null) return { ...base, label: column.name, type: column };
+    if (!(bucket in BUCKETS)) throw invalid(`unknown bucket ${JSON.stringify(bucket)}`);
+    if (column.type !== "DATE" && column.type !== "DATETIME") {
+      throw invalid(`bucket ${bucket} needs a DATE or DATETIME column; "${column.name}" is ${column.type}`);
+    }
+    if (bucket === "HOUR" && column.type === "DATE") {
+      throw invalid(`bucket HOUR needs a DATETIME column; "${column.name}" is a DATE`);
+    }
+    const { fn, type } = BUCKETS[bucket];
+    return { ...base, label: `${column.name}:${bucket}`, expr: fn(base.expr), type: { type } };
+  });
+}
+
+function compileMetrics(columns: readonly Column[], inputs: MetricInput[]): CompiledMetric[] {
+  const invalid = (problem: string) => badInput(`Invalid metrics: ${problem}`, { argument: "metrics" });
+  if (!Array.isArray(inputs) || inputs.length === 0) throw invalid("at least one metric is needed");
+  if (inputs.length > AGGREGATE_LIMITS.maxMetrics)
+    throw invalid(`at most ${AGGREGATE_LIMITS.maxMetrics} metrics`);
+  const aliases = new Set<string>();
+  return inputs.map((input) => {
+    const metric = compileMetric(columns, input, invalid);
+    if (!ALIAS.test(metric.alias)) throw invalid(`alias ${JSON.stringify(metric.alias)} must match ${ALIAS}`);
+    if (aliases.has(metric.alias)) {
+      throw invalid(`two metrics are called "${metric.alias}"; give one of them another alias`);
+    }
+    aliases.add(metric.alias);
+    return metric;
+  });
+}
+
+function compileMetric(
+  columns: readonly Column[],
+  input: MetricInput,
+  invalid: (problem: string) => Error,
+): CompiledMetric {
+  const fn = input?.fn;
+  const name = input?.column ?? null;
+  const column = name === null ? null : columns.find((c) => c.name === name);
+  if (column === undefined) throw invalid(`unknown column ${JSON.stringify(name)}`);
+  if (column === null && fn !== "COUNT") throw invalid(`${String(fn)} needs a column`);
+  if (fn !== "QUANTILE" && input.q != null) throw invalid("q is for QUANTILE only");
+  const col = column === null ? null : sql`${ident(column.name)}`;
+  const label = column === null ? "" : `_${column.name}`;
+  const numeric = () => {
+    if (!isNumeric(column!.type))
+      throw invalid(`${fn} needs a numeric column; "${column!.name}" is ${column!.type}`);
+    return col!;
+  };
+  const named = (defaultAlias: string, expr: Sql, decode: (raw: unknown) => unknown): CompiledMetric => ({
+    alias: input.alias ?? defaultAlias,
+    expr,
+    decode,
+  });
+  switch (fn) {
+    case "COUNT":
+      return named(`count${label}`, col === null ? sql`count()` : sql`count(${col})`, asCount);
+    case "UNIQ":
+      // uniq is approximate beyond ~65,000 distinct values per group (ClickHouse's adaptive sampling).
+      return named(`uniq${label}`, sql`ifNull(uniq(${col}), 0)`, asCount);
+    case "SUM": {
+      const x = numeric();
+      if (column!.type === "FLOAT64") return named(`sum${label}`, sql`sum(${x})`, toNumberOrNull);
+      if (column!.type === "DECIMAL" && (column!.precision ?? 18) > 18) {
+        return named(`sum${label}`, decimal128Sum(x), (raw) => fromSplitSum(raw, column!.scale ?? 0));
+      }
+      // As Decimal(38, 0): an Int64 sum wraps around on overflow, a Decimal128 one needs 10^19 rows.
+      const wide = column!.type === "DECIMAL" ? sql`sum(${x})` : sql`sum(toDecimal128(${x}, 0))`;
+      const type: ValueType = { type: "DECIMAL", precision: 38, scale: column!.scale ?? 0 };
+      return named(`sum${label}`, transportExpr(type, wide), (raw) => fromTransport(type, raw));
+    }
+    case "AVG": {
+      // Through Float64: avg of Int64 accumulates in Int64 and can wrap; avg of a Decimal is a float anyway.
+      const x =
+        column!.type === "INT32" || column!.type === "FLOAT64" ? numeric() : sql`toFloat64(${numeric()})`;
+      return named(`avg${label}`, sql`avg(${x})`, toNumberOrNull);
+    }
+    case "MIN":
+    case "MAX": {
+      const expr = fn === "MIN" ? sql`min(${col})` : sql`max(${col})`;
+      return named(`${fn.toLowerCase()}${label}`, transportExpr(column!, expr), (raw) =>
+        fromTransport(column!, raw),
+      );
+    }
+    case "QUANTILE": {
+      const x = numeric();
+      const q = input.q;
+      if (typeof q !== "number" || !(q > 0 && q < 1))
+        throw invalid("QUANTILE needs q strictly between 0 and 1");
+      // quantile() samples (reservoir of 8,192 values): exact below that many values per group.
+      return named(
+        `quantile${label}_${String(q).replace(/[^0-9]/g, "_")}`,
+        sql`quantile(${q})(toFloat64(${x}))`,
+        toNumberOrNull,
+      );
+    }
+    default:
+      throw invalid(`unknown function ${JSON.stringify(fn)}`);
+  }
+}
+
+// Decimal128 sums wrap around silently past 10^38 (a few values near the column's maximum do it).
+// Summing the two 64-bit halves of each value separately cannot overflow in practice; the
+// halves' sums are joined exactly in JS.
+function decimal128Sum(x: Sql): Sql {
+  const bytes = sql`reinterpretAsString(${x})`;
+  const wide: ValueType = { type: "DECIMAL", precision: 38, scale: 0 };
+  const high = sql`sum(toDecimal128(reinterpretAsInt64(substring(${bytes}, 9, 8)), 0))`;
+  const low = sql`sum(toDecimal128(reinterpretAsUInt64(substring(${bytes}, 1, 8)), 0))`;
+  return sql`concat(${transportExpr(wide, high)}, '|', ${transportExpr(wide, low)})`;
+}
+
+function fromSplitSum(raw: unknown, scale: number): string | null {
+  if (raw === null || raw === undefined) return null;
+  const wide: ValueType = { type: "DECIMAL", precision: 38, scale: 0 };
+  const [high, low] = String(raw)
+    .split("|")
+    .map((part) => BigInt(fromTransport(wide, part) as string));
+  return formatUnscaled((high! << 64n) + low!, scale);
+}
+
+// Float64 aggregates over no values are NaN, which ClickHouse writes as JSON null.
+function toNumberOrNull(raw: unknown): number | null {
+  return raw === null || raw === undefined ? null : Number(raw);
+}
+
+export type { RecordFilter, RecordOrder };

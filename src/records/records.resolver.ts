@@ -1,0 +1,79 @@
+import { Arg, Args, Authorized, Ctx, FieldResolver, Int, Resolver, Root } from "type-graphql";
+import { Dataset } from "../catalog/catalog.types.js";
+import type { Context } from "../graphql/context.js";
+import { decodeGlobalId, toConnection } from "../graphql/relay.js";
+import {
+  AggregateArgsType,
+  AggregateRowConnection,
+  DataRecord,
+  DataRecordConnection,
+  Quote,
+  RecordFilterInput,
+  RecordsArgs,
+} from "./records.types.js";
+
+const rawId = (dataset: Dataset) => decodeGlobalId(dataset.id, ["Dataset"]).id;
+const readContext = (ctx: Context) => ({ requestId: ctx.requestId, meter: ctx.meter, log: ctx.log });
+
+@Resolver(() => Dataset)
+export class RecordsResolver {
+  @Authorized("records:read")
+  @FieldResolver(() => DataRecordConnection, {
+    description:
+      "Records, keyset-paged. METERED datasets cost ceil(records / 100) × pricePer100Records (at least 1 when any record is returned); the price of `first` is reserved before reading.",
+  })
+  async records(@Root() dataset: Dataset, @Args(() => RecordsArgs) args: RecordsArgs, @Ctx() ctx: Context) {
+    const id = rawId(dataset);
+    const page = await ctx.services.reads.page(ctx.caller, id, args, readContext(ctx));
+    return Object.assign(
+      toConnection(page, (row) => Object.assign(new DataRecord(), row)),
+      {
+        datasetId: id,
+        filter: args.filter ?? null,
+      },
+    );
+  }
+
+  @Authorized("records:read")
+  @FieldResolver(() => DataRecord, {
+    nullable: true,
+    description: "One record by key. METERED: costs the price of 100 records when found.",
+  })
+  async record(@Root() dataset: Dataset, @Arg("key", () => String) key: string, @Ctx() ctx: Context) {
+    const row = await ctx.services.reads.record(ctx.caller, rawId(dataset), key, readContext(ctx));
+    return row && Object.assign(new DataRecord(), row);
+  }
+
+  @Authorized("records:read")
+  @FieldResolver(() => AggregateRowConnection, {
+    description:
+      "Grouped metrics (count, sum, avg, min, max, uniq, quantile). METERED: the price of 100 records.",
+  })
+  async aggregate(
+    @Root() dataset: Dataset,
+    @Args(() => AggregateArgsType) args: AggregateArgsType,
+    @Ctx() ctx: Context,
+  ) {
+    const page = await ctx.services.reads.aggregate(ctx.caller, rawId(dataset), args, readContext(ctx));
+    return toConnection(page, (row) => row);
+  }
+
+  @Authorized("records:read")
+  @FieldResolver(() => Quote, { description: "What records(first:, filter:) would cost now. Free." })
+  async quote(
+    @Root() dataset: Dataset,
+    @Arg("first", () => Int) first: number,
+    @Arg("filter", () => RecordFilterInput, { nullable: true }) filter: RecordFilterInput | null,
+    @Ctx() ctx: Context,
+  ) {
+    return ctx.services.reads.quote(ctx.caller, rawId(dataset), first, filter);
+  }
+}
+
+@Resolver(() => DataRecordConnection)
+export class RecordConnectionResolver {
+  @FieldResolver(() => Int, { description: "Rows matching the filter. Counted only when asked for; free." })
+  async totalCount(@Root() connection: DataRecordConnection, @Ctx() ctx: Context) {
+    return ctx.services.reads.count(ctx.caller, connection.datasetId, connection.filter);
+  }
+}
