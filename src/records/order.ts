@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { badInput } from "../errors.js";
 import { ident, join, sql, type Sql } from "../db/sql.js";
-import type { Column } from "../catalog/columns.js";
+import { JSON_REPRESENTATION, type Column } from "../catalog/columns.js";
 import { decodeCursor, encodeCursor } from "../pagination.js";
 import { literal, ValueError, type ValueType } from "./values.js";
 
@@ -115,6 +115,9 @@ export function decodeSortCursor(terms: readonly SortTerm[], cursor: string, arg
 }
 
 function literalOrInvalid(type: ValueType, value: unknown, invalid: () => Error): Sql {
+  // Cursors hold values in their JSON representation (booleans as 0/1); anything else was forged.
+  const kind = JSON_REPRESENTATION[type.type];
+  if (typeof value !== (kind === "boolean" ? "number" : kind)) throw invalid();
   try {
     return literal(type, value);
   } catch (error) {

@@ -74,7 +74,11 @@ describe("compileFilter: operators", () => {
     ["isNull false", { column: "ts", isNull: false }, "(isNotNull(`ts`))"],
     ["INT32 gt from a string", { column: "qty", gt: "5" }, "(`qty` > 5)"],
     ["INT32 lte negative", { column: "qty", lte: -7 }, "(`qty` <= (-7))"],
-    ["INT64 gte minimum", { column: "big", gte: "-9223372036854775808" }, "(`big` >= (-9223372036854775808))"],
+    [
+      "INT64 gte minimum",
+      { column: "big", gte: "-9223372036854775808" },
+      "(`big` >= (-9223372036854775808))",
+    ],
     ["INT64 from a safe number", { column: "big", lt: 42 }, "(`big` < 42)"],
     [
       "FLOAT64 by its bits",
@@ -105,7 +109,17 @@ describe("compileFilter: operators", () => {
     ["startsWith", { column: "note", startsWith: "ab" }, "(ifNull(startsWith(`note`, 'ab'), 0))"],
     [
       "and / or",
-      { and: [{ column: "qty", gt: 1 }, { or: [{ column: "name", eq: "a" }, { column: "note", isNull: true }] }] },
+      {
+        and: [
+          { column: "qty", gt: 1 },
+          {
+            or: [
+              { column: "name", eq: "a" },
+              { column: "note", isNull: true },
+            ],
+          },
+        ],
+      },
       "((`qty` > 1) AND ((`name` = 'a') OR (isNull(`note`))))",
     ],
     ["not", { not: { column: "qty", gt: 1 } }, "(NOT (`qty` > 1))"],
@@ -125,7 +139,9 @@ describe("compileFilter: operators", () => {
 describe("compileFilter: hostile values stay literals", () => {
   it.each(HOSTILE.map((h) => [JSON.stringify(h), h]))("%s", (_label, value) => {
     expect(compile({ column: "name", eq: value })).toBe(`(\`name\` = ${quoteString(value)})`);
-    expect(compile({ column: "name", contains: value })).toBe(`(position(\`name\`, ${quoteString(value)}) > 0)`);
+    expect(compile({ column: "name", contains: value })).toBe(
+      `(position(\`name\`, ${quoteString(value)}) > 0)`,
+    );
     expect(compile({ column: "note", in: [value, "x"] })).toBe(
       `(ifNull(\`note\` IN (${quoteString(value)}, 'x'), 0))`,
     );
@@ -154,7 +170,12 @@ describe("compileFilter: validation", () => {
     ["INT64 unsafe number", { column: "big", eq: 2 ** 60 }, /as a string beyond/, "filter.eq"],
     ["INT64 overflow", { column: "big", eq: "9223372036854775808" }, /Int64 range/, "filter.eq"],
     ["FLOAT64 NaN", { column: "score", eq: "NaN" }, /finite number/, "filter.eq"],
-    ["DECIMAL too precise", { column: "price", eq: "1.234" }, /more than 2 digits after the point/, "filter.eq"],
+    [
+      "DECIMAL too precise",
+      { column: "price", eq: "1.234" },
+      /more than 2 digits after the point/,
+      "filter.eq",
+    ],
     ["DECIMAL too large", { column: "tiny", eq: "1" }, /does not fit Decimal\(3, 3\)/, "filter.eq"],
     ["DECIMAL text", { column: "price", eq: "1e5" }, /decimal number as a string/, "filter.eq"],
     ["DATE not a day", { column: "day", eq: "2023-02-29" }, /YYYY-MM-DD/, "filter.eq"],
@@ -188,7 +209,12 @@ describe("compileFilter: validation", () => {
       /more than 100 conditions/,
       "filter.and[100]",
     ],
-    ["too many nodes", { or: Array.from({ length: 250 }, () => ({ and: [] })) }, /more than 200 nodes/, "filter.or[199]"],
+    [
+      "too many nodes",
+      { or: Array.from({ length: 250 }, () => ({ and: [] })) },
+      /more than 200 nodes/,
+      "filter.or[199]",
+    ],
   ])("%s", (_label, filter, message, path) => {
     const error = thrown(() => compileFilter({ columns }, filter as RecordFilter));
     expect(error.code).toBe("BAD_USER_INPUT");
@@ -198,7 +224,9 @@ describe("compileFilter: validation", () => {
 
   it("accepts the limits themselves", () => {
     expect(() => compile(deep(FILTER_LIMITS.maxDepth))).not.toThrow();
-    expect(() => compile({ and: Array.from({ length: 100 }, () => ({ column: "qty", eq: 1 })) })).not.toThrow();
+    expect(() =>
+      compile({ and: Array.from({ length: 100 }, () => ({ column: "qty", eq: 1 })) }),
+    ).not.toThrow();
   });
 });
 
@@ -211,7 +239,9 @@ describe("sort keys and cursors", () => {
 
   it("sorts NULLs last in both directions and ends with _key", () => {
     expect(orderByClause(terms, false).text).toBe("isNull(`note`) ASC, `note` ASC, `score` DESC, `_key` ASC");
-    expect(orderByClause(terms, true).text).toBe("isNull(`note`) DESC, `note` DESC, `score` ASC, `_key` DESC");
+    expect(orderByClause(terms, true).text).toBe(
+      "isNull(`note`) DESC, `note` DESC, `score` ASC, `_key` DESC",
+    );
     const desc = recordSortTerms(columns, [{ column: "ts", direction: "DESC" }]);
     expect(orderByClause(desc, false).text).toBe("isNull(`ts`) ASC, `ts` DESC, `_key` ASC");
   });
@@ -221,7 +251,7 @@ describe("sort keys and cursors", () => {
     const score = "reinterpretAsFloat64(unhex('000000000000F83F'))";
     expect(keysetPredicate(terms, key, false).text).toBe(
       "(isNull(`note`) > 0 OR (isNull(`note`) = 0 AND (assumeNotNull(`note`) > 'a\\'b' OR " +
-        `(assumeNotNull(\`note\`) = 'a\\'b' AND (\`score\` < ${score} OR (\`score\` = ${score} AND \`_key\` > 'k')))))))`,
+        `(assumeNotNull(\`note\`) = 'a\\'b' AND (\`score\` < ${score} OR (\`score\` = ${score} AND \`_key\` > 'k'))))))`,
     );
     // Backwards from a NULL: rows with a value come before the NULLs; among NULLs the next term decides.
     const nullKey = decodeSortCursor(terms, encodeSortCursor(terms, [null, 1.5, "k"]), "before");
@@ -236,7 +266,11 @@ describe("sort keys and cursors", () => {
       { column: "price", direction: "DESC" },
       { column: "ts", direction: "ASC" },
     ]);
-    const key = decodeSortCursor(mixed, encodeSortCursor(mixed, [true, "3.10", "2024-01-01T00:00:00Z", "k"]), "after");
+    const key = decodeSortCursor(
+      mixed,
+      encodeSortCursor(mixed, [true, "3.10", "2024-01-01T00:00:00Z", "k"]),
+      "after",
+    );
     expect(key.map((k) => k?.text ?? null)).toEqual([
       "1",
       "CAST('3.10' AS Decimal(18, 2))",
