@@ -5,8 +5,6 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$DATAHUS_ROOT"
-ensure_node_modules
-bash scripts/services.sh
-npm run --silent generate
+prepare_to_run
 
 npx vitest run --config bench/vitest.config.ts "$@"

@@ -30,3 +30,11 @@ ensure_node_modules() {
     cp "$DATAHUS_ROOT/package-lock.json" "$stamp"
   fi
 }
+
+# What every command that runs the code needs first: dependencies, the services (started or
+# installed when missing) and the Prisma client, generated offline.
+prepare_to_run() {
+  ensure_node_modules
+  bash "$DATAHUS_ROOT/scripts/services.sh"
+  (cd "$DATAHUS_ROOT" && npm run --silent generate)
+}

@@ -4,9 +4,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$DATAHUS_ROOT"
-ensure_node_modules
-bash scripts/services.sh
-npm run --silent generate
+prepare_to_run
 npm run --silent build
 node dist/src/main.js migrate
 
