@@ -15,6 +15,7 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/prisma ./prisma
+COPY --from=build /app/demo ./demo
 USER node
 EXPOSE 4000
 ENTRYPOINT ["node", "--enable-source-maps", "dist/src/main.js"]

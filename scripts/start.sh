@@ -7,6 +7,9 @@ cd "$DATAHUS_ROOT"
 prepare_to_run
 npm run --silent build
 node dist/src/main.js migrate
+# A demo publisher, buyer and datasets, so there is something to query at once (idempotent;
+# skipped when NODE_ENV=production). It prints the demo buyer's API key.
+node dist/src/main.js seed
 
 node --enable-source-maps dist/src/main.js worker &
 worker=$!

@@ -94,7 +94,13 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
   const log = options.log ?? createLogger(config);
   const stores = createStores(config, log);
   await firstRedisConnection(stores.redis, 2000);
-  const services = createServices(stores.prisma, stores.clickhouse, config, redisNonceStore(stores.redis));
+  const services = createServices(
+    stores.prisma,
+    stores.clickhouse,
+    config,
+    redisNonceStore(stores.redis),
+    log,
+  );
   const http = await createHttpServer({
     config,
     log,
@@ -118,6 +124,7 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
     },
     async close() {
       await http.close();
+      await services.usage.close();
       await closeStores(stores);
     },
   };

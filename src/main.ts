@@ -8,6 +8,7 @@ import { ConfigError, adminPasswordFromEnvironment, loadConfig, type Config } fr
 import { migrateClickHouse } from "./db/clickhouse-migrations.js";
 import { findProjectRoot, migratePostgres } from "./db/postgres-migrate.js";
 import { seedPlans } from "./db/seed-plans.js";
+import { seedDemo } from "./demo/seed.js";
 import { printGraphqlSchema } from "./graphql/schema.js";
 import { createServices } from "./services.js";
 import { createBoss, createQueues, workQueues } from "./jobs/boss.js";
@@ -19,6 +20,8 @@ const USAGE = `usage: datahus <command>
   serve               start the GraphQL/HTTP API
   worker              start the background job worker (pg-boss)
   migrate             apply PostgreSQL and ClickHouse migrations and seed the plans
+  seed [--force]      add the demo marketplace (publisher, buyer, datasets from demo/) once;
+                      prints the demo buyer's API key; skipped in production without --force
   create-admin --email EMAIL --name NAME
                       create the first administrator; reads the password from
                       DATAHUS_ADMIN_PASSWORD or standard input, prints its API key once
@@ -35,6 +38,8 @@ async function main(argv: string[]): Promise<number> {
       return worker(loadConfig());
     case "migrate":
       return migrate(loadConfig());
+    case "seed":
+      return seed(loadConfig(), rest);
     case "create-admin":
       return createAdmin(loadConfig(), rest);
     case "emit-schema":
@@ -83,6 +88,29 @@ async function migrate(config: Config): Promise<number> {
   return 0;
 }
 
+async function seed(config: Config, args: string[]): Promise<number> {
+  // Demo credits are real credits: in production they could buy real publishers' data.
+  if (config.NODE_ENV === "production" && !args.includes("--force")) {
+    process.stderr.write("seed: skipped in production (NODE_ENV=production); --force seeds anyway\n");
+    return 0;
+  }
+  const log = createLogger(config).child({ role: "seed" });
+  const stores = createStores(config, log);
+  try {
+    const services = createServices(
+      stores.prisma,
+      stores.clickhouse,
+      config,
+      redisNonceStore(stores.redis),
+      log,
+    );
+    await seedDemo(services, stores, config, log);
+    return 0;
+  } finally {
+    await closeStores(stores);
+  }
+}
+
 async function createAdmin(config: Config, args: string[]): Promise<number> {
   const option = (name: string) => {
     const i = args.indexOf(`--${name}`);
@@ -98,7 +126,13 @@ async function createAdmin(config: Config, args: string[]): Promise<number> {
   const log = createLogger(config).child({ role: "cli" });
   const stores = createStores(config, log);
   try {
-    const { auth } = createServices(stores.prisma, stores.clickhouse, config, redisNonceStore(stores.redis));
+    const { auth } = createServices(
+      stores.prisma,
+      stores.clickhouse,
+      config,
+      redisNonceStore(stores.redis),
+      log,
+    );
     const { secret, user } = await auth.createAdmin({
       email,
       name,

@@ -1,6 +1,8 @@
 // The domain services, built once per process from the stores. Resolvers, REST routes and jobs
 // reach data only through these.
 import type { Config } from "./config.js";
+import { UsageRecorder } from "./credits/usage-recorder.js";
+import type { Logger } from "./observability/logger.js";
 import type { ClickHouse } from "./db/clickhouse.js";
 import { CatalogService } from "./catalog/catalog.service.js";
 import { CreditService } from "./credits/credit.service.js";
@@ -24,6 +26,8 @@ export interface Services {
   pipelines: PipelineService;
   reads: ReadService;
   sales: SaleService;
+  /** Batches usage events to ClickHouse; close() it on shutdown to write the last ones. */
+  usage: UsageRecorder;
   sources: SourceService;
 }
 
@@ -32,10 +36,12 @@ export function createServices(
   clickhouse: ClickHouse,
   config: Config,
   nonces: NonceStore,
+  log: Logger,
 ): Services {
   const limits = { maxLimit: config.MAX_LIMIT };
   const encryption = new Encryption(config.ENCRYPTION_KEY);
-  const credits = new CreditService(prisma, clickhouse, limits);
+  const usage = new UsageRecorder(clickhouse, log);
+  const credits = new CreditService(prisma, clickhouse, limits, usage);
   const reader = new RecordsReader(clickhouse, config.CLICKHOUSE_DATABASE, limits);
   return {
     accounts: new AccountService(prisma, limits),
@@ -43,7 +49,8 @@ export function createServices(
     auth: new AuthService(prisma, config, encryption, nonces),
     catalog: new CatalogService(prisma, clickhouse, config, limits),
     credits,
-    reads: new ReadService(prisma, clickhouse, reader, credits.ledger, limits),
+    reads: new ReadService(prisma, clickhouse, reader, credits.ledger, limits, usage),
+    usage,
     pipelines: new PipelineService(prisma, limits),
     sales: new SaleService(prisma, limits),
     sources: new SourceService(prisma, limits),

@@ -9,6 +9,7 @@ import type { Caller } from "../identity/caller.js";
 import { readScope } from "../identity/read-scope.js";
 import type { PageLimits } from "../pagination.js";
 import { Ledger, type PurchaseResult, type TopUpResult } from "./ledger.js";
+import type { UsageRecorder } from "./usage-recorder.js";
 import { usageReport, type UsageGroupBy, type UsageReportRow } from "./usage.js";
 
 export class CreditService {
@@ -19,6 +20,7 @@ export class CreditService {
     private readonly prisma: PrismaClient,
     private readonly clickhouse: ClickHouse,
     limits: PageLimits,
+    private readonly recorder: UsageRecorder,
   ) {
     this.transactions = new ModelReader(prisma.creditTransaction, "creditTransaction", limits);
     this.ledger = new Ledger(prisma);
@@ -66,8 +68,11 @@ export class CreditService {
   ): Promise<UsageReportRow[]> {
     const who = authorize(caller, ["account:read"]);
     const target = accountId ?? who.accountId;
-    if (target !== who.accountId && who.role !== "ADMIN")
+    if (target !== who.accountId && who.role !== "ADMIN") {
       throw new AppError("NOT_FOUND", "Account not found");
+    }
+    // Events this process still holds are written first; other processes' within a second.
+    await this.recorder.flush();
     return usageReport(this.clickhouse, target, range);
   }
 }

@@ -32,25 +32,39 @@ export interface UsageReportRow {
 const UINT32_MAX = 2 ** 32 - 1;
 
 export async function recordUsage(ch: ClickHouse, event: UsageEvent): Promise<void> {
+  await recordUsageBatch(ch, [event]);
+}
+
+/** One insert for many events (what UsageRecorder sends). */
+export async function recordUsageBatch(ch: ClickHouse, events: readonly UsageEvent[]): Promise<void> {
+  await insertUsageRows(ch, events.map(usageRow));
+}
+
+export type UsageRow = ReturnType<typeof usageRow>;
+
+export async function insertUsageRows(ch: ClickHouse, rows: readonly UsageRow[]): Promise<void> {
+  if (rows.length > 0) await ch.insert("usage_events", rows);
+}
+
+/** The usage_events row of an event; throws on values the table cannot hold. */
+export function usageRow(event: UsageEvent) {
   if (!Number.isSafeInteger(event.records) || event.records < 0) {
     throw new RangeError(`records must be a non-negative integer, got ${event.records}`);
   }
   if (!Number.isFinite(event.durationMs)) throw new RangeError("durationMs must be a finite number");
-  await ch.insert("usage_events", [
-    {
-      account_id: event.accountId,
-      api_key_id: event.apiKeyId ?? "",
-      dataset_id: event.datasetId,
-      operation: event.operation,
-      records: event.records,
-      credits: BigInt(event.credits),
-      // Durations come from performance.now(): fractional, and in theory out of UInt32's range.
-      duration_ms: Math.min(Math.max(Math.round(event.durationMs), 0), UINT32_MAX),
-      request_id: event.requestId,
-      // Stored to the second: the column is a DateTime (18.16 has no DateTime64).
-      occurred_at: event.at ?? new Date(),
-    },
-  ]);
+  return {
+    account_id: event.accountId,
+    api_key_id: event.apiKeyId ?? "",
+    dataset_id: event.datasetId,
+    operation: event.operation,
+    records: event.records,
+    credits: BigInt(event.credits),
+    // Durations come from performance.now(): fractional, and in theory out of UInt32's range.
+    duration_ms: Math.min(Math.max(Math.round(event.durationMs), 0), UINT32_MAX),
+    request_id: event.requestId,
+    // Stored to the second: the column is a DateTime (18.16 has no DateTime64).
+    occurred_at: event.at ?? new Date(),
+  };
 }
 
 // Fixed expressions chosen by the enum: nothing from the caller reaches the SQL text but values.

@@ -33,6 +33,7 @@ import type { Services } from "../services.js";
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from "../identity/request-signing.js";
 import { checkReadiness, type Check } from "./readiness.js";
 import { registerAuthRoutes } from "./auth-routes.js";
+import { registerDataRoutes } from "./data-routes.js";
 
 export interface HttpDeps {
   config: Config;
@@ -231,6 +232,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
   });
 
   await registerAuthRoutes(app, { services, identify });
+  await registerDataRoutes(app, { services, identify, callerOf: (r) => callers.get(r) ?? anonymous });
 
   app.get("/health", async () => ({ status: "ok" }));
 

@@ -7,7 +7,7 @@ import { AppError } from "../errors.js";
 import type { Dataset, PrismaClient } from "../generated/prisma/client.js";
 import type { Ledger, Reservation } from "../credits/ledger.js";
 import { aggregateCost, readCost, recordLookupCost } from "../credits/pricing.js";
-import { recordUsage } from "../credits/usage.js";
+import type { UsageRecorder } from "../credits/usage-recorder.js";
 import { authorize } from "../identity/authorization.js";
 import type { AuthenticatedCaller, Caller } from "../identity/caller.js";
 import { readScope } from "../identity/read-scope.js";
@@ -51,6 +51,38 @@ export interface ReadContext {
   log: Pick<Logger, "warn">;
 }
 
+/** What an export needs beyond a read: to be stopped when the client goes away, and to log loudly. */
+export interface ExportContext extends ReadContext {
+  log: Pick<Logger, "warn" | "error">;
+  /** Aborts the ClickHouse query (the client disconnected). */
+  signal?: AbortSignal;
+}
+
+/** A dataset named by slug in a REST call, with its columns (the CSV header). */
+export interface DatasetHandle {
+  id: string;
+  slug: string;
+  columns: Column[];
+}
+
+/** An export started by {@link ReadService.exportRows}: paid for, rows not sent yet. */
+export interface RecordExport {
+  dataset: DatasetHandle;
+  /** The most rows it sends: those matching when it started, counted before the first byte. */
+  total: number;
+  /** `total` records, the credits held for them (the price when every row is sent), the balance after the hold. */
+  reserved: Cost;
+  /** The rows in key order, in batches; stop iterating to stop the ClickHouse query. */
+  batches: AsyncIterable<RecordRow[]>;
+  /**
+   * Ends the export, once (later calls return the first result): charges the `sent` rows and
+   * gives the rest of the hold back (all of it when nothing was sent), records the usage event.
+   * Never throws: the rows are already out, so a ledger failure is logged and the hold stays open
+   * for reconciliation; null then.
+   */
+  finish(sent: number): Promise<Cost | null>;
+}
+
 export interface Quote {
   /** Credits reserved up front for a read of `first` records. */
   maxCredits: number;
@@ -69,6 +101,7 @@ export class ReadService {
     private readonly reader: RecordsReader,
     private readonly ledger: Ledger,
     private readonly limits: PageLimits,
+    private readonly usage: UsageRecorder,
   ) {}
 
   async page(
@@ -139,6 +172,122 @@ export class ReadService {
   async count(caller: Caller, datasetId: string, filter: RecordFilter | null): Promise<number> {
     const { dataset } = await this.open(caller, datasetId);
     return this.reader.count(ref(dataset), filter);
+  }
+
+  /** The largest page a read may ask for (MAX_LIMIT). */
+  get maxPageSize(): number {
+    return this.limits.maxLimit;
+  }
+
+  /**
+   * The dataset a REST call names by its slug, if the caller may read records and may see it;
+   * else NOT_FOUND (UNAUTHENTICATED/FORBIDDEN first, so a stranger learns nothing of slugs). Its
+   * access rule and price are applied by the read itself.
+   */
+  async datasetBySlug(caller: Caller, slug: string): Promise<DatasetHandle> {
+    authorize(caller, ["records:read"]);
+    const dataset = await this.prisma.dataset.findFirst({
+      where: { AND: [{ slug }, readScope(caller, "dataset")] },
+      select: { id: true, slug: true, columns: true },
+    });
+    if (!dataset) throw new AppError("NOT_FOUND", "Dataset not found");
+    return { id: dataset.id, slug: dataset.slug, columns: dataset.columns as unknown as Column[] };
+  }
+
+  /**
+   * Starts an export of every record matching `filter`, in key order, under the same access rules
+   * and price as `page`. Before anything is sent it counts the matching rows and holds their price
+   * (INSUFFICIENT_CREDITS, and nothing sent, when the balance cannot cover it); the stream is capped
+   * at that count, so rows written meanwhile can never cost more than was held. The caller sends
+   * the batches and calls `finish` with how many rows it sent, whatever happened: complete, client
+   * gone or ClickHouse failed mid-stream, the buyer pays for the rows sent and no more.
+   */
+  async exportRows(
+    caller: Caller,
+    datasetId: string,
+    filter: RecordFilter | null,
+    ctx: ExportContext,
+  ): Promise<RecordExport> {
+    const started = performance.now();
+    const { who, dataset, pricing } = await this.open(caller, datasetId);
+    const target = ref(dataset);
+    compileFilter(target, filter); // a bad filter is refused before anything is counted or held
+    const total = await this.reader.count(target, filter);
+    const held = pricing.kind === "metered" ? readCost(total, pricing.pricePer100) : 0n;
+    const reservation =
+      held > 0n
+        ? await this.ledger.reserve(who.accountId, held, {
+            reference: `export ${dataset.slug}`,
+            datasetId: dataset.id,
+          })
+        : null;
+    let batches: AsyncIterable<RecordRow[]>;
+    let balance: bigint;
+    try {
+      batches = total === 0 ? noBatches() : await this.reader.stream(target, filter, total, ctx.signal);
+      balance = await this.ledger.balance(who.accountId);
+    } catch (error) {
+      if (reservation) await this.ledger.release(reservation);
+      throw error;
+    }
+
+    let finished: Promise<Cost | null> | null = null;
+    const finish = (sent: number) => {
+      finished ??= this.finishExport(who, dataset, pricing, reservation, sent, ctx, started);
+      return finished;
+    };
+    return {
+      dataset: { id: dataset.id, slug: dataset.slug, columns: target.columns },
+      total,
+      reserved: { records: total, credits: Number(held), balance: Number(balance) },
+      batches,
+      finish,
+    };
+  }
+
+  private async finishExport(
+    who: AuthenticatedCaller,
+    dataset: Dataset,
+    pricing: Pricing,
+    reservation: Reservation | null,
+    sent: number,
+    ctx: ExportContext,
+    started: number,
+  ): Promise<Cost | null> {
+    let credits = 0n;
+    let balance: bigint;
+    try {
+      if (reservation && pricing.kind === "metered" && sent > 0) {
+        credits = readCost(sent, pricing.pricePer100);
+        const settled = await this.ledger.settle(reservation, credits, {
+          sale: { sellerAccountId: dataset.accountId, records: sent },
+        });
+        balance = settled.balance;
+      } else if (reservation) {
+        balance = (await this.ledger.release(reservation)).balance;
+      } else {
+        balance = await this.ledger.balance(who.accountId);
+      }
+    } catch (err) {
+      ctx.log.error(
+        { err, reservationId: reservation?.id ?? null, sent, datasetId: dataset.id },
+        "could not settle an export; its credit hold stays open",
+      );
+      return null;
+    }
+    const cost = { records: sent, credits: Number(credits), balance: Number(balance) };
+    ctx.meter.add(cost);
+    this.usage.record({
+      accountId: who.accountId,
+      apiKeyId: who.kind === "apiKey" ? who.apiKeyId : null,
+      datasetId: dataset.id,
+      operation: "export",
+      records: sent,
+      credits,
+      durationMs: performance.now() - started,
+      requestId: ctx.requestId,
+    });
+    return cost;
   }
 
   /** The dataset, if the caller may read its records, and how reads are priced for them. */
@@ -212,8 +361,8 @@ export class ReadService {
       balance = await this.ledger.balance(who.accountId);
     }
     ctx.meter.add({ records: outcome.records, credits: Number(credits), balance: Number(balance) });
-    // Usage is reporting, not money: a ClickHouse hiccup must not fail a read already paid for.
-    await recordUsage(this.clickhouse, {
+    // Usage is reporting, not money: batched off the request path (UsageRecorder).
+    this.usage.record({
       accountId: who.accountId,
       apiKeyId: who.kind === "apiKey" ? who.apiKeyId : null,
       datasetId: dataset.id,
@@ -222,10 +371,13 @@ export class ReadService {
       credits,
       durationMs: performance.now() - started,
       requestId: ctx.requestId,
-    }).catch((err: unknown) => ctx.log.warn({ err }, "could not record a usage event"));
+    });
     return outcome.result;
   }
 }
+
+// An export of nothing queries nothing.
+async function* noBatches(): AsyncGenerator<RecordRow[]> {}
 
 export function ref(dataset: Dataset): DatasetRef {
   return {

@@ -1,7 +1,8 @@
 // Reads a dataset's records from ClickHouse: keyset pages in any column order, counts, single
 // records and grouped aggregates. Every read sees the latest version of each key (FINAL) and
 // skips tombstones (LIVE). GraphQL-independent: errors are AppErrors, pages are pagination.ts pages.
-import type { ClickHouse } from "../db/clickhouse.js";
+import type { ClickHouseSettings } from "@clickhouse/client";
+import { toClickHouseError, type ClickHouse } from "../db/clickhouse.js";
 import { ident, join, sql, type Sql } from "../db/sql.js";
 import { badInput } from "../errors.js";
 import type { Column } from "../catalog/columns.js";
@@ -91,6 +92,11 @@ interface CompiledMetric {
 
 const asCount = (raw: unknown) => Number(raw ?? 0);
 
+// Exports stream: without wait_end_of_query the server sends rows as it produces them (an error
+// after the first rows then arrives as a "Code: N, ..." line, which stream() turns into an
+// error). 18.16 sorts FINAL ... ORDER BY _key in memory; past this size it sorts on disk instead.
+const STREAM_SETTINGS: ClickHouseSettings = { max_bytes_before_external_sort: String(512 * 1024 * 1024) };
+
 export class RecordsReader {
   constructor(
     private readonly ch: ClickHouse,
@@ -149,6 +155,58 @@ export class RecordsReader {
       sql`SELECT count() AS n FROM ${liveRows(this.database, dataset.tableName)} WHERE ${LIVE} AND ${where}`,
     );
     return Number(row?.n ?? 0);
+  }
+
+  /**
+   * The live records matching the filter in key order, at most `limit` of them, as batches in the
+   * order ClickHouse sends them: memory stays constant whatever the number of rows, and a slow
+   * consumer slows the ClickHouse response down (backpressure) instead of buffering it. Resolves
+   * once ClickHouse has accepted the query, so a query that cannot start fails here; a failure
+   * afterwards (or `signal` aborting) ends the iteration with a ClickHouseError.
+   */
+  async stream(
+    dataset: DatasetRef,
+    filter: RecordFilter | null | undefined,
+    limit: number,
+    signal?: AbortSignal,
+  ): Promise<AsyncIterable<RecordRow[]>> {
+    const where = compileFilter(dataset, filter);
+    const query = sql`
+      SELECT ${recordSelect(dataset.columns)} FROM ${liveRows(this.database, dataset.tableName)}
+      WHERE ${LIVE} AND ${where}
+      ORDER BY _key
+      LIMIT ${limit}`;
+    const result = await this.ch.client
+      .query({
+        query: query.text,
+        format: "JSONEachRow",
+        clickhouse_settings: STREAM_SETTINGS,
+        ...(signal ? { abort_signal: signal } : {}),
+      })
+      .catch((error: unknown) => {
+        throw toClickHouseError(error);
+      });
+    const columns = dataset.columns;
+    return (async function* batches() {
+      let ended = false;
+      try {
+        for await (const lines of result.stream<RawRow>()) {
+          const batch: RecordRow[] = [];
+          for (const line of lines) {
+            // 18.16 reports an error after the first rows by appending it as text to the body.
+            if (!line.text.startsWith("{")) throw new Error(line.text);
+            batch.push(toRecord(columns, JSON.parse(line.text) as RawRow));
+          }
+          if (batch.length > 0) yield batch;
+        }
+        ended = true;
+      } catch (error) {
+        throw toClickHouseError(error);
+      } finally {
+        // Stopped early (the consumer returned or failed): end the HTTP response from ClickHouse.
+        if (!ended) result.close();
+      }
+    })();
   }
 
   /** The live record with this canonical key (see columns.ts canonicalKey), or null. */
