@@ -22,7 +22,8 @@ import { CostMeter, ref } from "../src/records/read.service.js";
 import { RecordsReader, type RecordRow } from "../src/records/records.reader.js";
 import { writeRecords, type DatasetRef } from "../src/records/records.writer.js";
 import { CreateDatasetDocument, PublishDatasetDocument, RecordsDocument } from "../test/generated/graphql.js";
-import { startStack, type GraphQLResponse, type TestAccount, type TestStack } from "../test/support/stack.js";
+import { startStack, type TestAccount, type TestStack } from "../test/support/stack.js";
+import { figures, measure, ms, ok, table, type Figures } from "./support/measure.js";
 
 const ROWS = Number(process.env.BENCH_RECORDS ?? 1_000_000);
 const LOAD_CHUNK = 100_000;
@@ -186,73 +187,7 @@ afterAll(async () => {
 
 // ─── measuring ───────────────────────────────────────────────────────────────
 
-interface Figures {
-  label: string;
-  path: string;
-  count: number;
-  p50: number;
-  p95: number;
-  mean: number;
-}
-
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
-}
-
-function figures(label: string, path: string, samples: number[]): Figures {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const mean = samples.reduce((sum, ms) => sum + ms, 0) / samples.length;
-  return {
-    label,
-    path,
-    count: samples.length,
-    p50: quantile(sorted, 0.5),
-    p95: quantile(sorted, 0.95),
-    mean,
-  };
-}
-
-interface Read {
-  label: string;
-  path: string;
-  run: () => Promise<unknown>;
-}
-
-/** Warm-up, then ITERATIONS rounds running every read once, in a rotating order, each timed alone. */
-async function measure<K extends string>(reads: Record<K, Read>): Promise<Record<K, Figures>> {
-  const entries = Object.entries(reads) as [K, Read][];
-  for (let i = 0; i < WARMUP; i++) for (const [, read] of entries) await read.run();
-  const samples = entries.map((): number[] => []);
-  for (let i = 0; i < ITERATIONS; i++) {
-    for (let k = 0; k < entries.length; k++) {
-      const r = (i + k) % entries.length;
-      const start = performance.now();
-      await entries[r]![1].run();
-      samples[r]!.push(performance.now() - start);
-    }
-  }
-  return Object.fromEntries(
-    entries.map(([key, read], r) => [key, figures(read.label, read.path, samples[r]!)]),
-  ) as Record<K, Figures>;
-}
-
-const ms = (value: number) => value.toFixed(2);
 const times = (value: number) => `${value.toFixed(2)}×`;
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]?.length ?? 0)));
-  const line = (cells: string[]) =>
-    cells.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ");
-  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
-}
-
-/** Fails loudly on an error: a benchmark of error responses would measure nothing. */
-function ok<T>(res: GraphQLResponse<T>): T {
-  if (res.status !== 200 || res.errors || !res.data) {
-    throw new Error(`GraphQL request failed: ${res.status} ${JSON.stringify(res.errors)}`);
-  }
-  return res.data;
-}
 
 // ─── the three paths to one page ─────────────────────────────────────────────
 
@@ -310,58 +245,69 @@ it("sequential reads: the first page, a page near the start and one near the end
   const app = "RecordsReader";
   const raw = "ClickHouse HTTP";
   const ledger = stack.app.services.credits.ledger;
-  const f = await measure({
-    httpFirst: { label: "first page (no cursor)", path: http, run: () => httpPage(null) },
-    httpStart: {
-      label: `near the start: after row ${NEAR_START}`,
-      path: http,
-      run: () => httpPage(NEAR_START),
-    },
-    httpEnd: { label: `near the end: after row ${NEAR_END}`, path: http, run: () => httpPage(NEAR_END) },
-    svcFirst: { label: "first page (no cursor)", path: service, run: () => servicePage(null) },
-    svcStart: {
-      label: `near the start: after row ${NEAR_START}`,
-      path: service,
-      run: () => servicePage(NEAR_START),
-    },
-    svcEnd: { label: `near the end: after row ${NEAR_END}`, path: service, run: () => servicePage(NEAR_END) },
-    appFirst: { label: "first page (no cursor)", path: app, run: () => readerPage(null) },
-    appStart: {
-      label: `near the start: after row ${NEAR_START}`,
-      path: app,
-      run: () => readerPage(NEAR_START),
-    },
-    appEnd: { label: `near the end: after row ${NEAR_END}`, path: app, run: () => readerPage(NEAR_END) },
-    rawFirst: { label: "first page (no cursor)", path: raw, run: () => rawPage(null) },
-    rawStart: { label: `near the start: after row ${NEAR_START}`, path: raw, run: () => rawPage(NEAR_START) },
-    rawEnd: { label: `near the end: after row ${NEAR_END}`, path: raw, run: () => rawPage(NEAR_END) },
-    // Two steps every metered read takes besides the reader's queries, timed alone.
-    ledger: {
-      label: "ledger: reserve, then settle 1 credit",
-      path: "PostgreSQL",
-      run: async () => {
-        const hold = await ledger.reserve(buyer.rawAccountId, 1n, {
-          reference: "bench",
-          datasetId: target.id,
-        });
-        await ledger.settle(hold, 1n, { sale: { sellerAccountId, records: PAGE } });
+  const f = await measure(
+    {
+      httpFirst: { label: "first page (no cursor)", path: http, run: () => httpPage(null) },
+      httpStart: {
+        label: `near the start: after row ${NEAR_START}`,
+        path: http,
+        run: () => httpPage(NEAR_START),
+      },
+      httpEnd: { label: `near the end: after row ${NEAR_END}`, path: http, run: () => httpPage(NEAR_END) },
+      svcFirst: { label: "first page (no cursor)", path: service, run: () => servicePage(null) },
+      svcStart: {
+        label: `near the start: after row ${NEAR_START}`,
+        path: service,
+        run: () => servicePage(NEAR_START),
+      },
+      svcEnd: {
+        label: `near the end: after row ${NEAR_END}`,
+        path: service,
+        run: () => servicePage(NEAR_END),
+      },
+      appFirst: { label: "first page (no cursor)", path: app, run: () => readerPage(null) },
+      appStart: {
+        label: `near the start: after row ${NEAR_START}`,
+        path: app,
+        run: () => readerPage(NEAR_START),
+      },
+      appEnd: { label: `near the end: after row ${NEAR_END}`, path: app, run: () => readerPage(NEAR_END) },
+      rawFirst: { label: "first page (no cursor)", path: raw, run: () => rawPage(null) },
+      rawStart: {
+        label: `near the start: after row ${NEAR_START}`,
+        path: raw,
+        run: () => rawPage(NEAR_START),
+      },
+      rawEnd: { label: `near the end: after row ${NEAR_END}`, path: raw, run: () => rawPage(NEAR_END) },
+      // Two steps every metered read takes besides the reader's queries, timed alone.
+      ledger: {
+        label: "ledger: reserve, then settle 1 credit",
+        path: "PostgreSQL",
+        run: async () => {
+          const hold = await ledger.reserve(buyer.rawAccountId, 1n, {
+            reference: "bench",
+            datasetId: target.id,
+          });
+          await ledger.settle(hold, 1n, { sale: { sellerAccountId, records: PAGE } });
+        },
+      },
+      usage: {
+        label: "usage event: one INSERT",
+        path: "ClickHouse",
+        run: () =>
+          recordUsage(stack.app.stores.clickhouse, {
+            accountId: buyer.rawAccountId,
+            datasetId: target.id,
+            operation: "bench",
+            records: PAGE,
+            credits: 1,
+            durationMs: 1,
+            requestId: "bench",
+          }),
       },
     },
-    usage: {
-      label: "usage event: one INSERT",
-      path: "ClickHouse",
-      run: () =>
-        recordUsage(stack.app.stores.clickhouse, {
-          accountId: buyer.rawAccountId,
-          datasetId: target.id,
-          operation: "bench",
-          records: PAGE,
-          credits: 1,
-          durationMs: 1,
-          requestId: "bench",
-        }),
-    },
-  });
+    { warmup: WARMUP, iterations: ITERATIONS },
+  );
   const ratio = (a: Figures, b: Figures) => `p50 ${times(a.p50 / b.p50)}, mean ${times(a.mean / b.mean)}`;
   console.log(
     [

@@ -10,7 +10,8 @@ import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { encodeCursor } from "../src/pagination.js";
 import { DatasetsBackwardDocument, DatasetsForwardDocument } from "../test/generated/graphql.js";
-import { startStack, type GraphQLResponse, type TestStack } from "../test/support/stack.js";
+import { startStack, type TestStack } from "../test/support/stack.js";
+import { figures, measure, ms, ok, table, type Figures } from "./support/measure.js";
 
 const DATASETS = Number(process.env.BENCH_DATASETS ?? 100_000);
 const PAGE = 100;
@@ -107,78 +108,6 @@ afterAll(async () => {
   await stack?.close();
 });
 
-interface Figures {
-  label: string;
-  path: string;
-  count: number;
-  p50: number;
-  p95: number;
-  mean: number;
-}
-
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
-}
-
-function figures(label: string, path: string, samples: number[]): Figures {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const mean = samples.reduce((sum, ms) => sum + ms, 0) / samples.length;
-  return {
-    label,
-    path,
-    count: samples.length,
-    p50: quantile(sorted, 0.5),
-    p95: quantile(sorted, 0.95),
-    mean,
-  };
-}
-
-interface Read {
-  label: string;
-  path: string;
-  run: () => Promise<unknown>;
-}
-
-/**
- * Warm-up, then ITERATIONS rounds in which every read runs once, one after another, each timed on
- * its own. Interleaving spreads JIT warm-up, cache state and machine noise evenly over the reads,
- * where timing them one block after the other would favour whichever ran last.
- */
-async function measure<K extends string>(reads: Record<K, Read>): Promise<Record<K, Figures>> {
-  const entries = Object.entries(reads) as [K, Read][];
-  for (let i = 0; i < WARMUP; i++) for (const [, read] of entries) await read.run();
-  const samples = entries.map((): number[] => []);
-  for (let i = 0; i < ITERATIONS; i++) {
-    for (let k = 0; k < entries.length; k++) {
-      // Rotate the starting read each round so none always follows the slow OFFSET read.
-      const r = (i + k) % entries.length;
-      const start = performance.now();
-      await entries[r]![1].run();
-      samples[r]!.push(performance.now() - start);
-    }
-  }
-  return Object.fromEntries(
-    entries.map(([key, read], r) => [key, figures(read.label, read.path, samples[r]!)]),
-  ) as Record<K, Figures>;
-}
-
-const ms = (value: number) => value.toFixed(2);
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]?.length ?? 0)));
-  const line = (cells: string[]) =>
-    cells.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ");
-  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
-}
-
-/** Fails loudly on a GraphQL error: a benchmark of error responses would measure nothing. */
-function ok<T>(res: GraphQLResponse<T>): T {
-  if (res.status !== 200 || res.errors || !res.data) {
-    throw new Error(`GraphQL request failed: ${res.status} ${JSON.stringify(res.errors)}`);
-  }
-  return res.data;
-}
-
 const forward = (after: string | null) => stack.graphql(DatasetsForwardDocument, { first: PAGE, after });
 const backward = (before: string) => stack.graphql(DatasetsBackwardDocument, { last: PAGE, before });
 const pageSlugs = (data: { datasets: { edges: { node: { slug: string } }[] } }) =>
@@ -215,37 +144,40 @@ it("sequential reads: the first page against deep pages, over HTTP and in the st
   expect((await storeOffset()).map((d) => d.slug)).toEqual(expectedDeep);
   expect((await storeFirst()).map((d) => d.slug)).toEqual(slugs(0, PAGE + 1));
 
-  const f = await measure({
-    first: { label: "first page: first: 100", path: http, run: async () => ok(await forward(null)) },
-    deep: {
-      label: `deep page: first: 100, after row ${DEEP}`,
-      path: http,
-      run: async () => ok(await forward(cursorAt(DEEP))),
+  const f = await measure(
+    {
+      first: { label: "first page: first: 100", path: http, run: async () => ok(await forward(null)) },
+      deep: {
+        label: `deep page: first: 100, after row ${DEEP}`,
+        path: http,
+        run: async () => ok(await forward(cursorAt(DEEP))),
+      },
+      back: {
+        label: `backward deep: last: 100, before row ${NEAR_START}`,
+        path: http,
+        run: async () => ok(await backward(cursorAt(NEAR_START))),
+      },
+      backMiddle: {
+        label: `backward middle: last: 100, before row ${MIDDLE}`,
+        path: http,
+        run: async () => ok(await backward(cursorAt(MIDDLE))),
+      },
+      storeFirst: { label: "first page, keyset (no cursor)", path: store, run: storeFirst },
+      storeKeyset: { label: `deep page, keyset: id > row ${DEEP}`, path: store, run: storeKeyset },
+      storeOffset: { label: `deep page, OFFSET ${DEEP + 1}`, path: store, run: storeOffset },
+      probeDeep: {
+        label: `exists probe, forward: id ≤ row ${DEEP}`,
+        path: store,
+        run: probe({ lte: ids[DEEP]! }),
+      },
+      probeMiddle: {
+        label: `exists probe, backward: id ≥ row ${MIDDLE}`,
+        path: store,
+        run: probe({ gte: ids[MIDDLE]! }),
+      },
     },
-    back: {
-      label: `backward deep: last: 100, before row ${NEAR_START}`,
-      path: http,
-      run: async () => ok(await backward(cursorAt(NEAR_START))),
-    },
-    backMiddle: {
-      label: `backward middle: last: 100, before row ${MIDDLE}`,
-      path: http,
-      run: async () => ok(await backward(cursorAt(MIDDLE))),
-    },
-    storeFirst: { label: "first page, keyset (no cursor)", path: store, run: storeFirst },
-    storeKeyset: { label: `deep page, keyset: id > row ${DEEP}`, path: store, run: storeKeyset },
-    storeOffset: { label: `deep page, OFFSET ${DEEP + 1}`, path: store, run: storeOffset },
-    probeDeep: {
-      label: `exists probe, forward: id ≤ row ${DEEP}`,
-      path: store,
-      run: probe({ lte: ids[DEEP]! }),
-    },
-    probeMiddle: {
-      label: `exists probe, backward: id ≥ row ${MIDDLE}`,
-      path: store,
-      run: probe({ gte: ids[MIDDLE]! }),
-    },
-  });
+    { warmup: WARMUP, iterations: ITERATIONS },
+  );
   const ratio = (a: Figures, b: Figures) =>
     `p50 ${(a.p50 / b.p50).toFixed(2)}×, mean ${(a.mean / b.mean).toFixed(2)}×`;
   console.log(
