@@ -23,7 +23,7 @@
 // and would need two account locks in a fixed order; proceeds are paid out from Sale rows instead
 // (SALE_PROCEEDS entries, by a payout job).
 import { AppError, badInput, conflict, notFound } from "../errors.js";
-import { translatePrismaError } from "../db/prisma-errors.js";
+import { isUniqueViolation, translatePrismaError } from "../db/prisma-errors.js";
 import {
   Prisma,
   type CreditTransaction,
@@ -193,10 +193,6 @@ function createMeteredSale(db: Db, input: MeteredSaleInput): Promise<Sale> {
       records: BigInt(input.records),
     },
   });
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  return error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002";
 }
 
 export class Ledger {
