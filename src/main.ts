@@ -60,16 +60,27 @@ async function serve(config: Config): Promise<number> {
 
 async function worker(config: Config): Promise<number> {
   const log = createLogger(config).child({ role: "worker" });
+  const stores = createStores(config, log);
+  const services = createServices(
+    stores.prisma,
+    stores.clickhouse,
+    config,
+    redisNonceStore(stores.redis),
+    log,
+  );
+  const definitions = jobDefinitions(services);
   const boss = createBoss(config, "worker");
   boss.on("error", (err) => log.error({ err }, "pg-boss error"));
   await boss.start();
-  await createQueues(boss, jobDefinitions);
-  await workQueues(boss, jobDefinitions, log);
-  log.info({ queues: jobDefinitions.map((d) => d.queue) }, "datahus worker started");
+  await createQueues(boss, definitions);
+  await workQueues(boss, definitions, log);
+  log.info({ queues: definitions.map((d) => d.queue) }, "datahus worker started");
   // pg-boss stop waits for active jobs up to the timeout, then lets them be retried elsewhere.
-  await untilSignal(log, config.SHUTDOWN_TIMEOUT_MS, () =>
-    boss.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS }),
-  );
+  await untilSignal(log, config.SHUTDOWN_TIMEOUT_MS, async () => {
+    await boss.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS });
+    await services.usage.close();
+    await closeStores(stores);
+  });
   return 0;
 }
 

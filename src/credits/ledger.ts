@@ -323,6 +323,48 @@ export class Ledger {
   }
 
   /**
+   * Gives back holds whose read never settled them (the process died mid-read): RESERVATION
+   * rows older than `before` without their RELEASE. Each goes through `release`, whose
+   * idempotency key makes a race with a late settle harmless: one of them wins, the other is a
+   * CONFLICT and is skipped here. Returns how many holds were released.
+   */
+  async releaseStaleHolds(before: Date, limit = 500): Promise<number> {
+    const stale = await this.prisma.$queryRaw<
+      {
+        id: string;
+        account_id: string;
+        amount: bigint;
+        reference: string | null;
+        dataset_id: string | null;
+      }[]
+    >`
+      SELECT r.id, r.account_id, -r.amount AS amount, r.reference, r.dataset_id
+      FROM credit_transactions r
+      WHERE r.kind = 'RESERVATION' AND r.created_at < ${before}
+        AND NOT EXISTS (
+          SELECT 1 FROM credit_transactions x
+          WHERE x.account_id = r.account_id AND x.idempotency_key = 'release:' || r.id::text)
+      ORDER BY r.created_at
+      LIMIT ${limit}`;
+    let released = 0;
+    for (const hold of stale) {
+      try {
+        await this.release({
+          id: hold.id,
+          accountId: hold.account_id,
+          amount: BigInt(hold.amount),
+          reference: hold.reference ?? "",
+          datasetId: hold.dataset_id,
+        });
+        released++;
+      } catch (error) {
+        if (!(error instanceof AppError && error.code === "CONFLICT")) throw error;
+      }
+    }
+    return released;
+  }
+
+  /**
    * Adds credits. Applied once per (account, idempotencyKey): a retry, even a concurrent one,
    * returns the transaction the first call wrote. Reusing a key for another amount is a CONFLICT.
    */

@@ -12,6 +12,8 @@ export interface JobDefinition<Data extends object = object> {
   work?: WorkOptions;
   /** Jobs that exhaust their retries land here with their data, for inspection and redrive. */
   deadLetter?: boolean;
+  /** A cron expression (UTC): the worker schedules the job; pg-boss runs each tick once cluster-wide. */
+  schedule?: string;
   handle(data: Data, job: { id: string; log: Logger }): Promise<void>;
 }
 
@@ -36,6 +38,7 @@ export async function createQueues(boss: PgBoss, definitions: readonly JobDefini
       ...def.options,
       ...(def.deadLetter ? { deadLetter: deadLetterQueue(def.queue) } : {}),
     });
+    if (def.schedule) await boss.schedule(def.queue, def.schedule);
   }
 }
 

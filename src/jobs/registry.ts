@@ -1,7 +1,12 @@
+import { releaseStaleHoldsJob } from "../credits/credit.jobs.js";
+import type { Services } from "../services.js";
 import type { JobDefinition } from "./boss.js";
 
 /**
- * Every job type the worker runs. Domains add their definitions here as they gain background
- * work (pipeline syncs, deliveries, exports); the worker needs no other change.
+ * Every job type the worker runs, given the services they work with. Domains add their
+ * definitions here as they gain background work (pipeline syncs, deliveries, exports); the
+ * worker needs no other change.
  */
-export const jobDefinitions: readonly JobDefinition[] = [];
+export function jobDefinitions(services: Services): JobDefinition[] {
+  return [releaseStaleHoldsJob(services)] as JobDefinition[];
+}

@@ -25,6 +25,12 @@ const echo: JobDefinition<{ word: string }> = {
   },
 };
 
+const scheduled: JobDefinition = {
+  queue: "test.scheduled",
+  schedule: "*/5 * * * *",
+  async handle() {},
+};
+
 const flaky: JobDefinition<{ key: string }> = {
   queue: "test.flaky",
   options: { retryLimit: 2, retryDelay: 0 },
@@ -50,7 +56,7 @@ beforeAll(async () => {
   const config = baseConfig({ DATABASE_URL: db.url, LOG_LEVEL: "silent" });
   boss = createBoss(config, "worker");
   await boss.start();
-  await createQueues(boss, [echo, flaky] as JobDefinition[]);
+  await createQueues(boss, [echo, flaky, scheduled] as JobDefinition[]);
   await workQueues(boss, [echo, flaky] as JobDefinition[], createLogger(config));
 });
 
@@ -60,6 +66,11 @@ afterAll(async () => {
 });
 
 describe("worker", () => {
+  it("schedules the jobs that declare a cron expression", async () => {
+    const schedules = await boss.getSchedules();
+    expect(schedules.map((s) => [s.name, s.cron])).toEqual([["test.scheduled", "*/5 * * * *"]]);
+  });
+
   it("runs the handler of each job sent", async () => {
     await boss.send("test.echo", { word: "one" });
     await boss.send("test.echo", { word: "two" });
