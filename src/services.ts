@@ -53,6 +53,6 @@ export function createServices(
     usage,
     pipelines: new PipelineService(prisma, limits),
     sales: new SaleService(prisma, limits),
-    sources: new SourceService(prisma, limits),
+    sources: new SourceService(prisma, encryption, limits, log),
   };
 }

@@ -41,7 +41,11 @@ import {
   ArchiveDatasetDocument,
   CategoriesDocument,
   CreateDatasetDocument,
+  CreateSourceDocument,
   DatasetBySlugDocument,
+  DeleteSourceDocument,
+  TestSourceConnectionDocument,
+  UpdateSourceDocument,
   PublishDatasetDocument,
   UnpublishDatasetDocument,
   UpdateDatasetDocument,
@@ -79,6 +83,8 @@ const COVERED = {
     "archiveDataset",
     "createApiKey",
     "createDataset",
+    "createSource",
+    "deleteSource",
     "login",
     "publishDataset",
     "purchaseDataset",
@@ -88,9 +94,11 @@ const COVERED = {
     "setAccountPlan",
     "signup",
     "suspendAccount",
+    "testSourceConnection",
     "topUpCredits",
     "unpublishDataset",
     "updateDataset",
+    "updateSource",
   ],
 } as const;
 
@@ -791,6 +799,44 @@ describe.each(CALLERS)("%s", (name) => {
     }
     expect(created.errors).toBeUndefined();
     const row = await db.dataset.findUniqueOrThrow({ where: { slug } });
+    expect(row.accountId).toBe(own());
+  });
+
+  it("cannot change, delete or test another account's source, and creates sources only in its own", async () => {
+    const h = me().keys[0]!.headers;
+    const db = prisma();
+    const foreign = await foreignIds(own());
+    const sources = [...foreign].filter(([, r]) => r.type === "Source").map(([id]) => id);
+    expect(sources.length).toBeGreaterThan(0);
+    const before = await db.source.findMany({ orderBy: { id: "asc" } });
+    const expected = isPublisher ? "NOT_FOUND" : "FORBIDDEN";
+    for (const id of sources) {
+      const attempts = await Promise.all([
+        gql(UpdateSourceDocument, { id, input: { name: "taken over", secrets: { token: "mine now" } } }, h),
+        gql(DeleteSourceDocument, { id }, h),
+        gql(TestSourceConnectionDocument, { id }, h),
+      ]);
+      for (const res of attempts) expect(errorOf(res).extensions?.code, id).toBe(expected);
+      count("source writes", attempts.length);
+    }
+    expect(await db.source.findMany({ orderBy: { id: "asc" } })).toEqual(before);
+
+    // A new source always lands in the caller's own account; buyers cannot make one.
+    const secret = `source secret of ${name}`;
+    const created = await gql(
+      CreateSourceDocument,
+      { input: { name: `${name} push`, type: "PUSH", config: {}, secrets: { token: secret } } },
+      h,
+    );
+    if (!isPublisher) {
+      expect(errorOf(created).extensions?.code).toBe("FORBIDDEN");
+      return;
+    }
+    // Scanned like a credential: no other account's response may carry it.
+    credentials.set(secret, own());
+    const row = await db.source.findUniqueOrThrow({
+      where: { id: decodeGlobalId(ok(created).createSource.id).id },
+    });
     expect(row.accountId).toBe(own());
   });
 
