@@ -23,7 +23,7 @@ import { RecordsReader, type RecordRow } from "../src/records/records.reader.js"
 import { writeRecords, type DatasetRef } from "../src/records/records.writer.js";
 import { CreateDatasetDocument, PublishDatasetDocument, RecordsDocument } from "../test/generated/graphql.js";
 import { startStack, type TestAccount, type TestStack } from "../test/support/stack.js";
-import { figures, measure, ms, ok, table, type Figures } from "./support/measure.js";
+import { concurrentSlice, figures, measure, ms, ok, table, type Figures } from "./support/measure.js";
 
 const ROWS = Number(process.env.BENCH_RECORDS ?? 1_000_000);
 const LOAD_CHUNK = 100_000;
@@ -342,21 +342,8 @@ it("sequential reads: the first page, a page near the start and one near the end
 });
 
 it(`${CLIENTS} concurrent clients reading random pages`, async () => {
-  /** CLIENTS loops issuing requests back to back until the slice's time or request budget runs out. */
-  async function slice(request: () => Promise<unknown>, samples: number[]): Promise<number> {
-    let budget = SLICE_MAX_REQUESTS;
-    const start = performance.now();
-    const deadline = start + SLICE_MS;
-    const client = async () => {
-      while (performance.now() < deadline && budget-- > 0) {
-        const t = performance.now();
-        await request();
-        samples.push(performance.now() - t);
-      }
-    };
-    await Promise.all(Array.from({ length: CLIENTS }, client));
-    return (performance.now() - start) / 1000;
-  }
+  const slice = (request: () => Promise<unknown>, samples: number[]) =>
+    concurrentSlice(request, samples, { clients: CLIENTS, ms: SLICE_MS, maxRequests: SLICE_MAX_REQUESTS });
 
   const randomRow = () => Math.floor(Math.random() * (ROWS - PAGE));
   const workloads = [

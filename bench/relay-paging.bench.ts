@@ -4,14 +4,14 @@
 // (keyset range, OFFSET, and the "anything beyond the cursor?" probe pageById adds). Prints
 // figures; asserts only that each read returns the rows it should. Client and server share one
 // process on whatever machine runs it: compare the ratios of one run, not milliseconds across runs.
-import { randomBytes } from "node:crypto";
 import { cpus } from "node:os";
 import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { encodeCursor } from "../src/pagination.js";
 import { DatasetsBackwardDocument, DatasetsForwardDocument } from "../test/generated/graphql.js";
 import { startStack, type TestStack } from "../test/support/stack.js";
-import { figures, measure, ms, ok, table, type Figures } from "./support/measure.js";
+import { concurrentSlice, figures, measure, ms, ok, table, type Figures } from "./support/measure.js";
+import { uuidv7 } from "../src/db/uuid.js";
 
 const DATASETS = Number(process.env.BENCH_DATASETS ?? 100_000);
 const PAGE = 100;
@@ -37,18 +37,7 @@ let stack: TestStack;
 /** Dataset ids in creation order: ids[i] belongs to slug(i). */
 let ids: string[] = [];
 
-/**
- * A UUIDv7 (RFC 9562) for the given Unix time in ms: 48-bit timestamp, version 7, variant 10, the
- * rest random. One millisecond per row keeps the ids strictly increasing in creation order.
- */
-function uuidv7(unixMs: number): string {
-  const bytes = randomBytes(16);
-  bytes.writeUIntBE(unixMs, 0, 6);
-  bytes[6] = 0x70 | (bytes[6]! & 0x0f);
-  bytes[8] = 0x80 | (bytes[8]! & 0x3f);
-  const hex = bytes.toString("hex");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
+// One millisecond per row (uuidv7 from src/db/uuid.ts) keeps the ids strictly increasing in creation order.
 
 const slug = (i: number) => `ds_${String(i).padStart(String(DATASETS).length, "0")}`;
 const slugs = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => slug(from + k));
@@ -213,21 +202,8 @@ it("4 concurrent clients: first, shallow, deep and backward pages", async () => 
     request: () => Promise<unknown>;
   }
 
-  /** CLIENTS loops issuing requests back to back until the slice's time or request budget runs out. */
-  async function slice(request: () => Promise<unknown>, samples: number[]): Promise<number> {
-    let budget = SLICE_MAX_REQUESTS;
-    const start = performance.now();
-    const deadline = start + SLICE_MS;
-    const client = async () => {
-      while (performance.now() < deadline && budget-- > 0) {
-        const t = performance.now();
-        await request();
-        samples.push(performance.now() - t);
-      }
-    };
-    await Promise.all(Array.from({ length: CLIENTS }, client));
-    return (performance.now() - start) / 1000;
-  }
+  const slice = (request: () => Promise<unknown>, samples: number[]) =>
+    concurrentSlice(request, samples, { clients: CLIENTS, ms: SLICE_MS, maxRequests: SLICE_MAX_REQUESTS });
 
   async function throughput<K extends string>(workloads: Record<K, Workload>) {
     const entries = Object.entries(workloads) as [K, Workload][];

@@ -76,3 +76,27 @@ export function ok<T>(res: GraphQLResponse<T>): T {
   }
   return res.data;
 }
+
+/**
+ * `clients` loops issuing requests back to back until `ms` pass or `maxRequests` are sent (both
+ * bounds, so a load loop always ends), each request's latency pushed to `samples`. Returns the
+ * seconds it took.
+ */
+export async function concurrentSlice(
+  request: () => Promise<unknown>,
+  samples: number[],
+  { clients, ms: duration, maxRequests }: { clients: number; ms: number; maxRequests: number },
+): Promise<number> {
+  let budget = maxRequests;
+  const start = performance.now();
+  const deadline = start + duration;
+  const client = async () => {
+    while (performance.now() < deadline && budget-- > 0) {
+      const t = performance.now();
+      await request();
+      samples.push(performance.now() - t);
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, client));
+  return (performance.now() - start) / 1000;
+}

@@ -7,6 +7,7 @@ import { Account } from "../identity/account.types.js";
 import { ApiKey } from "../identity/api-key.types.js";
 import { User } from "../identity/auth.types.js";
 import type { Caller } from "../identity/caller.js";
+import type { Plan } from "../generated/prisma/client.js";
 import { Pipeline, PipelineRun } from "../pipelines/pipeline.types.js";
 import { Sale } from "../sales/sale.types.js";
 import type { Services } from "../services.js";
@@ -50,11 +51,15 @@ export class Loaders {
   /** Publishers' public profiles; see CatalogService.publishers. */
   readonly publisher: DataLoader<string, { name: string; slug: string } | null>;
 
+  /** Plans by id: a page of accounts asks for its plans in one query. */
+  readonly plan: DataLoader<string, Plan | null>;
+
   constructor(
     private readonly services: Services,
     private readonly caller: Caller,
   ) {
     this.publisher = new DataLoader((ids) => services.catalog.publishers(ids), { maxBatchSize: 1000 });
+    this.plan = new DataLoader((ids) => services.accounts.plans(ids));
   }
 
   /** The node of that type and raw id, or null when it does not exist or is out of scope. */

@@ -34,7 +34,7 @@ export class AccountResolver {
 
   @FieldResolver(() => Plan)
   async plan(@Root() account: Account, @Ctx() ctx: Context) {
-    const plan = await ctx.services.accounts.plan(account.planId);
+    const plan = await ctx.loaders.plan.load(account.planId);
     return plan && Plan.from(plan);
   }
 

@@ -48,8 +48,11 @@ export class AccountService {
     return row?.id ?? null;
   }
 
-  async plan(planId: string): Promise<Plan | null> {
-    return this.prisma.plan.findUnique({ where: { id: planId } });
+  /** Plans by id, in the order asked (for the per-request loader behind Account.plan). */
+  async plans(planIds: readonly string[]): Promise<(Plan | null)[]> {
+    const rows = await this.prisma.plan.findMany({ where: { id: { in: [...planIds] } } });
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    return planIds.map((id) => byId.get(id) ?? null);
   }
 
   async setPlan(caller: Caller, accountId: string, code: PlanCode, rateLimitPerMinute?: number | null) {
