@@ -12,6 +12,9 @@ import { Metrics } from "./observability/metrics.js";
 import { createServices, type Services } from "./services.js";
 import { AppError } from "./errors.js";
 import type { NonceStore } from "./identity/auth.service.js";
+import { createBoss } from "./jobs/boss.js";
+import { bossQueue } from "./jobs/queue.js";
+import { startJobs } from "./jobs/worker.js";
 
 export interface Stores {
   prisma: PrismaClient;
@@ -94,13 +97,16 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
   const log = options.log ?? createLogger(config);
   const stores = createStores(config, log);
   await firstRedisConnection(stores.redis, 2000);
+  const boss = createBoss(config, "api");
   const services = createServices(
     stores.prisma,
     stores.clickhouse,
     config,
     redisNonceStore(stores.redis),
     log,
+    bossQueue(boss),
   );
+  await startJobs(config, "api", services, log, boss);
   const http = await createHttpServer({
     config,
     log,
@@ -124,6 +130,7 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
     },
     async close() {
       await http.close();
+      await boss.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS });
       await services.usage.close();
       await closeStores(stores);
     },

@@ -11,8 +11,9 @@ import { seedPlans } from "./db/seed-plans.js";
 import { seedDemo } from "./demo/seed.js";
 import { printGraphqlSchema } from "./graphql/schema.js";
 import { createServices } from "./services.js";
-import { createBoss, createQueues, workQueues } from "./jobs/boss.js";
-import { jobDefinitions } from "./jobs/registry.js";
+import { createBoss } from "./jobs/boss.js";
+import { bossQueue } from "./jobs/queue.js";
+import { startJobs } from "./jobs/worker.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 
 const USAGE = `usage: datahus <command>
@@ -61,20 +62,16 @@ async function serve(config: Config): Promise<number> {
 async function worker(config: Config): Promise<number> {
   const log = createLogger(config).child({ role: "worker" });
   const stores = createStores(config, log);
+  const boss = createBoss(config, "worker");
   const services = createServices(
     stores.prisma,
     stores.clickhouse,
     config,
     redisNonceStore(stores.redis),
     log,
+    bossQueue(boss),
   );
-  const definitions = jobDefinitions(services);
-  const boss = createBoss(config, "worker");
-  boss.on("error", (err) => log.error({ err }, "pg-boss error"));
-  await boss.start();
-  await createQueues(boss, definitions);
-  await workQueues(boss, definitions, log);
-  log.info({ queues: definitions.map((d) => d.queue) }, "datahus worker started");
+  await startJobs(config, "worker", services, log, boss);
   // pg-boss stop waits for active jobs up to the timeout, then lets them be retried elsewhere.
   await untilSignal(log, config.SHUTDOWN_TIMEOUT_MS, async () => {
     await boss.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS });

@@ -16,6 +16,8 @@ import { ReadService } from "./records/read.service.js";
 import { RecordsReader } from "./records/records.reader.js";
 import { SaleService } from "./sales/sale.service.js";
 import { SourceService } from "./sources/source.service.js";
+import { EventBus } from "./events/events.js";
+import type { JobQueue } from "./jobs/queue.js";
 
 export interface Services {
   accounts: AccountService;
@@ -29,7 +31,19 @@ export interface Services {
   /** Batches usage events to ClickHouse; close() it on shutdown to write the last ones. */
   usage: UsageRecorder;
   sources: SourceService;
+  /** Tells listeners (subscriptions, deliveries) what changed. */
+  events: EventBus;
+  /** Hands work to the worker (pg-boss). */
+  jobs: JobQueue;
 }
+
+/** For processes that never enqueue (CLI commands): any attempt is a programming error. */
+export const noJobQueue: JobQueue = {
+  send: () => Promise.reject(new Error("this process has no job queue")),
+  schedule: () => Promise.reject(new Error("this process has no job queue")),
+  unschedule: () => Promise.reject(new Error("this process has no job queue")),
+  cancel: () => Promise.reject(new Error("this process has no job queue")),
+};
 
 export function createServices(
   prisma: PrismaClient,
@@ -37,6 +51,7 @@ export function createServices(
   config: Config,
   nonces: NonceStore,
   log: Logger,
+  jobs: JobQueue = noJobQueue,
 ): Services {
   const limits = { maxLimit: config.MAX_LIMIT };
   const encryption = new Encryption(config.ENCRYPTION_KEY);
@@ -54,5 +69,7 @@ export function createServices(
     pipelines: new PipelineService(prisma, limits),
     sales: new SaleService(prisma, limits),
     sources: new SourceService(prisma, encryption, limits, log),
+    events: new EventBus(log),
+    jobs,
   };
 }

@@ -6,6 +6,7 @@ import type { TestProject } from "vitest/node";
 import { createPrisma } from "../../src/db/prisma.js";
 import { migratePostgres } from "../../src/db/postgres-migrate.js";
 import { seedPlans } from "../../src/db/seed-plans.js";
+import { createBoss } from "../../src/jobs/boss.js";
 import { baseConfig, onServer, uniqueName, withDatabase } from "./databases.js";
 
 declare module "vitest" {
@@ -25,6 +26,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   } finally {
     await prisma.$disconnect();
   }
+  // pg-boss installs its schema on first start; doing it once here saves every test file that.
+  const boss = createBoss({ ...config, DATABASE_URL: url }, "api");
+  await boss.start();
+  await boss.stop({ graceful: false, timeout: 1_000 });
   project.provide("templateDatabase", template);
   return () => onServer(config.DATABASE_URL, [`DROP DATABASE IF EXISTS "${template}" WITH (FORCE)`]);
 }

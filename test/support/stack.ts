@@ -10,6 +10,8 @@ import { migrateClickHouse } from "../../src/db/clickhouse-migrations.js";
 import { sql, ident } from "../../src/db/sql.js";
 import { decodeGlobalId, encodeGlobalId } from "../../src/graphql/relay.js";
 import { createLogger } from "../../src/observability/logger.js";
+import { createBoss } from "../../src/jobs/boss.js";
+import { startJobs } from "../../src/jobs/worker.js";
 import { SignupDocument } from "../generated/graphql.js";
 import { baseConfig, freshPostgres, uniqueName } from "./databases.js";
 
@@ -48,7 +50,12 @@ export interface TestAccount {
   headers: Record<string, string>;
 }
 
-export async function startStack(overrides: Env = {}): Promise<TestStack> {
+export interface StackOptions {
+  /** Also run a pg-boss worker in this process (the app's services, every job handler). */
+  worker?: boolean;
+}
+
+export async function startStack(overrides: Env = {}, options: StackOptions = {}): Promise<TestStack> {
   const probe = baseConfig(overrides);
   const postgres = await freshPostgres(probe);
   const clickhouseDatabase = uniqueName("t");
@@ -74,6 +81,9 @@ export async function startStack(overrides: Env = {}): Promise<TestStack> {
   });
   const app = await createApp(config, { log: createLogger(config, sink) });
   const url = await app.listen();
+  const worker = options.worker
+    ? await startJobs(config, "worker", app.services, app.log, createBoss(config, "worker"))
+    : undefined;
 
   let adminAccount: TestAccount | undefined;
   const stack: TestStack = {
@@ -122,6 +132,7 @@ export async function startStack(overrides: Env = {}): Promise<TestStack> {
       return adminAccount;
     },
     async close() {
+      await worker?.stop({ graceful: true, timeout: 5_000 });
       await app.close();
       if (clickhouseUp) await admin.command(sql`DROP DATABASE IF EXISTS ${ident(clickhouseDatabase)}`);
       await admin.close();

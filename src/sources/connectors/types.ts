@@ -9,3 +9,59 @@ export interface ConnectorLog {
 
 /** Where an incremental sync resumes: the largest cursor value the previous sync saw. */
 export type Checkpoint = string | number;
+
+/**
+ * One record a connector read, or one it could not read (quarantined with its reasons; the run
+ * goes on). `origin` names where it came from when a source has several parts (a file name, an
+ * S3 key), so a quarantined row can be traced. Row numbers count within the origin, from 1.
+ */
+export type SourceRow =
+  | { ok: true; rowNumber: number; record: Record<string, unknown>; bytes?: number; origin?: string }
+  | { ok: false; rowNumber: number; raw: string; reasons: string[]; origin?: string };
+
+/** Everything a connector is given for one sync. */
+export interface ConnectorContext {
+  sourceId: string;
+  /** The source's stored, non-secret settings (validated by the connector's `validate`). */
+  config: Record<string, unknown>;
+  /** The source's decrypted secrets. Never log them or put them in an error message. */
+  secrets: Record<string, string>;
+  /**
+   * What the pipeline's last successful run left (`SourceReader.checkpoint()`), or null for the
+   * first run. Connector-specific JSON: files seen, ETags, a cursor value.
+   */
+  checkpoint: unknown;
+  /** INCREMENTAL reads only what is new since `checkpoint`; FULL_REFRESH reads everything. */
+  mode: "FULL_REFRESH" | "INCREMENTAL";
+  log: ConnectorLog;
+  /** Aborted when the run is cancelled or the worker stops: stop reading and release sockets. */
+  signal: AbortSignal;
+}
+
+/** One sync's reading. Iterate it once; a thrown error fails the run (retried by pg-boss). */
+export interface SourceReader extends AsyncIterable<SourceRow> {
+  /**
+   * Valid once iteration has completed: what the next INCREMENTAL run needs. The runner stores it
+   * only when the run succeeds, so a failed or killed run is re-read from the old checkpoint.
+   */
+  checkpoint(): unknown;
+  /** Total bytes to read, when known up front (for progress); null otherwise. */
+  totalBytes?(): Promise<number | null>;
+}
+
+export interface ConnectionSample {
+  message: string;
+  records: Record<string, unknown>[];
+}
+
+/** A kind of source. One per SourceType, listed in connectors/registry.ts. */
+export interface Connector {
+  /**
+   * Every problem with the settings, as "field: message" strings (empty when fine). Names
+   * fields, never secret values.
+   */
+  validate(config: Record<string, unknown>, secrets: Record<string, string>): string[];
+  read(context: ConnectorContext): SourceReader;
+  /** Reads a handful of records to prove the settings work; throws AppError with a clear message. */
+  sample(context: Omit<ConnectorContext, "checkpoint" | "mode">, max: number): Promise<ConnectionSample>;
+}

@@ -1,0 +1,26 @@
+import type { PgBoss, SendOptions } from "pg-boss";
+
+/**
+ * What services use to hand work to the worker: send a job now or later, and keep per-object cron
+ * schedules (one per pipeline or delivery, keyed by its id). API and worker processes both hold
+ * one; only workers run the handlers and the cron pass (jobs/boss.ts).
+ */
+export interface JobQueue {
+  send<Data extends object>(queue: string, data: Data, options?: SendOptions): Promise<string | null>;
+  /** Creates or replaces the schedule `key` of `queue` (cron in UTC). */
+  schedule<Data extends object>(queue: string, key: string, cron: string, data: Data): Promise<void>;
+  unschedule(queue: string, key: string): Promise<void>;
+  /** Cancels a job that has not finished; a no-op for one that has. */
+  cancel(queue: string, jobId: string): Promise<void>;
+}
+
+export function bossQueue(boss: PgBoss): JobQueue {
+  return {
+    send: (queue, data, options) => boss.send(queue, data, options ?? {}),
+    schedule: (queue, key, cron, data) => boss.schedule(queue, cron, data, { key, tz: "UTC" }),
+    unschedule: (queue, key) => boss.unschedule(queue, key),
+    async cancel(queue, jobId) {
+      await boss.cancel(queue, jobId);
+    },
+  };
+}

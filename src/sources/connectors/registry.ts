@@ -1,0 +1,12 @@
+import type { SourceType } from "../../generated/prisma/client.js";
+import type { Connector } from "./types.js";
+
+/**
+ * The connector for each source type. A type missing here cannot be created or synced yet.
+ * PUSH sources have no connector: their records arrive through ingestRecords / POST /ingest.
+ */
+const connectors: Partial<Record<SourceType, Connector>> = {};
+
+export function connectorFor(type: SourceType): Connector | undefined {
+  return connectors[type];
+}
