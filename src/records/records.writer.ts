@@ -40,6 +40,20 @@ export interface WriteOptions {
 }
 
 const DEFAULT_CHUNK = 10_000;
+
+let lastVersion = 0n;
+
+/**
+ * The `_version` for rows written now: microseconds since the epoch, strictly increasing within a
+ * process. Later writes win (ReplacingMergeTree keeps the highest), and incremental deliveries
+ * take the rows whose `_version` is above their watermark. A retried run may use a new version:
+ * it writes the same values.
+ */
+export function nextRowVersion(nowMs: number = Date.now()): bigint {
+  const candidate = BigInt(nowMs) * 1000n;
+  lastVersion = candidate > lastVersion ? candidate : lastVersion + 1n;
+  return lastVersion;
+}
 const UINT64_MAX = 2n ** 64n - 1n;
 
 // JSON.rawJSON (Node >= 21) emits text as is. 18.16 reads a Decimal from a JSON number only, not

@@ -22,6 +22,8 @@ export type SourceRow =
 /** Everything a connector is given for one sync. */
 export interface ConnectorContext {
   sourceId: string;
+  /** The pipeline run reading (PUSH reads the batch stored for it). */
+  runId: string;
   /** The source's stored, non-secret settings (validated by the connector's `validate`). */
   config: Record<string, unknown>;
   /** The source's decrypted secrets. Never log them or put them in an error message. */
@@ -63,5 +65,8 @@ export interface Connector {
   validate(config: Record<string, unknown>, secrets: Record<string, string>): string[];
   read(context: ConnectorContext): SourceReader;
   /** Reads a handful of records to prove the settings work; throws AppError with a clear message. */
-  sample(context: Omit<ConnectorContext, "checkpoint" | "mode">, max: number): Promise<ConnectionSample>;
+  sample(
+    context: Omit<ConnectorContext, "checkpoint" | "mode" | "runId">,
+    max: number,
+  ): Promise<ConnectionSample>;
 }

@@ -1,0 +1,9 @@
+/**
+ * The job that runs a pipeline: one per PipelineRun row, whatever triggered it (a manual run, a
+ * pipeline's cron schedule, a push of records). The run row exists before the job is sent.
+ */
+export const PIPELINE_RUN_QUEUE = "pipelines.run";
+
+export interface PipelineRunJob {
+  runId: string;
+}
