@@ -34,6 +34,7 @@ import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from "../identity/request-signing.
 import { checkReadiness, type Check } from "./readiness.js";
 import { registerAuthRoutes } from "./auth-routes.js";
 import { registerDataRoutes } from "./data-routes.js";
+import { registerIngestRoutes } from "./ingest-routes.js";
 
 export interface HttpDeps {
   config: Config;
@@ -232,7 +233,9 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
   });
 
   await registerAuthRoutes(app, { services, identify });
-  await registerDataRoutes(app, { services, identify, callerOf: (r) => callers.get(r) ?? anonymous });
+  const callerOf = (r: FastifyRequest) => callers.get(r) ?? anonymous;
+  await registerDataRoutes(app, { services, identify, callerOf });
+  await registerIngestRoutes(app, { services, identify, callerOf });
 
   app.get("/health", async () => ({ status: "ok" }));
 

@@ -43,9 +43,11 @@ import {
   CreateDatasetDocument,
   CreateSourceDocument,
   DatasetBySlugDocument,
+  DeleteRecordsDocument,
   DeleteSourceDocument,
   TestSourceConnectionDocument,
   UpdateSourceDocument,
+  UpsertRecordsDocument,
   PublishDatasetDocument,
   UnpublishDatasetDocument,
   UpdateDatasetDocument,
@@ -84,6 +86,7 @@ const COVERED = {
     "createApiKey",
     "createDataset",
     "createSource",
+    "deleteRecords",
     "deleteSource",
     "login",
     "publishDataset",
@@ -99,6 +102,7 @@ const COVERED = {
     "unpublishDataset",
     "updateDataset",
     "updateSource",
+    "upsertRecords",
   ],
 } as const;
 
@@ -768,6 +772,8 @@ describe.each(CALLERS)("%s", (name) => {
         gql(PublishDatasetDocument, { id }, h),
         gql(UnpublishDatasetDocument, { id }, h),
         gql(ArchiveDatasetDocument, { id }, h),
+        gql(UpsertRecordsDocument, { datasetId: id, records: [{ id: "taken over" }] }, h),
+        gql(DeleteRecordsDocument, { datasetId: id, keys: [{ id: "x" }] }, h),
       ]);
       for (const res of attempts) expect(errorOf(res).extensions?.code, d.slug).toBe(expected);
     }
