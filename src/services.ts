@@ -19,6 +19,9 @@ import { SourceService } from "./sources/source.service.js";
 import { EventBus } from "./events/events.js";
 import type { JobQueue } from "./jobs/queue.js";
 import { CorrectionService } from "./ingest/corrections.service.js";
+import { PushService } from "./ingest/push.service.js";
+import { pushConnector } from "./sources/connectors/push.connector.js";
+import { registerConnector } from "./sources/connectors/registry.js";
 
 export interface Services {
   accounts: AccountService;
@@ -29,6 +32,8 @@ export interface Services {
   corrections: CorrectionService;
   credits: CreditService;
   pipelines: PipelineService;
+  /** Pushed records: stored batches and their queued PUSH runs. */
+  push: PushService;
   reads: ReadService;
   sales: SaleService;
   /** Batches usage events to ClickHouse; close() it on shutdown to write the last ones. */
@@ -63,6 +68,8 @@ export function createServices(
   const reader = new RecordsReader(clickhouse, config.CLICKHOUSE_DATABASE, limits);
   const catalog = new CatalogService(prisma, clickhouse, config, limits);
   const events = new EventBus(log);
+  const push = new PushService(prisma, jobs, config);
+  registerConnector("PUSH", pushConnector(push));
   return {
     accounts: new AccountService(prisma, limits),
     apiKeys: new ApiKeyService(prisma, config, encryption, limits),
@@ -73,6 +80,7 @@ export function createServices(
     reads: new ReadService(prisma, clickhouse, reader, credits.ledger, limits, usage),
     usage,
     pipelines: new PipelineService(prisma, limits),
+    push,
     sales: new SaleService(prisma, limits),
     sources: new SourceService(prisma, encryption, limits, log),
     events,

@@ -74,6 +74,11 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
     rawBodies.set(request, body as Buffer);
     parseJson(request, (body as Buffer).toString("utf8"), done);
   });
+  // Pushed NDJSON is stored as sent and parsed line by line by its run (bad lines quarantined).
+  app.addContentTypeParser("application/x-ndjson", { parseAs: "buffer" }, (request, body, done) => {
+    rawBodies.set(request, body as Buffer);
+    done(null, body);
+  });
 
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
@@ -235,7 +240,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
   await registerAuthRoutes(app, { services, identify });
   const callerOf = (r: FastifyRequest) => callers.get(r) ?? anonymous;
   await registerDataRoutes(app, { services, identify, callerOf });
-  await registerIngestRoutes(app, { services, identify, callerOf });
+  await registerIngestRoutes(app, { services, identify, callerOf, ingestMaxBytes: config.INGEST_MAX_BYTES });
 
   app.get("/health", async () => ({ status: "ok" }));
 

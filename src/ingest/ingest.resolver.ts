@@ -2,9 +2,9 @@ import { GraphQLJSON } from "graphql-scalars";
 import { Arg, Authorized, Ctx, ID, Mutation, Resolver } from "type-graphql";
 import { Dataset } from "../catalog/catalog.types.js";
 import type { Context } from "../graphql/context.js";
-import { decodeGlobalId } from "../graphql/relay.js";
+import { decodeGlobalId, encodeGlobalId } from "../graphql/relay.js";
 import type { CorrectionResult } from "./corrections.service.js";
-import { RecordCorrection } from "./ingest.types.js";
+import { IngestRecordsPayload, RecordCorrection } from "./ingest.types.js";
 
 const datasetId = (id: string) => decodeGlobalId(id, ["Dataset"]).id;
 const correction = (result: CorrectionResult) =>
@@ -39,5 +39,22 @@ export class IngestResolver {
     @Ctx() ctx: Context,
   ) {
     return correction(await ctx.services.corrections.delete(ctx.caller, datasetId(id), keys));
+  }
+
+  @Authorized("PUBLISHER", "pipelines:write")
+  @Mutation(() => IngestRecordsPayload, {
+    description:
+      "Pushes records to the caller's dataset through its PUSH pipeline (same steps, quarantine and checks as any sync). The records are stored and a run is queued; its id comes back at once. At most INGEST_MAX_BYTES as JSON.",
+  })
+  async ingestRecords(
+    @Arg("datasetId", () => ID) id: string,
+    @Arg("records", () => [GraphQLJSON]) records: unknown[],
+    @Ctx() ctx: Context,
+  ) {
+    const accepted = await ctx.services.push.ingestRecords(ctx.caller, datasetId(id), records);
+    return Object.assign(new IngestRecordsPayload(), {
+      runId: encodeGlobalId("PipelineRun", accepted.runId),
+      records: accepted.records,
+    });
   }
 }

@@ -44,6 +44,7 @@ import {
   CreateSourceDocument,
   DatasetBySlugDocument,
   DeleteRecordsDocument,
+  IngestRecordsDocument,
   DeleteSourceDocument,
   TestSourceConnectionDocument,
   UpdateSourceDocument,
@@ -88,6 +89,7 @@ const COVERED = {
     "createSource",
     "deleteRecords",
     "deleteSource",
+    "ingestRecords",
     "login",
     "publishDataset",
     "purchaseDataset",
@@ -758,6 +760,7 @@ describe.each(CALLERS)("%s", (name) => {
     const h = me().keys[0]!.headers;
     const db = prisma();
     const before = await db.dataset.findMany({ orderBy: { id: "asc" } });
+    const runsBefore = await db.pipelineRun.count();
     for (const d of before) {
       const found = ok(await gql(DatasetBySlugDocument, { slug: d.slug }, h)).dataset;
       const visible = d.status === "PUBLISHED" || d.accountId === own();
@@ -774,10 +777,14 @@ describe.each(CALLERS)("%s", (name) => {
         gql(ArchiveDatasetDocument, { id }, h),
         gql(UpsertRecordsDocument, { datasetId: id, records: [{ id: "taken over" }] }, h),
         gql(DeleteRecordsDocument, { datasetId: id, keys: [{ id: "x" }] }, h),
+        gql(IngestRecordsDocument, { datasetId: id, records: [{ id: "pushed in" }] }, h),
       ]);
       for (const res of attempts) expect(errorOf(res).extensions?.code, d.slug).toBe(expected);
     }
     expect(await db.dataset.findMany({ orderBy: { id: "asc" } })).toEqual(before);
+    // No push was queued into another account's dataset.
+    expect(await db.pipelineRun.count()).toBe(runsBefore);
+    expect(await db.ingestBatch.count()).toBe(0);
 
     // Only published datasets count in the public categories.
     const categories = ok(await gql(CategoriesDocument, {}, h)).categories;
