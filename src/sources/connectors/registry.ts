@@ -1,8 +1,11 @@
 import type { SourceType } from "../../generated/prisma/client.js";
+import { httpConnector } from "./http.connector.js";
 import type { Connector } from "./types.js";
 
-/** The connector for each source type. A type missing here cannot be created or synced yet. */
-const connectors: Partial<Record<SourceType, Connector>> = {};
+/** The connector for each source type. A type missing here cannot be synced yet. */
+const connectors: Partial<Record<SourceType, Connector>> = {
+  HTTP: httpConnector,
+};
 
 export function connectorFor(type: SourceType): Connector | undefined {
   return connectors[type];
