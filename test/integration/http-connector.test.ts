@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { AppError } from "../../src/errors.js";
+import { failure } from "../support/failures.js";
 import { CircuitBreaker, CircuitBreakerRegistry } from "../../src/sources/connectors/http.breaker.js";
 import {
   parseHttpSourceConfig,
@@ -93,15 +94,6 @@ async function collect(
   const items = [];
   for await (const item of stream) items.push(item);
   return { ...h, items, result: await stream.result };
-}
-
-async function failure(run: () => Promise<unknown>): Promise<AppError> {
-  const error = await run().then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(AppError);
-  return error as AppError;
 }
 
 const ids = (items: { record: Record<string, unknown> }[]) => items.map((i) => i.record.id);

@@ -1,10 +1,12 @@
 import type { SourceType } from "../../generated/prisma/client.js";
 import { httpConnector } from "./http.connector.js";
+import { postgresConnector } from "./postgres.connector.js";
 import type { Connector } from "./types.js";
 
 /** The connector for each source type. A type missing here cannot be synced yet. */
 const connectors: Partial<Record<SourceType, Connector>> = {
   HTTP: httpConnector,
+  POSTGRES: postgresConnector,
 };
 
 export function connectorFor(type: SourceType): Connector | undefined {
