@@ -6,6 +6,7 @@ import { ident, sql } from "../../src/db/sql.js";
 import type { DomainEvent } from "../../src/events/events.js";
 import { decodeGlobalId } from "../../src/graphql/relay.js";
 import {
+  AggregateDocument,
   CreateDatasetDocument,
   DeleteRecordsDocument,
   RecordByKeyDocument,
@@ -135,6 +136,13 @@ describe("upsertRecords and deleteRecords", () => {
     expect(events.at(-1)).toMatchObject({ data: { version: 3, changedRows: 1, cause: "CORRECTION" } });
 
     expect((await records(slug)).map((r) => r.key)).toEqual(["2", "3"]);
+    // What incremental deliveries follow: a tombstone above every earlier version of the key.
+    const table = (await datasetRow(id)).tableName;
+    const versions = await stack.app.stores.clickhouse.query<{ _version: string; _deleted: number }>(
+      sql`SELECT _version, _deleted FROM ${ident(stack.app.config.CLICKHOUSE_DATABASE, table)} WHERE _key = '1' ORDER BY _version`,
+    );
+    expect(versions.map((v) => v._deleted)).toEqual([0, 1]);
+    expect(BigInt(versions[1]!._version)).toBeGreaterThan(BigInt(versions[0]!._version));
     const one = ok(await stack.graphql(RecordByKeyDocument, { slug, key: "1" }, publisher.headers));
     expect(one.dataset!.record).toBeNull();
 
@@ -146,10 +154,24 @@ describe("upsertRecords and deleteRecords", () => {
         publisher.headers,
       ),
     );
-    const database = stack.app.config.CLICKHOUSE_DATABASE;
-    const table = (await datasetRow(id)).tableName;
-    await stack.app.stores.clickhouse.command(sql`OPTIMIZE TABLE ${ident(database, table)} FINAL`);
+    await stack.app.stores.clickhouse.command(
+      sql`OPTIMIZE TABLE ${ident(stack.app.config.CLICKHOUSE_DATABASE, table)} FINAL`,
+    );
     expect((await records(slug)).map((r) => r.key)).toEqual(["2", "3", "4"]);
+    // Nor in aggregates, counts and exports.
+    const counted = ok(
+      await stack.graphql(
+        AggregateDocument,
+        { slug, metrics: [{ fn: "COUNT" }], first: 10 },
+        publisher.headers,
+      ),
+    );
+    expect(counted.dataset!.aggregate.edges[0]!.node.metrics).toEqual({ count: 3 });
+    const exported = await fetch(`${stack.url}/api/v1/data/export?dataset=${slug}&format=ndjson`, {
+      headers: publisher.headers,
+    });
+    const lines = (await exported.text()).trim().split("\n");
+    expect(lines.map((line) => (JSON.parse(line) as { _key: string })._key)).toEqual(["2", "3", "4"]);
     expect(
       ok(await stack.graphql(RecordByKeyDocument, { slug, key: "1" }, publisher.headers)).dataset!.record,
     ).toBeNull();
