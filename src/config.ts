@@ -63,6 +63,7 @@ export const configSchema = z.object({
   ANONYMOUS_RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(60),
   RATE_LIMIT_FAILURE_MODE: z.enum(["open", "closed"]).default("open"),
   BODY_LIMIT_BYTES: int(1024, 512 * 1024 * 1024).default(1024 * 1024),
+  INGEST_MAX_BYTES: int(1024, 512 * 1024 * 1024).default(10 * 1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(10_000),
 
   GRAPHQL_INTROSPECTION: bool.optional(),

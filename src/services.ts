@@ -18,14 +18,22 @@ import { SaleService } from "./sales/sale.service.js";
 import { SourceService } from "./sources/source.service.js";
 import { EventBus } from "./events/events.js";
 import type { JobQueue } from "./jobs/queue.js";
+import { CorrectionService } from "./ingest/corrections.service.js";
+import { PushService } from "./ingest/push.service.js";
+import { pushConnector } from "./sources/connectors/push.connector.js";
+import { registerConnector } from "./sources/connectors/registry.js";
 
 export interface Services {
   accounts: AccountService;
   apiKeys: ApiKeyService;
   auth: AuthService;
   catalog: CatalogService;
+  /** Record corrections by key (upsertRecords, deleteRecords, REST PUT/DELETE). */
+  corrections: CorrectionService;
   credits: CreditService;
   pipelines: PipelineService;
+  /** Pushed records: stored batches and their queued PUSH runs. */
+  push: PushService;
   reads: ReadService;
   sales: SaleService;
   /** Batches usage events to ClickHouse; close() it on shutdown to write the last ones. */
@@ -58,18 +66,24 @@ export function createServices(
   const usage = new UsageRecorder(clickhouse, log);
   const credits = new CreditService(prisma, clickhouse, limits, usage);
   const reader = new RecordsReader(clickhouse, config.CLICKHOUSE_DATABASE, limits);
+  const catalog = new CatalogService(prisma, clickhouse, config, limits);
+  const events = new EventBus(log);
+  const push = new PushService(prisma, jobs, config);
+  registerConnector("PUSH", pushConnector(push));
   return {
     accounts: new AccountService(prisma, limits),
     apiKeys: new ApiKeyService(prisma, config, encryption, limits),
     auth: new AuthService(prisma, config, encryption, nonces),
-    catalog: new CatalogService(prisma, clickhouse, config, limits),
+    catalog,
+    corrections: new CorrectionService(prisma, clickhouse, config.CLICKHOUSE_DATABASE, catalog, events),
     credits,
     reads: new ReadService(prisma, clickhouse, reader, credits.ledger, limits, usage),
     usage,
     pipelines: new PipelineService(prisma, limits),
+    push,
     sales: new SaleService(prisma, limits),
     sources: new SourceService(prisma, encryption, limits, log),
-    events: new EventBus(log),
+    events,
     jobs,
   };
 }

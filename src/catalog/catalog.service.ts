@@ -215,7 +215,7 @@ export class CatalogService {
   }
 
   /** The dataset if the caller publishes it (or is an admin); NOT_FOUND otherwise. */
-  private async own(caller: Caller, id: string): Promise<Dataset> {
+  async own(caller: Caller, id: string): Promise<Dataset> {
     const who = authorize(caller, ["PUBLISHER", "datasets:write"]);
     const dataset = await this.prisma.dataset.findUnique({ where: { id } });
     if (!dataset || (who.role !== "ADMIN" && dataset.accountId !== who.accountId)) {

@@ -7,6 +7,7 @@ import { AccountResolver } from "../identity/account.resolver.js";
 import { ApiKeyResolver } from "../identity/api-key.resolver.js";
 import { AuthResolver } from "../identity/auth.resolver.js";
 import { authChecker } from "../identity/authorization.js";
+import { IngestResolver } from "../ingest/ingest.resolver.js";
 import { PipelineResolver, PipelineRunResolver } from "../pipelines/pipeline.resolver.js";
 import { RecordConnectionResolver, RecordsResolver } from "../records/records.resolver.js";
 import { PurchaseResolver, SaleResolver } from "../sales/sale.resolver.js";
@@ -20,6 +21,7 @@ const resolvers = [
   AuthResolver,
   CatalogResolver,
   CreditResolver,
+  IngestResolver,
   PipelineResolver,
   PipelineRunResolver,
   PurchaseResolver,

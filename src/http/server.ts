@@ -34,6 +34,7 @@ import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from "../identity/request-signing.
 import { checkReadiness, type Check } from "./readiness.js";
 import { registerAuthRoutes } from "./auth-routes.js";
 import { registerDataRoutes } from "./data-routes.js";
+import { registerIngestRoutes } from "./ingest-routes.js";
 
 export interface HttpDeps {
   config: Config;
@@ -72,6 +73,11 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
   app.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
     rawBodies.set(request, body as Buffer);
     parseJson(request, (body as Buffer).toString("utf8"), done);
+  });
+  // Pushed NDJSON is stored as sent and parsed line by line by its run (bad lines quarantined).
+  app.addContentTypeParser("application/x-ndjson", { parseAs: "buffer" }, (request, body, done) => {
+    rawBodies.set(request, body as Buffer);
+    done(null, body);
   });
 
   app.addHook("onRequest", async (request, reply) => {
@@ -232,7 +238,9 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
   });
 
   await registerAuthRoutes(app, { services, identify });
-  await registerDataRoutes(app, { services, identify, callerOf: (r) => callers.get(r) ?? anonymous });
+  const callerOf = (r: FastifyRequest) => callers.get(r) ?? anonymous;
+  await registerDataRoutes(app, { services, identify, callerOf });
+  await registerIngestRoutes(app, { services, identify, callerOf, ingestMaxBytes: config.INGEST_MAX_BYTES });
 
   app.get("/health", async () => ({ status: "ok" }));
 

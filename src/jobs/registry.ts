@@ -1,4 +1,5 @@
 import { releaseStaleHoldsJob } from "../credits/credit.jobs.js";
+import { pruneIngestBatchesJob } from "../ingest/ingest.jobs.js";
 import type { Services } from "../services.js";
 import type { JobDefinition } from "./boss.js";
 
@@ -8,5 +9,5 @@ import type { JobDefinition } from "./boss.js";
  * worker needs no other change.
  */
 export function jobDefinitions(services: Services): JobDefinition[] {
-  return [releaseStaleHoldsJob(services)] as JobDefinition[];
+  return [releaseStaleHoldsJob(services), pruneIngestBatchesJob(services)] as JobDefinition[];
 }

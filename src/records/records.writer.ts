@@ -60,8 +60,11 @@ const UINT64_MAX = 2n ** 64n - 1n;
 // from a string, and a JS number would lose digits: the canonical decimal text goes out raw.
 const rawJSON = (JSON as unknown as { rawJSON(text: string): object }).rawJSON;
 
-/** The JSON representation of a value (what readers return) and what is sent to ClickHouse. */
-function encode(column: Column, value: unknown): { json: unknown; wire: unknown } {
+/**
+ * The JSON representation of a value (what readers return) and what is sent to ClickHouse.
+ * Throws ValueError when the value does not fit the column.
+ */
+export function encodeValue(column: Column, value: unknown): { json: unknown; wire: unknown } {
   switch (column.type) {
     case "STRING": {
       const s = parseString(value);
@@ -126,7 +129,7 @@ export function encodeRow(
       continue;
     }
     try {
-      const encoded = encode(column, value);
+      const encoded = encodeValue(column, value);
       out[column.name] = encoded.wire;
       json[column.name] = encoded.json;
     } catch (error) {

@@ -4,15 +4,21 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { AppError } from "../../src/errors.js";
+import { failure } from "../support/failures.js";
 import { CircuitBreaker, CircuitBreakerRegistry } from "../../src/sources/connectors/http.breaker.js";
 import {
   parseHttpSourceConfig,
   type HttpSecrets,
   type HttpSourceConfigInput,
 } from "../../src/sources/connectors/http.config.js";
-import { fetchRecords, type HttpFetchOptions } from "../../src/sources/connectors/http.connector.js";
+import {
+  fetchRecords,
+  httpConnector,
+  type HttpFetchOptions,
+} from "../../src/sources/connectors/http.connector.js";
 import { linkHeaderNext } from "../../src/sources/connectors/http.pagination.js";
-import type { ConnectorLog } from "../../src/sources/connectors/types.js";
+import { connectorFor } from "../../src/sources/connectors/registry.js";
+import type { ConnectorContext, ConnectorLog } from "../../src/sources/connectors/types.js";
 
 type Handler = (
   req: IncomingMessage,
@@ -88,15 +94,6 @@ async function collect(
   const items = [];
   for await (const item of stream) items.push(item);
   return { ...h, items, result: await stream.result };
-}
-
-async function failure(run: () => Promise<unknown>): Promise<AppError> {
-  const error = await run().then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(AppError);
-  return error as AppError;
 }
 
 const ids = (items: { record: Record<string, unknown> }[]) => items.map((i) => i.record.id);
@@ -475,5 +472,111 @@ describe("Link header", () => {
     expect(linkHeaderNext('<https://a/1>; rel="prev", <https://a/3>; rel="next last"')).toBe("https://a/3");
     expect(linkHeaderNext("<https://a/2>;rel=next")).toBe("https://a/2");
     expect(linkHeaderNext('<https://a/1>; rel="prev"')).toBeUndefined();
+  });
+});
+
+describe("as a Connector (what the pipeline runner and testSourceConnection use)", () => {
+  const context = (
+    config: Record<string, unknown>,
+    extra: Partial<ConnectorContext> = {},
+  ): ConnectorContext => ({
+    sourceId: `src-${Math.random()}`,
+    runId: "run-1",
+    config,
+    secrets: {},
+    checkpoint: null,
+    mode: "INCREMENTAL",
+    log: recorder().log,
+    signal: new AbortController().signal,
+    ...extra,
+  });
+
+  it("is registered for HTTP and validates settings and secrets, naming fields only", () => {
+    expect(connectorFor("HTTP")).toBe(httpConnector);
+    expect(httpConnector.validate({ url: `${base}/x` }, {})).toEqual([]);
+    expect(httpConnector.validate({ url: `${base}/x`, auth: { type: "bearer" } }, {})).toEqual([
+      "token: is required for bearer auth",
+    ]);
+    const problems = httpConnector.validate({ url: "ftp://x", maxPages: 0 }, { token: "t0ps3cret" });
+    expect(problems.map((p) => p.split(":")[0])).toEqual(["url", "maxPages"]);
+    expect(problems.join(" ")).not.toContain("t0ps3cret");
+  });
+
+  it("reads records as source rows and leaves the largest cursor as the checkpoint", async () => {
+    routes.set("/changes", (_req, url) => {
+      const since = url.searchParams.get("since") ?? "";
+      const all = [
+        { id: 1, updatedAt: "2026-01-02T00:00:00Z" },
+        { id: 2, updatedAt: "2026-01-05T00:00:00Z" },
+        { id: 3, updatedAt: "2026-01-03T00:00:00Z" },
+      ];
+      return { body: all.filter((r) => r.updatedAt > since) };
+    });
+    const config = { url: `${base}/changes`, incremental: { field: "updatedAt", param: "since" } };
+    const first = httpConnector.read(context(config));
+    const rowsRead = [];
+    for await (const row of first) rowsRead.push(row);
+    expect(rowsRead).toEqual([
+      {
+        ok: true,
+        rowNumber: 1,
+        record: { id: 1, updatedAt: "2026-01-02T00:00:00Z" },
+        bytes: 43,
+        origin: "page 1",
+      },
+      {
+        ok: true,
+        rowNumber: 2,
+        record: { id: 2, updatedAt: "2026-01-05T00:00:00Z" },
+        bytes: 43,
+        origin: "page 1",
+      },
+      {
+        ok: true,
+        rowNumber: 3,
+        record: { id: 3, updatedAt: "2026-01-03T00:00:00Z" },
+        bytes: 43,
+        origin: "page 1",
+      },
+    ]);
+    expect(first.checkpoint()).toBe("2026-01-05T00:00:00Z");
+    expect(requests[0]?.query.has("since")).toBe(false);
+
+    // The next incremental sync sends it back and, with nothing new, keeps it.
+    const second = httpConnector.read(context(config, { checkpoint: first.checkpoint() }));
+    const again = [];
+    for await (const row of second) again.push(row);
+    expect(again).toEqual([]);
+    expect(requests[1]?.query.get("since")).toBe("2026-01-05T00:00:00Z");
+    expect(second.checkpoint()).toBe("2026-01-05T00:00:00Z");
+
+    // A full refresh reads everything, whatever the checkpoint.
+    const full = httpConnector.read(
+      context(config, { checkpoint: "2026-01-05T00:00:00Z", mode: "FULL_REFRESH" }),
+    );
+    let n = 0;
+    for await (const row of full) n += row.ok ? 1 : 0;
+    expect(n).toBe(3);
+    expect(requests[2]?.query.has("since")).toBe(false);
+  });
+
+  it("samples the first records of the first page only", async () => {
+    routes.set("/paged", (_req, url) => {
+      const page = Number(url.searchParams.get("page") ?? "1");
+      return { body: { items: rows((page - 1) * 10, page * 10), next: page + 1 } };
+    });
+    const { records, message } = await httpConnector.sample(
+      {
+        sourceId: "sample",
+        config: { url: `${base}/paged`, recordsPath: "items", pagination: { type: "page", param: "page" } },
+        secrets: {},
+        log: recorder().log,
+        signal: new AbortController().signal,
+      },
+      3,
+    );
+    expect(records).toEqual(rows(0, 3));
+    expect(message).toBe("Read 3 record(s) from the first page");
+    expect(requests).toHaveLength(1);
   });
 });

@@ -43,9 +43,12 @@ import {
   CreateDatasetDocument,
   CreateSourceDocument,
   DatasetBySlugDocument,
+  DeleteRecordsDocument,
+  IngestRecordsDocument,
   DeleteSourceDocument,
   TestSourceConnectionDocument,
   UpdateSourceDocument,
+  UpsertRecordsDocument,
   PublishDatasetDocument,
   UnpublishDatasetDocument,
   UpdateDatasetDocument,
@@ -84,7 +87,9 @@ const COVERED = {
     "createApiKey",
     "createDataset",
     "createSource",
+    "deleteRecords",
     "deleteSource",
+    "ingestRecords",
     "login",
     "publishDataset",
     "purchaseDataset",
@@ -99,6 +104,7 @@ const COVERED = {
     "unpublishDataset",
     "updateDataset",
     "updateSource",
+    "upsertRecords",
   ],
 } as const;
 
@@ -754,6 +760,7 @@ describe.each(CALLERS)("%s", (name) => {
     const h = me().keys[0]!.headers;
     const db = prisma();
     const before = await db.dataset.findMany({ orderBy: { id: "asc" } });
+    const runsBefore = await db.pipelineRun.count();
     for (const d of before) {
       const found = ok(await gql(DatasetBySlugDocument, { slug: d.slug }, h)).dataset;
       const visible = d.status === "PUBLISHED" || d.accountId === own();
@@ -768,10 +775,16 @@ describe.each(CALLERS)("%s", (name) => {
         gql(PublishDatasetDocument, { id }, h),
         gql(UnpublishDatasetDocument, { id }, h),
         gql(ArchiveDatasetDocument, { id }, h),
+        gql(UpsertRecordsDocument, { datasetId: id, records: [{ id: "taken over" }] }, h),
+        gql(DeleteRecordsDocument, { datasetId: id, keys: [{ id: "x" }] }, h),
+        gql(IngestRecordsDocument, { datasetId: id, records: [{ id: "pushed in" }] }, h),
       ]);
       for (const res of attempts) expect(errorOf(res).extensions?.code, d.slug).toBe(expected);
     }
     expect(await db.dataset.findMany({ orderBy: { id: "asc" } })).toEqual(before);
+    // No push was queued into another account's dataset.
+    expect(await db.pipelineRun.count()).toBe(runsBefore);
+    expect(await db.ingestBatch.count()).toBe(0);
 
     // Only published datasets count in the public categories.
     const categories = ok(await gql(CategoriesDocument, {}, h)).categories;
