@@ -10,8 +10,10 @@ import {
   type PipelineRunUpdated,
 } from "../../src/events/events.js";
 import { decodeGlobalId, encodeGlobalId } from "../../src/graphql/relay.js";
+import { SIGNATURE_HEADER, TIMESTAMP_HEADER, sign } from "../../src/identity/request-signing.js";
 import {
   CreateApiKeyDocument,
+  CreateSignedApiKeyDocument,
   CreateDatasetDocument,
   DatasetUpdatedDocument,
   DeliveryUpdatedDocument,
@@ -20,6 +22,7 @@ import {
   PublishDatasetDocument,
   PurchaseDatasetDocument,
   RevokeApiKeyDocument,
+  SetAccountPlanDocument,
   SuspendAccountDocument,
 } from "../generated/graphql.js";
 import { liveClient, until, type LiveClient } from "../support/live.js";
@@ -231,6 +234,73 @@ describe("lapsed credentials", () => {
     await other.connected;
     await apiA.graphql(SuspendAccountDocument, { accountId: doomed.accountId }, admin.headers);
     expect(await other.closed).toEqual({ code: 4403, reason: "Account suspended" });
+  });
+});
+
+describe("rules applied while connected", () => {
+  it("ends a dataset subscription with FORBIDDEN once the purchase lapsed", async () => {
+    const lapsing = await apiA.signup("Lapsing Buyer");
+    expect(
+      (await apiA.graphql(PurchaseDatasetDocument, { datasetId: purchased.id }, lapsing.headers)).errors,
+    ).toBeUndefined();
+    const sub = withKey(apiB, lapsing).subscribe(DatasetUpdatedDocument, { datasetId: purchased.id });
+    await until(() => apiB.app.live.active === 1, 5000, "subscription");
+    const first = datasetEvent(purchased.raw, 20);
+    await apiA.app.services.events.publish(first);
+    expect((await sub.next()).data?.datasetUpdated.eventId).toBe(first.id);
+
+    await apiA.app.stores.prisma.purchase.updateMany({
+      where: { accountId: lapsing.rawAccountId },
+      data: { expiresAt: new Date(Date.now() - 1000) },
+    });
+    // Access is checked again before an event once the last check is older than a second here.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await apiA.app.services.events.publish(datasetEvent(purchased.raw, 21));
+    await sub.ended;
+    expect(sub.error).toMatchObject([
+      { message: "Buy this dataset first (purchaseDataset)", extensions: { code: "FORBIDDEN" } },
+    ]);
+    expect(sub.pending).toEqual([]);
+    await until(() => apiB.app.live.active === 0, 5000, "stream ended");
+  });
+
+  it("counts connections and subscriptions against the plan's rate limit (4429)", async () => {
+    const admin = await apiA.admin();
+    const limited = await apiA.signup("Limited Buyer");
+    const set = await apiA.graphql(
+      SetAccountPlanDocument,
+      { accountId: limited.accountId, plan: "ENTERPRISE", rateLimitPerMinute: 2 },
+      admin.headers,
+    );
+    expect(set.errors).toBeUndefined();
+    const first = withKey(apiB, limited);
+    await first.connected;
+    // The second request of the minute: the subscription; the third: another connection.
+    const sub = first.subscribe(DatasetUpdatedDocument, { datasetId: draft.id });
+    expect(code(await sub.next())).toBe("NOT_FOUND");
+    const refused = await withKey(apiA, limited).closed;
+    expect(refused.code).toBe(4429);
+    expect(refused.reason).toMatch(/^Rate limit exceeded; retry in \d+s$/);
+  });
+
+  it("takes keys that require signed requests when the upgrade request is signed", async () => {
+    const created = await apiA.graphql(CreateSignedApiKeyDocument, { name: "signed live" }, buyer.headers);
+    const { secret, signingSecret } = created.data!.createApiKey;
+    expect(await connect(apiB, { "x-api-key": secret }).closed).toMatchObject({
+      code: 4401,
+      reason: "This API key requires signed requests",
+    });
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const signed = liveClient(
+      apiB,
+      { "x-api-key": secret },
+      {
+        [TIMESTAMP_HEADER]: timestamp,
+        [SIGNATURE_HEADER]: sign(signingSecret!, timestamp, "GET", "/graphql", ""),
+      },
+    );
+    clients.push(signed);
+    await signed.connected;
   });
 });
 

@@ -36,14 +36,25 @@ export interface LiveSubscription<TData> {
   unsubscribe(): void;
 }
 
-export function liveClient(stack: TestStack, connectionParams: Record<string, unknown>): LiveClient {
+export function liveClient(
+  stack: TestStack,
+  connectionParams: Record<string, unknown>,
+  /** Headers of the upgrade request (signed requests); the credentials go in connectionParams. */
+  upgradeHeaders?: Record<string, string>,
+): LiveClient {
   let onConnected!: () => void;
   let onClosed!: (closed: Closed) => void;
   const connected = new Promise<void>((resolve) => (onConnected = resolve));
   const closed = new Promise<Closed>((resolve) => (onClosed = resolve));
   const client = createClient({
     url: `${stack.url.replace(/^http/, "ws")}/graphql`,
-    webSocketImpl: WebSocket,
+    webSocketImpl: upgradeHeaders
+      ? class extends WebSocket {
+          constructor(url: string, protocols?: string | string[]) {
+            super(url, protocols, { headers: upgradeHeaders });
+          }
+        }
+      : WebSocket,
     connectionParams,
     lazy: false,
     retryAttempts: 0,
