@@ -9,19 +9,23 @@ import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { newEvent, type DatasetUpdated } from "../src/events/events.js";
 import { decodeGlobalId } from "../src/graphql/relay.js";
+import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import {
   CreateDatasetDocument,
   DatasetUpdatedDocument,
+  DatasetUpdatedFlatDocument,
   PublishDatasetDocument,
   SetAccountPlanDocument,
 } from "../test/generated/graphql.js";
-import { liveClient, until, type LiveClient } from "../test/support/live.js";
+import { liveClient, until, type LiveClient, type LiveSubscription } from "../test/support/live.js";
 import { startStack, type TestAccount, type TestStack } from "../test/support/stack.js";
-import { figures, ms, ok, table, type Figures } from "./support/measure.js";
+import { figures, ms, ok, table } from "./support/measure.js";
 
 const CLIENTS = Number(process.env.BENCH_SUBSCRIBERS ?? 1_000);
 const WARMUP_EVENTS = 3;
 const EVENTS = 20;
+// With `dataset { id slug }` selected: one dataset read per subscriber and event.
+const NESTED_EVENTS = 5;
 // Every event must reach every client within this, or the bench fails (a bound, not a figure).
 const EVENT_TIMEOUT_MS = 30_000;
 // Clients connect in waves of this many at once.
@@ -75,39 +79,34 @@ afterAll(async () => {
   await apiA?.close();
 });
 
-it(`fan-out of one event to ${CLIENTS} subscribers on two API processes`, async () => {
-  // Connect: connection_init authenticated and acknowledged, in waves.
-  const connectMs: number[] = [];
-  const connectStart = performance.now();
-  for (let from = 0; from < CLIENTS; from += CONNECT_WAVE) {
-    await Promise.all(
-      Array.from({ length: Math.min(CONNECT_WAVE, CLIENTS - from) }, async (_, k) => {
-        const stack = (from + k) % 2 === 0 ? apiA : apiB;
-        const t = performance.now();
-        const client = liveClient(stack, { "x-api-key": buyer.secret });
-        clients.push(client);
-        await client.connected;
-        connectMs.push(performance.now() - t);
-      }),
-    );
-  }
-  const connectSeconds = (performance.now() - connectStart) / 1000;
-
-  // Subscribe every client; listening once both processes count them all.
-  const subscribeStart = performance.now();
-  const subscriptions = clients.map((client) => client.subscribe(DatasetUpdatedDocument, { datasetId }));
+/** One subscription per client; resolves once both processes count them all as listening. */
+async function subscribeAll<TVars>(
+  document: TypedDocumentNode<{ datasetUpdated: { eventId: string } }, TVars>,
+  variables: TVars,
+) {
+  const subscriptions = clients.map((client) => client.subscribe(document, variables));
   await until(
-    () => apiA.app.live.active + apiB.app.live.active === CLIENTS,
+    () => apiA.app.live.active + apiB.app.live.active === clients.length,
     EVENT_TIMEOUT_MS,
     "every subscription",
   );
-  const subscribeSeconds = (performance.now() - subscribeStart) / 1000;
+  return subscriptions;
+}
 
+/**
+ * Publishes `warmup + events` events on A, one at a time, each once every client received the
+ * previous one; the delays of the timed ones, per receipt and per event's last receipt.
+ */
+async function fanOut(
+  subscriptions: LiveSubscription<{ datasetUpdated: { eventId: string } }>[],
+  warmup: number,
+  events: number,
+) {
   const delays: number[] = [];
   const lastDelays: number[] = [];
   // Checked once at the end: vitest's expect() on each of 20,000 receipts would be measured too.
   let wrong = 0;
-  for (let round = 0; round < WARMUP_EVENTS + EVENTS; round++) {
+  for (let round = 0; round < warmup + events; round++) {
     const event = newEvent<DatasetUpdated>("dataset.updated", {
       datasetId: rawDatasetId,
       accountId: "00000000-0000-0000-0000-000000000000",
@@ -130,39 +129,70 @@ it(`fan-out of one event to ${CLIENTS} subscribers on two API processes`, async 
     publishedAt = performance.now();
     await apiA.app.services.events.publish(event);
     const roundDelays = await received;
-    if (round >= WARMUP_EVENTS) {
+    if (round >= warmup) {
       delays.push(...roundDelays);
       lastDelays.push(Math.max(...roundDelays));
     }
   }
   expect(wrong).toBe(0);
   for (const subscription of subscriptions) expect(subscription.pending).toEqual([]);
+  return { delays, lastDelays };
+}
 
-  const rows = (f: Figures, p99: number) => [
-    f.label,
-    f.path,
-    String(f.count),
-    ms(f.p50),
-    ms(f.p95),
-    ms(p99),
-    ms(f.mean),
-  ];
-  const p99 = (samples: number[]) => {
-    const sorted = [...samples].sort((a, b) => a - b);
-    return sorted[Math.min(sorted.length - 1, Math.ceil(0.99 * sorted.length) - 1)]!;
-  };
-  const connect = figures("connect (connection_init → ack)", "per client", connectMs);
-  const delay = figures("publish → receipt", "per client per event", delays);
-  const last = figures("publish → last client's receipt", "per event", lastDelays);
+const p99 = (samples: number[]) => {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(0.99 * sorted.length) - 1)]!;
+};
+
+const row = (label: string, over: string, samples: number[]) => {
+  const f = figures(label, over, samples);
+  return [f.label, f.path, String(f.count), ms(f.p50), ms(f.p95), ms(p99(samples)), ms(f.mean)];
+};
+
+it(`fan-out of one event to ${CLIENTS} subscribers on two API processes`, async () => {
+  // Connect: connection_init authenticated and acknowledged, in waves.
+  const connectMs: number[] = [];
+  const connectStart = performance.now();
+  for (let from = 0; from < CLIENTS; from += CONNECT_WAVE) {
+    await Promise.all(
+      Array.from({ length: Math.min(CONNECT_WAVE, CLIENTS - from) }, async (_, k) => {
+        const stack = (from + k) % 2 === 0 ? apiA : apiB;
+        const t = performance.now();
+        const client = liveClient(stack, { "x-api-key": buyer.secret });
+        clients.push(client);
+        await client.connected;
+        connectMs.push(performance.now() - t);
+      }),
+    );
+  }
+  const connectSeconds = (performance.now() - connectStart) / 1000;
+
+  const subscribeStart = performance.now();
+  const flat = await subscribeAll(DatasetUpdatedFlatDocument, { datasetId });
+  const subscribeSeconds = (performance.now() - subscribeStart) / 1000;
+  const flatDelays = await fanOut(flat, WARMUP_EVENTS, EVENTS);
+  for (const subscription of flat) subscription.unsubscribe();
+  await until(() => apiA.app.live.active + apiB.app.live.active === 0, EVENT_TIMEOUT_MS, "unsubscribed");
+
+  const nested = await subscribeAll(DatasetUpdatedDocument, { datasetId });
+  const nestedDelays = await fanOut(nested, 1, NESTED_EVENTS);
+
   console.log(
     [
       `subscriptions bench: ${CLIENTS} graphql-ws clients, ${CLIENTS / 2} on each of two API processes sharing Redis`,
       `node ${process.version}, ${cpus().length} cores`,
       `connected ${CLIENTS} clients in ${connectSeconds.toFixed(2)} s (waves of ${CONNECT_WAVE}); subscribed all in ${subscribeSeconds.toFixed(2)} s`,
-      `${EVENTS} events published one at a time on process A (after ${WARMUP_EVENTS} warm-up events), each to every client (ms)`,
+      `events published one at a time on process A, each to every client (ms): ${EVENTS} with the flat`,
+      `selection (after ${WARMUP_EVENTS} warm-up events), then ${NESTED_EVENTS} with dataset { id slug } (after 1)`,
       table(
         ["measure", "over", "n", "p50", "p95", "p99", "mean"],
-        [rows(connect, p99(connectMs)), rows(delay, p99(delays)), rows(last, p99(lastDelays))],
+        [
+          row("connect (connection_init → ack)", "per client", connectMs),
+          row("flat: publish → receipt", "per client per event", flatDelays.delays),
+          row("flat: publish → last receipt", "per event", flatDelays.lastDelays),
+          row("nested: publish → receipt", "per client per event", nestedDelays.delays),
+          row("nested: publish → last receipt", "per event", nestedDelays.lastDelays),
+        ],
       ),
     ].join("\n"),
   );
