@@ -296,8 +296,11 @@ export function registerSubscriptions(app: FastifyInstance, deps: SubscriptionDe
 
   app.addHook("preClose", async () => {
     clearInterval(timer);
-    // Clients are told to come back elsewhere (1001 Going Away); their streams end.
+    // Clients are told to come back elsewhere (1001 Going Away); their streams end. Those that do
+    // not complete the closing handshake promptly are cut off rather than holding up shutdown.
+    const cutOff = setTimeout(() => wss.clients.forEach((socket) => socket.terminate()), 1000);
     await server.dispose();
+    clearTimeout(cutOff);
   });
 }
 
