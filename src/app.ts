@@ -17,6 +17,7 @@ import { bossQueue } from "./jobs/queue.js";
 import { startJobs } from "./jobs/worker.js";
 import { RedisEventSink, createLiveChannels, pubSubConnection } from "./events/live-channels.js";
 import { LiveService } from "./subscriptions/live.service.js";
+import type { EventBus } from "./events/events.js";
 
 export interface Stores {
   prisma: PrismaClient;
@@ -158,8 +159,8 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
  * For processes without an HTTP server (the worker): their events still reach live subscribers
  * on every API process. Returns the connection, to quit on shutdown.
  */
-export function forwardLiveEvents(config: Config, log: Logger, services: Services): Redis {
+export function forwardLiveEvents(config: Config, log: Logger, events: EventBus): Redis {
   const publisher = pubSubConnection(config, log, "publisher");
-  services.events.addSink(new RedisEventSink(publisher, config.REDIS_KEY_PREFIX));
+  events.addSink(new RedisEventSink(publisher, config.REDIS_KEY_PREFIX));
   return publisher;
 }

@@ -71,7 +71,7 @@ async function worker(config: Config): Promise<number> {
     log,
     bossQueue(boss),
   );
-  const livePublisher = forwardLiveEvents(config, log, services);
+  const livePublisher = forwardLiveEvents(config, log, services.events);
   await startJobs(config, "worker", services, log, boss);
   // pg-boss stop waits for active jobs up to the timeout, then lets them be retried elsewhere.
   await untilSignal(log, config.SHUTDOWN_TIMEOUT_MS, async () => {

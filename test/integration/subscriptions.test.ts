@@ -3,7 +3,9 @@
 // reaches subscribers connected to the other through Redis. Who may subscribe to what is decided
 // at subscribe time, and a connection whose credential lapses is closed.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { forwardLiveEvents } from "../../src/app.js";
 import {
+  EventBus,
   newEvent,
   type DatasetUpdated,
   type DeliveryUpdated,
@@ -142,6 +144,23 @@ describe("datasetUpdated across API processes", () => {
     viaA.unsubscribe();
     viaB.unsubscribe();
     await until(() => apiA.app.live.active === 0 && apiB.app.live.active === 0, 5000, "unsubscribed");
+  });
+
+  it("reaches subscribers when the event is published by a process without HTTP (a worker)", async () => {
+    // What `datahus worker` wires: its own event bus forwarding to Redis, no PubSub of its own.
+    const events = new EventBus(apiA.app.log);
+    const publisher = forwardLiveEvents(apiA.app.config, apiA.app.log, events);
+    try {
+      const sub = withKey(apiB, buyer).subscribe(DatasetUpdatedDocument, { datasetId: purchased.id });
+      await until(() => apiB.app.live.active === 1, 5000, "subscription");
+      const event = datasetEvent(purchased.raw, 30);
+      await events.publish(event);
+      expect((await sub.next()).data?.datasetUpdated.eventId).toBe(event.id);
+      sub.unsubscribe();
+      await until(() => apiB.app.live.active === 0, 5000, "unsubscribed");
+    } finally {
+      await publisher.quit();
+    }
   });
 
   it("refuses, at subscribe time, a buyer who did not buy the dataset, and datasets they cannot see", async () => {
