@@ -179,6 +179,7 @@ export function registerSubscriptions(app: FastifyInstance, deps: SubscriptionDe
             subject,
             log: log.child({ connectionId: id, accountId: caller.accountId }),
           });
+          deps.metrics.liveConnections.set(connections.size);
           return true;
         } catch (error) {
           return refuse(socket, error, { ip });
@@ -186,6 +187,13 @@ export function registerSubscriptions(app: FastifyInstance, deps: SubscriptionDe
       },
       onClose(ctx) {
         connections.delete(ctx.extra.socket);
+        deps.metrics.liveConnections.set(connections.size);
+      },
+      onOperation() {
+        deps.metrics.liveSubscriptions.set(live.active);
+      },
+      onComplete() {
+        deps.metrics.liveSubscriptions.set(live.active);
       },
       async onSubscribe(ctx, id, payload: SubscribePayload) {
         const connection = connections.get(ctx.extra.socket);
@@ -281,6 +289,7 @@ export function registerSubscriptions(app: FastifyInstance, deps: SubscriptionDe
       if (!refusal) return;
       connection.log.info({ reason: refusal.message }, "live connection closed: credential lapsed");
       connections.delete(connection.socket);
+      deps.metrics.liveConnections.set(connections.size);
       closeWith(connection.socket, refusal);
     });
   };

@@ -11,7 +11,10 @@ import {
   type DeliveryUpdated,
   type PipelineRunUpdated,
 } from "../../src/events/events.js";
+import { Encryption } from "../../src/db/encryption.js";
 import { decodeGlobalId, encodeGlobalId } from "../../src/graphql/relay.js";
+import { AuthService } from "../../src/identity/auth.service.js";
+import { isAuthenticated } from "../../src/identity/caller.js";
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, sign } from "../../src/identity/request-signing.js";
 import {
   CreateApiKeyDocument,
@@ -24,6 +27,7 @@ import {
   PublishDatasetDocument,
   PurchaseDatasetDocument,
   RevokeApiKeyDocument,
+  RotateApiKeyDocument,
   SetAccountPlanDocument,
   SuspendAccountDocument,
 } from "../generated/graphql.js";
@@ -133,6 +137,9 @@ describe("datasetUpdated across API processes", () => {
     };
     expect(await viaB.next()).toEqual({ data: expected });
     expect(await viaA.next()).toEqual({ data: expected });
+    const metrics = await (await fetch(`${apiB.url}/metrics`)).text();
+    expect(metrics).toMatch(/^datahus_live_connections 1$/m);
+    expect(metrics).toMatch(/^datahus_live_subscriptions 1$/m);
 
     // Events about another dataset are not sent; the next one about this dataset is.
     await apiB.app.services.events.publish(datasetEvent(draft.raw, 1));
@@ -253,6 +260,65 @@ describe("lapsed credentials", () => {
     await other.connected;
     await apiA.graphql(SuspendAccountDocument, { accountId: doomed.accountId }, admin.headers);
     expect(await other.closed).toEqual({ code: 4403, reason: "Account suspended" });
+  });
+});
+
+describe("AuthService.lapsed, the recheck of open connections", () => {
+  it("finds expired and rotated-out keys, expired tokens and suspended accounts", async () => {
+    const { services, stores, config } = apiA.app;
+    const owner = await apiA.signup("Recheck Buyer", "BUYER", PASSWORD);
+    const inAnHour = new Date(Date.now() + 3600_000).toISOString();
+    const expiring = await apiA.graphql(
+      CreateApiKeyDocument,
+      { input: { name: "expiring", expiresAt: inAnHour } },
+      owner.headers,
+    );
+    const rotating = await apiA.graphql(CreateApiKeyDocument, { input: { name: "rotating" } }, owner.headers);
+    const rotated = await apiA.graphql(
+      RotateApiKeyDocument,
+      { id: rotating.data!.createApiKey.apiKey.id, graceSeconds: 60 },
+      owner.headers,
+    );
+    expect(rotated.errors).toBeUndefined();
+    const login = await apiA.graphql(LoginDocument, { email: owner.email, password: PASSWORD });
+    const token = login.data!.login.token;
+    const session = async (credentials: { apiKey?: string; authorization?: string }) => {
+      const caller = await services.auth.authenticate(credentials);
+      if (!isAuthenticated(caller)) throw new Error("test bug: not authenticated");
+      return { caller, token: credentials.authorization?.slice("Bearer ".length) };
+    };
+    const sessions = [
+      await session({ apiKey: owner.secret }),
+      await session({ apiKey: expiring.data!.createApiKey.secret }),
+      await session({ apiKey: rotating.data!.createApiKey.secret }),
+      await session({ authorization: `Bearer ${token}` }),
+    ];
+    const at = (ms: number) =>
+      new AuthService(
+        stores.prisma,
+        config,
+        new Encryption(config.ENCRYPTION_KEY),
+        { claim: async () => true },
+        () => new Date(Date.now() + ms),
+      );
+    const messages = async (ms: number) =>
+      (await at(ms).lapsed(sessions)).map((refusal) => refusal?.message ?? null);
+
+    expect(await messages(0)).toEqual([null, null, null, null]);
+    // After the rotation's grace (60 s) and past the token's lifetime (JWT_TTL_SECONDS).
+    expect(await messages((config.JWT_TTL_SECONDS + 1) * 1000)).toEqual([
+      null,
+      null,
+      "API key rotated; use its replacement",
+      "Invalid or expired token",
+    ]);
+    expect((await messages(2 * 3600_000))[1]).toBe("API key expired");
+
+    await stores.prisma.account.update({ where: { id: owner.rawAccountId }, data: { status: "SUSPENDED" } });
+    expect(await messages(0)).toEqual(Array(4).fill("Account suspended"));
+    expect((await at(0).lapsed(sessions)).map((refusal) => refusal?.code)).toEqual(
+      Array(4).fill("FORBIDDEN"),
+    );
   });
 });
 
