@@ -172,7 +172,10 @@ export class AuthService {
     const [keys, users] = await Promise.all([
       keyIds.length === 0
         ? []
-        : this.prisma.apiKey.findMany({ where: { id: { in: keyIds } }, include: { account: true } }),
+        : this.prisma.apiKey.findMany({
+            where: { id: { in: keyIds } },
+            include: { account: true, user: { select: { id: true } } },
+          }),
       userIds.length === 0
         ? []
         : this.prisma.user.findMany({ where: { id: { in: userIds } }, include: { account: true } }),
@@ -183,7 +186,7 @@ export class AuthService {
     return sessions.map(({ caller, token }) => {
       if (caller.kind === "apiKey") {
         const key = keyById.get(caller.apiKeyId);
-        return key ? keyRefusal(key, now) : new AppError("UNAUTHENTICATED", "Invalid API key");
+        return key?.user ? keyRefusal(key, now) : new AppError("UNAUTHENTICATED", "Invalid API key");
       }
       const user = userById.get(caller.userId);
       if (
