@@ -90,6 +90,12 @@ const header = (request: IncomingMessage, name: string) => {
   return Array.isArray(value) ? value[0] : value;
 };
 
+/** The client's address as Fastify tells it for HTTP: behind a trusted proxy, X-Forwarded-For's first. */
+function clientIp(request: IncomingMessage, trustProxy: boolean): string {
+  const forwarded = trustProxy ? header(request, "x-forwarded-for")?.split(",")[0]?.trim() : undefined;
+  return forwarded || (request.socket.remoteAddress ?? "unknown");
+}
+
 /** Mounts the WebSocket endpoint on the Fastify server; closed with it. */
 export function registerSubscriptions(app: FastifyInstance, deps: SubscriptionDeps): void {
   const { config, log, services, live, limiter, schema } = deps;
@@ -135,7 +141,7 @@ export function registerSubscriptions(app: FastifyInstance, deps: SubscriptionDe
         const params = ctx.connectionParams ?? {};
         const apiKey = stringParam(params, "x-api-key", "X-API-Key");
         const authorization = stringParam(params, "authorization", "Authorization");
-        const ip = request.socket.remoteAddress ?? "unknown";
+        const ip = clientIp(request, config.TRUST_PROXY);
         try {
           if (apiKey === undefined && authorization === undefined) {
             throw new AppError(

@@ -368,6 +368,18 @@ describe("rules applied while connected", () => {
     expect(refused.reason).toMatch(/^Rate limit exceeded; retry in \d+s$/);
   });
 
+  it("counts failed authentications against the client IP, as over HTTP", async () => {
+    const strict = await startStack({ ANONYMOUS_RATE_LIMIT_PER_MINUTE: "2" });
+    try {
+      const attempt = () => liveClient(strict, { "x-api-key": "dh_live_guess" }).closed;
+      expect(await attempt()).toMatchObject({ code: 4401 });
+      expect(await attempt()).toMatchObject({ code: 4401 });
+      expect(await attempt()).toMatchObject({ code: 4429 });
+    } finally {
+      await strict.close();
+    }
+  });
+
   it("takes keys that require signed requests when the upgrade request is signed", async () => {
     const created = await apiA.graphql(CreateSignedApiKeyDocument, { name: "signed live" }, buyer.headers);
     const { secret, signingSecret } = created.data!.createApiKey;
