@@ -15,6 +15,9 @@ import type { NonceStore } from "./identity/auth.service.js";
 import { createBoss } from "./jobs/boss.js";
 import { bossQueue } from "./jobs/queue.js";
 import { startJobs } from "./jobs/worker.js";
+import { RedisEventSink, createLiveChannels, pubSubConnection } from "./events/live-channels.js";
+import { LiveService } from "./subscriptions/live.service.js";
+import type { EventBus } from "./events/events.js";
 
 export interface Stores {
   prisma: PrismaClient;
@@ -73,6 +76,8 @@ export interface App {
   stores: Stores;
   services: Services;
   http: FastifyInstance;
+  /** Live subscriptions in this process. */
+  live: LiveService;
   /** Starts listening; resolves to the base URL (useful with PORT=0). */
   listen(): Promise<string>;
   /** Stops accepting connections, lets requests in flight finish, then closes the stores. */
@@ -106,8 +111,19 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
     log,
     bossQueue(boss),
   );
+  const channels = createLiveChannels(config, log);
+  services.events.addSink(new RedisEventSink(channels.publisher, config.REDIS_KEY_PREFIX));
+  const live = new LiveService(
+    channels.pubSub,
+    channels.subscriber,
+    services.reads,
+    services.pipelines,
+    stores.prisma,
+    { prefix: config.REDIS_KEY_PREFIX, recheckMs: config.SUBSCRIPTION_RECHECK_SECONDS * 1000 },
+  );
   await startJobs(config, "api", services, log, boss);
   const http = await createHttpServer({
+    live,
     config,
     log,
     metrics: new Metrics(),
@@ -125,6 +141,7 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
     stores,
     services,
     http,
+    live,
     async listen() {
       return http.listen({ host: config.HOST, port: config.PORT });
     },
@@ -132,7 +149,18 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
       await http.close();
       await boss.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS });
       await services.usage.close();
+      await channels.close();
       await closeStores(stores);
     },
   };
+}
+
+/**
+ * For processes without an HTTP server (the worker): their events still reach live subscribers
+ * on every API process. Returns the connection, to quit on shutdown.
+ */
+export function forwardLiveEvents(config: Config, log: Logger, events: EventBus): Redis {
+  const publisher = pubSubConnection(config, log, "publisher");
+  events.addSink(new RedisEventSink(publisher, config.REDIS_KEY_PREFIX));
+  return publisher;
 }

@@ -73,6 +73,9 @@ export const configSchema = z.object({
   GRAPHQL_MAX_TOKENS: int(100, 1_000_000).default(5000),
   GRAPHQL_MAX_COST: int(1, 10_000_000).default(50_000),
   MAX_LIMIT: int(1, 1000).default(100),
+
+  SUBSCRIPTION_RECHECK_SECONDS: int(1, 3600).default(60),
+  SUBSCRIPTION_KEEPALIVE_SECONDS: int(0, 3600).default(12),
 });
 
 export type Env = z.input<typeof configSchema>;

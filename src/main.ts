@@ -3,7 +3,7 @@
 import "reflect-metadata";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createApp, closeStores, createStores, redisNonceStore } from "./app.js";
+import { createApp, closeStores, createStores, forwardLiveEvents, redisNonceStore } from "./app.js";
 import { ConfigError, adminPasswordFromEnvironment, loadConfig, type Config } from "./config.js";
 import { migrateClickHouse } from "./db/clickhouse-migrations.js";
 import { findProjectRoot, migratePostgres } from "./db/postgres-migrate.js";
@@ -71,11 +71,13 @@ async function worker(config: Config): Promise<number> {
     log,
     bossQueue(boss),
   );
+  const livePublisher = forwardLiveEvents(config, log, services.events);
   await startJobs(config, "worker", services, log, boss);
   // pg-boss stop waits for active jobs up to the timeout, then lets them be retried elsewhere.
   await untilSignal(log, config.SHUTDOWN_TIMEOUT_MS, async () => {
     await boss.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS });
     await services.usage.close();
+    await livePublisher.quit().catch(() => livePublisher.disconnect());
     await closeStores(stores);
   });
   return 0;

@@ -31,6 +31,11 @@ function isRequestError(error: GraphQLError): boolean {
   return code === undefined || (typeof code === "string" && REQUEST_ERROR_CODES.has(code));
 }
 
+/** Errors the client caused and sees as they are; anything else is ours, masked and logged. */
+export function isClientError(error: GraphQLError): boolean {
+  return appErrorOf(error) !== undefined || isRequestError(error);
+}
+
 /** The client-facing form of one error. `requestId` is attached to masked errors. */
 export function formatClientError(error: GraphQLError, requestId: string): GraphQLFormattedError {
   const app = appErrorOf(error);
@@ -58,7 +63,7 @@ export function errorMaskingPlugin(metrics: Metrics): ApolloServerPlugin<Context
       return {
         async didEncounterErrors({ errors, contextValue, operationName, operation }) {
           for (const error of errors) {
-            if (appErrorOf(error) || isRequestError(error)) continue;
+            if (isClientError(error)) continue;
             contextValue.log.error(
               {
                 err: error.originalError ?? error,

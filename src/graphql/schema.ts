@@ -1,6 +1,6 @@
 import "reflect-metadata";
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from "graphql";
-import { buildSchemaSync } from "type-graphql";
+import { buildSchemaSync, type PubSub } from "type-graphql";
 import { CatalogResolver } from "../catalog/catalog.resolver.js";
 import { CreditResolver } from "../credits/credit.resolver.js";
 import { AccountResolver } from "../identity/account.resolver.js";
@@ -12,6 +12,11 @@ import { PipelineResolver, PipelineRunResolver } from "../pipelines/pipeline.res
 import { RecordConnectionResolver, RecordsResolver } from "../records/records.resolver.js";
 import { PurchaseResolver, SaleResolver } from "../sales/sale.resolver.js";
 import { SourceResolver } from "../sources/source.resolver.js";
+import {
+  DatasetUpdateResolver,
+  PipelineRunUpdateResolver,
+  SubscriptionResolver,
+} from "../subscriptions/subscription.resolver.js";
 import { NodeResolver } from "./node.resolver.js";
 
 const resolvers = [
@@ -22,20 +27,41 @@ const resolvers = [
   CatalogResolver,
   CreditResolver,
   IngestResolver,
+  DatasetUpdateResolver,
   PipelineResolver,
   PipelineRunResolver,
+  PipelineRunUpdateResolver,
   PurchaseResolver,
   RecordConnectionResolver,
   RecordsResolver,
   SaleResolver,
   SourceResolver,
+  SubscriptionResolver,
 ] as const;
+
+// type-graphql builds @Subscription fields only when given a PubSub, even though each of ours
+// brings its own `subscribe`: the schema is one per process, while each app (the tests run two in
+// one process) follows its own Redis channels, reached through the context (Context.live).
+const unusedPubSub: PubSub = {
+  publish() {
+    throw new Error("publish through services.events; subscriptions read through Context.live");
+  },
+  subscribe() {
+    throw new Error("subscriptions read through Context.live");
+  },
+};
 
 let schema: GraphQLSchema | undefined;
 
 /** The schema is built once per process: type-graphql's metadata is global anyway. */
 export function graphqlSchema(): GraphQLSchema {
-  schema ??= buildSchemaSync({ resolvers, validate: false, authChecker, authMode: "error" });
+  schema ??= buildSchemaSync({
+    resolvers,
+    validate: false,
+    authChecker,
+    authMode: "error",
+    pubSub: unusedPubSub,
+  });
   return schema;
 }
 

@@ -23,6 +23,7 @@ import { graphqlSchema } from "../graphql/schema.js";
 import { anonymous, isAuthenticated, type Caller } from "../identity/caller.js";
 import {
   RateLimiter,
+  callerSubject,
   rateLimitHeaders,
   type RateLimitDecision,
   type RateLimitSubject,
@@ -35,6 +36,8 @@ import { checkReadiness, type Check } from "./readiness.js";
 import { registerAuthRoutes } from "./auth-routes.js";
 import { registerDataRoutes } from "./data-routes.js";
 import { registerIngestRoutes } from "./ingest-routes.js";
+import { registerSubscriptions } from "./subscriptions.js";
+import type { LiveService } from "../subscriptions/live.service.js";
 
 export interface HttpDeps {
   config: Config;
@@ -43,6 +46,7 @@ export interface HttpDeps {
   services: Services;
   redis: Redis;
   readinessChecks: Record<string, Check>;
+  live: LiveService;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,128}$/;
@@ -166,12 +170,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
       }
       throw error;
     }
-    const subject = isAuthenticated(caller)
-      ? {
-          key: caller.kind === "apiKey" ? `key:${caller.apiKeyId}` : `user:${caller.userId}`,
-          ...caller.limits,
-        }
-      : ipSubject(request);
+    const subject = isAuthenticated(caller) ? callerSubject(caller) : ipSubject(request);
     enforce(await limiter.consume(subject), reply);
     callers.set(request, caller);
   };
@@ -198,8 +197,9 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
     costLimit: { maxCost: config.GRAPHQL_MAX_COST },
     blockFieldSuggestion: { enabled: !config.GRAPHQL_INTROSPECTION },
   }).protect();
+  const schema = graphqlSchema();
   const apollo = new ApolloServer<Context>({
-    schema: graphqlSchema(),
+    schema,
     introspection: config.GRAPHQL_INTROSPECTION,
     validationRules: armor.validationRules,
     allowBatchedHttpRequests: false,
@@ -232,9 +232,21 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
           services,
           loaders: new Loaders(services, caller),
           meter: new CostMeter(),
+          live: deps.live,
         };
       },
     }),
+  });
+
+  registerSubscriptions(app, {
+    config,
+    log,
+    metrics,
+    services,
+    live: deps.live,
+    limiter,
+    schema,
+    validationRules: armor.validationRules,
   });
 
   await registerAuthRoutes(app, { services, identify });

@@ -4,7 +4,15 @@ import type { Encryption } from "../db/encryption.js";
 import { translatePrismaError } from "../db/prisma-errors.js";
 import { AppError } from "../errors.js";
 import type { Account, ApiKey, Plan, PrismaClient, User } from "../generated/prisma/client.js";
-import { ROLE_SCOPES, anonymous, isScope, type Caller, type PlanLimits, type Role } from "./caller.js";
+import {
+  ROLE_SCOPES,
+  anonymous,
+  isScope,
+  type AuthenticatedCaller,
+  type Caller,
+  type PlanLimits,
+  type Role,
+} from "./caller.js";
 import { verifySignedRequest, type SignedRequest } from "./request-signing.js";
 import {
   DUMMY_PASSWORD_HASH,
@@ -100,12 +108,8 @@ export class AuthService {
     });
     if (!row || !row.user) throw invalid;
     const now = this.now();
-    if (row.revokedAt) throw new AppError("UNAUTHENTICATED", "API key revoked");
-    if (row.expiresAt && row.expiresAt <= now) throw new AppError("UNAUTHENTICATED", "API key expired");
-    if (row.graceUntil && row.graceUntil <= now) {
-      throw new AppError("UNAUTHENTICATED", "API key rotated; use its replacement");
-    }
-    if (row.account.status === "SUSPENDED") throw new AppError("FORBIDDEN", "Account suspended");
+    const refusal = keyRefusal(row, now);
+    if (refusal) throw refusal;
     if (row.requireSignature) await this.checkSignature(row.id, row.signingSecretEncrypted, request);
     if (!row.lastUsedAt || now.getTime() - row.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
       await this.prisma.apiKey.update({ where: { id: row.id }, data: { lastUsedAt: now } });
@@ -143,7 +147,8 @@ export class AuthService {
     });
     if (!user || user.accountId !== claims.acc)
       throw new AppError("UNAUTHENTICATED", "Invalid or expired token");
-    if (user.account.status === "SUSPENDED") throw new AppError("FORBIDDEN", "Account suspended");
+    const refusal = accountRefusal(user.account);
+    if (refusal) throw refusal;
     const role = user.role as Role;
     return {
       kind: "user",
@@ -153,6 +158,46 @@ export class AuthService {
       scopes: ROLE_SCOPES[role],
       limits: planLimits(user.account.plan, user.account),
     };
+  }
+
+  /**
+   * For long-lived connections (subscriptions), authenticated once: why each caller may no longer
+   * continue (a key revoked, expired or rotated out, a token expired, a user gone, an account
+   * suspended), or null while it still may. Two queries for any number of callers.
+   */
+  async lapsed(sessions: readonly LiveSession[]): Promise<(AppError | null)[]> {
+    const now = this.now();
+    const keyIds = sessions.flatMap((s) => (s.caller.kind === "apiKey" ? [s.caller.apiKeyId] : []));
+    const userIds = sessions.flatMap((s) => (s.caller.kind === "user" ? [s.caller.userId] : []));
+    const [keys, users] = await Promise.all([
+      keyIds.length === 0
+        ? []
+        : this.prisma.apiKey.findMany({
+            where: { id: { in: keyIds } },
+            include: { account: true, user: { select: { id: true } } },
+          }),
+      userIds.length === 0
+        ? []
+        : this.prisma.user.findMany({ where: { id: { in: userIds } }, include: { account: true } }),
+    ]);
+    const keyById = new Map(keys.map((k) => [k.id, k]));
+    const userById = new Map(users.map((u) => [u.id, u]));
+    const nowSeconds = Math.floor(now.getTime() / 1000);
+    return sessions.map(({ caller, token }) => {
+      if (caller.kind === "apiKey") {
+        const key = keyById.get(caller.apiKeyId);
+        return key?.user ? keyRefusal(key, now) : new AppError("UNAUTHENTICATED", "Invalid API key");
+      }
+      const user = userById.get(caller.userId);
+      if (
+        !user ||
+        user.accountId !== caller.accountId ||
+        !verifyToken(token ?? "", this.config.JWT_SECRET, nowSeconds)
+      ) {
+        return new AppError("UNAUTHENTICATED", "Invalid or expired token");
+      }
+      return accountRefusal(user.account);
+    });
   }
 
   /**
@@ -261,6 +306,28 @@ export class AuthService {
     await this.prisma.user.update({ where: { id: user.id }, data: { lastLoginAt: now } });
     return { token, expiresAt: new Date(expiresAt * 1000), user };
   }
+}
+
+/** A caller authenticated once for a long-lived connection; `token` for dashboard sessions. */
+export interface LiveSession {
+  caller: AuthenticatedCaller;
+  token?: string;
+}
+
+function accountRefusal(account: Pick<Account, "status">): AppError | null {
+  return account.status === "SUSPENDED" ? new AppError("FORBIDDEN", "Account suspended") : null;
+}
+
+function keyRefusal(
+  key: Pick<ApiKey, "revokedAt" | "expiresAt" | "graceUntil"> & { account: Pick<Account, "status"> },
+  now: Date,
+): AppError | null {
+  if (key.revokedAt) return new AppError("UNAUTHENTICATED", "API key revoked");
+  if (key.expiresAt && key.expiresAt <= now) return new AppError("UNAUTHENTICATED", "API key expired");
+  if (key.graceUntil && key.graceUntil <= now) {
+    return new AppError("UNAUTHENTICATED", "API key rotated; use its replacement");
+  }
+  return accountRefusal(key.account);
 }
 
 type Tx = Parameters<Parameters<PrismaClient["$transaction"]>[0]>[0];

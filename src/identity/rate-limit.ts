@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import { RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import { AppError, ErrorCode } from "../errors.js";
+import type { AuthenticatedCaller } from "./caller.js";
 
 export type RateLimitWindow = "minute" | "hour" | "month";
 
@@ -22,6 +23,14 @@ export interface RateLimitSubject {
   perHour: number | null;
   /** Counted over a 30-day window from the first request in it (see the note at the top). */
   perMonth: number | null;
+}
+
+/** An authenticated caller counts against its plan's limits, per API key or per dashboard user. */
+export function callerSubject(caller: AuthenticatedCaller): RateLimitSubject {
+  return {
+    key: caller.kind === "apiKey" ? `key:${caller.apiKeyId}` : `user:${caller.userId}`,
+    ...caller.limits,
+  };
 }
 
 export interface RateLimitDecision {

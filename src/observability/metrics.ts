@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 /** One registry per app instance, so several instances (tests) never share counters. */
 export class Metrics {
@@ -30,6 +30,18 @@ export class Metrics {
     name: "datahus_graphql_errors_total",
     help: "GraphQL errors returned to clients, by error code",
     labelNames: ["code"] as const,
+    registers: [this.registry],
+  });
+
+  readonly liveConnections = new Gauge({
+    name: "datahus_live_connections",
+    help: "Authenticated WebSocket (graphql-ws) connections open on this process",
+    registers: [this.registry],
+  });
+
+  readonly liveSubscriptions = new Gauge({
+    name: "datahus_live_subscriptions",
+    help: "Live subscriptions listening on this process",
     registers: [this.registry],
   });
 

@@ -174,6 +174,15 @@ export class ReadService {
     return this.reader.count(ref(dataset), filter);
   }
 
+  /**
+   * Checks that the caller may read the dataset's records, under the rules of a read (NOT_FOUND,
+   * FORBIDDEN with `requiresPurchase` for a PURCHASED dataset not bought), reading and charging
+   * nothing. For live subscriptions to a dataset's changes.
+   */
+  async checkReadable(caller: Caller, datasetId: string): Promise<void> {
+    await this.open(caller, datasetId);
+  }
+
   /** The largest page a read may ask for (MAX_LIMIT). */
   get maxPageSize(): number {
     return this.limits.maxLimit;

@@ -22,6 +22,9 @@ import {
   IsoApiKeysDocument,
   IsoCreateApiKeyDocument,
   IsoCreditTransactionsDocument,
+  IsoDatasetUpdatedDocument,
+  IsoDeliveryUpdatedDocument,
+  IsoPipelineRunUpdatedDocument,
   IsoDatasetsDocument,
   IsoLoginDocument,
   IsoMeDocument,
@@ -57,6 +60,7 @@ import {
   TopUpCreditsDocument,
   UsageDocument,
 } from "../generated/graphql.js";
+import { liveClient, until, type LiveClient } from "../support/live.js";
 import { startStack, type GraphQLResponse, type TestAccount, type TestStack } from "../support/stack.js";
 
 /**
@@ -106,6 +110,7 @@ const COVERED = {
     "updateSource",
     "upsertRecords",
   ],
+  Subscription: ["datasetUpdated", "deliveryUpdated", "pipelineRunUpdated"],
 } as const;
 
 const PAGE = 100;
@@ -161,6 +166,9 @@ interface Exchange {
 let stack: TestStack;
 let admin: TestAccount;
 const parties = {} as Record<PartyName, Party>;
+/** Each buyer's delivery (no connection lists deliveries yet), by global id. */
+const deliveries = {} as Record<"B1" | "B2", string>;
+const liveClients: LiveClient[] = [];
 const exchanges: Exchange[] = [];
 const sentRootFields = new Set<string>();
 /** Every credential (API key secret or session token) and whose it is. */
@@ -222,6 +230,45 @@ const gql = <TData, TVars>(
   variables: TVars,
   headers?: Record<string, string>,
 ) => stack.graphql(document, variables, headers);
+
+/**
+ * Subscribes over graphql-ws with the caller's credentials, recorded like an HTTP exchange.
+ * "accepted" when the server started listening (then unsubscribed), else the refusal.
+ */
+async function recordingSubscribe<TData, TVars>(
+  document: TypedDocumentNode<TData, TVars>,
+  variables: TVars,
+  headers: Record<string, string>,
+): Promise<GraphQLResponse<TData> | "accepted"> {
+  const operation = getOperationAST(document)!;
+  for (const selection of operation.selectionSet.selections) {
+    if (selection.kind === Kind.FIELD) sentRootFields.add(`Subscription.${selection.name.value}`);
+  }
+  const owner = credentials.get(credentialOf(headers) ?? "");
+  if (owner === undefined) throw new Error("test bug: a credential the test does not know");
+  const client = liveClient(stack, headers);
+  liveClients.push(client);
+  const before = stack.app.live.active;
+  const subscription = client.subscribe(document, variables);
+  const outcome = await Promise.race([
+    subscription.next(5000),
+    until(() => stack.app.live.active > before, 5000).then(() => "accepted" as const),
+  ]);
+  await client.dispose();
+  await until(() => stack.app.live.active === before, 5000, "the subscription to end");
+  exchanges.push({
+    owner,
+    operation: operation.name?.value ?? "anonymous",
+    request: JSON.stringify({ query: print(document), variables }),
+    response: JSON.stringify(outcome),
+  });
+  if (outcome === "accepted") return outcome;
+  return {
+    status: 200,
+    headers: new Headers(),
+    ...(outcome as Omit<GraphQLResponse<TData>, "status" | "headers">),
+  };
+}
 
 function ok<T>(res: GraphQLResponse<T>): T {
   expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
@@ -454,6 +501,10 @@ beforeAll(async () => {
         },
       });
     });
+    const delivery = await db.delivery.create({
+      data: { accountId: buyer.account.rawAccountId, datasetId, kind: "WEBHOOK", config: {} },
+    });
+    deliveries[buyer.name as "B1" | "B2"] = encodeGlobalId("Delivery", delivery.id);
   }
 
   // A second key for every account, made through the API, and a dashboard session.
@@ -492,6 +543,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await Promise.allSettled(liveClients.map((client) => client.dispose()));
   await stack?.close();
 });
 
@@ -503,7 +555,11 @@ describe("the schema", () => {
     Mutation: sorted(Object.keys(schema.getMutationType()?.getFields() ?? {})),
     Subscription: sorted(Object.keys(schema.getSubscriptionType()?.getFields() ?? {})),
   });
-  const covered = { Query: sorted(COVERED.Query), Mutation: sorted(COVERED.Mutation), Subscription: [] };
+  const covered = {
+    Query: sorted(COVERED.Query),
+    Mutation: sorted(COVERED.Mutation),
+    Subscription: sorted(COVERED.Subscription),
+  };
 
   it("has exactly the root fields this test covers (add new ones to the isolation test)", () => {
     expect(rootFields(graphqlSchema())).toEqual(covered);
@@ -901,6 +957,51 @@ describe.each(CALLERS)("%s", (name) => {
     ).toEqual([...new Set(ownSales.map((sale) => sale.dataset.slug))].sort());
   });
 
+  it("cannot follow another account's hidden datasets, pipelines or deliveries live", async () => {
+    const foreign = await foreignIds(own());
+    const h = me().keys[0]!.headers;
+    const refusal = async <TData, TVars>(document: TypedDocumentNode<TData, TVars>, variables: TVars) => {
+      const outcome = await recordingSubscribe(document, variables, h);
+      expect(outcome, JSON.stringify(variables)).not.toBe("accepted");
+      return errorOf(outcome as GraphQLResponse<TData>).extensions?.code;
+    };
+    const hidden = (type: NodeType) => [...foreign].filter(([, r]) => r.type === type).map(([id]) => id);
+    expect(hidden("Dataset").length).toBeGreaterThan(0);
+    for (const datasetId of hidden("Dataset")) {
+      expect(await refusal(IsoDatasetUpdatedDocument, { datasetId })).toBe("NOT_FOUND");
+      count("datasetUpdated");
+    }
+    expect(hidden("Pipeline").length).toBeGreaterThan(0);
+    for (const pipelineId of hidden("Pipeline")) {
+      // Buyers may follow no pipeline at all; publishers only their own.
+      expect(await refusal(IsoPipelineRunUpdatedDocument, { pipelineId })).toBe(
+        isPublisher ? "NOT_FOUND" : "FORBIDDEN",
+      );
+      count("pipelineRunUpdated");
+    }
+    const foreignDeliveries = Object.entries(deliveries).filter(([owner]) => owner !== name);
+    expect(foreignDeliveries.length).toBeGreaterThan(0);
+    for (const [, deliveryId] of foreignDeliveries) {
+      expect(await refusal(IsoDeliveryUpdatedDocument, { deliveryId })).toBe("NOT_FOUND");
+      count("deliveryUpdated");
+    }
+
+    // What it may follow is accepted, so the refusals above are not vacuous.
+    const visibleDatasets = idsOf(await ownership(), "Dataset", (r) => visibleTo(r, own()));
+    for (const datasetId of visibleDatasets) {
+      expect(await recordingSubscribe(IsoDatasetUpdatedDocument, { datasetId }, h)).toBe("accepted");
+    }
+    if (isPublisher) {
+      const pipelines = await prisma().pipeline.findMany({ where: { accountId: own() } });
+      expect(pipelines).toHaveLength(1);
+      const pipelineId = encodeGlobalId("Pipeline", pipelines[0]!.id);
+      expect(await recordingSubscribe(IsoPipelineRunUpdatedDocument, { pipelineId }, h)).toBe("accepted");
+    } else {
+      const deliveryId = deliveries[name as "B1" | "B2"];
+      expect(await recordingSubscribe(IsoDeliveryUpdatedDocument, { deliveryId }, h)).toBe("accepted");
+    }
+  });
+
   it("creates, rotates and revokes its own keys, on its own account", async () => {
     const h = me().keys[0]!.headers;
     const created = ok(await gql(IsoCreateApiKeyDocument, { input: { name: "throwaway" } }, h)).createApiKey;
@@ -1084,7 +1185,11 @@ describe("the admin, afterwards", () => {
 describe("every response of this file", () => {
   it("sent every root field of the schema at least once", () => {
     expect(sorted(sentRootFields)).toEqual(
-      sorted([...COVERED.Query.map((f) => `Query.${f}`), ...COVERED.Mutation.map((f) => `Mutation.${f}`)]),
+      sorted([
+        ...COVERED.Query.map((f) => `Query.${f}`),
+        ...COVERED.Mutation.map((f) => `Mutation.${f}`),
+        ...COVERED.Subscription.map((f) => `Subscription.${f}`),
+      ]),
     );
   });
 

@@ -53,24 +53,32 @@ export interface TestAccount {
 export interface StackOptions {
   /** Also run a pg-boss worker in this process (the app's services, every job handler). */
   worker?: boolean;
+  /**
+   * A second API process of that stack: another app on its own port, with its own stores,
+   * connections and Redis subscribers, on the same PostgreSQL and ClickHouse databases and the
+   * same Redis prefix. Its close() leaves the databases to their owner.
+   */
+  sharing?: TestStack;
 }
 
 export async function startStack(overrides: Env = {}, options: StackOptions = {}): Promise<TestStack> {
-  const probe = baseConfig(overrides);
-  const postgres = await freshPostgres(probe);
-  const clickhouseDatabase = uniqueName("t");
+  const shared = options.sharing?.app.config;
+  const postgres = shared
+    ? { url: shared.DATABASE_URL, drop: async () => {} }
+    : await freshPostgres(baseConfig(overrides));
+  const clickhouseDatabase = shared?.CLICKHOUSE_DATABASE ?? uniqueName("t");
   const config = baseConfig({
     PORT: "0",
     // Tests send many anonymous requests from 127.0.0.1; the limit itself is tested on its own.
     ANONYMOUS_RATE_LIMIT_PER_MINUTE: "1000000",
     DATABASE_URL: postgres.url,
     CLICKHOUSE_DATABASE: clickhouseDatabase,
-    REDIS_KEY_PREFIX: `${uniqueName("t")}:`,
+    REDIS_KEY_PREFIX: shared?.REDIS_KEY_PREFIX ?? `${uniqueName("t")}:`,
     ...overrides,
   });
   const admin = createClickHouse(config, { database: "default" });
   const clickhouseUp = await admin.ping();
-  if (clickhouseUp) await migrateClickHouse(admin, clickhouseDatabase);
+  if (clickhouseUp && !shared) await migrateClickHouse(admin, clickhouseDatabase);
 
   const lines: string[] = [];
   const sink = new Writable({
@@ -134,7 +142,9 @@ export async function startStack(overrides: Env = {}, options: StackOptions = {}
     async close() {
       await worker?.stop({ graceful: true, timeout: 5_000 });
       await app.close();
-      if (clickhouseUp) await admin.command(sql`DROP DATABASE IF EXISTS ${ident(clickhouseDatabase)}`);
+      if (clickhouseUp && !shared) {
+        await admin.command(sql`DROP DATABASE IF EXISTS ${ident(clickhouseDatabase)}`);
+      }
       await admin.close();
       await postgres.drop();
     },

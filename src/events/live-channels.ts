@@ -1,0 +1,99 @@
+// Live subscriptions in any API process hear of events published in any process (API or worker)
+// through Redis pub/sub: each event a subscription can follow is published on a channel named
+// after its type and the object it is about, and an API process subscribes to a channel while
+// one of its clients follows that object (subscriptions/live.service.ts).
+import { createRedisEventTarget } from "@graphql-yoga/redis-event-target";
+import { createPubSub, type PubSub } from "@graphql-yoga/subscription";
+import { Redis } from "ioredis";
+import type { Config } from "../config.js";
+import type { Logger } from "../observability/logger.js";
+import type { DomainEvent, EventSink } from "./events.js";
+
+/** The events live subscriptions follow. */
+export type LiveEvent = Extract<
+  DomainEvent,
+  { type: "dataset.updated" | "pipeline.run.updated" | "delivery.updated" }
+>;
+export type LiveEventType = LiveEvent["type"];
+
+/** One channel per followed object; the payload is the DomainEvent as JSON. */
+export type LivePubSub = PubSub<Record<string, [LiveEvent]>>;
+
+/**
+ * The channel of `type` events about one object. Channels are not keys, so ioredis's keyPrefix
+ * does not apply to them: the installation's prefix is part of the name.
+ */
+export function liveChannel(prefix: string, type: LiveEventType, objectId: string): string {
+  return `${prefix}live:${type}:${objectId}`;
+}
+
+function channelOf(prefix: string, event: DomainEvent): string | null {
+  switch (event.type) {
+    case "dataset.updated":
+      return liveChannel(prefix, event.type, event.data.datasetId);
+    case "pipeline.run.updated":
+      return liveChannel(prefix, event.type, event.data.pipelineId);
+    case "delivery.updated":
+      return liveChannel(prefix, event.type, event.data.deliveryId);
+    default:
+      return null;
+  }
+}
+
+/**
+ * Forwards the events live subscriptions follow to Redis. Best effort, like the subscriptions
+ * themselves: an event published while Redis is down is logged by the bus and lost to live
+ * subscribers (webhooks and file drops are the durable channels).
+ */
+export class RedisEventSink implements EventSink {
+  readonly name = "redis-live";
+
+  constructor(
+    private readonly publisher: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  async handle(event: DomainEvent): Promise<void> {
+    const channel = channelOf(this.prefix, event);
+    if (channel) await this.publisher.publish(channel, JSON.stringify(event));
+  }
+}
+
+/**
+ * A connection for pub/sub alone: a subscribing connection can run no other command, and the
+ * app's main client fails fast while disconnected, where a publish may wait for a reconnect.
+ */
+export function pubSubConnection(config: Config, log: Logger, role: "publisher" | "subscriber"): Redis {
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
+  redis.on("error", (err) => log.warn({ err, role }, "redis pub/sub connection error"));
+  redis.connect().catch(() => {
+    // Reconnects on its own (and subscribes again to its channels).
+  });
+  return redis;
+}
+
+export interface LiveChannels {
+  publisher: Redis;
+  subscriber: Redis;
+  pubSub: LivePubSub;
+  close(): Promise<void>;
+}
+
+/** The two connections and the PubSub an API process follows channels with. */
+export function createLiveChannels(config: Config, log: Logger): LiveChannels {
+  const publisher = pubSubConnection(config, log, "publisher");
+  const subscriber = pubSubConnection(config, log, "subscriber");
+  const pubSub: LivePubSub = createPubSub({
+    eventTarget: createRedisEventTarget({ publishClient: publisher, subscribeClient: subscriber }),
+  });
+  return {
+    publisher,
+    subscriber,
+    pubSub,
+    async close() {
+      await Promise.allSettled(
+        [publisher, subscriber].map((redis) => redis.quit().catch(() => redis.disconnect())),
+      );
+    },
+  };
+}
