@@ -12,6 +12,7 @@ import type { Caller } from "../identity/caller.js";
 import type { PageLimits } from "../pagination.js";
 import { checkHttpSecrets, parseHttpSourceConfig, type HttpSecrets } from "./connectors/http.config.js";
 import { fetchRecords } from "./connectors/http.connector.js";
+import { connectorFor } from "./connectors/registry.js";
 import type { ConnectorLog } from "./connectors/types.js";
 import { detectFormat, readRecords } from "./formats/index.js";
 
@@ -302,6 +303,10 @@ function validate(
       }
       break;
     }
+    case "SFTP":
+    case "S3":
+      if (secretsCheck.success) problems.push(...(connectorFor(type)?.validate(config, secretsCheck.data) ?? []));
+      break;
     default:
       // Their connectors come later; until then any object is kept as given.
       break;

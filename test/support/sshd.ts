@@ -84,11 +84,14 @@ async function ensureUser(): Promise<{ uid: number; gid: number }> {
     await ids();
   } catch {
     // No home directory and no shell: the account only ever serves SFTP on test servers.
-    await withPasswdLock("useradd", ["--no-create-home", "--shell", "/usr/sbin/nologin", SFTP_TEST_USER]).catch(
-      async (error: unknown) => {
-        await ids().catch(() => Promise.reject(error as Error)); // created meanwhile by another file
-      },
-    );
+    await withPasswdLock("useradd", [
+      "--no-create-home",
+      "--shell",
+      "/usr/sbin/nologin",
+      SFTP_TEST_USER,
+    ]).catch(async (error: unknown) => {
+      await ids().catch(() => Promise.reject(error as Error)); // created meanwhile by another file
+    });
   }
   // A useradd account has a locked password, and sshd then refuses even key logins: set one.
   await withPasswdLock("chpasswd", [], `${SFTP_TEST_USER}:${SFTP_TEST_PASSWORD}\n`);
