@@ -157,6 +157,9 @@ export class SourceService {
           return await this.testHttp(source, secrets as HttpSecrets);
         case "FILE":
           return await this.testFile(source);
+        case "SFTP":
+        case "S3":
+          return await this.testWithConnector(source, secrets as Record<string, string>);
         default:
           return {
             ok: false,
@@ -185,6 +188,24 @@ export class SourceService {
       message: `Read ${sample.length} record(s) from the first page`,
       sampleRecords: sample,
     };
+  }
+
+  private async testWithConnector(
+    source: Source,
+    secrets: Record<string, string>,
+  ): Promise<ConnectionTestResult> {
+    const connector = connectorFor(source.type)!;
+    const sample = await connector.sample(
+      {
+        sourceId: source.id,
+        config: source.config as Record<string, unknown>,
+        secrets,
+        log: this.log,
+        signal: AbortSignal.timeout(FILE_TEST_TIMEOUT_MS),
+      },
+      SAMPLE_SIZE,
+    );
+    return { ok: true, message: sample.message, sampleRecords: sample.records };
   }
 
   private async testFile(source: Source): Promise<ConnectionTestResult> {
@@ -305,7 +326,8 @@ function validate(
     }
     case "SFTP":
     case "S3":
-      if (secretsCheck.success) problems.push(...(connectorFor(type)?.validate(config, secretsCheck.data) ?? []));
+      if (secretsCheck.success)
+        problems.push(...(connectorFor(type)?.validate(config, secretsCheck.data) ?? []));
       break;
     default:
       // Their connectors come later; until then any object is kept as given.

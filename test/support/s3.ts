@@ -1,6 +1,6 @@
 // s3rver, an S3 API on the local file system, for the S3 tests: one server per test file on a
-// free loopback port, its objects in a temp folder removed on stop. s3rver accepts only the
-// credentials below and checks request signatures, so a wrong secret fails as it would on AWS.
+// free loopback port, its objects in a temp folder removed on stop. s3rver knows only the access
+// key below (another is refused with InvalidAccessKeyId) but does not verify V4 signatures.
 import { mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";

@@ -40,8 +40,8 @@ export const s3SourceConfigSchema = z.strictObject({
 export type S3SourceConfig = z.output<typeof s3SourceConfigSchema>;
 
 export const s3SecretsSchema = z.strictObject({
-  accessKeyId: z.string().min(1, "is required"),
-  secretAccessKey: z.string().min(1, "is required"),
+  accessKeyId: z.string({ error: "is required" }).min(1, "is required"),
+  secretAccessKey: z.string({ error: "is required" }).min(1, "is required"),
   sessionToken: z.string().min(1).optional(),
 });
 
