@@ -51,18 +51,6 @@ const checkpointSchema = z.object({
 /** The checkpoint stored after a sync: every file loaded so far, by origin. */
 export type FilesCheckpoint = z.infer<typeof checkpointSchema>;
 
-/** "field: message" lines for every problem zod found. */
-export const problemsOf = (error: z.ZodError): string[] =>
-  error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`);
-
-/** The parsed value, or BAD_USER_INPUT listing every problem (names fields, never values). */
-export function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, what: string): z.output<T> {
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  const problems = problemsOf(parsed.error);
-  throw new AppError("BAD_USER_INPUT", `Invalid ${what}: ${problems.join("; ")}`, { problems });
-}
-
 /** The pattern names a known extension, or the format is stated. */
 export function formatProblem(pattern: string, format: FileFormat | undefined): string[] {
   if (format) return [];

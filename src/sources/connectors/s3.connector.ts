@@ -1,32 +1,22 @@
 // The S3 source (AWS or any S3-compatible store): the objects under a prefix whose keys match a
 // glob. An INCREMENTAL sync reads only objects whose ETag differs from the last sync's.
 import { z } from "zod";
-import { S3Connection, type S3Credentials, type S3Location } from "../../transfer/s3.js";
+import { S3Connection, type S3Credentials } from "../../transfer/s3.js";
+import {
+  parseOrThrow,
+  problemsOf,
+  s3CredentialsSchema,
+  s3Location,
+  s3LocationFields,
+} from "../../transfer/settings.js";
 import {
   fileParseFields,
   formatProblem,
-  parseOrThrow,
-  problemsOf,
   readRemoteFiles,
   sampleRemoteFiles,
   type RemoteFolder,
 } from "./remote-files.js";
 import type { Connector, ConnectorContext } from "./types.js";
-
-export const S3_BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-
-/** Where objects live, shared by S3 sources and S3 file drops. */
-export const s3LocationFields = {
-  /** S3-compatible stores (MinIO, R2, Ceph): their URL. Unset: AWS S3 for `region`. */
-  endpoint: z.url({ protocol: /^https?$/, error: "must be an http or https URL" }).optional(),
-  region: z.string().min(1).max(64).default("us-east-1"),
-  bucket: z
-    .string()
-    .regex(S3_BUCKET_NAME, "must be a bucket name: 3-63 lower-case letters, digits, dots, hyphens"),
-  /** Unset: path style with a custom endpoint, virtual-host style on AWS. */
-  forcePathStyle: z.boolean().optional(),
-  timeoutMs: z.int().min(1_000).max(600_000).default(30_000),
-};
 
 // Strict, so a key pasted into the config is refused instead of stored in plain text.
 export const s3SourceConfigSchema = z.strictObject({
@@ -39,22 +29,6 @@ export const s3SourceConfigSchema = z.strictObject({
 });
 export type S3SourceConfig = z.output<typeof s3SourceConfigSchema>;
 
-export const s3SecretsSchema = z.strictObject({
-  accessKeyId: z.string({ error: "is required" }).min(1, "is required"),
-  secretAccessKey: z.string({ error: "is required" }).min(1, "is required"),
-  sessionToken: z.string().min(1).optional(),
-});
-
-export function s3Location(config: z.output<z.ZodObject<typeof s3LocationFields>>): S3Location {
-  return {
-    endpoint: config.endpoint,
-    region: config.region,
-    bucket: config.bucket,
-    forcePathStyle: config.forcePathStyle ?? config.endpoint !== undefined,
-    timeoutMs: config.timeoutMs,
-  };
-}
-
 function problems(config: Record<string, unknown>, secrets: Record<string, string>): string[] {
   const found: string[] = [];
   const parsed = s3SourceConfigSchema.safeParse(config);
@@ -63,7 +37,7 @@ function problems(config: Record<string, unknown>, secrets: Record<string, strin
     const name = parsed.data.glob.slice(parsed.data.glob.lastIndexOf("/") + 1);
     found.push(...formatProblem(name, parsed.data.format));
   }
-  const secretsCheck = s3SecretsSchema.safeParse(secrets);
+  const secretsCheck = s3CredentialsSchema.safeParse(secrets);
   if (!secretsCheck.success) found.push(...problemsOf(secretsCheck.error).map((p) => `secrets.${p}`));
   return found;
 }
@@ -90,7 +64,7 @@ function openFolder(
 const parsedConfig = (context: Pick<ConnectorContext, "config">) =>
   parseOrThrow(s3SourceConfigSchema, context.config, "S3 source");
 const credentials = (secrets: Record<string, string>) =>
-  parseOrThrow(s3SecretsSchema, secrets, "S3 source secrets");
+  parseOrThrow(s3CredentialsSchema, secrets, "S3 source secrets");
 
 export const s3Connector: Connector = {
   validate: problems,

@@ -2,16 +2,16 @@
 // only files whose name, size or modification time differ from those the last sync loaded.
 import { z } from "zod";
 import {
-  SftpConnection,
-  splitRemoteGlob,
-  type SftpCredentials,
-  type SftpEndpoint,
-} from "../../transfer/sftp.js";
+  parseOrThrow,
+  problemsOf,
+  sftpCredentialsSchema,
+  sftpEndpoint,
+  sftpEndpointFields,
+} from "../../transfer/settings.js";
+import { SftpConnection, splitRemoteGlob, type SftpCredentials } from "../../transfer/sftp.js";
 import {
   fileParseFields,
   formatProblem,
-  parseOrThrow,
-  problemsOf,
   readRemoteFiles,
   sampleRemoteFiles,
   type RemoteFolder,
@@ -20,48 +20,12 @@ import type { Connector, ConnectorContext } from "./types.js";
 
 // Strict, so a password pasted into the config is refused instead of stored in plain text.
 export const sftpSourceConfigSchema = z.strictObject({
-  host: z
-    .string()
-    .min(1)
-    .max(255)
-    .regex(/^[A-Za-z0-9.:[\]-]+$/, "must be a host name or IP address, without scheme or port"),
-  port: z.int().min(1).max(65_535).default(22),
-  username: z.string().min(1).max(128),
+  ...sftpEndpointFields,
   /** A folder and a file-name glob: `/incoming/*.csv`, `/exports/orders-*.ndjson.gz`. */
   path: z.string().min(1).max(1024),
-  /** `SHA256:…` from `ssh-keygen -l -f host_key.pub`; recommended, so a spoofed server is refused. */
-  hostKeyFingerprint: z
-    .string()
-    .regex(/^SHA256:[A-Za-z0-9+/]{43}$/, "must look like SHA256:<43 base64 characters>")
-    .optional(),
-  timeoutMs: z.int().min(1_000).max(600_000).default(30_000),
   ...fileParseFields,
 });
 export type SftpSourceConfig = z.output<typeof sftpSourceConfigSchema>;
-
-const sftpSecretsSchema = z
-  .strictObject({
-    password: z.string().min(1).optional(),
-    privateKey: z.string().min(1).optional(),
-    passphrase: z.string().min(1).optional(),
-  })
-  .refine((s) => s.password !== undefined || s.privateKey !== undefined, {
-    message: "password or privateKey is required",
-  })
-  .refine((s) => s.passphrase === undefined || s.privateKey !== undefined, {
-    message: "passphrase is only used with privateKey",
-    path: ["passphrase"],
-  });
-
-export function sftpEndpoint(config: SftpSourceConfig): SftpEndpoint {
-  return {
-    host: config.host,
-    port: config.port,
-    username: config.username,
-    hostKeyFingerprint: config.hostKeyFingerprint,
-    timeoutMs: config.timeoutMs,
-  };
-}
 
 function problems(config: Record<string, unknown>, secrets: Record<string, string>): string[] {
   const found: string[] = [];
@@ -74,7 +38,7 @@ function problems(config: Record<string, unknown>, secrets: Record<string, strin
       found.push(`path: ${(error as Error).message}`);
     }
   }
-  const secretsCheck = sftpSecretsSchema.safeParse(secrets);
+  const secretsCheck = sftpCredentialsSchema.safeParse(secrets);
   if (!secretsCheck.success) found.push(...problemsOf(secretsCheck.error).map((p) => `secrets.${p}`));
   return found;
 }
@@ -105,12 +69,12 @@ export const sftpConnector: Connector = {
   validate: problems,
   read(context) {
     const config = parsedConfig(context);
-    const secrets = parseOrThrow(sftpSecretsSchema, context.secrets, "SFTP source secrets");
+    const secrets = parseOrThrow(sftpCredentialsSchema, context.secrets, "SFTP source secrets");
     return readRemoteFiles(() => openFolder(config, secrets, context.signal), config, context);
   },
   async sample(context, max) {
     const config = parsedConfig(context);
-    const secrets = parseOrThrow(sftpSecretsSchema, context.secrets, "SFTP source secrets");
+    const secrets = parseOrThrow(sftpCredentialsSchema, context.secrets, "SFTP source secrets");
     const folder = await openFolder(config, secrets, context.signal);
     return sampleRemoteFiles(folder, config, max, `${config.path} on ${config.host}`);
   },
