@@ -1,5 +1,6 @@
 // Bounded waits for remote transfers: a timeout per operation and per stalled read, and the
 // caller's AbortSignal (a cancelled run, a stopping worker) ending either at once.
+import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { AppError } from "../errors.js";
 
@@ -82,4 +83,29 @@ export function guardStream(
     }
   }
   return Readable.from(guarded(), { objectMode: false });
+}
+
+/**
+ * An upload body: the same bytes, guarded like {@link guardStream}, counted and hashed as they
+ * pass, so the sender reports the size and SHA-256 of exactly what it sent.
+ */
+export function meteredUpload(
+  body: Readable | AsyncIterable<Buffer>,
+  idleMs: number,
+  signal: AbortSignal | undefined,
+): { stream: Readable; totals(): { bytes: number; sha256: string } } {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  async function* counted(): AsyncGenerator<Buffer> {
+    for await (const chunk of body) {
+      const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+      bytes += buffer.length;
+      hash.update(buffer);
+      yield buffer;
+    }
+  }
+  return {
+    stream: guardStream(counted(), idleMs, signal),
+    totals: () => ({ bytes, sha256: hash.digest("hex") }),
+  };
 }

@@ -9,11 +9,17 @@ import {
   S3ServiceException,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
-import { createHash } from "node:crypto";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import picomatch from "picomatch";
 import { AppError } from "../errors.js";
-import { abortError, guardStream, isAbortError, withDeadline, type TransferOptions } from "./deadline.js";
+import {
+  abortError,
+  guardStream,
+  isAbortError,
+  meteredUpload,
+  withDeadline,
+  type TransferOptions,
+} from "./deadline.js";
 
 export interface S3Location {
   /** For S3-compatible stores (MinIO, R2, …); unset means AWS. */
@@ -128,27 +134,16 @@ export class S3Connection {
     body: Readable | AsyncIterable<Buffer>,
     contentType = "application/octet-stream",
   ): Promise<{ bytes: number; sha256: string }> {
-    const hash = createHash("sha256");
-    let bytes = 0;
-    const counted = Readable.from(
-      (async function* () {
-        for await (const chunk of body) {
-          const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-          bytes += buffer.length;
-          hash.update(buffer);
-          yield buffer;
-        }
-      })(),
-    );
+    const upload = meteredUpload(body, this.location.timeoutMs, this.options.signal);
     const abort = new AbortController();
     const onAbort = () => abort.abort();
     this.options.signal?.addEventListener("abort", onAbort, { once: true });
-    const upload = new Upload({
+    const multipart = new Upload({
       client: this.client,
       params: {
         Bucket: this.location.bucket,
         Key: key,
-        Body: guardStream(counted, this.location.timeoutMs, this.options.signal),
+        Body: upload.stream,
         ContentType: contentType,
       },
       partSize: PART_SIZE,
@@ -157,14 +152,14 @@ export class S3Connection {
       abortController: abort,
     });
     try {
-      await upload.done();
+      await multipart.done();
     } catch (error) {
       if (this.options.signal?.aborted) throw abortError(this.options.signal);
       throw this.translate(error, `writing ${key}`);
     } finally {
       this.options.signal?.removeEventListener("abort", onAbort);
     }
-    return { bytes, sha256: hash.digest("hex") };
+    return upload.totals();
   }
 
   close(): Promise<void> {

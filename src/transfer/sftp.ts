@@ -3,12 +3,12 @@
 // becomes an AppError whose message names the server and path, never a credential.
 import { createHash, randomBytes } from "node:crypto";
 import { posix } from "node:path";
-import { Readable, type Writable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import picomatch from "picomatch";
 import SftpClient from "ssh2-sftp-client";
 import { AppError } from "../errors.js";
-import { guardStream, isAbortError, withDeadline, type TransferOptions } from "./deadline.js";
+import { guardStream, isAbortError, meteredUpload, withDeadline, type TransferOptions } from "./deadline.js";
 
 export interface SftpEndpoint {
   host: string;
@@ -71,7 +71,10 @@ export class SftpConnection {
     if (!credentials.password && !credentials.privateKey) {
       throw new AppError("BAD_USER_INPUT", "SFTP needs a password or a privateKey");
     }
-    const client = new SftpClient("datahus");
+    // The library's default listeners print every connection event with console.*; failures
+    // reach us through the operation that hit them, so the global listeners stay silent.
+    const quiet = () => undefined;
+    const client = new SftpClient("datahus", { error: quiet, end: quiet, close: quiet });
     const expected = endpoint.hostKeyFingerprint;
     const where = describe(endpoint);
     const connect = client.connect({
@@ -137,32 +140,16 @@ export class SftpConnection {
     const dir = posix.dirname(path);
     const temp = posix.join(dir, `.${posix.basename(path)}.${randomBytes(6).toString("hex")}.part`);
     await this.mkdirp(dir);
-    const hash = createHash("sha256");
-    let bytes = 0;
+    const upload = meteredUpload(body, this.endpoint.timeoutMs, this.options.signal);
     try {
       const target = this.client.createWriteStream(temp) as unknown as Writable;
-      const counted = Readable.from(
-        (async function* () {
-          for await (const chunk of body) {
-            const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-            bytes += buffer.length;
-            hash.update(buffer);
-            yield buffer;
-          }
-        })(),
-      );
-      await withDeadline(
-        pipeline(guardStream(counted, this.endpoint.timeoutMs, this.options.signal), target),
-        null,
-        this.options.signal,
-        `writing ${path}`,
-      );
+      await withDeadline(pipeline(upload.stream, target), null, this.options.signal, `writing ${path}`);
       await this.run(`renaming ${temp}`, () => this.client.posixRename(temp, path));
     } catch (error) {
       await this.client.delete(temp, true).catch(() => undefined);
       throw sftpError(error, this.endpoint, `writing ${path}`);
     }
-    return { bytes, sha256: hash.digest("hex") };
+    return upload.totals();
   }
 
   async mkdirp(dir: string): Promise<void> {
