@@ -55,6 +55,9 @@ export function splitRemoteGlob(glob: string): { dir: string; pattern: string } 
   return { dir, pattern };
 }
 
+/** Bytes per SFTP read request: fewer round trips than the 64 KiB default (69 vs 40 MB/s). */
+const READ_CHUNK = 256 * 1024;
+
 export class SftpConnection {
   private constructor(
     private readonly client: SftpClient,
@@ -97,6 +100,10 @@ export class SftpConnection {
       void client.end().catch(() => undefined);
       throw sftpError(error, endpoint, "connect", credentials);
     }
+    // Without TCP_NODELAY every SFTP request waits out the peer's delayed ACK (~40 ms): measured
+    // on loopback, a 64 MiB read went from 1.4 to 40 MB/s. ssh2-sftp-client keeps the ssh2
+    // Client it wraps in `client` and offers no option for it.
+    (client as unknown as { client?: { setNoDelay?(on: boolean): void } }).client?.setNoDelay?.(true);
     return new SftpConnection(client, endpoint, options);
   }
 
@@ -118,7 +125,7 @@ export class SftpConnection {
 
   /** The file's bytes; the stream fails (AppError) when the server stalls past the timeout. */
   read(path: string): Readable {
-    const stream = this.client.createReadStream(path);
+    const stream = this.client.createReadStream(path, { highWaterMark: READ_CHUNK });
     // After the last chunk the stream closes its remote handle; if the session ends first, that
     // close fails with "No response from server" on a stream nobody reads any more. Errors while
     // reading still reach the reader: the guard below iterates the stream, which listens too.
@@ -150,6 +157,26 @@ export class SftpConnection {
       throw sftpError(error, this.endpoint, `writing ${path}`);
     }
     return upload.totals();
+  }
+
+  /**
+   * Uploads a local file the same way as {@link write}, but with many requests in flight
+   * (ssh2's fastPut): a stream sends one request at a time and waits for each answer. Returns
+   * the size the server reports for the finished file.
+   */
+  async upload(localPath: string, path: string): Promise<{ bytes: number }> {
+    const dir = posix.dirname(path);
+    const temp = posix.join(dir, `.${posix.basename(path)}.${randomBytes(6).toString("hex")}.part`);
+    await this.mkdirp(dir);
+    try {
+      await withDeadline(this.client.fastPut(localPath, temp), null, this.options.signal, `writing ${path}`);
+      await this.run(`renaming ${temp}`, () => this.client.posixRename(temp, path));
+    } catch (error) {
+      await this.client.delete(temp, true).catch(() => undefined);
+      throw sftpError(error, this.endpoint, `writing ${path}`);
+    }
+    const stats = await this.run(`checking ${path}`, () => this.client.stat(path));
+    return { bytes: stats.size };
   }
 
   async mkdirp(dir: string): Promise<void> {

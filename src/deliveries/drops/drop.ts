@@ -7,7 +7,6 @@
 //   <dataset-slug>/<YYYYMMDDTHHMMSS.mmmZ>-v<version>/part-00001.csv.gz
 //   <dataset-slug>/<YYYYMMDDTHHMMSS.mmmZ>-v<version>/manifest.json
 // Folder names sort by time; each drop gets its own folder, so a drop never overwrites another.
-import { createReadStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -164,7 +163,8 @@ export function buildManifest(staged: StagedDrop): DropManifest {
 }
 
 /**
- * Uploads the staged part files, checking each arrived with the bytes staged, then the manifest.
+ * Uploads the staged part files, checking each arrived whole (its size on the server), then the
+ * manifest.
  * A failure before the manifest leaves no manifest, so readers ignore the partial folder; the
  * retry writes a complete drop (same folder, as the staged spec keeps its createdAt).
  */
@@ -178,15 +178,15 @@ export async function dropFiles(
   try {
     let bytes = 0;
     for (const file of staged.files) {
-      const sent = await store.write(
+      const sent = await store.upload(
+        file.localPath,
         `${folder}/${file.name}`,
-        createReadStream(file.localPath),
         CONTENT_TYPES[staged.spec.format],
       );
-      if (sent.sha256 !== file.sha256 || sent.bytes !== file.bytes) {
+      if (sent.bytes !== file.bytes) {
         throw new AppError(
           "SERVICE_UNAVAILABLE",
-          `${file.name} changed between staging and upload (${sent.bytes} bytes sent, ${file.bytes} staged)`,
+          `${file.name} arrived with ${sent.bytes} bytes instead of ${file.bytes}; the drop will be retried`,
         );
       }
       bytes += sent.bytes;

@@ -1,6 +1,7 @@
 // Where a file drop lands: a folder on an SFTP server or a prefix in an S3 bucket. The settings
 // are validated like sources' (every problem listed); credentials travel apart, decrypted only to
 // upload.
+import { createReadStream } from "node:fs";
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import { z } from "zod";
@@ -78,6 +79,8 @@ export interface DropStore {
     body: Readable | AsyncIterable<Buffer>,
     contentType: string,
   ): Promise<{ bytes: number; sha256: string }>;
+  /** A local file to a relative path; returns the size that arrived. */
+  upload(localPath: string, relativePath: string, contentType: string): Promise<{ bytes: number }>;
   close(): Promise<void>;
 }
 
@@ -89,6 +92,7 @@ export async function openDropStore(target: DropTarget, options: TransferOptions
     return {
       locate: (relative) => `sftp://${config.host}:${config.port}${posix.resolve("/", path(relative))}`,
       write: (relative, body) => connection.write(path(relative), body),
+      upload: (localPath, relative) => connection.upload(localPath, path(relative)),
       close: () => connection.close(),
     };
   }
@@ -98,6 +102,8 @@ export async function openDropStore(target: DropTarget, options: TransferOptions
   return {
     locate: (relative) => `s3://${config.bucket}/${prefix}${relative}`,
     write: (relative, body, contentType) => connection.write(`${prefix}${relative}`, body, contentType),
+    upload: (localPath, relative, contentType) =>
+      connection.write(`${prefix}${relative}`, createReadStream(localPath), contentType),
     close: () => connection.close(),
   };
 }
