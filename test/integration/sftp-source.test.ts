@@ -189,6 +189,16 @@ describe("SFTP source", () => {
     expect((error as AppError).message).toMatch(/host key that does not match hostKeyFingerprint/);
   });
 
+  it("names a folder that does not exist", async () => {
+    const error = await collect(
+      sftp.read(connectorContext({ ...base(), path: "/no/such/folder/*.csv" }, { password: sshd.password })),
+    ).catch((e: unknown) => e);
+    expect((error as AppError).code).toBe("BAD_USER_INPUT");
+    expect((error as AppError).message).toBe(
+      `SFTP listing /no/such/folder on ${sshd.username}@127.0.0.1:${sshd.port}: no such file or folder`,
+    );
+  });
+
   it("says the server cannot be reached when nothing listens", async () => {
     const error = await SftpConnection.open({ ...endpoint(), port: 1 }, { password: "x-secret" }).catch(
       (e: unknown) => e,
