@@ -13,6 +13,7 @@ import { AppError } from "../../src/errors.js";
 import {
   dropFiles,
   dropFolder,
+  probeDropTarget,
   stageDrop,
   validateDropTarget,
   type DropManifest,
@@ -67,21 +68,21 @@ async function* records(count: number) {
 
 const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
 
-function sftpTarget(folder: string): DropTarget {
+function sftpTarget(folder: string, secrets: { password?: string; privateKey?: string } = {}): DropTarget {
   return {
     type: "SFTP",
     config: { host: sshd.host, port: sshd.port, username: sshd.username, folder, timeoutMs: 10_000 },
-    secrets: { privateKey: sshd.privateKey },
+    secrets: secrets.password ? secrets : { privateKey: sshd.privateKey },
   };
 }
 
-function s3Target(prefix: string): DropTarget {
+function s3Target(prefix: string, bucket = "drops"): DropTarget {
   return {
     type: "S3",
     config: {
       endpoint: s3.endpoint,
       region: s3.region,
-      bucket: "drops",
+      bucket,
       prefix,
       forcePathStyle: true,
       timeoutMs: 10_000,
@@ -345,6 +346,22 @@ describe("file drops", () => {
     } finally {
       await staged.dispose();
     }
+  });
+
+  it("probes targets before any drop: folder made, bucket opened, bad credentials named", async () => {
+    expect(await probeDropTarget(sftpTarget(`${sshd.root}/probe/deep`))).toBe(
+      `Ready to drop files at sftp://127.0.0.1:${sshd.port}${sshd.root}/probe/deep`,
+    );
+    expect((await stat(`${sshd.root}/probe/deep`)).isDirectory()).toBe(true);
+    expect(await probeDropTarget(s3Target("p/"))).toBe("Ready to drop files at s3://drops/p/");
+    const wrong = sftpTarget("/tmp", { password: "Wrong-Drop-Password" });
+    const error = await probeDropTarget(wrong).catch((e: unknown) => e);
+    expect((error as AppError).message).toMatch(/^SFTP login to .* was refused/);
+    expect((error as AppError).message).not.toContain("Wrong-Drop-Password");
+    const missing = s3Target("", "no-such-bucket");
+    expect(((await probeDropTarget(missing).catch((e: unknown) => e)) as AppError).message).toBe(
+      `The bucket s3://no-such-bucket at ${s3.endpoint} does not exist`,
+    );
   });
 
   it("lists every problem with a target's settings and credentials", () => {

@@ -16,6 +16,7 @@ export {
 export {
   openDropStore,
   parseDropTarget,
+  probeDropTarget,
   s3DropConfigSchema,
   sftpDropConfigSchema,
   validateDropTarget,

@@ -79,6 +79,8 @@ export interface DropStore {
     body: Readable | AsyncIterable<Buffer>,
     contentType: string,
   ): Promise<{ bytes: number; sha256: string }>;
+  /** Proves the target is usable: the SFTP folder exists or can be made; the bucket opens. */
+  probe(): Promise<void>;
   /** A local file to a relative path; returns the size that arrived. */
   upload(localPath: string, relativePath: string, contentType: string): Promise<{ bytes: number }>;
   close(): Promise<void>;
@@ -91,6 +93,7 @@ export async function openDropStore(target: DropTarget, options: TransferOptions
     const path = (relative: string) => posix.join(config.folder, relative);
     return {
       locate: (relative) => `sftp://${config.host}:${config.port}${posix.resolve("/", path(relative))}`,
+      probe: () => connection.mkdirp(config.folder),
       write: (relative, body) => connection.write(path(relative), body),
       upload: (localPath, relative) => connection.upload(localPath, path(relative)),
       close: () => connection.close(),
@@ -101,9 +104,24 @@ export async function openDropStore(target: DropTarget, options: TransferOptions
   const prefix = config.prefix === "" || config.prefix.endsWith("/") ? config.prefix : `${config.prefix}/`;
   return {
     locate: (relative) => `s3://${config.bucket}/${prefix}${relative}`,
+    probe: () => connection.check(),
     write: (relative, body, contentType) => connection.write(`${prefix}${relative}`, body, contentType),
     upload: (localPath, relative, contentType) =>
       connection.write(`${prefix}${relative}`, createReadStream(localPath), contentType),
     close: () => connection.close(),
   };
+}
+
+/**
+ * Connects and checks the target without writing a drop (for a delivery's connection test).
+ * Throws the same clear AppErrors as a drop would: refused login, missing bucket, unreachable.
+ */
+export async function probeDropTarget(target: DropTarget, options: TransferOptions = {}): Promise<string> {
+  const store = await openDropStore(target, options);
+  try {
+    await store.probe();
+    return `Ready to drop files at ${store.locate("")}`;
+  } finally {
+    await store.close();
+  }
 }
