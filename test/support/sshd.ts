@@ -192,6 +192,11 @@ export async function startSshd(): Promise<TestSshd> {
     }
   }
 
+  // A test file that dies without calling stop() must not leave its server running.
+  const server = child!;
+  const killOnExit = () => server.kill("SIGTERM");
+  process.once("exit", killOnExit);
+
   return {
     host: "127.0.0.1",
     port,
@@ -214,9 +219,10 @@ export async function startSshd(): Promise<TestSshd> {
       return path;
     },
     async stop() {
-      if (child && child.exitCode === null) {
-        const exited = new Promise((resolve) => child!.once("exit", resolve));
-        child.kill("SIGTERM");
+      process.off("exit", killOnExit);
+      if (server.exitCode === null) {
+        const exited = new Promise((resolve) => server.once("exit", resolve));
+        server.kill("SIGTERM");
         await exited;
       }
       await rm(dir, { recursive: true, force: true });
