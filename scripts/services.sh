@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Makes the services Datahus needs reachable on loopback: PostgreSQL (5432), Redis (6379) and
 # ClickHouse (HTTP 8123). Uses whatever already answers; starts what is installed but stopped;
-# installs ClickHouse from Debian when it is missing (DESIGN.md §4). Safe to run repeatedly.
+# installs ClickHouse from Debian when it is missing (DESIGN.md §4). Also installs OpenSSH's sshd
+# (not started: the SFTP tests run their own). Safe to run repeatedly.
 #
-#   scripts/services.sh                  make all three reachable (default)
+#   scripts/services.sh                  make all three reachable, sshd installed (default)
 #   scripts/services.sh stop-clickhouse  stop the ClickHouse this script started
 #
 # ClickHouse runs with a project-local config and data under .data/clickhouse (git-ignored), so
@@ -135,11 +136,11 @@ ch_pid() {
   printf '%s\n' "$pid"
 }
 
-install_clickhouse() {
-  say "clickhouse: clickhouse-server not found; installing it from Debian (apt-get)"
-  command -v apt-get >/dev/null 2>&1 || fail "clickhouse-server is missing and apt-get is not available"
-  # Stop the package's postinst from starting the system-wide service on port 8123: we run our
-  # own. A policy-rc.d that already exists (containers ship one) is left as it is.
+# Installs Debian packages without letting their postinst start system-wide daemons (ClickHouse on
+# 8123, sshd on 22): we run our own. A policy-rc.d that already exists (containers ship one) is
+# left as it is.
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || fail "$1 is missing and apt-get is not available"
   local policy=/usr/sbin/policy-rc.d added_policy=""
   if [[ ! -e "$policy" ]]; then
     as_root sh -c "printf '#!/bin/sh\nexit 101\n' >$policy && chmod 755 $policy"
@@ -148,11 +149,16 @@ install_clickhouse() {
   local status=0
   as_root apt-get update -q || status=$?
   if [[ $status -eq 0 ]]; then
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      clickhouse-server clickhouse-client || status=$?
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" ||
+      status=$?
   fi
   [[ -n "$added_policy" ]] && as_root rm -f "$policy"
-  [[ $status -eq 0 ]] || fail "apt-get could not install clickhouse-server (exit $status)"
+  [[ $status -eq 0 ]] || fail "apt-get could not install $* (exit $status)"
+}
+
+install_clickhouse() {
+  say "clickhouse: clickhouse-server not found; installing it from Debian (apt-get)"
+  apt_install clickhouse-server clickhouse-client
   command -v clickhouse-server >/dev/null 2>&1 || fail "clickhouse-server is still missing after apt-get install"
 }
 
@@ -336,13 +342,29 @@ stop_clickhouse() {
   rm -f "$CH_PID_FILE"
 }
 
+# ---------------------------------------------------------------------------------------- sshd
+
+# Only installed here, never started: the SFTP tests start their own sshd on a free loopback
+# port with a throwaway config (test/support/sshd.ts). /run/sshd is its privilege-separation
+# directory, which the package normally creates at boot.
+ensure_sshd() {
+  if ! command -v sshd >/dev/null 2>&1; then
+    say "sshd: not found; installing openssh-server from Debian (apt-get)"
+    apt_install openssh-server openssh-sftp-server
+    command -v sshd >/dev/null 2>&1 || fail "sshd is still missing after apt-get install"
+  fi
+  [[ -d /run/sshd ]] || as_root mkdir -p -m 0755 /run/sshd
+  say "sshd: installed ($(command -v sshd); the SFTP tests start their own)"
+}
+
 case "${1:-start}" in
   start | "")
     ensure_postgres
     ensure_redis
     ensure_clickhouse
+    ensure_sshd
     ;;
   stop-clickhouse) stop_clickhouse ;;
-  -h | --help) sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+  -h | --help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
   *) fail "unknown command '$1' (expected: start, stop-clickhouse)" ;;
 esac

@@ -261,19 +261,23 @@ describe("sources", () => {
     expect(gone).toMatchObject({ ok: false, sampleRecords: null });
     expect(gone.message).toMatch(/404/);
 
+    // Connectors answer for themselves: an SFTP server that does not listen is a clear failure.
     const sftp = ok(
       await send(CreateSourceDocument, {
         input: {
-          name: "Later",
+          name: "Nobody home",
           type: "SFTP",
-          config: { host: "example.com" },
+          config: { host: "127.0.0.1", port: 1, username: "u", path: "/in/*.csv" },
           secrets: { password: PASSWORD },
         },
       }),
     ).createSource;
-    const unsupported = ok(await send(TestSourceConnectionDocument, { id: sftp.id })).testSourceConnection;
-    expect(unsupported).toMatchObject({ ok: false, sampleRecords: null });
-    expect(unsupported.message).toMatch(/not supported yet/);
+    const down = ok(await send(TestSourceConnectionDocument, { id: sftp.id })).testSourceConnection;
+    expect(down).toEqual({
+      ok: false,
+      message: "Cannot reach the SFTP server 127.0.0.1:1 (ECONNREFUSED)",
+      sampleRecords: null,
+    });
   });
 
   it("buyers get FORBIDDEN; another publisher gets NOT_FOUND and changes nothing", async () => {

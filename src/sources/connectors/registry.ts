@@ -1,12 +1,16 @@
 import type { SourceType } from "../../generated/prisma/client.js";
 import { httpConnector } from "./http.connector.js";
 import { postgresConnector } from "./postgres.connector.js";
+import { s3Connector } from "./s3.connector.js";
+import { sftpConnector } from "./sftp.connector.js";
 import type { Connector } from "./types.js";
 
 /** The connector for each source type. A type missing here cannot be synced yet. */
 const connectors: Partial<Record<SourceType, Connector>> = {
   HTTP: httpConnector,
   POSTGRES: postgresConnector,
+  SFTP: sftpConnector,
+  S3: s3Connector,
 };
 
 export function connectorFor(type: SourceType): Connector | undefined {
