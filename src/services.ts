@@ -18,6 +18,10 @@ import { SaleService } from "./sales/sale.service.js";
 import { SourceService } from "./sources/source.service.js";
 import { EventBus } from "./events/events.js";
 import type { JobQueue } from "./jobs/queue.js";
+import { DeliveryService } from "./deliveries/delivery.service.js";
+import { DeliverySecrets } from "./deliveries/delivery.secrets.js";
+import { WebhookDispatcher } from "./deliveries/webhook.dispatcher.js";
+import { outboundPolicy } from "./net/outbound.js";
 
 export interface Services {
   accounts: AccountService;
@@ -35,6 +39,10 @@ export interface Services {
   events: EventBus;
   /** Hands work to the worker (pg-boss). */
   jobs: JobQueue;
+  /** Webhook and file-drop deliveries: their settings and history. */
+  deliveries: DeliveryService;
+  /** Sends webhooks: an EventSink of `events`, and the job that makes each try. */
+  webhooks: WebhookDispatcher;
 }
 
 /** For processes that never enqueue (CLI commands): any attempt is a programming error. */
@@ -58,6 +66,25 @@ export function createServices(
   const usage = new UsageRecorder(clickhouse, log);
   const credits = new CreditService(prisma, clickhouse, limits, usage);
   const reader = new RecordsReader(clickhouse, config.CLICKHOUSE_DATABASE, limits);
+  const events = new EventBus(log);
+  const policy = outboundPolicy(config);
+  const secrets = new DeliverySecrets(encryption);
+  const webhooks = new WebhookDispatcher(
+    prisma,
+    secrets,
+    events,
+    jobs,
+    {
+      timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+      retrySchedule: config.WEBHOOK_RETRY_SCHEDULE,
+      jitter: config.WEBHOOK_RETRY_JITTER,
+      disableAfter: config.WEBHOOK_DISABLE_AFTER_FAILURES,
+      concurrency: config.WEBHOOK_CONCURRENCY,
+      policy,
+    },
+    log,
+  );
+  events.addSink(webhooks);
   return {
     accounts: new AccountService(prisma, limits),
     apiKeys: new ApiKeyService(prisma, config, encryption, limits),
@@ -69,7 +96,9 @@ export function createServices(
     pipelines: new PipelineService(prisma, limits),
     sales: new SaleService(prisma, limits),
     sources: new SourceService(prisma, encryption, limits, log),
-    events: new EventBus(log),
+    events,
     jobs,
+    deliveries: new DeliveryService(prisma, secrets, credits.ledger, webhooks, events, policy, limits),
+    webhooks,
   };
 }

@@ -8,5 +8,5 @@ import type { JobDefinition } from "./boss.js";
  * worker needs no other change.
  */
 export function jobDefinitions(services: Services): JobDefinition[] {
-  return [releaseStaleHoldsJob(services)] as JobDefinition[];
+  return [releaseStaleHoldsJob(services), services.webhooks.job()] as JobDefinition[];
 }

@@ -42,6 +42,15 @@ import {
   CategoriesDocument,
   CreateDatasetDocument,
   CreateSourceDocument,
+  CreateDeliveryDocument,
+  DeleteDeliveryDocument,
+  DeliveriesDocument,
+  PauseDeliveryDocument,
+  RedeliverDocument,
+  ResumeDeliveryDocument,
+  RotateDeliverySecretDocument,
+  TriggerDeliveryDocument,
+  UpdateDeliveryDocument,
   DatasetBySlugDocument,
   DeleteSourceDocument,
   TestSourceConnectionDocument,
@@ -68,6 +77,7 @@ const COVERED = {
     "creditTransactions",
     "dataset",
     "datasets",
+    "deliveries",
     "me",
     "node",
     "nodes",
@@ -83,21 +93,29 @@ const COVERED = {
     "archiveDataset",
     "createApiKey",
     "createDataset",
+    "createDelivery",
     "createSource",
+    "deleteDelivery",
     "deleteSource",
     "login",
+    "pauseDelivery",
     "publishDataset",
     "purchaseDataset",
+    "redeliver",
     "reinstateAccount",
+    "resumeDelivery",
     "revokeApiKey",
     "rotateApiKey",
+    "rotateDeliverySecret",
     "setAccountPlan",
     "signup",
     "suspendAccount",
     "testSourceConnection",
     "topUpCredits",
+    "triggerDelivery",
     "unpublishDataset",
     "updateDataset",
+    "updateDelivery",
     "updateSource",
   ],
 } as const;
@@ -122,7 +140,9 @@ type NodeType =
   | "Pipeline"
   | "PipelineRun"
   | "CreditTransaction"
-  | "Sale";
+  | "Sale"
+  | "Delivery"
+  | "DeliveryAttempt";
 
 /** What the test knows about one row, read back from PostgreSQL. */
 interface Owned {
@@ -246,6 +266,10 @@ async function ownership(): Promise<Map<string, Owned>> {
   for (const r of await db.pipelineRun.findMany()) put("PipelineRun", r.id, [r.accountId]);
   for (const r of await db.creditTransaction.findMany()) put("CreditTransaction", r.id, [r.accountId]);
   for (const r of await db.sale.findMany()) put("Sale", r.id, [r.buyerAccountId, r.sellerAccountId]);
+  for (const r of await db.delivery.findMany()) put("Delivery", r.id, [r.accountId]);
+  for (const r of await db.deliveryAttempt.findMany({ include: { delivery: true } })) {
+    put("DeliveryAttempt", r.id, [r.delivery.accountId]);
+  }
   return rows;
 }
 
@@ -273,6 +297,7 @@ async function adminView() {
     Sale: ok(await gql(IsoSalesDocument, { first: PAGE }, h)).sales,
     Account: ok(await gql(IsoAccountsDocument, { first: PAGE }, h)).accounts,
     ApiKey: ok(await gql(IsoApiKeysDocument, { first: PAGE }, h)).apiKeys,
+    Delivery: ok(await gql(DeliveriesDocument, { first: PAGE }, h)).deliveries,
   };
   const ids = {} as Record<keyof typeof pages, string[]>;
   for (const type of Object.keys(pages) as (keyof typeof pages)[]) {
@@ -290,7 +315,8 @@ async function adminView() {
 async function foreignIds(viewer: string): Promise<Map<string, Owned>> {
   const rows = await ownership();
   const { ids } = await adminView();
-  const listed = [...Object.values(ids).flat(), ...idsOf(rows, "User")];
+  // Users and delivery attempts have no root connection; they are listed from the database.
+  const listed = [...Object.values(ids).flat(), ...idsOf(rows, "User"), ...idsOf(rows, "DeliveryAttempt")];
   const foreign = new Map<string, Owned>();
   for (const id of listed) {
     const row = rows.get(id);
@@ -450,6 +476,34 @@ beforeAll(async () => {
     });
   }
 
+  // A webhook for every caller, with one attempt: buyers on the dataset they read, publishers on
+  // their own.
+  for (const [party, seller] of [
+    [P1, P1],
+    [P2, P2],
+    [B1, P1],
+    [B2, P2],
+  ] as const) {
+    const delivery = await db.delivery.create({
+      data: {
+        accountId: party.account.rawAccountId,
+        datasetId: published[seller.name]!,
+        kind: "WEBHOOK",
+        config: { url: `https://${party.name.toLowerCase()}.example.com/hook` },
+      },
+    });
+    await db.deliveryAttempt.create({
+      data: {
+        deliveryId: delivery.id,
+        eventId: `event of ${party.name}`,
+        eventType: "dataset.updated",
+        attempt: 1,
+        status: "SUCCEEDED",
+        httpStatus: 200,
+      },
+    });
+  }
+
   // A second key for every account, made through the API, and a dashboard session.
   for (const party of Object.values(parties)) {
     const created = ok(
@@ -520,6 +574,7 @@ describe("the admin", () => {
     expect(ids.Pipeline).toHaveLength(2);
     expect(ids.PipelineRun).toHaveLength(2);
     expect(ids.Sale).toHaveLength(2);
+    expect(ids.Delivery).toHaveLength(4);
     for (const party of [P1, P2, B1, B2]) {
       const own = (type: NodeType) =>
         idsOf(rows, type, (r) => r.parties.includes(party.account.rawAccountId));
@@ -632,6 +687,10 @@ describe.each(CALLERS)("%s", (name) => {
         expect(rows.get(node.dataset!.id)!.parties).toEqual([seller.account.rawAccountId]);
       }
 
+      const deliveries = ok(await gql(DeliveriesDocument, { first: PAGE }, h)).deliveries;
+      expect(sorted(deliveries.edges.map((e) => e.node.id)), why).toEqual(expected("Delivery"));
+      expect(deliveries.edges.length).toBeGreaterThanOrEqual(1);
+
       const sources = await gql(IsoSourcesDocument, { first: PAGE }, h);
       const pipelines = await gql(IsoPipelinesDocument, { first: PAGE, runsFirst: PAGE }, h);
       const runs = await gql(IsoPipelineRunsDocument, { first: PAGE }, h);
@@ -709,6 +768,8 @@ describe.each(CALLERS)("%s", (name) => {
         "PipelineRun",
         "CreditTransaction",
         "Sale",
+        "Delivery",
+        "DeliveryAttempt",
       ]),
     );
     const ids = [...foreign.keys()];
@@ -836,6 +897,71 @@ describe.each(CALLERS)("%s", (name) => {
     credentials.set(secret, own());
     const row = await db.source.findUniqueOrThrow({
       where: { id: decodeGlobalId(ok(created).createSource.id).id },
+    });
+    expect(row.accountId).toBe(own());
+  });
+
+  it("cannot see, change, send, rotate or delete another account's delivery, nor redeliver its attempts", async () => {
+    const h = me().keys[0]!.headers;
+    const db = prisma();
+    const foreign = await foreignIds(own());
+    const deliveries = [...foreign].filter(([, r]) => r.type === "Delivery").map(([id]) => id);
+    const attempts = [...foreign].filter(([, r]) => r.type === "DeliveryAttempt").map(([id]) => id);
+    expect(deliveries.length).toBeGreaterThanOrEqual(3);
+    expect(attempts.length).toBeGreaterThanOrEqual(3);
+    const snapshot = () =>
+      Promise.all([
+        db.delivery.findMany({ orderBy: { id: "asc" } }),
+        db.deliveryAttempt.findMany({ orderBy: { id: "asc" } }),
+        db.deliveryEvent.count(),
+      ]);
+    const before = await snapshot();
+    for (const id of deliveries) {
+      const writes = await Promise.all([
+        gql(UpdateDeliveryDocument, { id, input: { config: { url: "https://93.184.215.14/mine" } } }, h),
+        gql(DeleteDeliveryDocument, { id }, h),
+        gql(PauseDeliveryDocument, { id }, h),
+        gql(ResumeDeliveryDocument, { id }, h),
+        gql(TriggerDeliveryDocument, { id }, h),
+        gql(RotateDeliverySecretDocument, { id, graceSeconds: 60 }, h),
+      ]);
+      for (const res of writes) expect(errorOf(res).extensions?.code, id).toBe("NOT_FOUND");
+      count("delivery writes", writes.length);
+    }
+    for (const attemptId of attempts) {
+      expect(errorOf(await gql(RedeliverDocument, { attemptId }, h)).extensions?.code).toBe("NOT_FOUND");
+      count("redeliver");
+    }
+    expect(await snapshot()).toEqual(before);
+
+    // deliveries(datasetId:) of a dataset others deliver from lists only its own.
+    for (const dataset of await db.dataset.findMany({ where: { status: "PUBLISHED" } })) {
+      const datasetId = encodeGlobalId("Dataset", dataset.id);
+      const listed = ok(await gql(DeliveriesDocument, { first: PAGE, datasetId }, h)).deliveries;
+      for (const { node } of listed.edges) expect(deliveries).not.toContain(node.id);
+      count("deliveries(datasetId:)");
+    }
+
+    // A delivery on another publisher's draft: NOT_FOUND; on a published dataset: in its own account.
+    const drafts = await db.dataset.findMany({ where: { status: "DRAFT", accountId: { not: own() } } });
+    expect(drafts.length).toBeGreaterThan(0);
+    const webhook = (datasetId: string) => ({
+      input: { datasetId, kind: "WEBHOOK" as const, config: { url: "https://93.184.215.14/hook" } },
+    });
+    for (const draft of drafts) {
+      const res = await gql(CreateDeliveryDocument, webhook(encodeGlobalId("Dataset", draft.id)), h);
+      expect(errorOf(res).extensions?.code).toBe("NOT_FOUND");
+      count("createDelivery on a foreign draft");
+    }
+    const seller = isPublisher ? me() : parties[COUNTERPART[name]];
+    const target = await db.dataset.findFirstOrThrow({
+      where: { accountId: seller.account.rawAccountId, status: "PUBLISHED" },
+    });
+    const created = ok(await gql(CreateDeliveryDocument, webhook(encodeGlobalId("Dataset", target.id)), h));
+    // Scanned like a credential: no other account's response may carry it.
+    credentials.set(created.createDelivery.signingSecret!, own());
+    const row = await db.delivery.findUniqueOrThrow({
+      where: { id: decodeGlobalId(created.createDelivery.delivery.id).id },
     });
     expect(row.accountId).toBe(own());
   });
