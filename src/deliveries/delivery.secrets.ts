@@ -21,6 +21,11 @@ export class DeliverySecrets {
     return this.encryption.encrypt(JSON.stringify(Object.fromEntries(present)));
   }
 
+  /** The previous signing secret during a rotation, on its own. */
+  sealSigningSecret(secret: string): string {
+    return this.encryption.encrypt(secret);
+  }
+
   open(delivery: Pick<Delivery, "secretsEncrypted">): StoredSecrets {
     if (delivery.secretsEncrypted === null) return {};
     return JSON.parse(this.encryption.decrypt(delivery.secretsEncrypted)) as StoredSecrets;

@@ -204,7 +204,7 @@ export class DeliveryService {
         secretsEncrypted: this.secrets.seal({ ...current, signingSecret }),
         previousSecretEncrypted:
           graceSeconds > 0 && current.signingSecret
-            ? this.secrets.seal({ signingSecret: current.signingSecret })
+            ? this.secrets.sealSigningSecret(current.signingSecret)
             : null,
         previousSecretExpiresAt:
           graceSeconds > 0 ? new Date(this.now().getTime() + graceSeconds * 1000) : null,

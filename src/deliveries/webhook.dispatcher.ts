@@ -38,6 +38,9 @@ export interface WebhookSettings {
   policy: OutboundPolicy;
 }
 
+/** Beyond the send timeout, how long a PENDING try waits before another job may take it over. */
+const ABANDONED_AFTER_MS = 60_000;
+
 /** Response bytes kept on an attempt. */
 export const EXCERPT_BYTES = 1024;
 
@@ -145,54 +148,35 @@ export class WebhookDispatcher implements EventSink {
       this.log.info({ deliveryId, eventId, status: delivery.status }, "webhook held: delivery not active");
       return;
     }
-    const [stored, done] = await Promise.all([
-      this.prisma.deliveryEvent.findUnique({ where: { deliveryId_eventId: { deliveryId, eventId } } }),
-      this.prisma.deliveryAttempt.findUnique({
-        where: { deliveryId_eventId_attempt: { deliveryId, eventId, attempt } },
-        select: { id: true },
-      }),
-    ]);
-    if (!stored || done) return;
-
+    const stored = await this.prisma.deliveryEvent.findUnique({
+      where: { deliveryId_eventId: { deliveryId, eventId } },
+    });
+    if (!stored) return;
     const started = this.now();
+    const attemptId = await this.claim(job, stored.eventType, started);
+    if (attemptId === null) return;
+
     const clock = performance.now();
     const outcome = await this.post(delivery, stored.eventId, stored.body, started);
     const durationMs = Math.round(performance.now() - clock);
     const succeeded = outcome.httpStatus !== null && outcome.httpStatus >= 200 && outcome.httpStatus < 300;
+    const triesMade = attempt - job.firstAttempt + 1;
     const delay = succeeded
       ? null
-      : nextRetryDelay(
-          this.settings.retrySchedule,
-          attempt - job.firstAttempt + 1,
-          this.settings.jitter,
-          this.random,
-        );
+      : nextRetryDelay(this.settings.retrySchedule, triesMade, this.settings.jitter, this.random);
     const status: DeliveryAttemptStatus = succeeded ? "SUCCEEDED" : delay === null ? "DEAD" : "FAILED";
     const nextAttemptAt = delay === null ? null : new Date(this.now().getTime() + delay);
-
-    let attemptId: string;
-    try {
-      ({ id: attemptId } = await this.prisma.deliveryAttempt.create({
-        data: {
-          deliveryId,
-          eventId,
-          eventType: stored.eventType,
-          attempt,
-          status,
-          httpStatus: outcome.httpStatus,
-          durationMs,
-          responseExcerpt: outcome.excerpt,
-          error: outcome.error,
-          nextAttemptAt,
-          createdAt: started,
-        },
-        select: { id: true },
-      }));
-    } catch (error) {
-      // The same try ran twice (a job re-run after a crash); the first one recorded it.
-      if (isUniqueViolation(error)) return;
-      throw error;
-    }
+    await this.prisma.deliveryAttempt.update({
+      where: { id: attemptId },
+      data: {
+        status,
+        httpStatus: outcome.httpStatus,
+        durationMs,
+        responseExcerpt: outcome.excerpt,
+        error: outcome.error,
+        nextAttemptAt,
+      },
+    });
 
     if (succeeded) {
       if (delivery.consecutiveFailures > 0) {
@@ -217,17 +201,39 @@ export class WebhookDispatcher implements EventSink {
       select: { consecutiveFailures: true },
     });
     if (status === "DEAD") {
-      await this.failed(
-        delivery,
-        eventId,
-        `no success after ${attempt - job.firstAttempt + 1} tries: ${outcome.error}`,
-        false,
-      );
+      await this.failed(delivery, eventId, `no success after ${triesMade} tries: ${outcome.error}`, false);
     }
     const disabled =
       after.consecutiveFailures >= this.settings.disableAfter &&
       (await this.disable(delivery, after.consecutiveFailures));
     await this.updated(delivery, disabled ? "DISABLED" : "ACTIVE", attemptId);
+  }
+
+  /**
+   * Claims one try before it is made (a PENDING attempt, unique per delivery, event and number), so
+   * two jobs for the same try (a retry and a resume racing) never both send. A claim left PENDING
+   * by a process that died mid-send is taken over once that send cannot still be running.
+   */
+  private async claim(job: WebhookJob, eventType: string, now: Date): Promise<string | null> {
+    const { deliveryId, eventId, attempt } = job;
+    try {
+      const row = await this.prisma.deliveryAttempt.create({
+        data: { deliveryId, eventId, eventType, attempt, status: "PENDING", createdAt: now },
+        select: { id: true },
+      });
+      return row.id;
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+    }
+    const abandoned = new Date(now.getTime() - this.settings.timeoutMs - ABANDONED_AFTER_MS);
+    const where = { deliveryId, eventId, attempt, status: "PENDING" as const, createdAt: { lt: abandoned } };
+    const { count } = await this.prisma.deliveryAttempt.updateMany({ where, data: { createdAt: now } });
+    if (count === 0) return null;
+    const row = await this.prisma.deliveryAttempt.findUniqueOrThrow({
+      where: { deliveryId_eventId_attempt: { deliveryId, eventId, attempt } },
+      select: { id: true },
+    });
+    return row.id;
   }
 
   private async disable(delivery: Delivery, failures: number): Promise<boolean> {

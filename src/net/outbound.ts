@@ -125,9 +125,11 @@ const IPV6 = ranges([
   ["ff00::/8", "multicast"],
 ]);
 
+const IPV4_MAPPED = parseCidr("::ffff:0:0/96");
+
 // IPv6 forms that carry an IPv4 address, which is what the packet really reaches.
 const EMBEDDED_IPV4: { range: Range; offset: number }[] = [
-  { range: parseCidr("::ffff:0:0/96"), offset: 12 }, // IPv4-mapped
+  { range: IPV4_MAPPED, offset: 12 },
   { range: parseCidr("::/96"), offset: 12 }, // IPv4-compatible (deprecated)
   { range: parseCidr("64:ff9b::/96"), offset: 12 }, // NAT64
   { range: parseCidr("2002::/16"), offset: 2 }, // 6to4
@@ -157,7 +159,9 @@ export function isAllowedAddress(address: string, policy: OutboundPolicy): boole
   const bytes = addressBytes(address);
   if (!bytes) return false;
   if (classifyBytes(bytes) === "public" || policy.allowPrivate) return true;
-  return policy.allowCidrs.some((cidr) => inRange(bytes, parseCidr(cidr)));
+  // ::ffff:127.0.0.1 is 127.0.0.1 on the wire: an IPv4 range allows it too.
+  const forms = inRange(bytes, IPV4_MAPPED) ? [bytes, bytes.slice(12)] : [bytes];
+  return policy.allowCidrs.some((cidr) => forms.some((form) => inRange(form, parseCidr(cidr))));
 }
 
 export interface CheckedTarget {
@@ -206,7 +210,9 @@ export async function checkTarget(
   if (refused) {
     const kind = classifyAddress(refused.address);
     throw new OutboundRefused(
-      `${host} resolves to a ${kind} address (${refused.address}), which this server does not contact`,
+      refused.address === host
+        ? `${host} is not a public address (${kind}); this server does not contact it`
+        : `${host} resolves to ${refused.address}, not a public address (${kind}); this server does not contact it`,
     );
   }
   return { url, addresses };
