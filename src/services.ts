@@ -6,6 +6,7 @@ import type { Logger } from "./observability/logger.js";
 import type { ClickHouse } from "./db/clickhouse.js";
 import { CatalogService } from "./catalog/catalog.service.js";
 import { CreditService } from "./credits/credit.service.js";
+import { LowCreditWatch } from "./credits/low-credit.js";
 import type { PrismaClient } from "./generated/prisma/client.js";
 import { AccountService } from "./identity/account.service.js";
 import { ApiKeyService } from "./identity/api-key.service.js";
@@ -64,9 +65,10 @@ export function createServices(
   const limits = { maxLimit: config.MAX_LIMIT };
   const encryption = new Encryption(config.ENCRYPTION_KEY);
   const usage = new UsageRecorder(clickhouse, log);
-  const credits = new CreditService(prisma, clickhouse, limits, usage);
-  const reader = new RecordsReader(clickhouse, config.CLICKHOUSE_DATABASE, limits);
   const events = new EventBus(log);
+  const lowCredit = new LowCreditWatch(prisma, events, log);
+  const credits = new CreditService(prisma, clickhouse, limits, usage, lowCredit);
+  const reader = new RecordsReader(clickhouse, config.CLICKHOUSE_DATABASE, limits);
   const policy = outboundPolicy(config);
   const secrets = new DeliverySecrets(encryption);
   const webhooks = new WebhookDispatcher(

@@ -49,6 +49,7 @@ import {
   RedeliverDocument,
   ResumeDeliveryDocument,
   RotateDeliverySecretDocument,
+  SetLowCreditThresholdDocument,
   TriggerDeliveryDocument,
   UpdateDeliveryDocument,
   DatasetBySlugDocument,
@@ -108,6 +109,7 @@ const COVERED = {
     "rotateApiKey",
     "rotateDeliverySecret",
     "setAccountPlan",
+    "setLowCreditThreshold",
     "signup",
     "suspendAccount",
     "testSourceConnection",
@@ -964,6 +966,27 @@ describe.each(CALLERS)("%s", (name) => {
       where: { id: decodeGlobalId(created.createDelivery.delivery.id).id },
     });
     expect(row.accountId).toBe(own());
+  });
+
+  it("sets the low-credit threshold of its own account only", async () => {
+    const db = prisma();
+    const thresholds = async () =>
+      db.account.findMany({
+        where: { id: { not: own() } },
+        orderBy: { id: "asc" },
+        select: { id: true, lowCreditThreshold: true },
+      });
+    const before = await thresholds();
+    const threshold = 1000 + CALLERS.indexOf(name);
+    const set = ok(await gql(SetLowCreditThresholdDocument, { threshold }, me().keys[0]!.headers));
+    expect(set.setLowCreditThreshold).toMatchObject({
+      id: me().account.accountId,
+      lowCreditThreshold: threshold,
+    });
+    count("setLowCreditThreshold");
+    expect(await thresholds()).toEqual(before);
+    const row = await db.account.findUniqueOrThrow({ where: { id: own() } });
+    expect(row.lowCreditThreshold).toBe(BigInt(threshold));
   });
 
   it("cannot top up, buy a hidden dataset, or read another account's usage and sales", async () => {

@@ -19,6 +19,9 @@ import {
   RotateDeliverySecretDocument,
   TriggerDeliveryDocument,
   UpdateDeliveryDocument,
+  PurchaseDatasetDocument,
+  SetLowCreditThresholdDocument,
+  TopUpCreditsDocument,
   type CreateDeliveryInput,
   type DeliveryAttemptFieldsFragment,
   type DeliveryAttemptsQuery,
@@ -122,6 +125,7 @@ async function dataset(access: "OPEN" | "PURCHASED" = "OPEN") {
       access,
       pricePer100Records: 0n,
       purchasePrice: access === "PURCHASED" ? 100n : null,
+      purchaseTerm: access === "PURCHASED" ? "ONE_TIME" : null,
       tableName: `hooks_${n}`,
       version: 3,
       rowCount: 42n,
@@ -696,6 +700,58 @@ describe("webhooks", () => {
     ok(await stack.graphql(DeleteDeliveryDocument, { id: sftp.delivery.id }, buyer.headers));
     expect(await prisma().delivery.count({ where: { id: row.id } })).toBe(0);
   });
+});
+
+describe("credits.low", () => {
+  it("is told once per crossing of the threshold the account set", async () => {
+    const buyer = await stack.signup("Low buyer", "BUYER");
+    const admin = await stack.admin();
+    const { globalId } = await dataset();
+    const hook = await webhook(buyer, globalId, "/low", { eventTypes: ["credits.low"] });
+    let topUps = 0;
+    const topUp = async (amount: number) =>
+      ok(
+        await stack.graphql(
+          TopUpCreditsDocument,
+          { accountId: buyer.accountId, amount, idempotencyKey: `low-${++topUps}` },
+          admin.headers,
+        ),
+      );
+    const buy = async () => {
+      const { globalId: id } = await dataset("PURCHASED");
+      return ok(await stack.graphql(PurchaseDatasetDocument, { datasetId: id }, buyer.headers))
+        .purchaseDataset;
+    };
+    await topUp(300);
+    const start = ok(await stack.graphql(SetLowCreditThresholdDocument, { threshold: null }, buyer.headers))
+      .setLowCreditThreshold.creditBalance;
+    const threshold = start - 150;
+    const set = ok(await stack.graphql(SetLowCreditThresholdDocument, { threshold }, buyer.headers));
+    expect(set.setLowCreditThreshold).toEqual({
+      id: buyer.accountId,
+      creditBalance: start,
+      lowCreditThreshold: threshold,
+    });
+
+    expect((await buy()).balance).toBe(start - 100); // above: nothing
+    expect((await buy()).balance).toBe(start - 200); // crosses: told
+    const first = await until("the first credits.low", () => receiver.at("/low")[0]);
+    expect(verified(first, hook.secret)).toMatchObject({
+      type: "credits.low",
+      data: { accountId: buyer.accountId, balance: String(start - 200), threshold: String(threshold) },
+    });
+    expect((await buy()).balance).toBe(start - 300); // still below: not told again
+    await topUp(300); // back above: the next crossing is told
+    await buy();
+    await buy();
+    const second = await until("the second credits.low", () => receiver.at("/low")[1]);
+    expect(verified(second, hook.secret).data).toMatchObject({ balance: String(start - 200) });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(receiver.at("/low")).toHaveLength(2);
+
+    const bad = await stack.graphql(SetLowCreditThresholdDocument, { threshold: -1 }, buyer.headers);
+    expect(errorOf(bad).extensions).toEqual({ code: "BAD_USER_INPUT", argument: "threshold" });
+  }, 30_000);
 });
 
 describe("secrets", () => {
