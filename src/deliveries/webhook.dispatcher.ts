@@ -41,6 +41,9 @@ export interface WebhookSettings {
 /** Beyond the send timeout, how long a PENDING try waits before another job may take it over. */
 const ABANDONED_AFTER_MS = 60_000;
 
+/** Jobs one poller takes per fetch (worked one after the other). */
+const WORK_BATCH = 4;
+
 /** Response bytes kept on an attempt. */
 export const EXCERPT_BYTES = 1024;
 
@@ -129,9 +132,12 @@ export class WebhookDispatcher implements EventSink {
       // pg-boss retries only what our handler could not record (the database was down); the
       // receiver's failures are retried by our own schedule, recorded one attempt each.
       options: { retryLimit: 5, retryDelay: 5, retryBackoff: true, expireInSeconds: 120 },
+      // Each poller takes a few jobs at a time and, while its fetches come back full, fetches again
+      // at once instead of waiting for the next poll: a backlog drains at full speed.
       work: {
         pollingIntervalSeconds: 0.5,
-        batchSize: 1,
+        batchSize: WORK_BATCH,
+        burstWhenBatchFull: true,
         localConcurrency: this.settings.concurrency,
       },
       handle: (data) => this.send(data),
