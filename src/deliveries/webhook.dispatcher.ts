@@ -5,8 +5,15 @@
 import { createHash } from "node:crypto";
 import { isUniqueViolation } from "../db/prisma-errors.js";
 import { newEvent, type DomainEvent, type EventBus, type EventSink } from "../events/events.js";
-import type { Delivery, DeliveryAttemptStatus, Prisma, PrismaClient } from "../generated/prisma/client.js";
+import type {
+  Delivery,
+  DeliveryAttemptStatus,
+  DeliveryEvent,
+  Prisma,
+  PrismaClient,
+} from "../generated/prisma/client.js";
 import { isActiveEntitlement } from "../credits/ledger.js";
+import type { SendOptions } from "pg-boss";
 import type { JobDefinition } from "../jobs/boss.js";
 import type { JobQueue } from "../jobs/queue.js";
 import { OutboundRefused, guardedFetch, type OutboundPolicy } from "../net/outbound.js";
@@ -85,11 +92,14 @@ export class WebhookDispatcher implements EventSink {
    * the first body stored is the one sent, and the job id is derived from the pair.
    */
   async enqueue(deliveryId: string, eventId: string, eventType: string, body: string): Promise<void> {
-    await this.prisma.deliveryEvent.createMany({
-      data: [{ deliveryId, eventId, eventType, body }],
-      skipDuplicates: true,
+    // The event and its job commit together: a crash leaves both or neither.
+    await this.prisma.$transaction(async (tx) => {
+      await tx.deliveryEvent.createMany({
+        data: [{ deliveryId, eventId, eventType, body }],
+        skipDuplicates: true,
+      });
+      await this.sendJob({ deliveryId, eventId, attempt: 1, firstAttempt: 1 }, { deterministic: true, tx });
     });
-    await this.sendJob({ deliveryId, eventId, attempt: 1, firstAttempt: 1 }, { deterministic: true });
   }
 
   /** Sends the event of `eventId` again, as a new round of tries, same webhook-id and body. */
@@ -161,7 +171,23 @@ export class WebhookDispatcher implements EventSink {
     const started = this.now();
     const attemptId = await this.claim(job, stored.eventType, started);
     if (attemptId === null) return;
+    try {
+      await this.attempt(job, delivery, stored, attemptId, started);
+    } catch (error) {
+      // Give the try back, so that pg-boss's retry of this job can make it.
+      await this.prisma.deliveryAttempt.deleteMany({ where: { id: attemptId, status: "PENDING" } });
+      throw error;
+    }
+  }
 
+  private async attempt(
+    job: WebhookJob,
+    delivery: Delivery,
+    stored: DeliveryEvent,
+    attemptId: string,
+    started: Date,
+  ): Promise<void> {
+    const { deliveryId, eventId, attempt } = job;
     const clock = performance.now();
     const outcome = await this.post(delivery, stored.eventId, stored.body, started);
     const durationMs = Math.round(performance.now() - clock);
@@ -172,16 +198,25 @@ export class WebhookDispatcher implements EventSink {
       : nextRetryDelay(this.settings.retrySchedule, triesMade, this.settings.jitter, this.random);
     const status: DeliveryAttemptStatus = succeeded ? "SUCCEEDED" : delay === null ? "DEAD" : "FAILED";
     const nextAttemptAt = delay === null ? null : new Date(this.now().getTime() + delay);
-    await this.prisma.deliveryAttempt.update({
-      where: { id: attemptId },
-      data: {
-        status,
-        httpStatus: outcome.httpStatus,
-        durationMs,
-        responseExcerpt: outcome.excerpt,
-        error: outcome.error,
-        nextAttemptAt,
-      },
+    // The outcome and the next try commit together, so a failed try is never left without one.
+    await this.prisma.$transaction(async (tx) => {
+      await tx.deliveryAttempt.update({
+        where: { id: attemptId },
+        data: {
+          status,
+          httpStatus: outcome.httpStatus,
+          durationMs,
+          responseExcerpt: outcome.excerpt,
+          error: outcome.error,
+          nextAttemptAt,
+        },
+      });
+      if (nextAttemptAt) {
+        await this.sendJob(
+          { ...job, attempt: attempt + 1 },
+          { deterministic: true, startAfter: nextAttemptAt, tx },
+        );
+      }
     });
 
     if (succeeded) {
@@ -195,12 +230,6 @@ export class WebhookDispatcher implements EventSink {
       { deliveryId, eventId, attempt, httpStatus: outcome.httpStatus, error: outcome.error, status },
       "webhook try failed",
     );
-    if (nextAttemptAt) {
-      await this.sendJob(
-        { ...job, attempt: attempt + 1 },
-        { deterministic: true, startAfter: nextAttemptAt },
-      );
-    }
     const after = await this.prisma.delivery.update({
       where: { id: deliveryId },
       data: { consecutiveFailures: { increment: 1 } },
@@ -324,11 +353,12 @@ export class WebhookDispatcher implements EventSink {
 
   private async sendJob(
     job: WebhookJob,
-    options: { deterministic: boolean; startAfter?: Date },
+    options: { deterministic: boolean; startAfter?: Date; tx?: Transaction },
   ): Promise<void> {
     await this.jobs.send(WEBHOOK_QUEUE, job, {
       ...(options.deterministic ? { id: jobId(job) } : {}),
       ...(options.startAfter ? { startAfter: options.startAfter } : {}),
+      ...(options.tx ? { db: inTransaction(options.tx) } : {}),
     });
   }
 
@@ -398,6 +428,17 @@ export class WebhookDispatcher implements EventSink {
       )
       .map((d) => d.id);
   }
+}
+
+type Transaction = Parameters<Parameters<PrismaClient["$transaction"]>[0]>[0];
+
+/** pg-boss's database interface over a Prisma transaction, so a job is inserted inside it. */
+function inTransaction(tx: Transaction): NonNullable<SendOptions["db"]> {
+  return {
+    executeSql: async (text: string, values: unknown[] = []) => ({
+      rows: await tx.$queryRawUnsafe<unknown[]>(text, ...values),
+    }),
+  };
 }
 
 /** A UUID derived from the try, so sending the same try twice makes one job (pg-boss keys on id). */

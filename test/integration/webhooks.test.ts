@@ -468,6 +468,45 @@ describe("webhooks", () => {
     expect(receiver.at("/redeliver")).toHaveLength(2);
   }, 30_000);
 
+  it("makes each try once, even when two jobs for it run together, and takes over an abandoned one", async () => {
+    const buyer = await stack.signup("Once buyer", "BUYER");
+    const { globalId } = await dataset();
+    const hook = await webhook(buyer, globalId, "/once");
+    const { eventId } = ok(
+      await stack.graphql(TriggerDeliveryDocument, { id: hook.id }, buyer.headers),
+    ).triggerDelivery;
+    await until("the first try", async () => (await attempts(buyer, hook.id))[0]?.status === "SUCCEEDED");
+    const { webhooks } = stack.app.services;
+
+    // A retry and a resume racing for try 2: one sends.
+    const second = { deliveryId: hook.rawId, eventId, attempt: 2, firstAttempt: 2 };
+    await Promise.all([webhooks.send(second), webhooks.send(second), webhooks.send(second)]);
+    expect(receiver.at("/once")).toHaveLength(2);
+    await webhooks.send(second);
+    expect(receiver.at("/once")).toHaveLength(2);
+
+    // Try 3 was claimed by a process that died mid-send long ago: the next job for it sends it.
+    await prisma().deliveryAttempt.create({
+      data: {
+        deliveryId: hook.rawId,
+        eventId,
+        eventType: "dataset.updated",
+        attempt: 3,
+        status: "PENDING",
+        createdAt: new Date(Date.now() - 10 * 60_000),
+      },
+    });
+    await webhooks.send({ ...second, attempt: 3, firstAttempt: 3 });
+    expect(receiver.at("/once")).toHaveLength(3);
+    expect(new Set(receiver.at("/once").map((r) => r.headers["webhook-id"]))).toEqual(new Set([eventId]));
+    const history = await attempts(buyer, hook.id);
+    expect(history.map((a) => [a.attempt, a.status])).toEqual([
+      [1, "SUCCEEDED"],
+      [2, "SUCCEEDED"],
+      [3, "SUCCEEDED"],
+    ]);
+  });
+
   it("rotates the signing secret: both verify during the window, only the new one after", async () => {
     const buyer = await stack.signup("Rotating buyer", "BUYER");
     const { globalId } = await dataset();
