@@ -156,7 +156,7 @@ export class WebhookDispatcher implements EventSink {
 
   /** One try of one event. */
   async send(job: WebhookJob): Promise<void> {
-    const { deliveryId, eventId, attempt } = job;
+    const { deliveryId, eventId } = job;
     const delivery = await this.prisma.delivery.findUnique({ where: { id: deliveryId } });
     if (!delivery || delivery.kind !== "WEBHOOK") return;
     if (delivery.status !== "ACTIVE") {
