@@ -609,6 +609,31 @@ describe("webhooks", () => {
     expect(receiver.at("/publisher-runs")).toHaveLength(1);
   }, 30_000);
 
+  it("stops sending a PURCHASED dataset's updates when the purchase is no longer active", async () => {
+    const buyer = await stack.signup("Lapsing buyer", "BUYER");
+    const admin = await stack.admin();
+    ok(
+      await stack.graphql(
+        TopUpCreditsDocument,
+        { accountId: buyer.accountId, amount: 1000, idempotencyKey: "lapsing" },
+        admin.headers,
+      ),
+    );
+    const bought = await dataset("PURCHASED");
+    ok(await stack.graphql(PurchaseDatasetDocument, { datasetId: bought.globalId }, buyer.headers));
+    const hook = await webhook(buyer, bought.globalId, "/lapsing");
+    const first = await datasetUpdated(bought.id);
+    await until("the update while entitled", () => receiver.at("/lapsing")[0]);
+    await prisma().purchase.updateMany({
+      where: { accountId: buyer.rawAccountId, datasetId: bought.id },
+      data: { status: "EXPIRED" },
+    });
+    await datasetUpdated(bought.id);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(receiver.at("/lapsing").map((r) => r.headers["webhook-id"])).toEqual([first.id]);
+    expect(verified(receiver.at("/lapsing")[0]!, hook.secret).type).toBe("dataset.updated");
+  }, 30_000);
+
   it("refuses private targets at creation and at send time, and follows no redirect", async () => {
     const buyer = await stack.signup("SSRF buyer", "BUYER");
     const { globalId } = await dataset();
@@ -787,6 +812,17 @@ describe("credits.low", () => {
     expect(verified(second, hook.secret).data).toMatchObject({ balance: String(start - 200) });
     await new Promise((r) => setTimeout(r, 1000));
     expect(receiver.at("/low")).toHaveLength(2);
+
+    // A metered read's charge (hold, then settle) is a debit too.
+    await topUp(300); // back above again
+    const { ledger } = stack.app.services.credits;
+    const hold = await ledger.reserve(buyer.rawAccountId, 300n, { reference: "a metered read" });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(receiver.at("/low")).toHaveLength(2); // a hold alone tells nothing
+    const settled = await ledger.settle(hold, 300n);
+    expect(settled.balance).toBe(BigInt(start - 200));
+    const third = await until("the third credits.low", () => receiver.at("/low")[2]);
+    expect(verified(third, hook.secret).data).toMatchObject({ balance: String(start - 200) });
 
     const bad = await stack.graphql(SetLowCreditThresholdDocument, { threshold: -1 }, buyer.headers);
     expect(errorOf(bad).extensions).toEqual({ code: "BAD_USER_INPUT", argument: "threshold" });
