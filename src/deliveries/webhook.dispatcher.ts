@@ -9,10 +9,8 @@ import type {
   Delivery,
   DeliveryAttemptStatus,
   DeliveryEvent,
-  Prisma,
   PrismaClient,
 } from "../generated/prisma/client.js";
-import { isActiveEntitlement } from "../credits/ledger.js";
 import type { SendOptions } from "pg-boss";
 import type { JobDefinition } from "../jobs/boss.js";
 import type { JobQueue } from "../jobs/queue.js";
@@ -21,6 +19,7 @@ import type { Logger } from "../observability/logger.js";
 import type { DeliverySecrets } from "./delivery.secrets.js";
 import { envelopeOf } from "./webhook.envelope.js";
 import { nextRetryDelay } from "./webhook.retry.js";
+import { WebhookRouting } from "./webhook.routing.js";
 import { webhookHeaders } from "./webhook.signing.js";
 
 export const WEBHOOK_QUEUE = "deliveries.webhook";
@@ -60,13 +59,9 @@ interface Outcome {
   error: string | null;
 }
 
-const ACTIVE_WEBHOOK = { kind: "WEBHOOK", status: "ACTIVE" } as const;
-const wants = (type: string): Prisma.DeliveryWhereInput => ({
-  OR: [{ eventTypes: { isEmpty: true } }, { eventTypes: { has: type } }],
-});
-
 export class WebhookDispatcher implements EventSink {
   readonly name = "webhooks";
+  private readonly routing: WebhookRouting;
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -77,12 +72,14 @@ export class WebhookDispatcher implements EventSink {
     private readonly log: Pick<Logger, "info" | "warn">,
     private readonly now: () => Date = () => new Date(),
     private readonly random: () => number = Math.random,
-  ) {}
+  ) {
+    this.routing = new WebhookRouting(prisma, now);
+  }
 
   async handle(event: DomainEvent): Promise<void> {
     const envelope = envelopeOf(event);
     if (!envelope) return;
-    const targets = await this.targets(event);
+    const targets = await this.routing.targets(event);
     const body = JSON.stringify(envelope);
     await Promise.all(targets.map((id) => this.enqueue(id, event.id, event.type, body)));
   }
@@ -360,73 +357,6 @@ export class WebhookDispatcher implements EventSink {
       ...(options.startAfter ? { startAfter: options.startAfter } : {}),
       ...(options.tx ? { db: inTransaction(options.tx) } : {}),
     });
-  }
-
-  /** The deliveries (ids) an event goes to. */
-  private async targets(event: DomainEvent): Promise<string[]> {
-    const find = async (where: Prisma.DeliveryWhereInput) =>
-      this.prisma.delivery.findMany({
-        where: { AND: [ACTIVE_WEBHOOK, wants(event.type), where] },
-        select: { id: true, accountId: true },
-      });
-    switch (event.type) {
-      case "dataset.updated": {
-        const { datasetId } = event.data;
-        return this.entitled(datasetId, await find({ datasetId }));
-      }
-      case "pipeline.run.succeeded":
-      case "pipeline.run.failed":
-        return (await find({ datasetId: event.data.datasetId, accountId: event.data.accountId })).map(
-          (d) => d.id,
-        );
-      case "credits.low":
-        return (await find({ accountId: event.data.accountId })).map((d) => d.id);
-      case "delivery.failed": {
-        const { deliveryId, eventId, accountId } = event.data;
-        // A failure to tell about a failure is not told again: two broken endpoints of one
-        // account would otherwise keep each other busy.
-        const cause = eventId
-          ? await this.prisma.deliveryEvent.findUnique({
-              where: { deliveryId_eventId: { deliveryId, eventId } },
-              select: { eventType: true },
-            })
-          : null;
-        if (cause?.eventType === "delivery.failed") return [];
-        return (await find({ accountId, id: { not: deliveryId } })).map((d) => d.id);
-      }
-      default:
-        return [];
-    }
-  }
-
-  /** The deliveries whose accounts may still read the dataset (a purchase can expire). */
-  private async entitled(
-    datasetId: string,
-    deliveries: { id: string; accountId: string }[],
-  ): Promise<string[]> {
-    if (deliveries.length === 0) return [];
-    const dataset = await this.prisma.dataset.findUnique({
-      where: { id: datasetId },
-      select: { accountId: true, status: true, access: true },
-    });
-    if (!dataset) return [];
-    const buyers = deliveries.filter((d) => d.accountId !== dataset.accountId);
-    const purchases =
-      dataset.access === "PURCHASED" && buyers.length
-        ? await this.prisma.purchase.findMany({
-            where: { datasetId, accountId: { in: buyers.map((d) => d.accountId) } },
-            select: { accountId: true, status: true, expiresAt: true },
-          })
-        : [];
-    const now = this.now();
-    const paid = new Set(purchases.filter((p) => isActiveEntitlement(p, now)).map((p) => p.accountId));
-    return deliveries
-      .filter(
-        (d) =>
-          d.accountId === dataset.accountId ||
-          (dataset.status === "PUBLISHED" && (dataset.access !== "PURCHASED" || paid.has(d.accountId))),
-      )
-      .map((d) => d.id);
   }
 }
 
