@@ -139,6 +139,8 @@ export class WebhookDispatcher implements EventSink {
       // pg-boss retries only what our handler could not record (the database was down); the
       // receiver's failures are retried by our own schedule, recorded one attempt each.
       options: { retryLimit: 5, retryDelay: 5, retryBackoff: true, expireInSeconds: 120 },
+      // Jobs that still fail keep their data in deliveries.webhook.dead, for inspection and redrive.
+      deadLetter: true,
       // Each poller takes a few jobs at a time and, while its fetches come back full, fetches again
       // at once instead of waiting for the next poll: a backlog drains at full speed.
       work: {
