@@ -112,7 +112,7 @@ export class WebhookDispatcher implements EventSink {
 
   /**
    * After a pause or a disable: the events still waiting for a retry (last try FAILED, not DEAD)
-   * start a new round now. Nothing is lost while an endpoint was off, only delayed.
+   * start a new round now: tries that came due while the endpoint was off are delayed, not lost.
    */
   async resumePending(deliveryId: string): Promise<number> {
     const latest = await this.prisma.deliveryAttempt.findMany({
