@@ -18,6 +18,33 @@ const list = z.string().transform((v) =>
     .filter(Boolean),
 );
 
+const DURATION = /^(\d+)(ms|s|m|h|d)$/;
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** A comma-separated list of durations such as `10s,1m,2h`, as milliseconds. */
+const durations = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((value, ctx) => {
+      const entries = value
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
+      const bad = entries.filter((entry) => !DURATION.test(entry));
+      if (entries.length === 0 || entries.length > 50 || bad.length) {
+        ctx.addIssue({
+          code: "custom",
+          message: "must be 1-50 durations such as 30s,5m,2h (units ms, s, m, h, d)",
+        });
+        return z.NEVER;
+      }
+      return entries.map((entry) => {
+        const [, amount, unit] = DURATION.exec(entry)!;
+        return Number(amount) * UNIT_MS[unit as keyof typeof UNIT_MS];
+      });
+    });
+
 /**
  * Every setting, with a default that works on a development machine.
  * `.env.example` documents each key; a test keeps the two in sync.
@@ -76,6 +103,13 @@ export const configSchema = z.object({
 
   SUBSCRIPTION_RECHECK_SECONDS: int(1, 3600).default(60),
   SUBSCRIPTION_KEEPALIVE_SECONDS: int(0, 3600).default(12),
+  OUTBOUND_ALLOW_PRIVATE: bool.default(false),
+  OUTBOUND_ALLOW_CIDRS: list.default([]),
+  WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  WEBHOOK_RETRY_SCHEDULE: durations("10s,1m,5m,30m,2h,5h,8h,8h"),
+  WEBHOOK_RETRY_JITTER: z.coerce.number().min(0).max(1).default(0.2),
+  WEBHOOK_DISABLE_AFTER_FAILURES: int(1, 100_000).default(100),
+  WEBHOOK_CONCURRENCY: int(1, 1000).default(16),
 });
 
 export type Env = z.input<typeof configSchema>;

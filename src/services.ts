@@ -6,6 +6,7 @@ import type { Logger } from "./observability/logger.js";
 import type { ClickHouse } from "./db/clickhouse.js";
 import { CatalogService } from "./catalog/catalog.service.js";
 import { CreditService } from "./credits/credit.service.js";
+import { LowCreditWatch } from "./credits/low-credit.js";
 import type { PrismaClient } from "./generated/prisma/client.js";
 import { AccountService } from "./identity/account.service.js";
 import { ApiKeyService } from "./identity/api-key.service.js";
@@ -22,6 +23,10 @@ import { CorrectionService } from "./ingest/corrections.service.js";
 import { PushService } from "./ingest/push.service.js";
 import { pushConnector } from "./sources/connectors/push.connector.js";
 import { registerConnector } from "./sources/connectors/registry.js";
+import { DeliveryService } from "./deliveries/delivery.service.js";
+import { DeliverySecrets } from "./deliveries/delivery.secrets.js";
+import { WebhookDispatcher } from "./deliveries/webhook.dispatcher.js";
+import { outboundPolicy } from "./net/outbound.js";
 
 export interface Services {
   accounts: AccountService;
@@ -43,6 +48,10 @@ export interface Services {
   events: EventBus;
   /** Hands work to the worker (pg-boss). */
   jobs: JobQueue;
+  /** Webhook and file-drop deliveries: their settings and history. */
+  deliveries: DeliveryService;
+  /** Sends webhooks: an EventSink of `events`, and the job that makes each try. */
+  webhooks: WebhookDispatcher;
 }
 
 /** For processes that never enqueue (CLI commands): any attempt is a programming error. */
@@ -64,12 +73,31 @@ export function createServices(
   const limits = { maxLimit: config.MAX_LIMIT };
   const encryption = new Encryption(config.ENCRYPTION_KEY);
   const usage = new UsageRecorder(clickhouse, log);
-  const credits = new CreditService(prisma, clickhouse, limits, usage);
+  const events = new EventBus(log);
+  const lowCredit = new LowCreditWatch(prisma, events, log);
+  const credits = new CreditService(prisma, clickhouse, limits, usage, lowCredit);
   const reader = new RecordsReader(clickhouse, config.CLICKHOUSE_DATABASE, limits);
   const catalog = new CatalogService(prisma, clickhouse, config, limits);
-  const events = new EventBus(log);
   const push = new PushService(prisma, jobs, config);
   registerConnector("PUSH", pushConnector(push));
+  const policy = outboundPolicy(config);
+  const secrets = new DeliverySecrets(encryption);
+  const webhooks = new WebhookDispatcher(
+    prisma,
+    secrets,
+    events,
+    jobs,
+    {
+      timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+      retrySchedule: config.WEBHOOK_RETRY_SCHEDULE,
+      jitter: config.WEBHOOK_RETRY_JITTER,
+      disableAfter: config.WEBHOOK_DISABLE_AFTER_FAILURES,
+      concurrency: config.WEBHOOK_CONCURRENCY,
+      policy,
+    },
+    log,
+  );
+  events.addSink(webhooks);
   return {
     accounts: new AccountService(prisma, limits),
     apiKeys: new ApiKeyService(prisma, config, encryption, limits),
@@ -85,5 +113,7 @@ export function createServices(
     sources: new SourceService(prisma, encryption, limits, log),
     events,
     jobs,
+    deliveries: new DeliveryService(prisma, secrets, credits.ledger, webhooks, events, policy, limits),
+    webhooks,
   };
 }

@@ -13,6 +13,7 @@ import {
 } from "type-graphql";
 import type { Context } from "../graphql/context.js";
 import { ConnectionArgs, decodeGlobalId, toConnection } from "../graphql/relay.js";
+import { SafeInt } from "../graphql/scalars.js";
 import { Account } from "../identity/account.types.js";
 import {
   CreditTransaction,
@@ -36,6 +37,18 @@ export class CreditResolver {
   @FieldResolver(() => Account, { nullable: true })
   async account(@Root() transaction: CreditTransaction, @Ctx() ctx: Context) {
     return ctx.loaders.node("Account", transaction.accountId);
+  }
+
+  @Authorized("account:write")
+  @Mutation(() => Account, {
+    description:
+      "The caller's account: below this balance, after a debit, its webhooks get credits.low (once per crossing). null turns it off.",
+  })
+  async setLowCreditThreshold(
+    @Arg("threshold", () => SafeInt, { nullable: true }) threshold: number | null,
+    @Ctx() ctx: Context,
+  ) {
+    return Account.from(await ctx.services.credits.setLowCreditThreshold(ctx.caller, threshold));
   }
 
   @Authorized("ADMIN", "admin")

@@ -3,12 +3,13 @@
 import type { ClickHouse } from "../db/clickhouse.js";
 import { ModelReader } from "../db/model-reader.js";
 import { AppError } from "../errors.js";
-import type { CreditTransaction, PrismaClient } from "../generated/prisma/client.js";
+import type { Account, CreditTransaction, PrismaClient } from "../generated/prisma/client.js";
 import { authorize } from "../identity/authorization.js";
 import type { Caller } from "../identity/caller.js";
 import { readScope } from "../identity/read-scope.js";
 import type { PageLimits } from "../pagination.js";
 import { Ledger, type PurchaseResult, type TopUpResult } from "./ledger.js";
+import { noBalanceWatch, type BalanceWatch } from "./low-credit.js";
 import type { UsageRecorder } from "./usage-recorder.js";
 import { usageReport, type UsageGroupBy, type UsageReportRow } from "./usage.js";
 
@@ -21,9 +22,28 @@ export class CreditService {
     private readonly clickhouse: ClickHouse,
     limits: PageLimits,
     private readonly recorder: UsageRecorder,
+    private readonly watch: BalanceWatch = noBalanceWatch,
   ) {
     this.transactions = new ModelReader(prisma.creditTransaction, "creditTransaction", limits);
-    this.ledger = new Ledger(prisma);
+    this.ledger = new Ledger(prisma, undefined, watch);
+  }
+
+  /**
+   * Sets (or with null removes) the balance below which the caller's account is sent credits.low,
+   * once per crossing. A new threshold starts a new watch: the next debit below it is told.
+   */
+  async setLowCreditThreshold(caller: Caller, threshold: number | null): Promise<Account> {
+    const who = authorize(caller, ["account:write"]);
+    if (threshold !== null && (!Number.isSafeInteger(threshold) || threshold < 0)) {
+      throw new AppError("BAD_USER_INPUT", "threshold must be a whole number of credits >= 0", {
+        argument: "threshold",
+      });
+    }
+    const account = await this.prisma.account.update({
+      where: { id: who.accountId },
+      data: { lowCreditThreshold: threshold === null ? null : BigInt(threshold), lowCreditNotified: false },
+    });
+    return account;
   }
 
   /** Admin: add credits to an account; a retry with the same idempotency key applies once. */

@@ -22,6 +22,7 @@
 // lock the publisher's account row from every buyer's request (one hot row per popular dataset)
 // and would need two account locks in a fixed order; proceeds are paid out from Sale rows instead
 // (SALE_PROCEEDS entries, by a payout job).
+import { noBalanceWatch, type BalanceWatch } from "./low-credit.js";
 import { AppError, badInput, conflict, notFound } from "../errors.js";
 import { isUniqueViolation, translatePrismaError } from "../db/prisma-errors.js";
 import {
@@ -199,6 +200,8 @@ export class Ledger {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly now: () => Date = () => new Date(),
+    /** Told after each committed debit and credit (the low-credit alert). */
+    private readonly watch: BalanceWatch = noBalanceWatch,
   ) {}
 
   /** The account's balance now. */
@@ -256,7 +259,7 @@ export class Ledger {
     // A zero hold means a free read: nothing to give back, nothing to charge, nothing to write.
     if (reservation.id === null) return { charged: 0n, balance: await this.balance(reservation.accountId) };
     const reservationId = reservation.id;
-    return this.once(reservationId, () =>
+    const settled = await this.once(reservationId, () =>
       this.transaction(async (tx) => {
         const hold = await this.heldReservation(tx, reservationId, reservation.accountId);
         if (actual > hold.amount) {
@@ -296,6 +299,8 @@ export class Ledger {
         return { charged: actual, balance };
       }),
     );
+    if (settled.charged > 0n) await this.watch.afterDebit(reservation.accountId);
+    return settled;
   }
 
   /** Ends a hold for a read that failed: everything held comes back, nothing is charged. */
@@ -378,7 +383,7 @@ export class Ledger {
       throw badInput(`A top-up must be between 1 and ${MAX_TOP_UP} credits`, { field: "amount" });
     }
     const storedKey = key.topUp(checkIdempotencyKey(idempotencyKey));
-    return this.transaction(async (tx) => {
+    const result = await this.transaction(async (tx) => {
       // Holding the account lock before looking for the key: a concurrent call with the same key
       // waits here, then finds the first call's committed row instead of applying again.
       await lockAccount(tx, accountId);
@@ -406,6 +411,8 @@ export class Ledger {
       });
       return { transaction, replayed: false };
     });
+    if (!result.replayed) await this.watch.afterCredit(accountId);
+    return result;
   }
 
   /**
@@ -436,8 +443,9 @@ export class Ledger {
       throw conflict("You publish this dataset: publishers read their own datasets without buying them");
     }
     const storedKey = idempotencyKey === undefined ? null : key.purchase(checkIdempotencyKey(idempotencyKey));
+    let result: PurchaseResult;
     try {
-      return await this.transaction(async (tx) => {
+      result = await this.transaction(async (tx) => {
         // The buyer's row lock serializes this buyer's purchases, so the checks below see every
         // earlier purchase committed.
         await lockAccount(tx, buyerAccountId);
@@ -493,6 +501,8 @@ export class Ledger {
       // Unreachable while every writer takes the buyer's lock first; kept as a CONFLICT, not a 500.
       translatePrismaError(error, "purchase");
     }
+    if (!result.replayed) await this.watch.afterDebit(buyerAccountId);
+    return result;
   }
 
   /**

@@ -6,6 +6,7 @@ import { CreditTransaction } from "../credits/credit.types.js";
 import { Account } from "../identity/account.types.js";
 import { ApiKey } from "../identity/api-key.types.js";
 import { User } from "../identity/auth.types.js";
+import { Delivery, DeliveryAttempt } from "../deliveries/delivery.types.js";
 import type { Caller } from "../identity/caller.js";
 import type { Plan } from "../generated/prisma/client.js";
 import { Pipeline, PipelineRun } from "../pipelines/pipeline.types.js";
@@ -35,6 +36,8 @@ export const NODE_TYPES = {
   User: nodeType((s) => s.accounts.users, User.from),
   CreditTransaction: nodeType((s) => s.credits.transactions, CreditTransaction.from),
   Dataset: nodeType((s) => s.catalog.datasets, Dataset.from),
+  Delivery: nodeType((s) => s.deliveries.deliveries, Delivery.from),
+  DeliveryAttempt: nodeType((s) => s.deliveries.attempts, DeliveryAttempt.from),
   Pipeline: nodeType((s) => s.pipelines.pipelines, Pipeline.from),
   PipelineRun: nodeType((s) => s.pipelines.runs, PipelineRun.from),
   Sale: nodeType((s) => s.sales.sales, Sale.from),

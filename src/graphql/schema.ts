@@ -3,6 +3,7 @@ import { lexicographicSortSchema, printSchema, type GraphQLSchema } from "graphq
 import { buildSchemaSync, type PubSub } from "type-graphql";
 import { CatalogResolver } from "../catalog/catalog.resolver.js";
 import { CreditResolver } from "../credits/credit.resolver.js";
+import { DeliveryAttemptResolver, DeliveryResolver } from "../deliveries/delivery.resolver.js";
 import { AccountResolver } from "../identity/account.resolver.js";
 import { ApiKeyResolver } from "../identity/api-key.resolver.js";
 import { AuthResolver } from "../identity/auth.resolver.js";
@@ -28,6 +29,8 @@ const resolvers = [
   CreditResolver,
   IngestResolver,
   DatasetUpdateResolver,
+  DeliveryAttemptResolver,
+  DeliveryResolver,
   PipelineResolver,
   PipelineRunResolver,
   PipelineRunUpdateResolver,

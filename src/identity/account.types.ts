@@ -58,6 +58,13 @@ export class Account extends Node {
   @Field(() => Int, { nullable: true, description: "ENTERPRISE accounts: requests per minute." })
   rateLimitPerMinute!: number | null;
 
+  @Field(() => SafeInt, {
+    nullable: true,
+    description:
+      "A debit taking the balance below this sends credits.low to the account's webhooks, once per crossing.",
+  })
+  lowCreditThreshold!: number | null;
+
   @Field(() => Date)
   createdAt!: Date;
 
@@ -70,6 +77,7 @@ export class Account extends Node {
       creditBalance: safeInt(row.creditBalance),
       status: row.status,
       rateLimitPerMinute: row.rateLimitPerMinute,
+      lowCreditThreshold: row.lowCreditThreshold === null ? null : safeInt(row.lowCreditThreshold),
       createdAt: row.createdAt,
     });
   }

@@ -11,7 +11,9 @@ export type ScopedModel =
   | "pipeline"
   | "pipelineRun"
   | "creditTransaction"
-  | "sale";
+  | "sale"
+  | "delivery"
+  | "deliveryAttempt";
 
 export type Where = Record<string, unknown>;
 
@@ -28,6 +30,8 @@ const READ_SCOPE: Record<ScopedModel, Scope> = {
   user: "account:read",
   creditTransaction: "account:read",
   sale: "account:read",
+  delivery: "account:read",
+  deliveryAttempt: "account:read",
   dataset: "catalog:read",
   source: "pipelines:read",
   pipeline: "pipelines:read",
@@ -52,7 +56,10 @@ export function readScope(caller: Caller, model: ScopedModel): Where {
     case "pipeline":
     case "pipelineRun":
     case "creditTransaction":
+    case "delivery":
       return { accountId: own };
+    case "deliveryAttempt":
+      return { delivery: { accountId: own } };
     case "sale":
       return { OR: [{ sellerAccountId: own }, { buyerAccountId: own }] };
   }

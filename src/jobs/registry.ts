@@ -9,5 +9,9 @@ import type { JobDefinition } from "./boss.js";
  * worker needs no other change.
  */
 export function jobDefinitions(services: Services): JobDefinition[] {
-  return [releaseStaleHoldsJob(services), pruneIngestBatchesJob(services)] as JobDefinition[];
+  return [
+    releaseStaleHoldsJob(services),
+    pruneIngestBatchesJob(services),
+    services.webhooks.job(),
+  ] as JobDefinition[];
 }

@@ -84,6 +84,12 @@ const secretsSchema = z.record(z.string(), z.string().max(64_000));
 // Five fields (minute hour day month weekday): numbers, names, *, ranges, lists and steps.
 const CRON_FIELD = /^(\*|[0-9a-z]+(-[0-9a-z]+)?)(\/[0-9]+)?(,(\*|[0-9a-z]+(-[0-9a-z]+)?)(\/[0-9]+)?)*$/i;
 
+/** A 5-field cron expression, checked for shape (pg-boss rejects the rest when scheduling). */
+export function isCronExpression(value: string): boolean {
+  const fields = value.trim().split(/\s+/);
+  return fields.length === 5 && fields.every((f) => CRON_FIELD.test(f));
+}
+
 export class SourceService {
   readonly sources: ModelReader<Source>;
 
@@ -266,8 +272,7 @@ function validate(
   if (name.length < 1 || name.length > 200) problems.push("name: must be 1-200 characters");
   const schedule = rawSchedule?.trim() || null;
   if (schedule !== null) {
-    const fields = schedule.split(/\s+/);
-    if (fields.length !== 5 || !fields.every((f) => CRON_FIELD.test(f))) {
+    if (!isCronExpression(schedule)) {
       problems.push("schedule: must be a cron expression of 5 fields, e.g. '0 3 * * *'");
     }
   }

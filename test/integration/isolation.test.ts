@@ -45,6 +45,16 @@ import {
   CategoriesDocument,
   CreateDatasetDocument,
   CreateSourceDocument,
+  CreateDeliveryDocument,
+  DeleteDeliveryDocument,
+  DeliveriesDocument,
+  PauseDeliveryDocument,
+  RedeliverDocument,
+  ResumeDeliveryDocument,
+  RotateDeliverySecretDocument,
+  SetLowCreditThresholdDocument,
+  TriggerDeliveryDocument,
+  UpdateDeliveryDocument,
   DatasetBySlugDocument,
   DeleteRecordsDocument,
   IngestRecordsDocument,
@@ -75,6 +85,7 @@ const COVERED = {
     "creditTransactions",
     "dataset",
     "datasets",
+    "deliveries",
     "me",
     "node",
     "nodes",
@@ -90,23 +101,32 @@ const COVERED = {
     "archiveDataset",
     "createApiKey",
     "createDataset",
+    "createDelivery",
     "createSource",
     "deleteRecords",
+    "deleteDelivery",
     "deleteSource",
     "ingestRecords",
     "login",
+    "pauseDelivery",
     "publishDataset",
     "purchaseDataset",
+    "redeliver",
     "reinstateAccount",
+    "resumeDelivery",
     "revokeApiKey",
     "rotateApiKey",
+    "rotateDeliverySecret",
     "setAccountPlan",
+    "setLowCreditThreshold",
     "signup",
     "suspendAccount",
     "testSourceConnection",
     "topUpCredits",
+    "triggerDelivery",
     "unpublishDataset",
     "updateDataset",
+    "updateDelivery",
     "updateSource",
     "upsertRecords",
   ],
@@ -133,7 +153,9 @@ type NodeType =
   | "Pipeline"
   | "PipelineRun"
   | "CreditTransaction"
-  | "Sale";
+  | "Sale"
+  | "Delivery"
+  | "DeliveryAttempt";
 
 /** What the test knows about one row, read back from PostgreSQL. */
 interface Owned {
@@ -299,6 +321,10 @@ async function ownership(): Promise<Map<string, Owned>> {
   for (const r of await db.pipelineRun.findMany()) put("PipelineRun", r.id, [r.accountId]);
   for (const r of await db.creditTransaction.findMany()) put("CreditTransaction", r.id, [r.accountId]);
   for (const r of await db.sale.findMany()) put("Sale", r.id, [r.buyerAccountId, r.sellerAccountId]);
+  for (const r of await db.delivery.findMany()) put("Delivery", r.id, [r.accountId]);
+  for (const r of await db.deliveryAttempt.findMany({ include: { delivery: true } })) {
+    put("DeliveryAttempt", r.id, [r.delivery.accountId]);
+  }
   return rows;
 }
 
@@ -326,6 +352,7 @@ async function adminView() {
     Sale: ok(await gql(IsoSalesDocument, { first: PAGE }, h)).sales,
     Account: ok(await gql(IsoAccountsDocument, { first: PAGE }, h)).accounts,
     ApiKey: ok(await gql(IsoApiKeysDocument, { first: PAGE }, h)).apiKeys,
+    Delivery: ok(await gql(DeliveriesDocument, { first: PAGE }, h)).deliveries,
   };
   const ids = {} as Record<keyof typeof pages, string[]>;
   for (const type of Object.keys(pages) as (keyof typeof pages)[]) {
@@ -343,7 +370,8 @@ async function adminView() {
 async function foreignIds(viewer: string): Promise<Map<string, Owned>> {
   const rows = await ownership();
   const { ids } = await adminView();
-  const listed = [...Object.values(ids).flat(), ...idsOf(rows, "User")];
+  // Users and delivery attempts have no root connection; they are listed from the database.
+  const listed = [...Object.values(ids).flat(), ...idsOf(rows, "User"), ...idsOf(rows, "DeliveryAttempt")];
   const foreign = new Map<string, Owned>();
   for (const id of listed) {
     const row = rows.get(id);
@@ -507,6 +535,34 @@ beforeAll(async () => {
     deliveries[buyer.name as "B1" | "B2"] = encodeGlobalId("Delivery", delivery.id);
   }
 
+  // A webhook for every caller, with one attempt: buyers on the dataset they read, publishers on
+  // their own.
+  for (const [party, seller] of [
+    [P1, P1],
+    [P2, P2],
+    [B1, P1],
+    [B2, P2],
+  ] as const) {
+    const delivery = await db.delivery.create({
+      data: {
+        accountId: party.account.rawAccountId,
+        datasetId: published[seller.name]!,
+        kind: "WEBHOOK",
+        config: { url: `https://${party.name.toLowerCase()}.example.com/hook` },
+      },
+    });
+    await db.deliveryAttempt.create({
+      data: {
+        deliveryId: delivery.id,
+        eventId: `event of ${party.name}`,
+        eventType: "dataset.updated",
+        attempt: 1,
+        status: "SUCCEEDED",
+        httpStatus: 200,
+      },
+    });
+  }
+
   // A second key for every account, made through the API, and a dashboard session.
   for (const party of Object.values(parties)) {
     const created = ok(
@@ -582,6 +638,7 @@ describe("the admin", () => {
     expect(ids.Pipeline).toHaveLength(2);
     expect(ids.PipelineRun).toHaveLength(2);
     expect(ids.Sale).toHaveLength(2);
+    expect(ids.Delivery).toHaveLength(4);
     for (const party of [P1, P2, B1, B2]) {
       const own = (type: NodeType) =>
         idsOf(rows, type, (r) => r.parties.includes(party.account.rawAccountId));
@@ -694,6 +751,10 @@ describe.each(CALLERS)("%s", (name) => {
         expect(rows.get(node.dataset!.id)!.parties).toEqual([seller.account.rawAccountId]);
       }
 
+      const deliveries = ok(await gql(DeliveriesDocument, { first: PAGE }, h)).deliveries;
+      expect(sorted(deliveries.edges.map((e) => e.node.id)), why).toEqual(expected("Delivery"));
+      expect(deliveries.edges.length).toBeGreaterThanOrEqual(1);
+
       const sources = await gql(IsoSourcesDocument, { first: PAGE }, h);
       const pipelines = await gql(IsoPipelinesDocument, { first: PAGE, runsFirst: PAGE }, h);
       const runs = await gql(IsoPipelineRunsDocument, { first: PAGE }, h);
@@ -771,6 +832,8 @@ describe.each(CALLERS)("%s", (name) => {
         "PipelineRun",
         "CreditTransaction",
         "Sale",
+        "Delivery",
+        "DeliveryAttempt",
       ]),
     );
     const ids = [...foreign.keys()];
@@ -907,6 +970,92 @@ describe.each(CALLERS)("%s", (name) => {
       where: { id: decodeGlobalId(ok(created).createSource.id).id },
     });
     expect(row.accountId).toBe(own());
+  });
+
+  it("cannot see, change, send, rotate or delete another account's delivery, nor redeliver its attempts", async () => {
+    const h = me().keys[0]!.headers;
+    const db = prisma();
+    const foreign = await foreignIds(own());
+    const deliveries = [...foreign].filter(([, r]) => r.type === "Delivery").map(([id]) => id);
+    const attempts = [...foreign].filter(([, r]) => r.type === "DeliveryAttempt").map(([id]) => id);
+    expect(deliveries.length).toBeGreaterThanOrEqual(3);
+    expect(attempts.length).toBeGreaterThanOrEqual(3);
+    const snapshot = () =>
+      Promise.all([
+        db.delivery.findMany({ orderBy: { id: "asc" } }),
+        db.deliveryAttempt.findMany({ orderBy: { id: "asc" } }),
+        db.deliveryEvent.count(),
+      ]);
+    const before = await snapshot();
+    for (const id of deliveries) {
+      const writes = await Promise.all([
+        gql(UpdateDeliveryDocument, { id, input: { config: { url: "https://93.184.215.14/mine" } } }, h),
+        gql(DeleteDeliveryDocument, { id }, h),
+        gql(PauseDeliveryDocument, { id }, h),
+        gql(ResumeDeliveryDocument, { id }, h),
+        gql(TriggerDeliveryDocument, { id }, h),
+        gql(RotateDeliverySecretDocument, { id, graceSeconds: 60 }, h),
+      ]);
+      for (const res of writes) expect(errorOf(res).extensions?.code, id).toBe("NOT_FOUND");
+      count("delivery writes", writes.length);
+    }
+    for (const attemptId of attempts) {
+      expect(errorOf(await gql(RedeliverDocument, { attemptId }, h)).extensions?.code).toBe("NOT_FOUND");
+      count("redeliver");
+    }
+    expect(await snapshot()).toEqual(before);
+
+    // deliveries(datasetId:) of a dataset others deliver from lists only its own.
+    for (const dataset of await db.dataset.findMany({ where: { status: "PUBLISHED" } })) {
+      const datasetId = encodeGlobalId("Dataset", dataset.id);
+      const listed = ok(await gql(DeliveriesDocument, { first: PAGE, datasetId }, h)).deliveries;
+      for (const { node } of listed.edges) expect(deliveries).not.toContain(node.id);
+      count("deliveries(datasetId:)");
+    }
+
+    // A delivery on another publisher's draft: NOT_FOUND; on a published dataset: in its own account.
+    const drafts = await db.dataset.findMany({ where: { status: "DRAFT", accountId: { not: own() } } });
+    expect(drafts.length).toBeGreaterThan(0);
+    const webhook = (datasetId: string) => ({
+      input: { datasetId, kind: "WEBHOOK" as const, config: { url: "https://93.184.215.14/hook" } },
+    });
+    for (const draft of drafts) {
+      const res = await gql(CreateDeliveryDocument, webhook(encodeGlobalId("Dataset", draft.id)), h);
+      expect(errorOf(res).extensions?.code).toBe("NOT_FOUND");
+      count("createDelivery on a foreign draft");
+    }
+    const seller = isPublisher ? me() : parties[COUNTERPART[name]];
+    const target = await db.dataset.findFirstOrThrow({
+      where: { accountId: seller.account.rawAccountId, status: "PUBLISHED" },
+    });
+    const created = ok(await gql(CreateDeliveryDocument, webhook(encodeGlobalId("Dataset", target.id)), h));
+    // Scanned like a credential: no other account's response may carry it.
+    credentials.set(created.createDelivery.signingSecret!, own());
+    const row = await db.delivery.findUniqueOrThrow({
+      where: { id: decodeGlobalId(created.createDelivery.delivery.id).id },
+    });
+    expect(row.accountId).toBe(own());
+  });
+
+  it("sets the low-credit threshold of its own account only", async () => {
+    const db = prisma();
+    const thresholds = async () =>
+      db.account.findMany({
+        where: { id: { not: own() } },
+        orderBy: { id: "asc" },
+        select: { id: true, lowCreditThreshold: true },
+      });
+    const before = await thresholds();
+    const threshold = 1000 + CALLERS.indexOf(name);
+    const set = ok(await gql(SetLowCreditThresholdDocument, { threshold }, me().keys[0]!.headers));
+    expect(set.setLowCreditThreshold).toMatchObject({
+      id: me().account.accountId,
+      lowCreditThreshold: threshold,
+    });
+    count("setLowCreditThreshold");
+    expect(await thresholds()).toEqual(before);
+    const row = await db.account.findUniqueOrThrow({ where: { id: own() } });
+    expect(row.lowCreditThreshold).toBe(BigInt(threshold));
   });
 
   it("cannot top up, buy a hidden dataset, or read another account's usage and sales", async () => {

@@ -1,0 +1,193 @@
+// Webhook delivery throughput and delay: 10,000 dataset.updated events published on the app's
+// event bus, each stored and queued for one webhook (a pg-boss job), sent by the in-process worker
+// to a loopback receiver, signed and checked there with the reference `standardwebhooks`
+// implementation. Prints events/s accepted by the bus, deliveries/s end to end, and the delay from
+// publishing an event to the receiver having it (p50, p95, p99, max). Asserts only that every
+// event arrived, exactly once by webhook-id, with a valid signature. See bench/README.md.
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { cpus } from "node:os";
+import { performance } from "node:perf_hooks";
+import { Webhook } from "standardwebhooks";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { newEvent, type DatasetUpdated } from "../src/events/events.js";
+import { encodeGlobalId } from "../src/graphql/relay.js";
+import { CreateDeliveryDocument } from "../test/generated/graphql.js";
+import { startStack, type TestStack } from "../test/support/stack.js";
+import { ms, ok, quantile, table } from "./support/measure.js";
+
+const EVENTS = Number(process.env.BENCH_WEBHOOK_EVENTS ?? 10_000);
+const CONCURRENCY = process.env.BENCH_WEBHOOK_CONCURRENCY ?? "16";
+/** Producers publishing at once, as several pipeline runs finishing together would. */
+const PUBLISHERS = 8;
+const DEADLINE_MS = 8 * 60_000;
+/** Then events one at a time, 50 ms apart: the delay of an idle queue (polling, no backlog). */
+const TRICKLE = 100;
+const TRICKLE_GAP_MS = 50;
+
+let stack: TestStack;
+let receiver: Server;
+let url = "";
+let verifier: Webhook;
+/** performance.now() when each event was handed to the bus, and when the receiver had it. */
+const published = new Map<string, number>();
+const received = new Map<string, number>();
+let duplicates = 0;
+let invalid = 0;
+
+beforeAll(async () => {
+  receiver = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const at = performance.now();
+      const id = String(req.headers["webhook-id"]);
+      try {
+        verifier.verify(Buffer.concat(chunks).toString("utf8"), {
+          "webhook-id": id,
+          "webhook-timestamp": String(req.headers["webhook-timestamp"]),
+          "webhook-signature": String(req.headers["webhook-signature"]),
+        });
+      } catch {
+        invalid++;
+      }
+      if (received.has(id)) duplicates++;
+      else received.set(id, at);
+      res.end("ok");
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+  url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+  stack = await startStack(
+    {
+      LOG_LEVEL: "warn",
+      OUTBOUND_ALLOW_CIDRS: "127.0.0.0/8",
+      WEBHOOK_CONCURRENCY: CONCURRENCY,
+    },
+    { worker: true },
+  );
+});
+
+afterAll(async () => {
+  await stack?.close();
+  await new Promise((resolve) => receiver?.close(resolve));
+});
+
+it(`delivers ${EVENTS} webhook events to a loopback receiver`, async () => {
+  const prisma = stack.app.stores.prisma;
+  const publisher = await stack.signup("Bench publisher", "PUBLISHER");
+  const buyer = await stack.signup("Bench buyer", "BUYER");
+  const dataset = await prisma.dataset.create({
+    data: {
+      accountId: publisher.rawAccountId,
+      slug: "bench_hooks",
+      title: "Bench hooks",
+      category: "bench",
+      columns: [{ name: "id", type: "STRING", nullable: false }],
+      keyColumns: ["id"],
+      status: "PUBLISHED",
+      access: "OPEN",
+      tableName: "bench_hooks",
+    },
+  });
+  const created = ok(
+    await stack.graphql(
+      CreateDeliveryDocument,
+      { input: { datasetId: encodeGlobalId("Dataset", dataset.id), kind: "WEBHOOK", config: { url } } },
+      buyer.headers,
+    ),
+  ).createDelivery;
+  verifier = new Webhook(created.signingSecret!);
+
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: PUBLISHERS }, async () => {
+      for (let i = next++; i < EVENTS; i = next++) {
+        const event = newEvent<DatasetUpdated>("dataset.updated", {
+          datasetId: dataset.id,
+          accountId: publisher.rawAccountId,
+          version: i + 1,
+          rowCount: i + 1,
+          changedRows: 1,
+          cause: "PUSH",
+          runId: null,
+        });
+        published.set(event.id, performance.now());
+        await stack.app.services.events.publish(event);
+      }
+    }),
+  );
+  const publishedIn = performance.now() - started;
+
+  const deadline = Date.now() + DEADLINE_MS;
+  while (received.size < EVENTS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const deliveredIn = Math.max(...received.values()) - started;
+
+  expect(received.size).toBe(EVENTS);
+  expect([...received.keys()].every((id) => published.has(id))).toBe(true);
+  expect(duplicates).toBe(0);
+  expect(invalid).toBe(0);
+
+  const delays = [...received].map(([id, at]) => at - published.get(id)!).sort((a, b) => a - b);
+
+  const trickle: string[] = [];
+  for (let i = 0; i < TRICKLE; i++) {
+    const event = newEvent<DatasetUpdated>("dataset.updated", {
+      datasetId: dataset.id,
+      accountId: publisher.rawAccountId,
+      version: EVENTS + i + 1,
+      rowCount: EVENTS + i + 1,
+      changedRows: 1,
+      cause: "PUSH",
+      runId: null,
+    });
+    trickle.push(event.id);
+    published.set(event.id, performance.now());
+    await stack.app.services.events.publish(event);
+    await new Promise((r) => setTimeout(r, TRICKLE_GAP_MS));
+  }
+  while (received.size < EVENTS + TRICKLE && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 50));
+  expect(received.size).toBe(EVENTS + TRICKLE);
+  expect(duplicates).toBe(0);
+  expect(invalid).toBe(0);
+  const succeeded = await prisma.deliveryAttempt.count({ where: { status: "SUCCEEDED" } });
+  expect(succeeded).toBe(EVENTS + TRICKLE);
+  const idle = trickle.map((id) => received.get(id)! - published.get(id)!).sort((a, b) => a - b);
+  console.log(
+    [
+      "",
+      `Webhooks: ${EVENTS} dataset.updated events to one loopback webhook; ${PUBLISHERS} concurrent producers;`,
+      `worker concurrency ${CONCURRENCY}; ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), API, worker,`,
+      "receiver and producers in one Node process.",
+      "",
+      table(
+        ["figure", "unit", "value"],
+        [
+          [
+            "events accepted by the bus (stored + queued)",
+            "events/s",
+            (EVENTS / (publishedIn / 1000)).toFixed(0),
+          ],
+          [
+            "deliveries end to end (first publish → last receipt)",
+            "deliveries/s",
+            (EVENTS / (deliveredIn / 1000)).toFixed(0),
+          ],
+          ["delay publish → receipt p50", "ms", ms(quantile(delays, 0.5))],
+          ["delay publish → receipt p95", "ms", ms(quantile(delays, 0.95))],
+          ["delay publish → receipt p99", "ms", ms(quantile(delays, 0.99))],
+          ["delay publish → receipt max", "ms", ms(delays.at(-1)!)],
+          [
+            `idle queue: ${TRICKLE} events ${TRICKLE_GAP_MS} ms apart, delay p50`,
+            "ms",
+            ms(quantile(idle, 0.5)),
+          ],
+          ["idle queue: delay p99", "ms", ms(quantile(idle, 0.99))],
+        ],
+      ),
+      "",
+    ].join("\n"),
+  );
+});

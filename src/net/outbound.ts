@@ -1,0 +1,273 @@
+// Requests the platform makes to addresses its users chose (webhooks now; HTTP and FILE sources
+// next). A user must not be able to point us at our own network: the loopback interface, cloud
+// metadata (169.254.169.254), databases on private addresses. Every address a name resolves to is
+// checked, and the connection is pinned to the checked addresses, so a DNS answer that changes
+// between the check and the connect (rebinding) cannot slip through. Redirects are not followed.
+import { lookup as dnsLookup } from "node:dns/promises";
+import type { LookupAddress } from "node:dns";
+import { isIP } from "node:net";
+import { Agent, fetch, type RequestInit, type Response } from "undici";
+
+export type AddressClass =
+  | "public"
+  | "private"
+  | "loopback"
+  | "link-local"
+  | "unique-local"
+  | "multicast"
+  | "unspecified"
+  | "reserved";
+
+export interface OutboundPolicy {
+  /** Allows every non-public address (development, or a platform on a private network). */
+  allowPrivate: boolean;
+  /** Non-public ranges allowed anyway, e.g. `127.0.0.0/8` in tests or one internal subnet. */
+  allowCidrs: readonly string[];
+}
+
+export function outboundPolicy(config: {
+  OUTBOUND_ALLOW_PRIVATE: boolean;
+  OUTBOUND_ALLOW_CIDRS: readonly string[];
+}): OutboundPolicy {
+  for (const cidr of config.OUTBOUND_ALLOW_CIDRS) parseCidr(cidr);
+  return { allowPrivate: config.OUTBOUND_ALLOW_PRIVATE, allowCidrs: config.OUTBOUND_ALLOW_CIDRS };
+}
+
+/** A target we refuse to contact; the message names the host, never credentials or paths. */
+export class OutboundRefused extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "OutboundRefused";
+  }
+}
+
+interface Range {
+  bytes: Uint8Array;
+  prefix: number;
+}
+
+/** IPv4 as 4 bytes, IPv6 as 16; null when not an address. */
+export function addressBytes(address: string): Uint8Array | null {
+  const version = isIP(address);
+  if (version === 4) return Uint8Array.from(address.split(".").map(Number));
+  if (version !== 6) return null;
+  let text = address.replace(/%.*$/, "");
+  const tail: number[] = [];
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (dotted) {
+    tail.push(...dotted[1]!.split(".").map(Number));
+    text = `${text.slice(0, -dotted[1]!.length)}0:0`;
+  }
+  const [head = "", rest] = text.split("::") as [string, string | undefined];
+  const groups = (part: string) => (part === "" ? [] : part.split(":"));
+  const left = groups(head);
+  const right = rest === undefined ? [] : groups(rest);
+  const fill = rest === undefined ? [] : Array<string>(8 - left.length - right.length).fill("0");
+  const words = [...left, ...fill, ...right].map((g) => parseInt(g, 16));
+  const bytes = new Uint8Array(16);
+  words.forEach((word, i) => {
+    bytes[i * 2] = word >> 8;
+    bytes[i * 2 + 1] = word & 0xff;
+  });
+  if (tail.length) bytes.set(tail, 12);
+  return bytes;
+}
+
+function parseCidr(cidr: string): Range {
+  const [address = "", bits] = cidr.split("/");
+  const bytes = addressBytes(address);
+  const prefix = bits === undefined ? (bytes?.length ?? 0) * 8 : Number(bits);
+  if (!bytes || !Number.isInteger(prefix) || prefix < 0 || prefix > bytes.length * 8) {
+    throw new Error(`Invalid CIDR range: ${cidr}`);
+  }
+  return { bytes, prefix };
+}
+
+function inRange(bytes: Uint8Array, range: Range): boolean {
+  if (bytes.length !== range.bytes.length) return false;
+  for (let bit = 0; bit < range.prefix; bit++) {
+    const mask = 0x80 >> (bit % 8);
+    if ((bytes[bit >> 3]! & mask) !== (range.bytes[bit >> 3]! & mask)) return false;
+  }
+  return true;
+}
+
+const ranges = (entries: [string, AddressClass][]) =>
+  entries.map(([cidr, kind]) => ({ range: parseCidr(cidr), kind }));
+
+// Special-purpose registries (RFC 6890 and successors). First match wins.
+const IPV4 = ranges([
+  ["0.0.0.0/8", "unspecified"],
+  ["10.0.0.0/8", "private"],
+  ["100.64.0.0/10", "private"],
+  ["127.0.0.0/8", "loopback"],
+  ["169.254.0.0/16", "link-local"],
+  ["172.16.0.0/12", "private"],
+  ["192.0.0.0/24", "reserved"],
+  ["192.0.2.0/24", "reserved"],
+  ["192.88.99.0/24", "reserved"],
+  ["192.168.0.0/16", "private"],
+  ["198.18.0.0/15", "reserved"],
+  ["198.51.100.0/24", "reserved"],
+  ["203.0.113.0/24", "reserved"],
+  ["224.0.0.0/4", "multicast"],
+  ["240.0.0.0/4", "reserved"],
+]);
+
+const IPV6 = ranges([
+  ["::/128", "unspecified"],
+  ["::1/128", "loopback"],
+  ["100::/64", "reserved"],
+  ["2001:db8::/32", "reserved"],
+  ["fc00::/7", "unique-local"],
+  ["fe80::/10", "link-local"],
+  ["fec0::/10", "private"],
+  ["ff00::/8", "multicast"],
+]);
+
+const IPV4_MAPPED = parseCidr("::ffff:0:0/96");
+
+// IPv6 forms that carry an IPv4 address, which is what the packet really reaches.
+const EMBEDDED_IPV4: { range: Range; offset: number }[] = [
+  { range: IPV4_MAPPED, offset: 12 },
+  { range: parseCidr("::/96"), offset: 12 }, // IPv4-compatible (deprecated)
+  { range: parseCidr("64:ff9b::/96"), offset: 12 }, // NAT64
+  { range: parseCidr("2002::/16"), offset: 2 }, // 6to4
+];
+
+/** What kind of address this is; throws for a string that is not an IP address. */
+export function classifyAddress(address: string): AddressClass {
+  const bytes = addressBytes(address);
+  if (!bytes) throw new Error(`Not an IP address: ${address}`);
+  return classifyBytes(bytes);
+}
+
+function classifyBytes(bytes: Uint8Array): AddressClass {
+  if (bytes.length === 16) {
+    // :: and ::1 are themselves, not IPv4-compatible 0.0.0.0 / 0.0.0.1.
+    const own = IPV6.find((r) => inRange(bytes, r.range));
+    if (own && own.range.prefix === 128) return own.kind;
+    const embedded = EMBEDDED_IPV4.find((e) => inRange(bytes, e.range));
+    if (embedded) return classifyBytes(bytes.slice(embedded.offset, embedded.offset + 4));
+    return own?.kind ?? "public";
+  }
+  return IPV4.find((r) => inRange(bytes, r.range))?.kind ?? "public";
+}
+
+/** Whether the policy lets us connect to this address. */
+export function isAllowedAddress(address: string, policy: OutboundPolicy): boolean {
+  const bytes = addressBytes(address);
+  if (!bytes) return false;
+  if (classifyBytes(bytes) === "public" || policy.allowPrivate) return true;
+  // ::ffff:127.0.0.1 is 127.0.0.1 on the wire: an IPv4 range allows it too.
+  const forms = inRange(bytes, IPV4_MAPPED) ? [bytes, bytes.slice(12)] : [bytes];
+  return policy.allowCidrs.some((cidr) => forms.some((form) => inRange(form, parseCidr(cidr))));
+}
+
+export interface CheckedTarget {
+  url: URL;
+  /** Every address the host resolved to, all allowed; connections go only to these. */
+  addresses: LookupAddress[];
+}
+
+export type Resolver = (hostname: string) => Promise<LookupAddress[]>;
+
+const systemResolver: Resolver = (hostname) => dnsLookup(hostname, { all: true, verbatim: true });
+
+/**
+ * Checks a URL before we contact it: http(s) only, no credentials in it, and every address its
+ * host resolves to allowed by the policy (one disallowed address refuses the whole name, since we
+ * cannot know which one a client would pick).
+ */
+export async function checkTarget(
+  target: string | URL,
+  policy: OutboundPolicy,
+  resolve: Resolver = systemResolver,
+): Promise<CheckedTarget> {
+  let url: URL;
+  try {
+    url = new URL(target);
+  } catch {
+    throw new OutboundRefused("not a valid URL");
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new OutboundRefused("only http and https URLs are allowed");
+  }
+  if (url.username || url.password) throw new OutboundRefused("the URL must not carry credentials");
+  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  let addresses: LookupAddress[];
+  if (isIP(host)) {
+    addresses = [{ address: host, family: isIP(host) }];
+  } else {
+    try {
+      addresses = await resolve(host);
+    } catch {
+      throw new OutboundRefused(`${host} does not resolve`);
+    }
+    if (addresses.length === 0) throw new OutboundRefused(`${host} does not resolve`);
+  }
+  const refused = addresses.find((a) => !isAllowedAddress(a.address, policy));
+  if (refused) {
+    const kind = classifyAddress(refused.address);
+    throw new OutboundRefused(
+      refused.address === host
+        ? `${host} is not a public address (${kind}); this server does not contact it`
+        : `${host} resolves to ${refused.address}, not a public address (${kind}); this server does not contact it`,
+    );
+  }
+  return { url, addresses };
+}
+
+type LookupCallback = (
+  err: NodeJS.ErrnoException | null,
+  address: string | LookupAddress[],
+  family?: number,
+) => void;
+
+/** A dispatcher whose connections can only reach the addresses already checked. */
+function pinnedAgent(addresses: LookupAddress[], timeoutMs: number): Agent {
+  return new Agent({
+    connect: {
+      timeout: timeoutMs,
+      lookup: ((_hostname: string, options: { all?: boolean }, callback: LookupCallback) => {
+        if (options.all) callback(null, addresses);
+        else callback(null, addresses[0]!.address, addresses[0]!.family);
+      }) as never,
+    },
+    // One request per agent: nothing to keep alive.
+    pipelining: 0,
+  });
+}
+
+export interface GuardedFetchOptions {
+  timeoutMs: number;
+  resolve?: Resolver;
+}
+
+/**
+ * `fetch` to a user-chosen URL under the policy: the target is checked at send time, the
+ * connection pinned to the checked addresses, redirects returned as they are (a 3xx is an answer,
+ * not an instruction to go elsewhere). The returned response must be consumed or cancelled; the
+ * connection closes with it.
+ */
+export async function guardedFetch(
+  target: string | URL,
+  init: Omit<RequestInit, "dispatcher" | "redirect">,
+  policy: OutboundPolicy,
+  options: GuardedFetchOptions,
+): Promise<Response> {
+  const { url, addresses } = await checkTarget(target, policy, options.resolve);
+  const agent = pinnedAgent(addresses, options.timeoutMs);
+  const signal = init.signal
+    ? AbortSignal.any([init.signal, AbortSignal.timeout(options.timeoutMs)])
+    : AbortSignal.timeout(options.timeoutMs);
+  try {
+    const response = await fetch(url, { ...init, signal, redirect: "manual", dispatcher: agent });
+    // close() lets the request in flight finish (its body read or cancelled), then frees the socket.
+    void agent.close();
+    return response;
+  } catch (error) {
+    void agent.destroy();
+    throw error;
+  }
+}
