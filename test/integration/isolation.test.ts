@@ -188,7 +188,7 @@ interface Exchange {
 let stack: TestStack;
 let admin: TestAccount;
 const parties = {} as Record<PartyName, Party>;
-/** Each buyer's delivery (no connection lists deliveries yet), by global id. */
+/** Each buyer's webhook delivery, by global id. */
 const deliveries = {} as Record<"B1" | "B2", string>;
 const liveClients: LiveClient[] = [];
 const exchanges: Exchange[] = [];
@@ -529,10 +529,6 @@ beforeAll(async () => {
         },
       });
     });
-    const delivery = await db.delivery.create({
-      data: { accountId: buyer.account.rawAccountId, datasetId, kind: "WEBHOOK", config: {} },
-    });
-    deliveries[buyer.name as "B1" | "B2"] = encodeGlobalId("Delivery", delivery.id);
   }
 
   // A webhook for every caller, with one attempt: buyers on the dataset they read, publishers on
@@ -551,6 +547,8 @@ beforeAll(async () => {
         config: { url: `https://${party.name.toLowerCase()}.example.com/hook` },
       },
     });
+    if (party === B1 || party === B2)
+      deliveries[party.name as "B1" | "B2"] = encodeGlobalId("Delivery", delivery.id);
     await db.deliveryAttempt.create({
       data: {
         deliveryId: delivery.id,
