@@ -72,6 +72,12 @@ export const configSchema = z.object({
   GRAPHQL_MAX_TOKENS: int(100, 1_000_000).default(5000),
   GRAPHQL_MAX_COST: int(1, 10_000_000).default(50_000),
   MAX_LIMIT: int(1, 1000).default(100),
+
+  FILE_SOURCE_ROOT: z.string().optional(),
+  PIPELINE_BATCH_ROWS: int(100, 1_000_000).default(20_000),
+  PIPELINE_RUN_RETRY_LIMIT: int(0, 100).default(3),
+  PIPELINE_RUN_HEARTBEAT_SECONDS: int(10, 3600).default(30),
+  JOBS_MONITOR_INTERVAL_SECONDS: int(1, 3600).default(60),
 });
 
 export type Env = z.input<typeof configSchema>;

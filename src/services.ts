@@ -68,7 +68,7 @@ export function createServices(
     usage,
     pipelines: new PipelineService(prisma, limits),
     sales: new SaleService(prisma, limits),
-    sources: new SourceService(prisma, encryption, limits, log),
+    sources: new SourceService(prisma, encryption, limits, log, { fileRoot: config.FILE_SOURCE_ROOT }),
     events: new EventBus(log),
     jobs,
   };
