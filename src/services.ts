@@ -12,6 +12,7 @@ import { ApiKeyService } from "./identity/api-key.service.js";
 import { AuthService, type NonceStore } from "./identity/auth.service.js";
 import { Encryption } from "./db/encryption.js";
 import { PipelineService } from "./pipelines/pipeline.service.js";
+import { PipelineRunner } from "./pipelines/pipeline.runner.js";
 import { ReadService } from "./records/read.service.js";
 import { RecordsReader } from "./records/records.reader.js";
 import { SaleService } from "./sales/sale.service.js";
@@ -26,6 +27,8 @@ export interface Services {
   catalog: CatalogService;
   credits: CreditService;
   pipelines: PipelineService;
+  /** Runs pipelines (the worker's PIPELINE_RUN_QUEUE handler). */
+  runner: PipelineRunner;
   reads: ReadService;
   sales: SaleService;
   /** Batches usage events to ClickHouse; close() it on shutdown to write the last ones. */
@@ -58,6 +61,8 @@ export function createServices(
   const usage = new UsageRecorder(clickhouse, log);
   const credits = new CreditService(prisma, clickhouse, limits, usage);
   const reader = new RecordsReader(clickhouse, config.CLICKHOUSE_DATABASE, limits);
+  const sources = new SourceService(prisma, encryption, limits, log, { fileRoot: config.FILE_SOURCE_ROOT });
+  const events = new EventBus(log);
   return {
     accounts: new AccountService(prisma, limits),
     apiKeys: new ApiKeyService(prisma, config, encryption, limits),
@@ -66,10 +71,11 @@ export function createServices(
     credits,
     reads: new ReadService(prisma, clickhouse, reader, credits.ledger, limits, usage),
     usage,
-    pipelines: new PipelineService(prisma, limits),
+    pipelines: new PipelineService(prisma, clickhouse, config, jobs, limits),
+    runner: new PipelineRunner(prisma, clickhouse, config, sources, events, jobs, log),
     sales: new SaleService(prisma, limits),
-    sources: new SourceService(prisma, encryption, limits, log, { fileRoot: config.FILE_SOURCE_ROOT }),
-    events: new EventBus(log),
+    sources,
+    events,
     jobs,
   };
 }

@@ -8,7 +8,7 @@ import { ApiKey } from "../identity/api-key.types.js";
 import { User } from "../identity/auth.types.js";
 import type { Caller } from "../identity/caller.js";
 import type { Plan } from "../generated/prisma/client.js";
-import { Pipeline, PipelineRun } from "../pipelines/pipeline.types.js";
+import { Pipeline, PipelineLog, PipelineRun } from "../pipelines/pipeline.types.js";
 import { Sale } from "../sales/sale.types.js";
 import type { Services } from "../services.js";
 import { Source } from "../sources/source.types.js";
@@ -37,6 +37,7 @@ export const NODE_TYPES = {
   Dataset: nodeType((s) => s.catalog.datasets, Dataset.from),
   Pipeline: nodeType((s) => s.pipelines.pipelines, Pipeline.from),
   PipelineRun: nodeType((s) => s.pipelines.runs, PipelineRun.from),
+  PipelineLog: nodeType((s) => s.pipelines.logs, PipelineLog.from),
   Sale: nodeType((s) => s.sales.sales, Sale.from),
   Source: nodeType((s) => s.sources.sources, Source.from),
 } satisfies Record<string, NodeType>;

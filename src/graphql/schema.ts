@@ -7,7 +7,11 @@ import { AccountResolver } from "../identity/account.resolver.js";
 import { ApiKeyResolver } from "../identity/api-key.resolver.js";
 import { AuthResolver } from "../identity/auth.resolver.js";
 import { authChecker } from "../identity/authorization.js";
-import { PipelineResolver, PipelineRunResolver } from "../pipelines/pipeline.resolver.js";
+import {
+  PipelineResolver,
+  PipelineRunResolver,
+  SourceMetricsResolver,
+} from "../pipelines/pipeline.resolver.js";
 import { RecordConnectionResolver, RecordsResolver } from "../records/records.resolver.js";
 import { PurchaseResolver, SaleResolver } from "../sales/sale.resolver.js";
 import { SourceResolver } from "../sources/source.resolver.js";
@@ -22,6 +26,7 @@ const resolvers = [
   CreditResolver,
   PipelineResolver,
   PipelineRunResolver,
+  SourceMetricsResolver,
   PurchaseResolver,
   RecordConnectionResolver,
   RecordsResolver,

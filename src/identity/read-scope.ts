@@ -10,6 +10,7 @@ export type ScopedModel =
   | "source"
   | "pipeline"
   | "pipelineRun"
+  | "pipelineLog"
   | "creditTransaction"
   | "sale";
 
@@ -32,6 +33,7 @@ const READ_SCOPE: Record<ScopedModel, Scope> = {
   source: "pipelines:read",
   pipeline: "pipelines:read",
   pipelineRun: "pipelines:read",
+  pipelineLog: "pipelines:read",
 };
 
 export function readScope(caller: Caller, model: ScopedModel): Where {
@@ -53,6 +55,8 @@ export function readScope(caller: Caller, model: ScopedModel): Where {
     case "pipelineRun":
     case "creditTransaction":
       return { accountId: own };
+    case "pipelineLog":
+      return { pipeline: { accountId: own } };
     case "sale":
       return { OR: [{ sellerAccountId: own }, { buyerAccountId: own }] };
   }

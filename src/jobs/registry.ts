@@ -1,4 +1,6 @@
 import { releaseStaleHoldsJob } from "../credits/credit.jobs.js";
+import type { Config } from "../config.js";
+import { pipelineRunJob, pipelineScheduleJob } from "../pipelines/pipeline.jobs.js";
 import type { Services } from "../services.js";
 import type { JobDefinition } from "./boss.js";
 
@@ -7,6 +9,10 @@ import type { JobDefinition } from "./boss.js";
  * definitions here as they gain background work (pipeline syncs, deliveries, exports); the
  * worker needs no other change.
  */
-export function jobDefinitions(services: Services): JobDefinition[] {
-  return [releaseStaleHoldsJob(services)] as JobDefinition[];
+export function jobDefinitions(services: Services, config: Config): JobDefinition[] {
+  return [
+    releaseStaleHoldsJob(services),
+    pipelineRunJob(services, config),
+    pipelineScheduleJob(services),
+  ] as JobDefinition[];
 }

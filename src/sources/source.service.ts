@@ -213,11 +213,8 @@ function validate(
   const name = rawName.trim();
   if (name.length < 1 || name.length > 200) problems.push("name: must be 1-200 characters");
   const schedule = rawSchedule?.trim() || null;
-  if (schedule !== null) {
-    const fields = schedule.split(/\s+/);
-    if (fields.length !== 5 || !fields.every((f) => CRON_FIELD.test(f))) {
-      problems.push("schedule: must be a cron expression of 5 fields, e.g. '0 3 * * *'");
-    }
+  if (schedule !== null && !isCron(schedule)) {
+    problems.push("schedule: must be a cron expression of 5 fields, e.g. '0 3 * * *'");
   }
   const secretsCheck = secretsSchema.safeParse(secrets ?? {});
   if (!secretsCheck.success) problems.push("secrets: must be an object of string values");
@@ -246,6 +243,11 @@ function validate(
   }
   if (problems.length) throw badInput(`Invalid source: ${problems.join("; ")}`, { problems });
   return { name, config: config as Prisma.InputJsonObject, schedule };
+}
+
+export function isCron(schedule: string): boolean {
+  const fields = schedule.trim().split(/\s+/);
+  return fields.length === 5 && fields.every((f) => CRON_FIELD.test(f));
 }
 
 /** A second line of defence: no secret value survives into a message. */

@@ -26,6 +26,8 @@ export interface CompiledPipeline {
   process(records: AsyncIterable<SourceRecord> | Iterable<SourceRecord>): AsyncIterable<StepResult>;
   /** Source fields seen so far that neither the steps nor the dataset's columns use. */
   newFields(): string[];
+  /** Whether the steps or the dataset's columns (as they are now) use a source field. */
+  uses(field: string): boolean;
   /** Rows read, passed, rejected, and skipped by a filter. */
   stats(): { read: number; ok: number; rejected: number; filtered: number };
 }
@@ -354,7 +356,11 @@ class Pipeline implements CompiledPipeline {
   }
 
   newFields(): string[] {
-    return [...this.sourceFields].filter((f) => !this.used.has(f)).sort();
+    return [...this.sourceFields].filter((f) => !this.uses(f)).sort();
+  }
+
+  uses(field: string): boolean {
+    return this.used.has(field) || this.target.columns.some((c) => c.name === field);
   }
 
   stats() {

@@ -41,7 +41,10 @@ const configSchema = z
       try {
         detectFormat(name);
       } catch {
-        problem("format", "is required when the file name does not end in .csv, .tsv, .json, .ndjson or .parquet");
+        problem(
+          "format",
+          "is required when the file name does not end in .csv, .tsv, .json, .ndjson or .parquet",
+        );
       }
     }
   });
@@ -62,7 +65,10 @@ interface OpenedFile {
 }
 
 const sameFile = (a: FileCheckpoint, b: FileCheckpoint) =>
-  a.size === b.size && a.modified === b.modified && a.etag === b.etag && (a.etag !== null || a.modified !== null);
+  a.size === b.size &&
+  a.modified === b.modified &&
+  a.etag === b.etag &&
+  (a.etag !== null || a.modified !== null);
 
 export function fileConnector(options: FileConnectorOptions): Connector {
   const problemsOf = (config: Record<string, unknown>): string[] => {
@@ -88,7 +94,12 @@ export function fileConnector(options: FileConnectorOptions): Connector {
     const url = new URL(config.url!);
     const response = await fetch(url, { signal, redirect: "error" }).catch((error: unknown) => {
       if (signal.aborted) throw error;
-      throw new AppError("SERVICE_UNAVAILABLE", `Could not reach ${url.origin}${url.pathname}`, {}, { cause: error });
+      throw new AppError(
+        "SERVICE_UNAVAILABLE",
+        `Could not reach ${url.origin}${url.pathname}`,
+        {},
+        { cause: error },
+      );
     });
     if (!response.ok || !response.body) {
       await response.body?.cancel();
@@ -169,7 +180,8 @@ export function fileConnector(options: FileConnectorOptions): Connector {
           else failures.push(`row ${row.rowNumber}: ${row.reasons.join(", ")}`);
           if (records.length + failures.length >= max) break;
         }
-        if (failures.length) throw badInput(`Read ${records.length} record(s); unreadable: ${failures.join("; ")}`);
+        if (failures.length)
+          throw badInput(`Read ${records.length} record(s); unreadable: ${failures.join("; ")}`);
         return { message: `Read ${records.length} record(s)`, records };
       } finally {
         context.signal.removeEventListener("abort", stop);
