@@ -46,6 +46,13 @@ import {
   DeleteSourceDocument,
   TestSourceConnectionDocument,
   UpdateSourceDocument,
+  CreatePipelineDocument,
+  DeletePipelineDocument,
+  RunPipelineDocument,
+  StartPipelineDocument,
+  StopPipelineDocument,
+  SyncSourceDocument,
+  UpdatePipelineDocument,
   PublishDatasetDocument,
   UnpublishDatasetDocument,
   UpdateDatasetDocument,
@@ -83,7 +90,9 @@ const COVERED = {
     "archiveDataset",
     "createApiKey",
     "createDataset",
+    "createPipeline",
     "createSource",
+    "deletePipeline",
     "deleteSource",
     "login",
     "publishDataset",
@@ -91,13 +100,18 @@ const COVERED = {
     "reinstateAccount",
     "revokeApiKey",
     "rotateApiKey",
+    "runPipeline",
     "setAccountPlan",
     "signup",
+    "startPipeline",
+    "stopPipeline",
     "suspendAccount",
+    "syncSource",
     "testSourceConnection",
     "topUpCredits",
     "unpublishDataset",
     "updateDataset",
+    "updatePipeline",
     "updateSource",
   ],
 } as const;
@@ -838,6 +852,50 @@ describe.each(CALLERS)("%s", (name) => {
       where: { id: decodeGlobalId(ok(created).createSource.id).id },
     });
     expect(row.accountId).toBe(own());
+  });
+
+  it("cannot change, run, schedule, stop or delete another account's pipelines, nor sync its sources", async () => {
+    const h = me().keys[0]!.headers;
+    const db = prisma();
+    const foreign = await foreignIds(own());
+    const pipelines = [...foreign].filter(([, r]) => r.type === "Pipeline").map(([id]) => id);
+    const sources = [...foreign].filter(([, r]) => r.type === "Source").map(([id]) => id);
+    expect(pipelines.length).toBeGreaterThan(0);
+    const before = {
+      pipelines: await db.pipeline.findMany({ orderBy: { id: "asc" } }),
+      runs: await db.pipelineRun.findMany({ orderBy: { id: "asc" } }),
+    };
+    const expected = isPublisher ? "NOT_FOUND" : "FORBIDDEN";
+    for (const id of pipelines) {
+      const attempts = await Promise.all([
+        gql(UpdatePipelineDocument, { id, input: { name: "taken over", schedule: "* * * * *" } }, h),
+        gql(RunPipelineDocument, { id }, h),
+        gql(StartPipelineDocument, { id }, h),
+        gql(StopPipelineDocument, { id }, h),
+        gql(DeletePipelineDocument, { id }, h),
+      ]);
+      for (const res of attempts) expect(errorOf(res).extensions?.code, id).toBe(expected);
+      count("pipeline writes", attempts.length);
+    }
+    for (const id of sources) {
+      expect(errorOf(await gql(SyncSourceDocument, { id }, h)).extensions?.code, id).toBe(expected);
+      count("source syncs");
+    }
+    // A pipeline from another account's source, or into another account's dataset, is refused.
+    const ownSource = await db.source.findFirst({ where: { accountId: own() } });
+    const ownDataset = await db.dataset.findFirst({ where: { accountId: own() } });
+    const foreignDataset = [...foreign].find(([, r]) => r.type === "Dataset" && !r.published)?.[0];
+    const combos = [
+      { sourceId: sources[0]!, datasetId: encodeGlobalId("Dataset", ownDataset?.id ?? NO_SUCH_UUID) },
+      { sourceId: encodeGlobalId("Source", ownSource?.id ?? NO_SUCH_UUID), datasetId: foreignDataset! },
+    ];
+    for (const combo of combos) {
+      const res = await gql(CreatePipelineDocument, { input: { ...combo, name: "stolen", steps: [] } }, h);
+      expect(errorOf(res).extensions?.code).toBe(expected);
+      count("pipeline writes");
+    }
+    expect(await db.pipeline.findMany({ orderBy: { id: "asc" } })).toEqual(before.pipelines);
+    expect(await db.pipelineRun.findMany({ orderBy: { id: "asc" } })).toEqual(before.runs);
   });
 
   it("cannot top up, buy a hidden dataset, or read another account's usage and sales", async () => {
