@@ -51,7 +51,6 @@ function startWorker(): ChildProcess {
   const c = stack.app.config;
   const worker = spawn(process.execPath, [MAIN, "worker"], {
     env: {
-      PATH: process.env.PATH,
       NODE_ENV: "test",
       LOG_LEVEL: "warn",
       DATABASE_URL: c.DATABASE_URL,
