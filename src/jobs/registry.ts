@@ -1,6 +1,6 @@
 import { releaseStaleHoldsJob } from "../credits/credit.jobs.js";
 import type { Config } from "../config.js";
-import { pipelineRunJob, pipelineScheduleJob } from "../pipelines/pipeline.jobs.js";
+import { pipelineDeadRunJob, pipelineRunJob, pipelineScheduleJob } from "../pipelines/pipeline.jobs.js";
 import type { Services } from "../services.js";
 import type { JobDefinition } from "./boss.js";
 
@@ -13,6 +13,7 @@ export function jobDefinitions(services: Services, config: Config): JobDefinitio
   return [
     releaseStaleHoldsJob(services),
     pipelineRunJob(services, config),
+    pipelineDeadRunJob(services),
     pipelineScheduleJob(services),
   ] as JobDefinition[];
 }

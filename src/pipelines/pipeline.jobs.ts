@@ -1,6 +1,6 @@
 // The pipeline jobs the worker runs: a run (whatever queued it) and a started pipeline's cron tick.
 import type { Config } from "../config.js";
-import type { JobDefinition } from "../jobs/boss.js";
+import { deadLetterQueue, type JobDefinition } from "../jobs/boss.js";
 import type { Services } from "../services.js";
 import {
   PIPELINE_RUN_QUEUE,
@@ -23,8 +23,18 @@ export function pipelineRunJob(services: Services, config: JobConfig): JobDefini
       expireInSeconds: 12 * 3600,
       heartbeatSeconds: config.PIPELINE_RUN_HEARTBEAT_SECONDS,
     },
+    // A manual run should start within a second, not at the default two-second poll.
+    work: { pollingIntervalSeconds: 1 },
     deadLetter: true,
     handle: (data, job) => services.runner.handle(data, job),
+  };
+}
+
+/** Runs whose job used up its retries: fails a run its dead worker left RUNNING. */
+export function pipelineDeadRunJob(services: Services): JobDefinition<PipelineRunJob> {
+  return {
+    queue: deadLetterQueue(PIPELINE_RUN_QUEUE),
+    handle: (data) => services.runner.abandon(data),
   };
 }
 

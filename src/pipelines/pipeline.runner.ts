@@ -362,12 +362,42 @@ export class PipelineRunner {
       },
     );
     await this.publishUpdate(run, status, counters);
-    if (final) {
-      await this.publishFinished(run, "pipeline.run.failed", counters, message);
-      if (!(error instanceof AppError)) throw error; // to the dead-letter queue
-      return;
+    if (final) await this.publishFinished(run, "pipeline.run.failed", counters, message);
+    // Retried by pg-boss; after the last attempt the job lands in the dead-letter queue. Input
+    // problems would fail the same way again: the job is done.
+    if (!(error instanceof AppError && error.code === "BAD_USER_INPUT")) throw error;
+  }
+
+  /**
+   * The dead-letter handler: the job gave up. A run still QUEUED or RUNNING then lost its worker
+   * on the last attempt (missed heartbeats); it is failed so the pipeline can run again.
+   */
+  async abandon(data: PipelineRunJob): Promise<void> {
+    const run = await this.prisma.pipelineRun.findUnique({
+      where: { id: data.runId },
+      include: { pipeline: { include: { source: true, dataset: true } } },
+    });
+    if (!run) return;
+    const error = "The run's worker stopped responding and its retries are used up";
+    const failed = await this.prisma.pipelineRun.updateMany({
+      where: { id: run.id, status: { in: ["QUEUED", "RUNNING"] } },
+      data: { status: "FAILED", error, finishedAt: new Date() },
+    });
+    if (!failed.count) return;
+    const counters = {
+      rowsRead: Number(run.rowsRead),
+      rowsWritten: Number(run.rowsWritten),
+      rowsRejected: Number(run.rowsRejected),
+      bytesRead: Number(run.bytesRead),
+      progress: run.progress,
+    };
+    if (run.pipeline.mode === "FULL_REFRESH") {
+      const staging = stagingTableName(run.pipeline.dataset.tableName, run.id);
+      await dropDatasetTable(this.clickhouse, this.config.CLICKHOUSE_DATABASE, staging);
     }
-    throw error;
+    await this.note(run, "ERROR", `Run failed: ${error}`);
+    await this.publishUpdate(run, "FAILED", counters);
+    await this.publishFinished(run, "pipeline.run.failed", counters, error);
   }
 
   /** Saves the counters while the run is RUNNING; false once it is not (stopPipeline cancelled it). */

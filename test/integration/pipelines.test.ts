@@ -39,12 +39,20 @@ let publisher: TestAccount;
 const files = new Map<string, string | Buffer>();
 /** Paths whose response is slowed down, for cancellation. */
 const slow = new Set<string>();
+/** Paths that answer 503 this many more times. */
+const failures = new Map<string, number>();
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "datahus-files-"));
   server = createServer((req, res) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
     const body = files.get(path);
+    const failing = failures.get(path) ?? 0;
+    if (failing > 0) {
+      failures.set(path, failing - 1);
+      res.writeHead(503).end();
+      return;
+    }
     if (body === undefined) {
       res.writeHead(404).end();
       return;
@@ -383,6 +391,20 @@ describe("pipelines", () => {
     expect(fail.run.status).toBe("FAILED");
     expect(fail.run.error).toMatch(/field "colour"/);
     expect((await detail(fail.id)).dataset).toMatchObject({ version: 0 });
+  });
+
+  it("retries a run whose source failed, keeping the failed attempt in the log", async () => {
+    files.set("/flaky.csv", "id,name\n1,a\n2,b\n");
+    failures.set("/flaky.csv", 1);
+    const ds = await dataset();
+    const id = await pipeline(await fileSource({ url: `${base}/flaky.csv` }), ds.id);
+    const result = await finished(await run(id), 40_000);
+    expect(result).toMatchObject({ status: "SUCCEEDED", rowsWritten: 2, error: null });
+    const messages = result.logs.edges.map((e) => e.node.message);
+    expect(messages).toContain("Run started");
+    expect(messages.find((m) => m.startsWith("Attempt failed, will retry"))).toMatch(/answered 503/);
+    expect(messages).toContain("Run restarted after an interrupted attempt");
+    expect((await detail(id)).dataset).toMatchObject({ version: 1, rowCount: 2 });
   });
 
   it("loads an empty file as an empty dataset", async () => {
