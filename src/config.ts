@@ -74,7 +74,7 @@ export const configSchema = z.object({
   MAX_LIMIT: int(1, 1000).default(100),
 
   FILE_SOURCE_ROOT: z.string().optional(),
-  PIPELINE_BATCH_ROWS: int(100, 1_000_000).default(20_000),
+  PIPELINE_BATCH_ROWS: int(100, 1_000_000).default(5_000),
   PIPELINE_RUN_RETRY_LIMIT: int(0, 100).default(3),
   PIPELINE_RUN_HEARTBEAT_SECONDS: int(10, 3600).default(30),
   JOBS_MONITOR_INTERVAL_SECONDS: int(1, 3600).default(60),
