@@ -17,6 +17,7 @@ import { ReadService } from "./records/read.service.js";
 import { RecordsReader } from "./records/records.reader.js";
 import { SaleService } from "./sales/sale.service.js";
 import { SourceService } from "./sources/source.service.js";
+import type { ConnectorSettings } from "./sources/connectors/registry.js";
 import { EventBus } from "./events/events.js";
 import type { JobQueue } from "./jobs/queue.js";
 
@@ -61,7 +62,9 @@ export function createServices(
   const usage = new UsageRecorder(clickhouse, log);
   const credits = new CreditService(prisma, clickhouse, limits, usage);
   const reader = new RecordsReader(clickhouse, config.CLICKHOUSE_DATABASE, limits);
-  const sources = new SourceService(prisma, encryption, limits, log, { fileRoot: config.FILE_SOURCE_ROOT });
+  // What connectors need from the server, shared by source checks and the runner.
+  const connectors: ConnectorSettings = { fileRoot: config.FILE_SOURCE_ROOT };
+  const sources = new SourceService(prisma, encryption, limits, log, connectors);
   const events = new EventBus(log);
   return {
     accounts: new AccountService(prisma, limits),
@@ -72,7 +75,7 @@ export function createServices(
     reads: new ReadService(prisma, clickhouse, reader, credits.ledger, limits, usage),
     usage,
     pipelines: new PipelineService(prisma, clickhouse, config, jobs, limits),
-    runner: new PipelineRunner(prisma, clickhouse, config, sources, events, jobs, log),
+    runner: new PipelineRunner(prisma, clickhouse, config, sources, connectors, events, jobs, log),
     sales: new SaleService(prisma, limits),
     sources,
     events,

@@ -14,17 +14,14 @@ import type { JobInfo } from "../jobs/boss.js";
 import type { JobQueue } from "../jobs/queue.js";
 import type { Logger } from "../observability/logger.js";
 import { nextRowVersion, writeRecords, type DatasetRef } from "../records/records.writer.js";
-import { connectorFor } from "../sources/connectors/registry.js";
+import { connectorFor, type ConnectorSettings } from "../sources/connectors/registry.js";
 import type { ConnectorLog, SourceRow } from "../sources/connectors/types.js";
 import { redact, type SourceService } from "../sources/source.service.js";
 import { PIPELINE_RUN_QUEUE, type PipelineRunJob } from "./pipeline.queue.js";
 import { countLiveRows, quarantine, stagingTableName, swapIntoLive, type RejectedRow } from "./run-tables.js";
 import { compilePipeline, type SourceRecord } from "./steps/compile.js";
 
-export type RunnerConfig = Pick<
-  Config,
-  "CLICKHOUSE_DATABASE" | "DATABASE_URL" | "FILE_SOURCE_ROOT" | "PIPELINE_BATCH_ROWS"
->;
+export type RunnerConfig = Pick<Config, "CLICKHOUSE_DATABASE" | "DATABASE_URL" | "PIPELINE_BATCH_ROWS">;
 
 /** How often counters and progress are saved and published, and cancellation is checked. */
 const PROGRESS_INTERVAL_MS = 1000;
@@ -59,6 +56,7 @@ export class PipelineRunner {
     private readonly clickhouse: ClickHouse,
     private readonly config: RunnerConfig,
     private readonly sources: SourceService,
+    private readonly connectors: ConnectorSettings,
     private readonly events: EventBus,
     private readonly jobs: JobQueue,
     private readonly log: Logger,
@@ -141,7 +139,7 @@ export class PipelineRunner {
       });
       await this.publishUpdate(run, "RUNNING", counters);
       if (source.deletedAt) throw badInput("The pipeline's source was deleted");
-      const connector = connectorFor(source.type, { fileRoot: this.config.FILE_SOURCE_ROOT });
+      const connector = connectorFor(source.type, this.connectors);
       if (!connector) throw badInput(`${source.type} sources cannot be synced yet`);
       secrets = this.sources.secretsOf(source);
 

@@ -446,12 +446,30 @@ describe("pipelines", () => {
     const started = await stack.graphql(StartPipelineDocument, { id }, publisher.headers);
     expect(started.data?.startPipeline).toMatchObject({ enabled: true, schedule: "0 3 * * *" });
 
+    // The cron schedule is pg-boss's, keyed by the pipeline; each tick queues a SCHEDULE run.
+    const rawId = decodeGlobalId(id).id;
+    const boss = stack.app.config.PGBOSS_SCHEMA;
+    const schedules = await stack.app.stores.prisma.$queryRawUnsafe<{ key: string; cron: string }[]>(
+      `SELECT key, cron FROM "${boss}".schedule WHERE name = 'pipelines.schedule'`,
+    );
+    expect(schedules).toContainEqual({ key: rawId, cron: "0 3 * * *" });
+    const tick = await stack.app.services.pipelines.runScheduled(rawId);
+    expect(tick?.trigger).toBe("SCHEDULE");
+    expect(await stack.app.services.pipelines.runScheduled(rawId)).toBeNull(); // one is queued
+    await finished(encodeGlobalId("PipelineRun", tick!.id));
+
     const synced = await stack.graphql(SyncSourceDocument, { id: source }, publisher.headers);
     expect(synced.data?.syncSource).toHaveLength(1);
     expect(await finished(synced.data!.syncSource[0]!.id)).toMatchObject({ status: "SUCCEEDED" });
     expect(await records(ds.slug)).toEqual([{ id: "1", name: "Ada", note: null, amount: null }]);
 
     await stack.graphql(StopPipelineDocument, { id }, publisher.headers);
+    const after = await stack.app.stores.prisma.$queryRawUnsafe<{ key: string }[]>(
+      `SELECT key FROM "${boss}".schedule WHERE name = 'pipelines.schedule' AND key = $1`,
+      rawId,
+    );
+    expect(after).toEqual([]);
+    expect(await stack.app.services.pipelines.runScheduled(rawId)).toBeNull(); // stopped
     const deleted = await stack.graphql(DeletePipelineDocument, { id }, publisher.headers);
     expect(deleted.data?.deletePipeline.id).toBe(id);
   });
