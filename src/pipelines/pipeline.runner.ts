@@ -116,21 +116,14 @@ export class PipelineRunner {
     const staging = pipeline.mode === "FULL_REFRESH" ? stagingTableName(dataset.tableName, run.id) : null;
     const counters: Counters = { rowsRead: 0, rowsWritten: 0, rowsRejected: 0, bytesRead: 0, progress: null };
     const abort = new AbortController();
-    let cancelled = false;
     let secrets: Record<string, string> = {};
     const note = (level: LogLevel, message: string, data?: Record<string, unknown>) =>
       this.note(run, level, message, data);
-    const ticker = setInterval(() => {
-      void this.saveProgress(run, counters).then(
-        (running) => {
-          if (!running) {
-            cancelled = true;
-            abort.abort(new Cancelled());
-          }
-        },
-        (err: unknown) => this.log.warn({ err, runId: run.id }, "could not save run progress"),
-      );
-    }, PROGRESS_INTERVAL_MS);
+    const watch = new ProgressWatch(
+      () => this.saveProgress(run, counters),
+      () => abort.abort(new Cancelled()),
+      (err) => this.log.warn({ err, runId: run.id }, "could not save run progress"),
+    );
     try {
       await note("INFO", restarted ? "Run restarted after an interrupted attempt" : "Run started", {
         mode: pipeline.mode,
@@ -218,7 +211,7 @@ export class PipelineRunner {
 
       const accepted = async function* (rows: AsyncIterable<SourceRow>): AsyncGenerator<SourceRecord> {
         for await (const row of rows) {
-          if (cancelled) throw new Cancelled();
+          if (watch.cancelled) throw new Cancelled();
           counters.rowsRead++;
           origin = row.origin ?? "";
           if (!row.ok) {
@@ -255,7 +248,9 @@ export class PipelineRunner {
         }
       }
       await flush();
-      if (cancelled) throw new Cancelled();
+      // From here on the run commits: no progress save may land after its final status.
+      await watch.stop();
+      if (watch.cancelled) throw new Cancelled();
 
       if (staging) await swapIntoLive(this.clickhouse, database, dataset.tableName, staging);
       const rowCount = await countLiveRows(this.clickhouse, database, dataset.tableName);
@@ -315,9 +310,10 @@ export class PipelineRunner {
           this.log.warn({ err, runId: run.id }, "could not drop a staging table"),
         );
       }
-      await this.fail(run, error, cancelled || error instanceof Cancelled, counters, secrets, job);
+      await watch.stop();
+      await this.fail(run, error, watch.cancelled || error instanceof Cancelled, counters, secrets, job);
     } finally {
-      clearInterval(ticker);
+      await watch.stop();
     }
   }
 
@@ -453,6 +449,35 @@ export class PipelineRunner {
         error,
       }),
     );
+  }
+}
+
+/**
+ * Saves a run's counters about once a second while it goes, one save at a time, and notices when
+ * the run stopped being RUNNING (stopPipeline cancelled it).
+ */
+class ProgressWatch {
+  cancelled = false;
+  private inflight: Promise<void> | null = null;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(save: () => Promise<boolean>, onCancel: () => void, onError: (err: unknown) => void) {
+    this.timer = setInterval(() => {
+      if (this.inflight) return;
+      this.inflight = save()
+        .then((running) => {
+          if (!running) {
+            this.cancelled = true;
+            onCancel();
+          }
+        }, onError)
+        .finally(() => (this.inflight = null));
+    }, PROGRESS_INTERVAL_MS);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.inflight;
   }
 }
 

@@ -23,6 +23,8 @@ import { uniqueName } from "../support/databases.js";
 import { startStack, type TestStack } from "../support/stack.js";
 
 const ROWS = 200_000;
+const BAD = ROWS / 10_000;
+const GOOD = ROWS - BAD;
 const MAIN = new URL("../../dist/src/main.js", import.meta.url).pathname;
 
 let stack: TestStack;
@@ -80,6 +82,11 @@ describe("a worker killed mid-sync", () => {
     let weighted = 0;
     let nameLength = 0;
     for (let id = 1; id <= ROWS; id++) {
+      // Every 10,000th row fails validation: it must be quarantined once, however many attempts.
+      if (id % 10_000 === 0) {
+        lines.push(`${id},bad,-1`);
+        continue;
+      }
       lines.push(`${id},"${nameOf(id).replaceAll('"', '""')}",${amountOf(id)}`);
       amountSum += amountOf(id);
       weighted += id * amountOf(id);
@@ -174,8 +181,12 @@ describe("a worker killed mid-sync", () => {
       rowsWritten: number;
       rowsRejected: number;
       logs: { edges: { node: { message: string } }[] };
+      rejectedRows: { edges: { node: { rowNumber: number } }[] };
     };
-    expect(node).toMatchObject({ status: "SUCCEEDED", rowsRead: ROWS, rowsWritten: ROWS, rowsRejected: 0 });
+    expect(node).toMatchObject({ status: "SUCCEEDED", rowsRead: ROWS, rowsWritten: GOOD, rowsRejected: BAD });
+    expect(node.rejectedRows.edges.map((e) => e.node.rowNumber)).toEqual(
+      Array.from({ length: BAD }, (_, i) => (i + 1) * 10_000),
+    );
     expect(node.logs.edges.map((e) => e.node.message)).toContain(
       "Run restarted after an interrupted attempt",
     );
@@ -186,21 +197,21 @@ describe("a worker killed mid-sync", () => {
         toString(min(id)) AS id_min, toString(max(id)) AS id_max
       FROM ${liveRows(db, dataset.tableName)} WHERE _deleted = 0`);
     expect(live).toEqual({
-      rows: String(ROWS),
-      keys: String(ROWS),
+      rows: String(GOOD),
+      keys: String(GOOD),
       amount_sum: String(amountSum),
       weighted_sum: String(weighted),
       name_chars: String(nameLength),
       id_min: "1",
-      id_max: String(ROWS),
+      id_max: String(ROWS - 1),
     });
     // Not even unmerged duplicates: the killed attempt's rows went with its staging table.
     const [all] = await ch.query<{ n: string }>(
       sql`SELECT toString(count()) AS n FROM ${tableRef(db, dataset.tableName)}`,
     );
-    expect(all?.n).toBe(String(ROWS));
+    expect(all?.n).toBe(String(GOOD));
     const after = await prisma.dataset.findUniqueOrThrow({ where: { id: dataset.id } });
     expect(after.version).toBe(1);
-    expect(after.rowCount).toBe(BigInt(ROWS));
+    expect(after.rowCount).toBe(BigInt(GOOD));
   }, 120_000);
 });

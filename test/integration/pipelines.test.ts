@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { liveRows } from "../../src/catalog/dataset-table.js";
 import { sql } from "../../src/db/sql.js";
+import type { DomainEvent } from "../../src/events/events.js";
 import { decodeGlobalId, encodeGlobalId } from "../../src/graphql/relay.js";
 import {
   CreateDatasetDocument,
@@ -39,6 +40,8 @@ let publisher: TestAccount;
 const files = new Map<string, string | Buffer>();
 /** Paths whose response is slowed down, for cancellation. */
 const slow = new Set<string>();
+/** Every domain event the app published (the worker runs in this process). */
+const events: DomainEvent[] = [];
 /** Paths that answer 503 this many more times. */
 const failures = new Map<string, number>();
 
@@ -78,6 +81,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   stack = await startStack({ FILE_SOURCE_ROOT: root, PIPELINE_BATCH_ROWS: "500" }, { worker: true });
+  stack.app.services.events.addSink({ name: "test", handle: async (event) => void events.push(event) });
   publisher = await stack.signup("Pipeline Publisher", "PUBLISHER");
   const admin = await stack.admin();
   await stack.graphql(SetAccountPlanDocument, { accountId: publisher.accountId, plan: "PRO" }, admin.headers);
@@ -223,6 +227,21 @@ describe("pipelines", () => {
     expect(p.lastRun?.id).toBe(result.id);
     expect(p.logs.edges.length).toBeGreaterThanOrEqual(2);
 
+    const rawRun = decodeGlobalId(result.id).id;
+    const mine = events.filter((e) => "runId" in e.data && e.data.runId === rawRun);
+    expect(mine.map((e) => e.type)).toContain("pipeline.run.updated");
+    expect(mine.find((e) => e.type === "dataset.updated")?.data).toMatchObject({
+      datasetId: decodeGlobalId(ds.id).id,
+      version: 1,
+      rowCount: 3,
+      changedRows: 3,
+      cause: "PIPELINE_RUN",
+    });
+    expect(mine.at(-1)).toMatchObject({
+      type: "pipeline.run.succeeded",
+      data: { rowsWritten: 3, error: null },
+    });
+
     const metrics = await stack.graphql(SourceMetricsDocument, { id: source }, publisher.headers);
     expect(metrics.data?.node).toMatchObject({
       metrics: {
@@ -321,6 +340,10 @@ describe("pipelines", () => {
     const result = await finished(await run(id));
     expect(result.status).toBe("FAILED");
     expect(result.error).toMatch(/outside the server's file directory/);
+    const failed = events.find(
+      (e) => e.type === "pipeline.run.failed" && e.data.runId === decodeGlobalId(result.id).id,
+    );
+    expect(failed?.data).toMatchObject({ error: result.error });
   });
 
   it("answers CONFLICT to a second manual run, and stopPipeline cancels the run in progress", async () => {
