@@ -2,8 +2,7 @@
 // 200,000-row sync; pg-boss notices the missed heartbeat and a second worker process retries the
 // job. The dataset must end exactly as one clean run would: same rows, no duplicate keys, same
 // values.
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,11 +20,11 @@ import {
 } from "../generated/graphql.js";
 import { uniqueName } from "../support/databases.js";
 import { startStack, type TestStack } from "../support/stack.js";
+import { spawnWorker } from "../support/worker-process.js";
 
 const ROWS = 200_000;
 const BAD = ROWS / 10_000;
 const GOOD = ROWS - BAD;
-const MAIN = new URL("../../dist/src/main.js", import.meta.url).pathname;
 
 let stack: TestStack;
 let root: string;
@@ -50,23 +49,7 @@ afterAll(async () => {
 });
 
 function startWorker(): ChildProcess {
-  const c = stack.app.config;
-  const worker = spawn(process.execPath, [MAIN, "worker"], {
-    env: {
-      NODE_ENV: "test",
-      LOG_LEVEL: "warn",
-      DATABASE_URL: c.DATABASE_URL,
-      PGBOSS_SCHEMA: c.PGBOSS_SCHEMA,
-      CLICKHOUSE_URL: c.CLICKHOUSE_URL,
-      CLICKHOUSE_DATABASE: c.CLICKHOUSE_DATABASE,
-      REDIS_URL: c.REDIS_URL,
-      REDIS_KEY_PREFIX: c.REDIS_KEY_PREFIX,
-      ENCRYPTION_KEY: c.ENCRYPTION_KEY,
-      FILE_SOURCE_ROOT: root,
-      ...overrides,
-    },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  const worker = spawnWorker(stack, { ...overrides, FILE_SOURCE_ROOT: root });
   workers.push(worker);
   return worker;
 }
@@ -76,7 +59,6 @@ const nameOf = (id: number) => `name "${id % 997}", ü`;
 
 describe("a worker killed mid-sync", () => {
   it("is retried by another worker and leaves the dataset equal to the source", async () => {
-    expect(existsSync(MAIN), "build dist first (scripts/test.sh does: npm run build)").toBe(true);
     const lines = ["id,name,amount"];
     let amountSum = 0;
     let weighted = 0;

@@ -326,7 +326,11 @@ class Pipeline implements CompiledPipeline {
       failed: new Set(),
       keys: [],
     };
-    for (const op of this.ops) if (!(await op(state, this.seenKeys))) return undefined;
+    for (const op of this.ops) {
+      // Only expression steps are asynchronous; awaiting the others would cost a tick per step.
+      const passed = op(state, this.seenKeys);
+      if (!(typeof passed === "boolean" ? passed : await passed)) return undefined;
+    }
     const row = this.finalRow(state);
     if (state.reasons.length) return { ok: false, rowNumber, raw: { ...raw }, reasons: state.reasons };
     for (const key of state.keys) this.seenKeys.add(key);
