@@ -117,6 +117,7 @@ export class PipelineRunner {
     const counters: Counters = { rowsRead: 0, rowsWritten: 0, rowsRejected: 0, bytesRead: 0, progress: null };
     const abort = new AbortController();
     let secrets: Record<string, string> = {};
+    let writing: Promise<void> = Promise.resolve();
     const note = (level: LogLevel, message: string, data?: Record<string, unknown>) =>
       this.note(run, level, message, data);
     const watch = new ProgressWatch(
@@ -189,15 +190,18 @@ export class PipelineRunner {
       const good: Record<string, unknown>[] = [];
       const bad: RejectedRow[] = [];
       let origin = "";
+      // One insert in flight while the next batch is read and processed: ClickHouse parses one
+      // batch while Node prepares the next. Memory holds at most two batches.
       const flush = async () => {
         if (good.length) {
-          await writeRecords(this.clickhouse, database, target, good, {
+          const batch = good.splice(0);
+          await writing;
+          writing = writeRecords(this.clickhouse, database, target, batch, {
             version: nextRowVersion(),
             runId: run.id,
-            chunkSize: good.length,
-          });
-          counters.rowsWritten += good.length;
-          good.length = 0;
+            chunkSize: batch.length,
+          }).then((written) => void (counters.rowsWritten += written));
+          writing.catch(() => {}); // surfaces at the next await of `writing`
         }
         if (bad.length) {
           await quarantine(this.clickhouse, database, dataset.id, bad);
@@ -248,6 +252,7 @@ export class PipelineRunner {
         }
       }
       await flush();
+      await writing;
       // From here on the run commits: no progress save may land after its final status.
       await watch.stop();
       if (watch.cancelled) throw new Cancelled();
@@ -305,6 +310,7 @@ export class PipelineRunner {
       await this.publishFinished(run, "pipeline.run.succeeded", counters, null);
     } catch (error) {
       abort.abort();
+      await writing.catch(() => {});
       if (staging) {
         await dropDatasetTable(this.clickhouse, database, staging).catch((err: unknown) =>
           this.log.warn({ err, runId: run.id }, "could not drop a staging table"),
