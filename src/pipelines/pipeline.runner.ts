@@ -79,6 +79,16 @@ export class PipelineRunner {
       return;
     }
     try {
+      // Runs of a pipeline go in the order they were queued (ids are time-ordered UUIDv7): a
+      // later push must not be overwritten by an earlier one that waited for the lock.
+      const earlier = await this.prisma.pipelineRun.findFirst({
+        where: { pipelineId: first.pipelineId, id: { lt: first.id }, status: { in: ["QUEUED", "RUNNING"] } },
+        select: { id: true },
+      });
+      if (earlier) {
+        await this.jobs.send(PIPELINE_RUN_QUEUE, data, { startAfter: BUSY_RETRY_SECONDS });
+        return;
+      }
       const run = await this.claim(data.runId);
       if (!run) return;
       await this.execute(run, first.status === "RUNNING" || (job.retryCount ?? 0) > 0, job);

@@ -287,7 +287,14 @@ export class PipelineService {
     });
     if ("conflict" in outcome) return outcome;
     const job: PipelineRunJob = { runId: outcome.run.id };
-    const jobId = await this.jobs.send(PIPELINE_RUN_QUEUE, job);
+    const jobId = await this.jobs.send(PIPELINE_RUN_QUEUE, job).catch(async (error: unknown) => {
+      // A run without a job would hold the pipeline (and the runs queued after it) forever.
+      await this.prisma.pipelineRun.update({
+        where: { id: outcome.run.id },
+        data: { status: "FAILED", error: "The run could not be queued", finishedAt: new Date() },
+      });
+      throw error;
+    });
     const run = await this.prisma.pipelineRun.update({ where: { id: outcome.run.id }, data: { jobId } });
     return { run };
   }

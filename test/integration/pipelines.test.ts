@@ -516,6 +516,13 @@ describe("pipelines", () => {
       runs.push(await finished(encodeGlobalId("PipelineRun", runId)));
     }
     expect(runs.map((r) => r.status)).toEqual(["SUCCEEDED", "SUCCEEDED", "SUCCEEDED"]);
+    // In the order they were queued.
+    const finishedAt = await Promise.all(
+      ids.map(
+        async (runId) => (await prisma.pipelineRun.findUniqueOrThrow({ where: { id: runId } })).finishedAt!,
+      ),
+    );
+    expect([...finishedAt].sort((a, b) => a.getTime() - b.getTime())).toEqual(finishedAt);
     expect((await detail(id)).dataset).toMatchObject({ version: 3, rowCount: 1 });
   });
 });
