@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { liveRows, tableRef } from "../../src/catalog/dataset-table.js";
 import { sql } from "../../src/db/sql.js";
 import { decodeGlobalId } from "../../src/graphql/relay.js";
+import { PIPELINE_RUN_QUEUE } from "../../src/pipelines/pipeline.queue.js";
 import { stagingTableName } from "../../src/pipelines/run-tables.js";
 import {
   CreateDatasetDocument,
@@ -29,6 +30,8 @@ const GOOD = ROWS - BAD;
 let stack: TestStack;
 let root: string;
 const workers: ChildProcess[] = [];
+/** What the first test loaded, for the second. */
+let loaded: { pipelineId: string; datasetId: string } | undefined;
 
 // Both the API (which creates the queues, with their heartbeat) and the workers use these.
 const overrides = {
@@ -127,26 +130,13 @@ describe("a worker killed mid-sync", () => {
     const runId = decodeGlobalId(run.data!.runPipeline.id).id;
     const staging = tableRef(db, stagingTableName(dataset.tableName, runId));
 
-    // Kill the worker once some rows are in its staging table, before the run ends.
-    const started = Date.now();
-    let written = 0;
-    while (written < 10_000) {
-      if (Date.now() - started > 30_000) throw new Error("the first worker never wrote rows");
-      await new Promise((r) => setTimeout(r, 20));
-      const [row] = await ch
-        .query<{ n: string }>(sql`SELECT toString(count()) AS n FROM ${staging}`)
-        .catch(() => [{ n: "0" }]);
-      written = Number(row?.n ?? 0);
-    }
-    first.kill("SIGKILL");
-    await new Promise((resolve) => first.once("exit", resolve));
-    const killedAt = await prisma.pipelineRun.findUniqueOrThrow({ where: { id: runId } });
-    expect(killedAt.status).toBe("RUNNING");
+    const { written, status: killedStatus } = await killOnceWriting(first, runId, staging);
+    expect(killedStatus).toBe("RUNNING");
     expect(written).toBeLessThan(ROWS);
 
     startWorker();
     const deadline = Date.now() + 90_000;
-    let status = killedAt.status as string;
+    let status: string = killedStatus;
     while (!["SUCCEEDED", "FAILED", "CANCELLED"].includes(status)) {
       if (Date.now() > deadline) throw new Error("the retried run did not finish");
       await new Promise((r) => setTimeout(r, 250));
@@ -195,5 +185,64 @@ describe("a worker killed mid-sync", () => {
     const after = await prisma.dataset.findUniqueOrThrow({ where: { id: dataset.id } });
     expect(after.version).toBe(1);
     expect(after.rowCount).toBe(BigInt(GOOD));
+    loaded = { pipelineId: decodeGlobalId(pipeline.data!.createPipeline.id).id, datasetId: dataset.id };
   }, 120_000);
+
+  it("fails the run from the dead-letter queue when no retry is left, leaving the dataset as it was", async () => {
+    expect(loaded).toBeDefined();
+    const prisma = stack.app.stores.prisma;
+    const db = stack.app.config.CLICKHOUSE_DATABASE;
+    const pipeline = await prisma.pipeline.findUniqueOrThrow({ where: { id: loaded!.pipelineId } });
+    const dataset = await prisma.dataset.findUniqueOrThrow({ where: { id: loaded!.datasetId } });
+    // Only the worker about to be killed may take the job.
+    for (const w of workers.filter((w) => w.exitCode === null && w.signalCode === null)) {
+      w.kill("SIGKILL");
+      await new Promise((resolve) => w.once("exit", resolve));
+    }
+    const run = await prisma.pipelineRun.create({
+      data: { pipelineId: pipeline.id, accountId: pipeline.accountId, trigger: "MANUAL" },
+    });
+    const worker = startWorker();
+    // This job may not be retried: once its worker dies it goes to pipelines.run.dead.
+    await stack.app.services.jobs.send(PIPELINE_RUN_QUEUE, { runId: run.id }, { retryLimit: 0 });
+    const staging = stagingTableName(dataset.tableName, run.id);
+    const { status } = await killOnceWriting(worker, run.id, tableRef(db, staging));
+    expect(status).toBe("RUNNING");
+    startWorker();
+    const deadline = Date.now() + 60_000;
+    let row = await prisma.pipelineRun.findUniqueOrThrow({ where: { id: run.id } });
+    while (row.status === "RUNNING" || row.status === "QUEUED") {
+      if (Date.now() > deadline) throw new Error("the abandoned run was never failed");
+      await new Promise((r) => setTimeout(r, 250));
+      row = await prisma.pipelineRun.findUniqueOrThrow({ where: { id: run.id } });
+    }
+    expect(row).toMatchObject({ status: "FAILED", error: expect.stringMatching(/stopped responding/) });
+    const tables = await stack.app.stores.clickhouse.query<{ name: string }>(
+      sql`SELECT name FROM system.tables WHERE database = ${db} AND name = ${staging}`,
+    );
+    expect(tables).toEqual([]);
+    expect(await prisma.dataset.findUniqueOrThrow({ where: { id: dataset.id } })).toMatchObject({
+      version: 1,
+      rowCount: BigInt(GOOD),
+    });
+  }, 90_000);
 });
+
+/** Waits until the run's staging table holds rows, then kills the worker with SIGKILL. */
+async function killOnceWriting(worker: ChildProcess, runId: string, staging: ReturnType<typeof tableRef>) {
+  const ch = stack.app.stores.clickhouse;
+  const started = Date.now();
+  let written = 0;
+  while (written < 10_000) {
+    if (Date.now() - started > 30_000) throw new Error("the worker never wrote rows");
+    await new Promise((r) => setTimeout(r, 20));
+    const [row] = await ch
+      .query<{ n: string }>(sql`SELECT toString(count()) AS n FROM ${staging}`)
+      .catch(() => [{ n: "0" }]);
+    written = Number(row?.n ?? 0);
+  }
+  worker.kill("SIGKILL");
+  await new Promise((resolve) => worker.once("exit", resolve));
+  const run = await stack.app.stores.prisma.pipelineRun.findUniqueOrThrow({ where: { id: runId } });
+  return { written, status: run.status };
+}
