@@ -135,6 +135,7 @@ type NodeType =
   | "Source"
   | "Pipeline"
   | "PipelineRun"
+  | "PipelineLog"
   | "CreditTransaction"
   | "Sale";
 
@@ -258,6 +259,9 @@ async function ownership(): Promise<Map<string, Owned>> {
   for (const r of await db.source.findMany()) put("Source", r.id, [r.accountId]);
   for (const r of await db.pipeline.findMany()) put("Pipeline", r.id, [r.accountId]);
   for (const r of await db.pipelineRun.findMany()) put("PipelineRun", r.id, [r.accountId]);
+  for (const r of await db.pipelineLog.findMany({ include: { pipeline: true } })) {
+    put("PipelineLog", r.id, [r.pipeline.accountId]);
+  }
   for (const r of await db.creditTransaction.findMany()) put("CreditTransaction", r.id, [r.accountId]);
   for (const r of await db.sale.findMany()) put("Sale", r.id, [r.buyerAccountId, r.sellerAccountId]);
   return rows;
@@ -304,7 +308,7 @@ async function adminView() {
 async function foreignIds(viewer: string): Promise<Map<string, Owned>> {
   const rows = await ownership();
   const { ids } = await adminView();
-  const listed = [...Object.values(ids).flat(), ...idsOf(rows, "User")];
+  const listed = [...Object.values(ids).flat(), ...idsOf(rows, "User"), ...idsOf(rows, "PipelineLog")];
   const foreign = new Map<string, Owned>();
   for (const id of listed) {
     const row = rows.get(id);
@@ -411,8 +415,11 @@ beforeAll(async () => {
         steps: [],
       },
     });
-    await db.pipelineRun.create({
+    const run = await db.pipelineRun.create({
       data: { pipelineId: pipeline.id, accountId, trigger: "MANUAL", status: "SUCCEEDED" },
+    });
+    await db.pipelineLog.create({
+      data: { runId: run.id, pipelineId: pipeline.id, level: "INFO", message: `${publisher.name} run log` },
     });
   }
   // B1 reads 1,000 records of P1's published dataset, B2 of P2's: a charge, the seller's proceeds
@@ -721,6 +728,7 @@ describe.each(CALLERS)("%s", (name) => {
         "Source",
         "Pipeline",
         "PipelineRun",
+        "PipelineLog",
         "CreditTransaction",
         "Sale",
       ]),
