@@ -6,5 +6,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$DATAHUS_ROOT"
 prepare_to_run
+# The ingestion bench runs a real worker process from dist/.
+npm run --silent build
 
 npx vitest run --config bench/vitest.config.ts "$@"

@@ -5,6 +5,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$DATAHUS_ROOT"
 prepare_to_run
+# The fault test runs real worker processes from dist/.
+npm run --silent build
 
 mkdir -p .data
 results=.data/vitest-results.json

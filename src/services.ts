@@ -13,10 +13,12 @@ import { ApiKeyService } from "./identity/api-key.service.js";
 import { AuthService, type NonceStore } from "./identity/auth.service.js";
 import { Encryption } from "./db/encryption.js";
 import { PipelineService } from "./pipelines/pipeline.service.js";
+import { PipelineRunner } from "./pipelines/pipeline.runner.js";
 import { ReadService } from "./records/read.service.js";
 import { RecordsReader } from "./records/records.reader.js";
 import { SaleService } from "./sales/sale.service.js";
 import { SourceService } from "./sources/source.service.js";
+import type { ConnectorSettings } from "./sources/connectors/registry.js";
 import { EventBus } from "./events/events.js";
 import type { JobQueue } from "./jobs/queue.js";
 import { CorrectionService } from "./ingest/corrections.service.js";
@@ -39,6 +41,8 @@ export interface Services {
   pipelines: PipelineService;
   /** Pushed records: stored batches and their queued PUSH runs. */
   push: PushService;
+  /** Runs pipelines (the worker's PIPELINE_RUN_QUEUE handler). */
+  runner: PipelineRunner;
   reads: ReadService;
   sales: SaleService;
   /** Batches usage events to ClickHouse; close() it on shutdown to write the last ones. */
@@ -98,6 +102,9 @@ export function createServices(
     log,
   );
   events.addSink(webhooks);
+  // What connectors need from the server, shared by source checks and the runner.
+  const connectors: ConnectorSettings = { fileRoot: config.FILE_SOURCE_ROOT };
+  const sources = new SourceService(prisma, encryption, limits, log, connectors);
   return {
     accounts: new AccountService(prisma, limits),
     apiKeys: new ApiKeyService(prisma, config, encryption, limits),
@@ -107,10 +114,11 @@ export function createServices(
     credits,
     reads: new ReadService(prisma, clickhouse, reader, credits.ledger, limits, usage),
     usage,
-    pipelines: new PipelineService(prisma, limits),
+    pipelines: new PipelineService(prisma, clickhouse, config, jobs, limits),
     push,
+    runner: new PipelineRunner(prisma, clickhouse, config, sources, connectors, events, jobs, log),
     sales: new SaleService(prisma, limits),
-    sources: new SourceService(prisma, encryption, limits, log),
+    sources,
     events,
     jobs,
     deliveries: new DeliveryService(prisma, secrets, credits.ledger, webhooks, events, policy, limits),

@@ -42,7 +42,7 @@ export const JSON_REPRESENTATION: Record<ColumnType, "string" | "number" | "bool
 
 // Names starting with an underscore are ours (_key, _version, ...); the rest must be plain
 // identifiers so they can be quoted safely and used as GraphQL-facing keys.
-const COLUMN_NAME = /^[a-z][a-z0-9_]{0,62}$/;
+export const COLUMN_NAME_PATTERN = /^[a-z][a-z0-9_]{0,62}$/;
 
 export function validateColumns(columns: readonly Column[], keyColumns: readonly string[]): void {
   const problems: string[] = [];
@@ -50,7 +50,7 @@ export function validateColumns(columns: readonly Column[], keyColumns: readonly
   if (columns.length === 0) problems.push("a dataset needs at least one column");
   if (columns.length > 500) problems.push("at most 500 columns");
   for (const c of columns) {
-    if (!COLUMN_NAME.test(c.name))
+    if (!COLUMN_NAME_PATTERN.test(c.name))
       problems.push(`column "${c.name}": names are lower-case letters, digits and _`);
     if (names.has(c.name)) problems.push(`column "${c.name}" appears twice`);
     names.add(c.name);

@@ -51,6 +51,28 @@ export const clickHouseMigrations: readonly ClickHouseMigration[] = [
       ORDER BY (dataset_id, run_id, row_number)`,
     ],
   },
+  {
+    // Rejected rows name where they came from (a file of an SFTP glob, an S3 key), and pages of
+    // them are keyed by (origin, row_number). Nothing wrote to the table before this version, so
+    // it is recreated rather than altered: 18.16 has no ADD COLUMN IF NOT EXISTS, and a DROP/CREATE
+    // pair stays safe to run again.
+    version: 3,
+    name: "quarantine_origin",
+    up: (db) => [
+      sql`DROP TABLE IF EXISTS ${ident(db, "quarantine")}`,
+      sql`CREATE TABLE IF NOT EXISTS ${ident(db, "quarantine")} (
+        dataset_id String,
+        run_id String,
+        origin String,
+        row_number UInt64,
+        raw String,
+        reasons Array(String),
+        quarantined_at DateTime
+      )
+      ENGINE = MergeTree
+      ORDER BY (dataset_id, run_id, origin, row_number)`,
+    ],
+  },
 ];
 
 // ReplacingMergeTree, not TinyLog: TinyLog breaks under concurrent writers, and when two

@@ -9,7 +9,7 @@ import { User } from "../identity/auth.types.js";
 import { Delivery, DeliveryAttempt } from "../deliveries/delivery.types.js";
 import type { Caller } from "../identity/caller.js";
 import type { Plan } from "../generated/prisma/client.js";
-import { Pipeline, PipelineRun } from "../pipelines/pipeline.types.js";
+import { Pipeline, PipelineLog, PipelineRun } from "../pipelines/pipeline.types.js";
 import { Sale } from "../sales/sale.types.js";
 import type { Services } from "../services.js";
 import { Source } from "../sources/source.types.js";
@@ -40,6 +40,7 @@ export const NODE_TYPES = {
   DeliveryAttempt: nodeType((s) => s.deliveries.attempts, DeliveryAttempt.from),
   Pipeline: nodeType((s) => s.pipelines.pipelines, Pipeline.from),
   PipelineRun: nodeType((s) => s.pipelines.runs, PipelineRun.from),
+  PipelineLog: nodeType((s) => s.pipelines.logs, PipelineLog.from),
   Sale: nodeType((s) => s.sales.sales, Sale.from),
   Source: nodeType((s) => s.sources.sources, Source.from),
 } satisfies Record<string, NodeType>;

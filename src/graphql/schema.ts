@@ -9,7 +9,11 @@ import { ApiKeyResolver } from "../identity/api-key.resolver.js";
 import { AuthResolver } from "../identity/auth.resolver.js";
 import { authChecker } from "../identity/authorization.js";
 import { IngestResolver } from "../ingest/ingest.resolver.js";
-import { PipelineResolver, PipelineRunResolver } from "../pipelines/pipeline.resolver.js";
+import {
+  PipelineResolver,
+  PipelineRunResolver,
+  SourceMetricsResolver,
+} from "../pipelines/pipeline.resolver.js";
 import { RecordConnectionResolver, RecordsResolver } from "../records/records.resolver.js";
 import { PurchaseResolver, SaleResolver } from "../sales/sale.resolver.js";
 import { SourceResolver } from "../sources/source.resolver.js";
@@ -34,6 +38,7 @@ const resolvers = [
   PipelineResolver,
   PipelineRunResolver,
   PipelineRunUpdateResolver,
+  SourceMetricsResolver,
   PurchaseResolver,
   RecordConnectionResolver,
   RecordsResolver,

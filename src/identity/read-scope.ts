@@ -10,6 +10,7 @@ export type ScopedModel =
   | "source"
   | "pipeline"
   | "pipelineRun"
+  | "pipelineLog"
   | "creditTransaction"
   | "sale"
   | "delivery"
@@ -36,6 +37,7 @@ const READ_SCOPE: Record<ScopedModel, Scope> = {
   source: "pipelines:read",
   pipeline: "pipelines:read",
   pipelineRun: "pipelines:read",
+  pipelineLog: "pipelines:read",
 };
 
 export function readScope(caller: Caller, model: ScopedModel): Where {
@@ -60,6 +62,8 @@ export function readScope(caller: Caller, model: ScopedModel): Where {
       return { accountId: own };
     case "deliveryAttempt":
       return { delivery: { accountId: own } };
+    case "pipelineLog":
+      return { pipeline: { accountId: own } };
     case "sale":
       return { OR: [{ sellerAccountId: own }, { buyerAccountId: own }] };
   }

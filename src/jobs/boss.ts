@@ -14,7 +14,15 @@ export interface JobDefinition<Data extends object = object> {
   deadLetter?: boolean;
   /** A cron expression (UTC): the worker schedules the job; pg-boss runs each tick once cluster-wide. */
   schedule?: string;
-  handle(data: Data, job: { id: string; log: Logger }): Promise<void>;
+  handle(data: Data, job: JobInfo): Promise<void>;
+}
+
+export interface JobInfo {
+  id: string;
+  log: Logger;
+  /** Retries used so far (0 on the first attempt) and allowed: the last attempt can tell. */
+  retryCount?: number;
+  retryLimit?: number;
 }
 
 export function createBoss(config: Config, role: "api" | "worker"): PgBoss {
@@ -26,6 +34,9 @@ export function createBoss(config: Config, role: "api" | "worker"): PgBoss {
     // Only workers run pg-boss maintenance and cron; API processes just send.
     supervise: role === "worker",
     schedule: role === "worker",
+    // How soon a job whose worker died (missed heartbeats) is noticed and retried.
+    superviseIntervalSeconds: config.JOBS_MONITOR_INTERVAL_SECONDS,
+    monitorIntervalSeconds: config.JOBS_MONITOR_INTERVAL_SECONDS,
   });
 }
 
@@ -49,12 +60,18 @@ export async function workQueues(
   log: Logger,
 ): Promise<void> {
   for (const def of definitions) {
-    await boss.work<object>(def.queue, def.work ?? {}, async (jobs) => {
+    const options = { ...def.work, includeMetadata: true } as WorkOptions & { includeMetadata: true };
+    await boss.work<object, unknown, typeof options>(def.queue, options, async (jobs) => {
       for (const job of jobs) {
         const jobLog = log.child({ queue: def.queue, jobId: job.id });
         const started = performance.now();
         try {
-          await def.handle(job.data, { id: job.id, log: jobLog });
+          await def.handle(job.data, {
+            id: job.id,
+            log: jobLog,
+            retryCount: job.retryCount,
+            retryLimit: job.retryLimit,
+          });
           jobLog.info({ ms: Math.round(performance.now() - started) }, "job done");
         } catch (error) {
           jobLog.error({ err: error }, "job failed");

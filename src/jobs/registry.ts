@@ -1,5 +1,7 @@
 import { releaseStaleHoldsJob } from "../credits/credit.jobs.js";
 import { pruneIngestBatchesJob } from "../ingest/ingest.jobs.js";
+import type { Config } from "../config.js";
+import { pipelineDeadRunJob, pipelineRunJob, pipelineScheduleJob } from "../pipelines/pipeline.jobs.js";
 import type { Services } from "../services.js";
 import type { JobDefinition } from "./boss.js";
 
@@ -8,10 +10,13 @@ import type { JobDefinition } from "./boss.js";
  * definitions here as they gain background work (pipeline syncs, deliveries, exports); the
  * worker needs no other change.
  */
-export function jobDefinitions(services: Services): JobDefinition[] {
+export function jobDefinitions(services: Services, config: Config): JobDefinition[] {
   return [
     releaseStaleHoldsJob(services),
     pruneIngestBatchesJob(services),
     services.webhooks.job(),
+    pipelineRunJob(services, config),
+    pipelineDeadRunJob(services),
+    pipelineScheduleJob(services),
   ] as JobDefinition[];
 }

@@ -17,7 +17,7 @@ export async function startJobs(
   log: Logger,
   boss: PgBoss = createBoss(config, role),
 ): Promise<PgBoss> {
-  const definitions = jobDefinitions(services);
+  const definitions = jobDefinitions(services, config);
   boss.on("error", (err) => log.error({ err }, "pg-boss error"));
   await boss.start();
   await createQueues(boss, definitions);

@@ -7,3 +7,10 @@ export const PIPELINE_RUN_QUEUE = "pipelines.run";
 export interface PipelineRunJob {
   runId: string;
 }
+
+/** Each started pipeline's cron schedule (keyed by pipeline id) sends this; its job queues a run. */
+export const PIPELINE_SCHEDULE_QUEUE = "pipelines.schedule";
+
+export interface PipelineScheduleJob {
+  pipelineId: string;
+}

@@ -1,10 +1,13 @@
-import { Field, Float, ObjectType, registerEnumType } from "type-graphql";
+import { GraphQLJSON } from "graphql-scalars";
+import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from "type-graphql";
 import {
+  LogLevel,
   NewFieldPolicy,
   PipelineMode,
   PipelineRunStatus,
   PipelineRunTrigger,
   type Pipeline as PipelineRow,
+  type PipelineLog as PipelineLogRow,
   type PipelineRun as PipelineRunRow,
 } from "../generated/prisma/client.js";
 import { ConnectionType, Node, encodeGlobalId } from "../graphql/relay.js";
@@ -14,7 +17,12 @@ registerEnumType(PipelineMode, {
   name: "PipelineMode",
   description: "FULL_REFRESH replaces the dataset atomically; INCREMENTAL upserts by key.",
 });
-registerEnumType(NewFieldPolicy, { name: "NewFieldPolicy" });
+registerEnumType(NewFieldPolicy, {
+  name: "NewFieldPolicy",
+  description:
+    "What a run does with a source field the dataset lacks: IGNORE (listed on the run), ADD_COLUMN (a nullable STRING column), FAIL.",
+});
+registerEnumType(LogLevel, { name: "LogLevel" });
 registerEnumType(PipelineRunStatus, { name: "PipelineRunStatus" });
 registerEnumType(PipelineRunTrigger, { name: "PipelineRunTrigger" });
 
@@ -39,8 +47,14 @@ export class Pipeline extends Node {
   @Field(() => NewFieldPolicy)
   newFieldPolicy!: NewFieldPolicy;
 
+  @Field(() => GraphQLJSON, { description: "The declarative steps, as saved." })
+  steps!: unknown;
+
   @Field(() => Date)
   createdAt!: Date;
+
+  @Field(() => Date)
+  updatedAt!: Date;
 
   static from(row: PipelineRow): Pipeline {
     return Object.assign(new Pipeline(), {
@@ -53,7 +67,9 @@ export class Pipeline extends Node {
       schedule: row.schedule,
       enabled: row.enabled,
       newFieldPolicy: row.newFieldPolicy,
+      steps: row.steps,
       createdAt: row.createdAt,
+      updatedAt: row.updatedAt,
     });
   }
 }
@@ -92,6 +108,9 @@ export class PipelineRun extends Node {
   @Field(() => String, { nullable: true })
   error!: string | null;
 
+  @Field(() => [String], { description: "Source fields the dataset did not have when the run read them." })
+  newFields!: string[];
+
   @Field(() => Date)
   createdAt!: Date;
 
@@ -109,9 +128,129 @@ export class PipelineRun extends Node {
       bytesRead: safeInt(row.bytesRead),
       progress: row.progress,
       error: row.error,
+      newFields: row.newFields,
       createdAt: row.createdAt,
     });
   }
+}
+
+@ObjectType({ implements: Node, description: "A line of a pipeline run's log." })
+export class PipelineLog extends Node {
+  runId!: string;
+
+  @Field(() => LogLevel)
+  level!: LogLevel;
+
+  @Field(() => String)
+  message!: string;
+
+  @Field(() => GraphQLJSON, { nullable: true, description: "Counters and details; never secrets." })
+  data!: unknown;
+
+  @Field(() => Date)
+  createdAt!: Date;
+
+  static from(row: PipelineLogRow): PipelineLog {
+    return Object.assign(new PipelineLog(), {
+      id: encodeGlobalId("PipelineLog", row.id),
+      runId: row.runId,
+      level: row.level,
+      message: row.message,
+      data: row.data,
+      createdAt: row.createdAt,
+    });
+  }
+}
+
+@ObjectType({ description: "A row a run could not load, kept in the quarantine with its reasons." })
+export class RejectedRow {
+  @Field(() => String, {
+    description: "Where the row came from (a file name); empty when the source has one part.",
+  })
+  origin!: string;
+
+  @Field(() => SafeInt, { description: "The row's number within its origin, from 1." })
+  rowNumber!: number;
+
+  @Field(() => String, { description: "The row as read: source text, or the record as JSON." })
+  raw!: string;
+
+  @Field(() => [String])
+  reasons!: string[];
+}
+
+@ObjectType({ description: "How a source's syncs have gone, over all its pipelines." })
+export class SourceMetrics {
+  @Field(() => Int)
+  pipelines!: number;
+
+  @Field(() => Int)
+  runs!: number;
+
+  @Field(() => Int)
+  failedRuns!: number;
+
+  @Field(() => SafeInt, { description: "Rows written by successful runs." })
+  rowsWritten!: number;
+
+  @Field(() => SafeInt, { description: "Rows rejected by successful runs." })
+  rowsRejected!: number;
+
+  @Field(() => Date, { nullable: true, description: "When the last run finished." })
+  lastSyncAt!: Date | null;
+
+  @Field(() => PipelineRunStatus, { nullable: true })
+  lastStatus!: PipelineRunStatus | null;
+
+  @Field(() => String, { nullable: true })
+  lastError!: string | null;
+}
+
+@InputType()
+export class CreatePipelineInput {
+  @Field(() => ID)
+  sourceId!: string;
+
+  @Field(() => ID)
+  datasetId!: string;
+
+  @Field(() => String)
+  name!: string;
+
+  @Field(() => GraphQLJSON, {
+    description: "Declarative steps (select, rename, cast, trim, default, filter, derive, dedupe, validate).",
+  })
+  steps!: unknown;
+
+  @Field(() => PipelineMode, {
+    nullable: true,
+    description: "Default FULL_REFRESH (INCREMENTAL for PUSH sources).",
+  })
+  mode?: PipelineMode | null;
+
+  @Field(() => String, { nullable: true, description: "Cron (UTC) used once the pipeline is started." })
+  schedule?: string | null;
+
+  @Field(() => NewFieldPolicy, { nullable: true, description: "Default IGNORE." })
+  newFieldPolicy?: NewFieldPolicy | null;
+}
+
+@InputType()
+export class UpdatePipelineInput {
+  @Field(() => String, { nullable: true })
+  name?: string | null;
+
+  @Field(() => GraphQLJSON, { nullable: true })
+  steps?: unknown;
+
+  @Field(() => PipelineMode, { nullable: true })
+  mode?: PipelineMode | null;
+
+  @Field(() => String, { nullable: true, description: "Null removes the schedule." })
+  schedule?: string | null;
+
+  @Field(() => NewFieldPolicy, { nullable: true })
+  newFieldPolicy?: NewFieldPolicy | null;
 }
 
 @ObjectType()
@@ -119,3 +258,9 @@ export class PipelineConnection extends ConnectionType(Pipeline) {}
 
 @ObjectType()
 export class PipelineRunConnection extends ConnectionType(PipelineRun) {}
+
+@ObjectType()
+export class PipelineLogConnection extends ConnectionType(PipelineLog) {}
+
+@ObjectType()
+export class RejectedRowConnection extends ConnectionType(RejectedRow) {}

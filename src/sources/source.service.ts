@@ -1,7 +1,5 @@
 // Sources: where a publisher's data comes from. The non-secret settings are stored as given
 // (and shown); the credentials are encrypted at rest and only decrypted to talk to the source.
-import { Readable } from "node:stream";
-import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { z } from "zod";
 import { ModelReader, type ModelDelegate } from "../db/model-reader.js";
 import type { Encryption } from "../db/encryption.js";
@@ -10,9 +8,8 @@ import type { Prisma, PrismaClient, Source, SourceType } from "../generated/pris
 import { authorize } from "../identity/authorization.js";
 import type { Caller } from "../identity/caller.js";
 import type { PageLimits } from "../pagination.js";
-import { connectorFor } from "./connectors/registry.js";
+import { connectorFor, type ConnectorSettings } from "./connectors/registry.js";
 import type { ConnectorLog } from "./connectors/types.js";
-import { detectFormat, readRecords } from "./formats/index.js";
 
 export interface SourceInput {
   name: string;
@@ -42,43 +39,6 @@ export const SAMPLE_SIZE = 5;
 const TEST_TIMEOUT_MS = 30_000;
 const WRITE = ["PUBLISHER", "pipelines:write"];
 
-/**
- * FILE sources read http(s) URLs only, for now: a local `path` would let any publisher read the
- * server's files. Paths come back with an allow-listed directory (the issue's file connector).
- */
-const fileConfigSchema = z
-  .strictObject({
-    url: z.url({ protocol: /^https?$/, error: "must be an http or https URL" }).optional(),
-    path: z.string().optional(),
-    format: z.enum(["CSV", "TSV", "JSON", "NDJSON", "PARQUET"]).optional(),
-    gzip: z.boolean().optional(),
-    delimiter: z.string().length(1, "must be one character").optional(),
-    header: z.boolean().optional(),
-  })
-  .superRefine((config, ctx) => {
-    const problem = (path: string, message: string) =>
-      ctx.addIssue({ code: "custom", path: [path], message });
-    if (config.path !== undefined) {
-      problem("path", "local files are not supported yet; serve the file over http(s) and set url");
-    }
-    if (config.url === undefined && config.path === undefined) problem("url", "is required");
-    if (config.url && URL.canParse(config.url)) {
-      const url = new URL(config.url);
-      if (url.username || url.password) problem("url", "must not carry credentials");
-      if (!config.format) {
-        try {
-          detectFormat(url.pathname);
-        } catch {
-          problem(
-            "format",
-            "is required when the URL does not end in .csv, .tsv, .json, .ndjson or .parquet",
-          );
-        }
-      }
-    }
-  });
-type FileSourceConfig = z.output<typeof fileConfigSchema>;
-
 const secretsSchema = z.record(z.string(), z.string().max(64_000));
 
 // Five fields (minute hour day month weekday): numbers, names, *, ranges, lists and steps.
@@ -98,6 +58,7 @@ export class SourceService {
     private readonly encryption: Encryption,
     limits: PageLimits,
     private readonly log: ConnectorLog,
+    private readonly connectorSettings: ConnectorSettings = {},
   ) {
     // Deleted sources are gone for every read (connections, node(id:), relations), so the filter
     // sits under the reader rather than in each caller.
@@ -113,7 +74,14 @@ export class SourceService {
   async create(caller: Caller, input: SourceInput): Promise<Source> {
     const who = authorize(caller, WRITE);
     const secrets = input.secrets ?? null;
-    const fields = validate(input.type, input.name, input.config, secrets, input.schedule ?? null);
+    const fields = validate(
+      input.type,
+      input.name,
+      input.config,
+      secrets,
+      input.schedule ?? null,
+      this.connectorSettings,
+    );
     return this.prisma.source.create({
       data: {
         accountId: who.accountId,
@@ -133,6 +101,7 @@ export class SourceService {
       input.config ?? (source.config as Record<string, unknown>),
       secrets,
       input.schedule === undefined ? source.schedule : input.schedule,
+      this.connectorSettings,
     );
     return this.prisma.source.update({
       where: { id: source.id },
@@ -156,7 +125,7 @@ export class SourceService {
   async testConnection(caller: Caller, id: string): Promise<ConnectionTestResult> {
     const source = await this.own(caller, id);
     const secrets = (this.open(source) ?? {}) as Record<string, string>;
-    const connector = connectorFor(source.type);
+    const connector = connectorFor(source.type, this.connectorSettings);
     try {
       if (connector) {
         const sample = await connector.sample(
@@ -171,7 +140,6 @@ export class SourceService {
         );
         return { ok: true, message: sample.message, sampleRecords: sample.records };
       }
-      if (source.type === "FILE") return await this.testFile(source);
       return {
         ok: false,
         message: `Testing ${source.type} sources is not supported yet`,
@@ -183,55 +151,6 @@ export class SourceService {
         this.log.warn({ sourceId: source.id, error: (error as Error).name }, "Source connection test failed");
       }
       return { ok: false, message: redact(reason, secrets), sampleRecords: null };
-    }
-  }
-
-  private async testFile(source: Source): Promise<ConnectionTestResult> {
-    const config = fileConfigSchema.parse(source.config) as FileSourceConfig & { url: string };
-    const url = new URL(config.url);
-    const detected = detectFormat(url.pathname, config.format);
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), TEST_TIMEOUT_MS);
-    try {
-      const response = await fetch(url, { signal: abort.signal, redirect: "error" }).catch(
-        (error: unknown) => {
-          throw new AppError(
-            "SERVICE_UNAVAILABLE",
-            `Could not reach ${url.origin}${url.pathname}`,
-            {},
-            { cause: error },
-          );
-        },
-      );
-      if (!response.ok || !response.body) {
-        return {
-          ok: false,
-          message: `${url.origin}${url.pathname} answered ${response.status}`,
-          sampleRecords: null,
-        };
-      }
-      const body = Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
-      const sample: Record<string, unknown>[] = [];
-      const failures: string[] = [];
-      const rows = readRecords(body, {
-        format: detected.format,
-        gzip: config.gzip ?? detected.gzip,
-        delimiter: config.delimiter,
-        header: config.header,
-      });
-      for await (const row of rows) {
-        if (row.ok) sample.push(row.record);
-        else failures.push(`row ${row.rowNumber}: ${row.reasons.join(", ")}`);
-        if (sample.length + failures.length >= SAMPLE_SIZE) break;
-      }
-      body.destroy();
-      const message = failures.length
-        ? `Read ${sample.length} record(s); unreadable: ${failures.join("; ")}`
-        : `Read ${sample.length} record(s)`;
-      return { ok: failures.length === 0, message, sampleRecords: sample };
-    } finally {
-      clearTimeout(timer);
-      abort.abort();
     }
   }
 
@@ -250,7 +169,12 @@ export class SourceService {
     return this.encryption.encrypt(JSON.stringify(secrets));
   }
 
-  private open(source: Source): Record<string, unknown> | null {
+  /** The source's decrypted secrets, for the worker that syncs it. Never log or return them. */
+  secretsOf(source: Pick<Source, "secretsEncrypted">): Record<string, string> {
+    return (this.open(source) ?? {}) as Record<string, string>;
+  }
+
+  private open(source: Pick<Source, "secretsEncrypted">): Record<string, unknown> | null {
     if (source.secretsEncrypted === null) return null;
     return JSON.parse(this.encryption.decrypt(source.secretsEncrypted)) as Record<string, unknown>;
   }
@@ -266,6 +190,7 @@ function validate(
   config: Record<string, unknown>,
   secrets: Record<string, unknown> | null,
   rawSchedule: string | null,
+  settings: ConnectorSettings,
 ) {
   const problems: string[] = [];
   const name = rawName.trim();
@@ -278,14 +203,9 @@ function validate(
   }
   const secretsCheck = secretsSchema.safeParse(secrets ?? {});
   if (!secretsCheck.success) problems.push("secrets: must be an object of string values");
-  const connector = connectorFor(type);
+  const connector = connectorFor(type, settings);
   if (connector) {
     problems.push(...connector.validate(config, secretsCheck.success ? secretsCheck.data : {}));
-  } else if (type === "FILE") {
-    const result = fileConfigSchema.safeParse(config);
-    if (!result.success) {
-      problems.push(...result.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`));
-    }
   }
   // Types without a connector yet keep any object as given, to be checked when theirs lands.
   if (problems.length) throw badInput(`Invalid source: ${problems.join("; ")}`, { problems });
@@ -293,7 +213,7 @@ function validate(
 }
 
 /** A second line of defence: no secret value survives into a message. */
-function redact(message: string, secrets: Record<string, unknown>): string {
+export function redact(message: string, secrets: Record<string, unknown>): string {
   let safe = message;
   for (const value of Object.values(secrets)) {
     if (typeof value === "string" && value.length >= 4) safe = safe.split(value).join("[redacted]");

@@ -62,6 +62,13 @@ import {
   TestSourceConnectionDocument,
   UpdateSourceDocument,
   UpsertRecordsDocument,
+  CreatePipelineDocument,
+  DeletePipelineDocument,
+  RunPipelineDocument,
+  StartPipelineDocument,
+  StopPipelineDocument,
+  SyncSourceDocument,
+  UpdatePipelineDocument,
   PublishDatasetDocument,
   UnpublishDatasetDocument,
   UpdateDatasetDocument,
@@ -102,9 +109,11 @@ const COVERED = {
     "createApiKey",
     "createDataset",
     "createDelivery",
+    "createPipeline",
     "createSource",
-    "deleteRecords",
     "deleteDelivery",
+    "deletePipeline",
+    "deleteRecords",
     "deleteSource",
     "ingestRecords",
     "login",
@@ -117,16 +126,21 @@ const COVERED = {
     "revokeApiKey",
     "rotateApiKey",
     "rotateDeliverySecret",
+    "runPipeline",
     "setAccountPlan",
     "setLowCreditThreshold",
     "signup",
+    "startPipeline",
+    "stopPipeline",
     "suspendAccount",
+    "syncSource",
     "testSourceConnection",
     "topUpCredits",
     "triggerDelivery",
     "unpublishDataset",
     "updateDataset",
     "updateDelivery",
+    "updatePipeline",
     "updateSource",
     "upsertRecords",
   ],
@@ -152,6 +166,7 @@ type NodeType =
   | "Source"
   | "Pipeline"
   | "PipelineRun"
+  | "PipelineLog"
   | "CreditTransaction"
   | "Sale"
   | "Delivery"
@@ -319,6 +334,9 @@ async function ownership(): Promise<Map<string, Owned>> {
   for (const r of await db.source.findMany()) put("Source", r.id, [r.accountId]);
   for (const r of await db.pipeline.findMany()) put("Pipeline", r.id, [r.accountId]);
   for (const r of await db.pipelineRun.findMany()) put("PipelineRun", r.id, [r.accountId]);
+  for (const r of await db.pipelineLog.findMany({ include: { pipeline: true } })) {
+    put("PipelineLog", r.id, [r.pipeline.accountId]);
+  }
   for (const r of await db.creditTransaction.findMany()) put("CreditTransaction", r.id, [r.accountId]);
   for (const r of await db.sale.findMany()) put("Sale", r.id, [r.buyerAccountId, r.sellerAccountId]);
   for (const r of await db.delivery.findMany()) put("Delivery", r.id, [r.accountId]);
@@ -370,8 +388,13 @@ async function adminView() {
 async function foreignIds(viewer: string): Promise<Map<string, Owned>> {
   const rows = await ownership();
   const { ids } = await adminView();
-  // Users and delivery attempts have no root connection; they are listed from the database.
-  const listed = [...Object.values(ids).flat(), ...idsOf(rows, "User"), ...idsOf(rows, "DeliveryAttempt")];
+  // Users, delivery attempts and pipeline logs have no root connection; they are listed from the database.
+  const listed = [
+    ...Object.values(ids).flat(),
+    ...idsOf(rows, "User"),
+    ...idsOf(rows, "DeliveryAttempt"),
+    ...idsOf(rows, "PipelineLog"),
+  ];
   const foreign = new Map<string, Owned>();
   for (const id of listed) {
     const row = rows.get(id);
@@ -478,8 +501,11 @@ beforeAll(async () => {
         steps: [],
       },
     });
-    await db.pipelineRun.create({
+    const run = await db.pipelineRun.create({
       data: { pipelineId: pipeline.id, accountId, trigger: "MANUAL", status: "SUCCEEDED" },
+    });
+    await db.pipelineLog.create({
+      data: { runId: run.id, pipelineId: pipeline.id, level: "INFO", message: `${publisher.name} run log` },
     });
   }
   // B1 reads 1,000 records of P1's published dataset, B2 of P2's: a charge, the seller's proceeds
@@ -828,6 +854,7 @@ describe.each(CALLERS)("%s", (name) => {
         "Source",
         "Pipeline",
         "PipelineRun",
+        "PipelineLog",
         "CreditTransaction",
         "Sale",
         "Delivery",
@@ -1054,6 +1081,50 @@ describe.each(CALLERS)("%s", (name) => {
     expect(await thresholds()).toEqual(before);
     const row = await db.account.findUniqueOrThrow({ where: { id: own() } });
     expect(row.lowCreditThreshold).toBe(BigInt(threshold));
+  });
+
+  it("cannot change, run, schedule, stop or delete another account's pipelines, nor sync its sources", async () => {
+    const h = me().keys[0]!.headers;
+    const db = prisma();
+    const foreign = await foreignIds(own());
+    const pipelines = [...foreign].filter(([, r]) => r.type === "Pipeline").map(([id]) => id);
+    const sources = [...foreign].filter(([, r]) => r.type === "Source").map(([id]) => id);
+    expect(pipelines.length).toBeGreaterThan(0);
+    const before = {
+      pipelines: await db.pipeline.findMany({ orderBy: { id: "asc" } }),
+      runs: await db.pipelineRun.findMany({ orderBy: { id: "asc" } }),
+    };
+    const expected = isPublisher ? "NOT_FOUND" : "FORBIDDEN";
+    for (const id of pipelines) {
+      const attempts = await Promise.all([
+        gql(UpdatePipelineDocument, { id, input: { name: "taken over", schedule: "* * * * *" } }, h),
+        gql(RunPipelineDocument, { id }, h),
+        gql(StartPipelineDocument, { id }, h),
+        gql(StopPipelineDocument, { id }, h),
+        gql(DeletePipelineDocument, { id }, h),
+      ]);
+      for (const res of attempts) expect(errorOf(res).extensions?.code, id).toBe(expected);
+      count("pipeline writes", attempts.length);
+    }
+    for (const id of sources) {
+      expect(errorOf(await gql(SyncSourceDocument, { id }, h)).extensions?.code, id).toBe(expected);
+      count("source syncs");
+    }
+    // A pipeline from another account's source, or into another account's dataset, is refused.
+    const ownSource = await db.source.findFirst({ where: { accountId: own() } });
+    const ownDataset = await db.dataset.findFirst({ where: { accountId: own() } });
+    const foreignDataset = [...foreign].find(([, r]) => r.type === "Dataset" && !r.published)?.[0];
+    const combos = [
+      { sourceId: sources[0]!, datasetId: encodeGlobalId("Dataset", ownDataset?.id ?? NO_SUCH_UUID) },
+      { sourceId: encodeGlobalId("Source", ownSource?.id ?? NO_SUCH_UUID), datasetId: foreignDataset! },
+    ];
+    for (const combo of combos) {
+      const res = await gql(CreatePipelineDocument, { input: { ...combo, name: "stolen", steps: [] } }, h);
+      expect(errorOf(res).extensions?.code).toBe(expected);
+      count("pipeline writes");
+    }
+    expect(await db.pipeline.findMany({ orderBy: { id: "asc" } })).toEqual(before.pipelines);
+    expect(await db.pipelineRun.findMany({ orderBy: { id: "asc" } })).toEqual(before.runs);
   });
 
   it("cannot top up, buy a hidden dataset, or read another account's usage and sales", async () => {

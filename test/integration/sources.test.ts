@@ -191,7 +191,7 @@ describe("sources", () => {
     });
     expect(code(file)).toBe("BAD_USER_INPUT");
     const fileProblems = file.errors![0]!.extensions!.problems as string[];
-    expect(fileProblems.some((p) => p.startsWith("path: local files are not supported"))).toBe(true);
+    expect(fileProblems.some((p) => p.startsWith("path: local files are not enabled"))).toBe(true);
     expect(fileProblems.some((p) => p.startsWith("delimiter:"))).toBe(true);
     expect(fileProblems.some((p) => p.includes("extra"))).toBe(true);
 
@@ -199,7 +199,7 @@ describe("sources", () => {
       input: { name: "Unknown", type: "FILE", config: { url: `${base}/files/export` } },
     });
     expect(noFormat.errors?.[0]?.extensions?.problems).toEqual([
-      "format: is required when the URL does not end in .csv, .tsv, .json, .ndjson or .parquet",
+      "format: is required when the file name does not end in .csv, .tsv, .json, .ndjson or .parquet",
     ]);
     expect(
       await stack.app.stores.prisma.source.count({

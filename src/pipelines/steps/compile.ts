@@ -26,6 +26,8 @@ export interface CompiledPipeline {
   process(records: AsyncIterable<SourceRecord> | Iterable<SourceRecord>): AsyncIterable<StepResult>;
   /** Source fields seen so far that neither the steps nor the dataset's columns use. */
   newFields(): string[];
+  /** Whether the steps or the dataset's columns (as they are now) use a source field. */
+  uses(field: string): boolean;
   /** Rows read, passed, rejected, and skipped by a filter. */
   stats(): { read: number; ok: number; rejected: number; filtered: number };
 }
@@ -302,7 +304,8 @@ class Pipeline implements CompiledPipeline {
   async *process(records: AsyncIterable<SourceRecord> | Iterable<SourceRecord>): AsyncIterable<StepResult> {
     for await (const { rowNumber, record } of records) {
       this.counts.read++;
-      const result = await this.processOne(rowNumber, record);
+      const pending = this.processOne(rowNumber, record);
+      const result = pending instanceof Promise ? await pending : pending;
       if (!result) {
         this.counts.filtered++;
         continue;
@@ -312,7 +315,11 @@ class Pipeline implements CompiledPipeline {
     }
   }
 
-  private async processOne(rowNumber: number, record: unknown): Promise<StepResult | undefined> {
+  /** Synchronous unless an expression step runs: a promise per row would cost a tick each. */
+  private processOne(
+    rowNumber: number,
+    record: unknown,
+  ): StepResult | undefined | Promise<StepResult | undefined> {
     if (record === null || typeof record !== "object" || Array.isArray(record))
       return { ok: false, rowNumber, raw: { value: record }, reasons: ["the record is not an object"] };
     const raw = record as Row;
@@ -324,7 +331,27 @@ class Pipeline implements CompiledPipeline {
       failed: new Set(),
       keys: [],
     };
-    for (const op of this.ops) if (!(await op(state, this.seenKeys))) return undefined;
+    for (let i = 0; i < this.ops.length; i++) {
+      const passed = this.ops[i]!(state, this.seenKeys);
+      if (typeof passed !== "boolean") return this.continueAsync(passed, i, state, rowNumber, raw);
+      if (!passed) return undefined;
+    }
+    return this.result(state, rowNumber, raw);
+  }
+
+  private async continueAsync(
+    pending: Promise<boolean>,
+    at: number,
+    state: RowState,
+    rowNumber: number,
+    raw: Row,
+  ): Promise<StepResult | undefined> {
+    if (!(await pending)) return undefined;
+    for (const op of this.ops.slice(at + 1)) if (!(await op(state, this.seenKeys))) return undefined;
+    return this.result(state, rowNumber, raw);
+  }
+
+  private result(state: RowState, rowNumber: number, raw: Row): StepResult {
     const row = this.finalRow(state);
     if (state.reasons.length) return { ok: false, rowNumber, raw: { ...raw }, reasons: state.reasons };
     for (const key of state.keys) this.seenKeys.add(key);
@@ -354,7 +381,11 @@ class Pipeline implements CompiledPipeline {
   }
 
   newFields(): string[] {
-    return [...this.sourceFields].filter((f) => !this.used.has(f)).sort();
+    return [...this.sourceFields].filter((f) => !this.uses(f)).sort();
+  }
+
+  uses(field: string): boolean {
+    return this.used.has(field) || this.target.columns.some((c) => c.name === field);
   }
 
   stats() {

@@ -1,20 +1,28 @@
 import type { SourceType } from "../../generated/prisma/client.js";
+import { fileConnector } from "./file.connector.js";
 import { httpConnector } from "./http.connector.js";
 import { postgresConnector } from "./postgres.connector.js";
 import { s3Connector } from "./s3.connector.js";
 import { sftpConnector } from "./sftp.connector.js";
 import type { Connector } from "./types.js";
 
-/** The connector for each source type. A type missing here cannot be synced yet. */
-const connectors: Partial<Record<SourceType, Connector>> = {
-  HTTP: httpConnector,
-  POSTGRES: postgresConnector,
-  SFTP: sftpConnector,
-  S3: s3Connector,
+/** Server settings some connectors need (from config.ts). */
+export interface ConnectorSettings {
+  /** FILE sources may read local paths inside this directory only. */
+  fileRoot?: string | undefined;
+}
+
+/** The connector for each source type. A type missing here cannot be created or synced yet. */
+const connectors: Partial<Record<SourceType, (settings: ConnectorSettings) => Connector>> = {
+  FILE: (settings) => fileConnector({ root: settings.fileRoot }),
+  HTTP: () => httpConnector,
+  POSTGRES: () => postgresConnector,
+  SFTP: () => sftpConnector,
+  S3: () => s3Connector,
 };
 
-export function connectorFor(type: SourceType): Connector | undefined {
-  return connectors[type];
+export function connectorFor(type: SourceType, settings: ConnectorSettings = {}): Connector | undefined {
+  return connectors[type]?.(settings);
 }
 
 /**
@@ -23,5 +31,5 @@ export function connectorFor(type: SourceType): Connector | undefined {
  * one database, as every Datahus process does.
  */
 export function registerConnector(type: SourceType, connector: Connector): void {
-  connectors[type] = connector;
+  connectors[type] = () => connector;
 }

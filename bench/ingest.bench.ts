@@ -1,0 +1,196 @@
+// Ingestion throughput: the same CSV loaded (a) straight into ClickHouse with clickhouse-client
+// and (b) through a FILE source and a pipeline with a few steps, run by a real worker process
+// whose peak memory is sampled. Run at two file sizes, to show memory flat as the file grows.
+import { spawn } from "node:child_process";
+import { createReadStream } from "node:fs";
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { liveRows, tableRef } from "../src/catalog/dataset-table.js";
+import { clickHouseType, type Column } from "../src/catalog/columns.js";
+import { join as joinSql, ident, sql } from "../src/db/sql.js";
+import { decodeGlobalId } from "../src/graphql/relay.js";
+import {
+  CreateDatasetDocument,
+  CreatePipelineDocument,
+  CreateSourceDocument,
+  RunPipelineDocument,
+  SetAccountPlanDocument,
+} from "../test/generated/graphql.js";
+import { uniqueName } from "../test/support/databases.js";
+import { startStack, type TestAccount, type TestStack } from "../test/support/stack.js";
+import { peakRss, spawnWorker } from "../test/support/worker-process.js";
+
+const SIZES = (process.env.BENCH_INGEST_ROWS ?? "250000,1000000").split(",").map(Number);
+
+const COLUMNS: Column[] = [
+  { name: "id", type: "INT64", nullable: false },
+  { name: "category", type: "STRING", nullable: false },
+  { name: "amount", type: "DECIMAL", precision: 12, scale: 2, nullable: false },
+  { name: "qty", type: "INT32", nullable: false },
+  { name: "day", type: "DATE", nullable: false },
+  { name: "note", type: "STRING", nullable: true },
+];
+const STEPS = [
+  { op: "trim" },
+  { op: "cast", field: "amount", to: "DECIMAL" },
+  { op: "validate", field: "qty", min: 0 },
+  { op: "validate", field: "category", enum: ["books", "games", "music", "tools"] },
+];
+
+let stack: TestStack;
+let root: string;
+let publisher: TestAccount;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), "datahus-ingest-"));
+  stack = await startStack({ FILE_SOURCE_ROOT: root });
+  publisher = await stack.signup("Bench Publisher", "PUBLISHER");
+  const admin = await stack.admin();
+  await stack.graphql(SetAccountPlanDocument, { accountId: publisher.accountId, plan: "PRO" }, admin.headers);
+});
+
+afterAll(async () => {
+  await stack?.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+async function writeCsv(rows: number): Promise<string> {
+  const path = join(root, `orders_${rows}.csv`);
+  const categories = ["books", "games", "music", "tools"];
+  const lines = ["id,category,amount,qty,day,note"];
+  for (let id = 1; id <= rows; id++) {
+    const day = `2024-${String((id % 12) + 1).padStart(2, "0")}-${String((id % 28) + 1).padStart(2, "0")}`;
+    const note = id % 3 ? `"note, ""${id}"""` : "";
+    lines.push(`${id},${categories[id % 4]},${(id % 10_000) / 100},${id % 50},${day},${note}`);
+  }
+  await writeFile(path, lines.join("\n") + "\n");
+  return path;
+}
+
+/** (a) clickhouse-client INSERT … FORMAT CSVWithNames into a plain typed table. */
+async function rawLoad(path: string): Promise<number> {
+  const db = stack.app.config.CLICKHOUSE_DATABASE;
+  const table = uniqueName("raw");
+  const ch = stack.app.stores.clickhouse;
+  const defs = COLUMNS.map((c) => sql`${ident(c.name)} ${clickHouseType(c)}`);
+  await ch.command(
+    sql`CREATE TABLE ${tableRef(db, table)} (${joinSql(defs)}) ENGINE = MergeTree ORDER BY id`,
+  );
+  const host = new URL(stack.app.config.CLICKHOUSE_URL).hostname;
+  const started = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    const client = spawn(
+      "clickhouse-client",
+      ["--host", host, "--query", `INSERT INTO ${db}.${table} FORMAT CSVWithNames`],
+      { stdio: ["pipe", "ignore", "inherit"] },
+    );
+    createReadStream(path).pipe(client.stdin);
+    client.on("error", reject);
+    client.on("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`clickhouse-client exited ${code}`)),
+    );
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const [row] = await ch.query<{ n: string }>(sql`SELECT toString(count()) AS n FROM ${tableRef(db, table)}`);
+  expect(Number(row?.n)).toBe(Number(path.match(/_(\d+)\.csv$/)![1]));
+  await ch.command(sql`DROP TABLE ${tableRef(db, table)}`);
+  return seconds;
+}
+
+/** (b) a FILE source and a pipeline, run by a fresh worker process. */
+async function pipelineLoad(
+  path: string,
+  rows: number,
+  nodeOptions?: string,
+): Promise<{ seconds: number; peak: number }> {
+  const slug = uniqueName("ingest").toLowerCase();
+  const h = publisher.headers;
+  const ds = await stack.graphql(
+    CreateDatasetDocument,
+    { input: { slug, title: slug, category: "bench", access: "OPEN", keyColumns: ["id"], columns: COLUMNS } },
+    h,
+  );
+  const source = await stack.graphql(
+    CreateSourceDocument,
+    { input: { name: "orders", type: "FILE", config: { path: path.slice(root.length + 1) } } },
+    h,
+  );
+  const pipeline = await stack.graphql(
+    CreatePipelineDocument,
+    {
+      input: {
+        sourceId: source.data!.createSource.id,
+        datasetId: ds.data!.createDataset.id,
+        name: "orders",
+        steps: STEPS,
+      },
+    },
+    h,
+  );
+  const worker = spawnWorker(stack, { FILE_SOURCE_ROOT: root }, nodeOptions);
+  try {
+    const run = await stack.graphql(RunPipelineDocument, { id: pipeline.data!.createPipeline.id }, h);
+    const runId = decodeGlobalId(run.data!.runPipeline.id).id;
+    const prisma = stack.app.stores.prisma;
+    let peak = 0;
+    for (;;) {
+      peak = Math.max(peak, peakRss(worker.pid!));
+      const r = await prisma.pipelineRun.findUniqueOrThrow({ where: { id: runId } });
+      if (r.status === "SUCCEEDED") {
+        expect(Number(r.rowsWritten)).toBe(rows);
+        const dataset = await prisma.dataset.findUniqueOrThrow({ where: { slug } });
+        const [live] = await stack.app.stores.clickhouse.query<{ n: string }>(
+          sql`SELECT toString(count()) AS n FROM ${liveRows(stack.app.config.CLICKHOUSE_DATABASE, dataset.tableName)}`,
+        );
+        expect(Number(live?.n)).toBe(rows);
+        return { seconds: (r.finishedAt!.getTime() - r.startedAt!.getTime()) / 1000, peak };
+      }
+      if (r.status === "FAILED" || r.status === "CANCELLED") throw new Error(`run ${r.status}: ${r.error}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } finally {
+    worker.kill("SIGTERM");
+  }
+}
+
+describe("ingestion", () => {
+  it("loads the same CSV raw and through a pipeline", async () => {
+    const lines: string[] = [];
+    for (const rows of SIZES) {
+      const path = await writeCsv(rows);
+      const mb = (await stat(path)).size / 1e6;
+      const raw = await rawLoad(path);
+      const piped = await pipelineLoad(path, rows);
+      const rawRate = rows / raw;
+      const pipeRate = rows / piped.seconds;
+      lines.push(
+        `| ${rows.toLocaleString("en")} | ${mb.toFixed(1)} MB | ${Math.round(rawRate).toLocaleString("en")} | ` +
+          `${Math.round(pipeRate).toLocaleString("en")} | ${(pipeRate / rawRate).toFixed(2)} | ` +
+          `${Math.round(piped.peak / 2 ** 20)} MiB |`,
+      );
+    }
+    // V8 grows its heap lazily when memory is free, so peak RSS overstates what a run needs. The
+    // largest file again, in a worker whose heap may not pass 128 MiB, shows the working set.
+    const largest = SIZES.at(-1)!;
+    const capped = await pipelineLoad(
+      join(root, `orders_${largest}.csv`),
+      largest,
+      "--max-old-space-size=128",
+    );
+    lines.push(
+      `| ${largest.toLocaleString("en")}, heap capped at 128 MiB | | | ` +
+        `${Math.round(largest / capped.seconds).toLocaleString("en")} | | ${Math.round(capped.peak / 2 ** 20)} MiB |`,
+    );
+    console.log(
+      [
+        "",
+        "| rows | file | raw clickhouse-client rows/s | pipeline rows/s | ratio | pipeline worker peak RSS |",
+        "| --- | --- | --- | --- | --- | --- |",
+        ...lines,
+        "",
+      ].join("\n"),
+    );
+  });
+});
