@@ -13,5 +13,7 @@ export function jobDefinitions(services: Services): JobDefinition[] {
     releaseStaleHoldsJob(services),
     pruneIngestBatchesJob(services),
     services.webhooks.job(),
+    services.drops.job(),
+    services.drops.scheduleJob(),
   ] as JobDefinition[];
 }
