@@ -292,10 +292,13 @@ export class DropDispatcher {
     const records = (async function* () {
       for await (const batch of batches) {
         for (const row of batch) {
-          if (!row.deleted) live++;
-          yield incremental
-            ? { _key: row.key, ...row.values, _deleted: row.deleted }
-            : { _key: row.key, ...row.values };
+          if (!incremental) yield { _key: row.key, ...row.values };
+          // A deletion is its key alone: the tombstone's other values are placeholders.
+          else if (row.deleted) yield { _key: row.key, _deleted: true };
+          else {
+            live++;
+            yield { _key: row.key, ...row.values, _deleted: false };
+          }
         }
       }
     })();
@@ -306,8 +309,9 @@ export class DropDispatcher {
         version: plan.version,
         format: delivery.format as "CSV" | "NDJSON" | "PARQUET",
         gzip: delivery.gzip,
+        // Incremental drops carry deletions, whose values are all null.
         columns: incremental
-          ? [KEY_COLUMN, ...datasetColumns, DELETED_COLUMN]
+          ? [KEY_COLUMN, ...datasetColumns.map((c) => ({ ...c, nullable: true })), DELETED_COLUMN]
           : [KEY_COLUMN, ...datasetColumns],
         mode: incremental ? "INCREMENTAL" : "FULL",
         createdAt: new Date(plan.createdAt),
@@ -316,7 +320,9 @@ export class DropDispatcher {
       records,
     );
     try {
-      const credits = this.price(delivery, dataset, live);
+      // Deletions carry no data: only the records are charged, as a read of them would be.
+      const records = incremental ? live : staged.rowCount;
+      const credits = this.price(delivery, dataset, records);
       const reservation = await this.reserve(delivery, dataset, credits);
       let receipt: DropReceipt;
       try {
@@ -327,7 +333,7 @@ export class DropDispatcher {
       }
       if (reservation) {
         await this.ledger.settle(reservation, credits, {
-          sale: { sellerAccountId: dataset.accountId, records: live },
+          sale: { sellerAccountId: dataset.accountId, records },
         });
       }
       return { plan, receipt, rows: staged.rowCount, credits };

@@ -21,6 +21,7 @@ import {
   DeliveryAttemptsDocument,
   PauseDeliveryDocument,
   PublishDatasetDocument,
+  PurchaseDatasetDocument,
   RecordsDocument,
   RecordsTotalDocument,
   ResumeDeliveryDocument,
@@ -111,7 +112,7 @@ const PRICE = 100_000;
 
 let datasets = 0;
 /** A published dataset of `count` records. */
-async function dataset(count: number, access: "OPEN" | "METERED" = "OPEN") {
+async function dataset(count: number, access: "OPEN" | "METERED" | "PURCHASED" = "OPEN") {
   const slug = `drops_${++datasets}`;
   const created = ok(
     await call(
@@ -123,6 +124,7 @@ async function dataset(count: number, access: "OPEN" | "METERED" = "OPEN") {
           category: "tests",
           access,
           ...(access === "METERED" ? { pricePer100Records: PRICE } : {}),
+          ...(access === "PURCHASED" ? { purchasePrice: 10, purchaseTerm: "ONE_TIME" } : {}),
           keyColumns: ["id"],
           columns: COLUMNS,
         } as never,
@@ -416,7 +418,14 @@ describe("file-drop deliveries", () => {
     const third = await landed((await settled(buyer, id, 3))[0]!);
     const [tombstone, ...rest] = await textRows(third);
     expect(rest).toEqual([]);
-    expect(tombstone).toMatchObject({ _key: row(3).id, _deleted: true });
+    expect(tombstone).toEqual({
+      _key: row(3).id,
+      id: null,
+      name: null,
+      price: null,
+      qty: null,
+      _deleted: true,
+    });
 
     const listed = await stack.app.stores.prisma.delivery.findUniqueOrThrow({
       where: { id: decodeGlobalId(id).id },
@@ -475,6 +484,34 @@ describe("file-drop deliveries", () => {
     } finally {
       await bucket.close();
     }
+  }, 60_000);
+
+  it("stops dropping a PURCHASED dataset once the purchase lapses", async () => {
+    const buyer = await buyerWith(0, "Lapsing buyer");
+    const ds = await dataset(10, "PURCHASED");
+    ok(await call(PurchaseDatasetDocument, { datasetId: ds.id }, buyer.headers));
+    const id = await delivery(
+      buyer,
+      { kind: "S3", config: s3Config("lapsing"), secrets: s3Secrets(), format: "NDJSON", mode: "SNAPSHOT" },
+      ds.id,
+    );
+    ok(await call(TriggerDeliveryDocument, { id }, buyer.headers));
+    expect((await landed((await settled(buyer, id, 1))[0]!)).manifest.rowCount).toBe(10);
+    await stack.app.stores.prisma.purchase.updateMany({
+      where: { accountId: buyer.rawAccountId, datasetId: ds.rawId },
+      data: { status: "EXPIRED" },
+    });
+    ok(await call(TriggerDeliveryDocument, { id }, buyer.headers));
+    const [refused] = await settled(buyer, id, 2);
+    expect(refused).toMatchObject({
+      status: "FAILED",
+      nextAttemptAt: null,
+      error: "FORBIDDEN: the account may no longer read this dataset",
+    });
+    // Routing skips it too: a dataset update queues no drop for it.
+    await upsert(ds.id, [row(99)]);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await attempts(buyer, id)).toHaveLength(2);
   }, 60_000);
 
   it("retries a drop whose server is down, into the same folder, keeping every attempt", async () => {
