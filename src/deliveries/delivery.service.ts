@@ -119,7 +119,13 @@ export class DeliveryService {
         ...this.stored(settings, signingSecret),
       },
     });
-    await this.drops.syncSchedule(delivery);
+    try {
+      await this.drops.syncSchedule(delivery);
+    } catch (error) {
+      // A delivery whose schedule could not be kept would never run: it is not kept either.
+      await this.prisma.delivery.delete({ where: { id: delivery.id } });
+      throw error;
+    }
     return { delivery, signingSecret };
   }
 
