@@ -373,6 +373,22 @@ describe("file-drop deliveries", () => {
     }
     expect(typeof rows[0]!.id).toBe("bigint"); // INT64 as a 64-bit integer, not a rounded double
     expect(asText(rows)).toEqual(expected(await apiRecords(buyer, ds.slug)));
+
+    // Triggers in a burst: each queues a drop or folds into the one waiting (CONFLICT), and the
+    // drops of one delivery never overlap.
+    const burst = await Promise.all(
+      Array.from({ length: 4 }, () => call(TriggerDeliveryDocument, { id }, buyer.headers)),
+    );
+    const queued = burst.filter((res) => !res.errors).length;
+    for (const res of burst.filter((r) => r.errors))
+      expect(res.errors![0]!.extensions?.code).toBe("CONFLICT");
+    expect(queued).toBeGreaterThanOrEqual(1);
+    const all = (await settled(buyer, id, 1 + queued)).reverse();
+    expect(all.map((a) => a.status)).toEqual(all.map(() => "SUCCEEDED"));
+    for (let i = 1; i < all.length; i++) {
+      const previousEnd = Date.parse(all[i - 1]!.createdAt) + all[i - 1]!.durationMs!;
+      expect(Date.parse(all[i]!.createdAt)).toBeGreaterThanOrEqual(previousEnd - 1);
+    }
   }, 60_000);
 
   it("drops ON_UPDATE after each dataset.updated; incremental drops hold only new and changed rows, deletions marked", async () => {
