@@ -220,6 +220,7 @@ export class DropDispatcher {
         : nextRetryDelay(this.settings.retrySchedule, triesMade, this.settings.jitter, this.random);
     const status: DeliveryAttemptStatus = landed ? "SUCCEEDED" : delay === null && !final ? "DEAD" : "FAILED";
     const nextAttemptAt = delay === null ? null : new Date(this.now().getTime() + delay);
+    let superseded = false;
     await this.prisma.$transaction(async (tx) => {
       await tx.deliveryAttempt.update({
         where: { id: attemptId },
@@ -247,11 +248,20 @@ export class DropDispatcher {
       }
       if (nextAttemptAt) {
         const next: DropJob = { ...job, attempt: job.attempt + 1 };
-        await this.jobs.send(DROP_QUEUE, next, {
+        const sent = await this.jobs.send(DROP_QUEUE, next, {
           singletonKey: delivery.id,
           startAfter: nextAttemptAt,
           db: inTransaction(tx),
         });
+        // A drop already waiting (a trigger that came meanwhile) starts from the same watermark,
+        // so it carries these rows: this one is not tried again.
+        superseded = sent === null;
+        if (superseded) {
+          await tx.deliveryAttempt.update({
+            where: { id: attemptId },
+            data: { nextAttemptAt: null, error: `${error}; not retried: the next drop carries these rows` },
+          });
+        }
       }
     });
     if (landed) {
@@ -269,7 +279,7 @@ export class DropDispatcher {
     await this.outcomes.failed(delivery, {
       id: attemptId,
       eventId: job.dropId,
-      dead: nextAttemptAt === null,
+      dead: nextAttemptAt === null && !superseded,
       reason: final ? String(error) : `no success after ${triesMade} tries: ${error}`,
     });
   }
