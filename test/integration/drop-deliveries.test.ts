@@ -405,6 +405,18 @@ describe("file-drop deliveries", () => {
       },
       ds.id,
     );
+    // The same changes as Parquet on S3, where a deletion needs every column nullable.
+    const parquet = await delivery(
+      buyer,
+      {
+        kind: "S3",
+        config: s3Config("incremental"),
+        secrets: s3Secrets(),
+        format: "PARQUET",
+        mode: "INCREMENTAL",
+      },
+      ds.id,
+    );
     // The first drop has everything (nothing was delivered yet).
     await upsert(ds.id, [row(1, " v2"), row(2, " v2")]);
     const first = await landed((await settled(buyer, id, 1))[0]!);
@@ -447,6 +459,12 @@ describe("file-drop deliveries", () => {
       where: { id: decodeGlobalId(id).id },
     });
     expect(listed.lastDeliveredVersion).toBe(4);
+    const deletion = await landed((await settled(buyer, parquet, 3))[0]!);
+    const bytes = deletion.files.get(deletion.manifest.files[0]!.name)!;
+    const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer;
+    expect(await parquetReadObjects({ file })).toEqual([
+      { _key: row(3).id, id: null, name: null, price: null, qty: null, _deleted: true },
+    ]);
     // Nothing changed since: a drop now holds no rows (one empty part) but is complete.
     ok(await call(TriggerDeliveryDocument, { id }, buyer.headers));
     const empty = await landed((await settled(buyer, id, 4))[0]!);
