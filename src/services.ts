@@ -28,6 +28,9 @@ import { registerConnector } from "./sources/connectors/registry.js";
 import { DeliveryService } from "./deliveries/delivery.service.js";
 import { DeliverySecrets } from "./deliveries/delivery.secrets.js";
 import { WebhookDispatcher } from "./deliveries/webhook.dispatcher.js";
+import { DropDispatcher } from "./deliveries/drop.dispatcher.js";
+import { DeliveryRouting } from "./deliveries/delivery.routing.js";
+import { DeliverySink } from "./deliveries/delivery.sink.js";
 import { outboundPolicy } from "./net/outbound.js";
 
 export interface Services {
@@ -54,8 +57,10 @@ export interface Services {
   jobs: JobQueue;
   /** Webhook and file-drop deliveries: their settings and history. */
   deliveries: DeliveryService;
-  /** Sends webhooks: an EventSink of `events`, and the job that makes each try. */
+  /** Sends webhooks: the job that makes each try. */
   webhooks: WebhookDispatcher;
+  /** SFTP and S3 file drops: the drop job, and the cron tick of SCHEDULE deliveries. */
+  drops: DropDispatcher;
 }
 
 /** For processes that never enqueue (CLI commands): any attempt is a programming error. */
@@ -101,10 +106,27 @@ export function createServices(
     },
     log,
   );
-  events.addSink(webhooks);
   // What connectors need from the server, shared by source checks and the runner.
   const connectors: ConnectorSettings = { fileRoot: config.FILE_SOURCE_ROOT };
   const sources = new SourceService(prisma, encryption, limits, log, connectors);
+  const routing = new DeliveryRouting(prisma);
+  const drops = new DropDispatcher(
+    prisma,
+    secrets,
+    reader,
+    credits.ledger,
+    routing,
+    events,
+    jobs,
+    {
+      retrySchedule: config.WEBHOOK_RETRY_SCHEDULE,
+      jitter: config.WEBHOOK_RETRY_JITTER,
+      disableAfter: config.WEBHOOK_DISABLE_AFTER_FAILURES,
+      policy,
+    },
+    log,
+  );
+  events.addSink(new DeliverySink(routing, webhooks, drops));
   return {
     accounts: new AccountService(prisma, limits),
     apiKeys: new ApiKeyService(prisma, config, encryption, limits),
@@ -121,7 +143,8 @@ export function createServices(
     sources,
     events,
     jobs,
-    deliveries: new DeliveryService(prisma, secrets, credits.ledger, webhooks, events, policy, limits),
+    deliveries: new DeliveryService(prisma, secrets, credits.ledger, webhooks, drops, events, policy, limits),
     webhooks,
+    drops,
   };
 }

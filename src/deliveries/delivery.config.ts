@@ -9,6 +9,8 @@ import type {
   DeliveryTrigger,
 } from "../generated/prisma/client.js";
 import { isCronExpression } from "../sources/source.service.js";
+import { s3CredentialsSchema, sftpCredentialsSchema } from "../transfer/settings.js";
+import { s3DropConfigSchema, sftpDropConfigSchema } from "./drops/index.js";
 import { PUBLISHER_EVENT_TYPES, isWebhookEventType } from "./webhook.envelope.js";
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -40,37 +42,10 @@ const KIND_SCHEMAS = {
     // Headers whose values are secret (an Authorization token): encrypted, sent with every call.
     secrets: z.strictObject({ headers: headers.optional() }),
   },
-  SFTP: {
-    config: z.strictObject({
-      host: z.string().min(1).max(253),
-      port: z.number().int().min(1).max(65535).default(22),
-      username: z.string().min(1).max(256),
-      path: z.string().min(1).max(1024).default("/"),
-    }),
-    secrets: z
-      .strictObject({
-        password: z.string().min(1).max(1024).optional(),
-        privateKey: z.string().min(1).max(16_384).optional(),
-        passphrase: z.string().max(1024).optional(),
-      })
-      .refine((s) => s.password !== undefined || s.privateKey !== undefined, {
-        message: "password or privateKey is required",
-      }),
-  },
-  S3: {
-    config: z.strictObject({
-      bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be a valid bucket name"),
-      prefix: z.string().max(1024).default(""),
-      region: z.string().min(1).max(64).default("us-east-1"),
-      endpoint: httpUrl.optional(),
-      forcePathStyle: z.boolean().optional(),
-    }),
-    secrets: z.strictObject({
-      accessKeyId: z.string().min(1).max(256),
-      secretAccessKey: z.string().min(1).max(1024),
-      sessionToken: z.string().max(4096).optional(),
-    }),
-  },
+  // File drops take the drop engine's own settings (drops/targets.ts), so what is accepted here is
+  // exactly what a drop can use.
+  SFTP: { config: sftpDropConfigSchema, secrets: sftpCredentialsSchema },
+  S3: { config: s3DropConfigSchema, secrets: s3CredentialsSchema },
 } as const;
 
 export interface DeliverySettings {

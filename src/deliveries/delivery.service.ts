@@ -24,6 +24,8 @@ import { OutboundRefused, checkTarget, type OutboundPolicy } from "../net/outbou
 import type { PageLimits } from "../pagination.js";
 import { validateSettings, type DeliverySettings } from "./delivery.config.js";
 import type { DeliverySecrets, StoredSecrets } from "./delivery.secrets.js";
+import { guardDropTarget, guardedField, type DropDispatcher } from "./drop.dispatcher.js";
+import { parseDropTarget } from "./drops/index.js";
 import type { WebhookDispatcher } from "./webhook.dispatcher.js";
 import { triggerEnvelope } from "./webhook.envelope.js";
 import { newSigningSecret } from "./webhook.signing.js";
@@ -79,6 +81,7 @@ export class DeliveryService {
     private readonly secrets: DeliverySecrets,
     private readonly ledger: Ledger,
     private readonly webhooks: WebhookDispatcher,
+    private readonly drops: DropDispatcher,
     private readonly events: EventBus,
     private readonly policy: OutboundPolicy,
     limits: PageLimits,
@@ -116,6 +119,13 @@ export class DeliveryService {
         ...this.stored(settings, signingSecret),
       },
     });
+    try {
+      await this.drops.syncSchedule(delivery);
+    } catch (error) {
+      // A delivery whose schedule could not be kept would never run: it is not kept either.
+      await this.prisma.delivery.delete({ where: { id: delivery.id } });
+      throw error;
+    }
     return { delivery, signingSecret };
   }
 
@@ -140,25 +150,33 @@ export class DeliveryService {
       owner,
     );
     await this.checkReachable(settings);
-    return this.prisma.delivery.update({
+    const updated = await this.prisma.delivery.update({
       where: { id: delivery.id },
       data: this.stored(settings, signingSecret ?? null),
     });
+    await this.drops.syncSchedule(updated);
+    return updated;
   }
 
   async delete(caller: Caller, id: string): Promise<Delivery> {
     const delivery = await this.own(caller, id);
     await this.prisma.delivery.delete({ where: { id: delivery.id } });
+    await this.drops.syncSchedule(delivery, true);
     return delivery;
   }
 
   async pause(caller: Caller, id: string): Promise<Delivery> {
     const delivery = await this.own(caller, id);
     if (delivery.status === "PAUSED") return delivery;
-    return this.setStatus(delivery, "PAUSED");
+    const paused = await this.setStatus(delivery, "PAUSED");
+    await this.drops.syncSchedule(paused);
+    return paused;
   }
 
-  /** Re-enables a PAUSED or DISABLED delivery and sends again the events it still owes. */
+  /**
+   * Re-enables a PAUSED or DISABLED delivery and sends again the events it still owes (a file drop:
+   * the drop whose retries it missed, and its schedule again).
+   */
   async resume(caller: Caller, id: string): Promise<Delivery> {
     const delivery = await this.own(caller, id);
     const resumed =
@@ -167,16 +185,27 @@ export class DeliveryService {
         : await this.setStatus(delivery, "ACTIVE", { consecutiveFailures: 0 });
     if (delivery.kind === "WEBHOOK" && delivery.status !== "ACTIVE")
       await this.webhooks.resumePending(delivery.id);
+    if (delivery.kind !== "WEBHOOK") {
+      await this.drops.syncSchedule(resumed);
+      if (delivery.status !== "ACTIVE") await this.drops.resumePending(delivery.id);
+    }
     return resumed;
   }
 
-  /** Sends a `dataset.updated` event about the dataset as it is now, to this delivery only. */
+  /**
+   * Webhooks: sends a `dataset.updated` event about the dataset as it is now, to this delivery
+   * only. File drops: queues a drop now; `eventId` is the drop's id (its attempts carry it).
+   */
   async trigger(caller: Caller, id: string): Promise<DeliveryDispatch> {
     const delivery = await this.own(caller, id);
     if (delivery.status !== "ACTIVE")
       throw conflict("The delivery is not active; resume it first", { status: delivery.status });
     if (delivery.kind !== "WEBHOOK") {
-      throw new AppError("SERVICE_UNAVAILABLE", "File drops are not available on this server yet");
+      const dropId = await this.drops.enqueue(delivery.id);
+      if (dropId === null) {
+        throw conflict("A drop of this delivery is already waiting; it will include the current data");
+      }
+      return { delivery, eventId: dropId };
     }
     const dataset = await this.prisma.dataset.findUniqueOrThrow({ where: { id: delivery.datasetId } });
     const eventId = uuidv7(this.now().getTime());
@@ -261,13 +290,15 @@ export class DeliveryService {
   }
 
   private async checkReachable(settings: DeliverySettings): Promise<void> {
-    if (settings.kind !== "WEBHOOK") return;
+    const field = settings.kind === "WEBHOOK" ? "config.url" : guardedField(settings.kind);
     try {
-      await checkTarget(String(settings.config.url), this.policy);
+      if (settings.kind === "WEBHOOK") await checkTarget(String(settings.config.url), this.policy);
+      else
+        await guardDropTarget(parseDropTarget(settings.kind, settings.config, settings.secrets), this.policy);
     } catch (error) {
       if (error instanceof OutboundRefused) {
-        throw badInput(`Invalid delivery: config.url: ${error.message}`, {
-          problems: [`config.url: ${error.message}`],
+        throw badInput(`Invalid delivery: ${field}: ${error.message}`, {
+          problems: [`${field}: ${error.message}`],
         });
       }
       throw error;

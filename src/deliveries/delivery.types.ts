@@ -62,6 +62,12 @@ export class Delivery extends Node {
   @Field(() => Int, { description: "Failed tries in a row; reset by a success or resumeDelivery." })
   consecutiveFailures!: number;
 
+  @Field(() => Int, {
+    nullable: true,
+    description: "File drops: the dataset version of the last drop that landed (its manifest's version).",
+  })
+  lastDeliveredVersion!: number | null;
+
   @Field(() => Date, {
     nullable: true,
     description:
@@ -92,6 +98,7 @@ export class Delivery extends Node {
       eventTypes: row.eventTypes,
       status: row.status,
       consecutiveFailures: row.consecutiveFailures,
+      lastDeliveredVersion: row.lastDeliveredVersion,
       previousSecretExpiresAt: row.previousSecretExpiresAt,
       createdAt: row.createdAt,
       updatedAt: row.updatedAt,

@@ -1,10 +1,10 @@
-// Webhooks from event to receiver. As an EventSink it finds the ACTIVE webhook deliveries that
-// want an event and stores the event's body once per delivery (so every retry and redelivery
-// sends the same bytes under the same webhook-id) before sending a job per delivery. The job
-// handler POSTs, records every try as a DeliveryAttempt, and schedules the next try or gives up.
+// Webhooks from event to receiver. For each delivery an event goes to (delivery.sink.ts) it stores
+// the event's body once (so every retry and redelivery sends the same bytes under the same
+// webhook-id) before sending a job. The job handler POSTs, records every try as a
+// DeliveryAttempt, and schedules the next try or gives up.
 import { createHash } from "node:crypto";
 import { isUniqueViolation } from "../db/prisma-errors.js";
-import { newEvent, type DomainEvent, type EventBus, type EventSink } from "../events/events.js";
+import type { EventBus } from "../events/events.js";
 import type {
   Delivery,
   DeliveryAttemptStatus,
@@ -17,9 +17,8 @@ import type { JobQueue } from "../jobs/queue.js";
 import { OutboundRefused, guardedFetch, type OutboundPolicy } from "../net/outbound.js";
 import type { Logger } from "../observability/logger.js";
 import type { DeliverySecrets } from "./delivery.secrets.js";
-import { envelopeOf } from "./webhook.envelope.js";
 import { nextRetryDelay } from "./webhook.retry.js";
-import { WebhookRouting } from "./webhook.routing.js";
+import { DeliveryOutcomes } from "./delivery.outcomes.js";
 import { webhookHeaders } from "./webhook.signing.js";
 
 export const WEBHOOK_QUEUE = "deliveries.webhook";
@@ -59,29 +58,20 @@ interface Outcome {
   error: string | null;
 }
 
-export class WebhookDispatcher implements EventSink {
-  readonly name = "webhooks";
-  private readonly routing: WebhookRouting;
+export class WebhookDispatcher {
+  private readonly outcomes: DeliveryOutcomes;
 
   constructor(
     private readonly prisma: PrismaClient,
     private readonly secrets: DeliverySecrets,
-    private readonly events: EventBus,
+    events: EventBus,
     private readonly jobs: JobQueue,
     private readonly settings: WebhookSettings,
     private readonly log: Pick<Logger, "info" | "warn">,
     private readonly now: () => Date = () => new Date(),
     private readonly random: () => number = Math.random,
   ) {
-    this.routing = new WebhookRouting(prisma, now);
-  }
-
-  async handle(event: DomainEvent): Promise<void> {
-    const envelope = envelopeOf(event);
-    if (!envelope) return;
-    const targets = await this.routing.targets(event);
-    const body = JSON.stringify(envelope);
-    await Promise.all(targets.map((id) => this.enqueue(id, event.id, event.type, body)));
+    this.outcomes = new DeliveryOutcomes(prisma, events, log, settings.disableAfter);
   }
 
   /**
@@ -219,28 +209,19 @@ export class WebhookDispatcher implements EventSink {
     });
 
     if (succeeded) {
-      if (delivery.consecutiveFailures > 0) {
-        await this.prisma.delivery.update({ where: { id: deliveryId }, data: { consecutiveFailures: 0 } });
-      }
-      await this.updated(delivery, "ACTIVE", attemptId);
+      await this.outcomes.succeeded(delivery, attemptId);
       return;
     }
     this.log.info(
       { deliveryId, eventId, attempt, httpStatus: outcome.httpStatus, error: outcome.error, status },
       "webhook try failed",
     );
-    const after = await this.prisma.delivery.update({
-      where: { id: deliveryId },
-      data: { consecutiveFailures: { increment: 1 } },
-      select: { consecutiveFailures: true },
+    await this.outcomes.failed(delivery, {
+      id: attemptId,
+      eventId,
+      dead: status === "DEAD",
+      reason: `no success after ${triesMade} tries: ${outcome.error}`,
     });
-    if (status === "DEAD") {
-      await this.failed(delivery, eventId, `no success after ${triesMade} tries: ${outcome.error}`, false);
-    }
-    const disabled =
-      after.consecutiveFailures >= this.settings.disableAfter &&
-      (await this.disable(delivery, after.consecutiveFailures));
-    await this.updated(delivery, disabled ? "DISABLED" : "ACTIVE", attemptId);
   }
 
   /**
@@ -268,43 +249,6 @@ export class WebhookDispatcher implements EventSink {
       select: { id: true },
     });
     return row.id;
-  }
-
-  private async disable(delivery: Delivery, failures: number): Promise<boolean> {
-    const { count } = await this.prisma.delivery.updateMany({
-      where: { id: delivery.id, status: "ACTIVE" },
-      data: { status: "DISABLED" },
-    });
-    if (count === 0) return false;
-    this.log.warn(
-      { deliveryId: delivery.id, accountId: delivery.accountId, consecutiveFailures: failures },
-      "webhook endpoint disabled after failing too many times in a row",
-    );
-    await this.failed(delivery, null, `disabled after ${failures} failed tries in a row`, true);
-    return true;
-  }
-
-  private async failed(delivery: Delivery, eventId: string | null, reason: string, disabled: boolean) {
-    await this.events.publish(
-      newEvent("delivery.failed", {
-        deliveryId: delivery.id,
-        accountId: delivery.accountId,
-        eventId: eventId ?? "",
-        reason,
-        disabled,
-      }),
-    );
-  }
-
-  private async updated(delivery: Delivery, status: string, attemptId: string | null) {
-    await this.events.publish(
-      newEvent("delivery.updated", {
-        deliveryId: delivery.id,
-        accountId: delivery.accountId,
-        status,
-        attemptId,
-      }),
-    );
   }
 
   private async post(delivery: Delivery, eventId: string, body: string, now: Date): Promise<Outcome> {
@@ -362,10 +306,10 @@ export class WebhookDispatcher implements EventSink {
   }
 }
 
-type Transaction = Parameters<Parameters<PrismaClient["$transaction"]>[0]>[0];
+export type Transaction = Parameters<Parameters<PrismaClient["$transaction"]>[0]>[0];
 
 /** pg-boss's database interface over a Prisma transaction, so a job is inserted inside it. */
-function inTransaction(tx: Transaction): NonNullable<SendOptions["db"]> {
+export function inTransaction(tx: Transaction): NonNullable<SendOptions["db"]> {
   return {
     executeSql: async (text: string, values: unknown[] = []) => ({
       rows: await tx.$queryRawUnsafe<unknown[]>(text, ...values),

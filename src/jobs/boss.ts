@@ -1,4 +1,4 @@
-import { PgBoss, type QueueOptions, type WorkOptions } from "pg-boss";
+import { PgBoss, type QueueOptions, type QueuePolicy, type WorkOptions } from "pg-boss";
 import type { Config } from "../config.js";
 import type { Logger } from "../observability/logger.js";
 
@@ -8,7 +8,8 @@ import type { Logger } from "../observability/logger.js";
  */
 export interface JobDefinition<Data extends object = object> {
   queue: string;
-  options?: Omit<QueueOptions, "deadLetter">;
+  /** `policy` with a singletonKey on each send: e.g. `stately`, one active job per key. */
+  options?: Omit<QueueOptions, "deadLetter"> & { policy?: QueuePolicy };
   work?: WorkOptions;
   /** Jobs that exhaust their retries land here with their data, for inspection and redrive. */
   deadLetter?: boolean;

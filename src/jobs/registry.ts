@@ -18,5 +18,7 @@ export function jobDefinitions(services: Services, config: Config): JobDefinitio
     pipelineRunJob(services, config),
     pipelineDeadRunJob(services),
     pipelineScheduleJob(services),
+    services.drops.job(),
+    services.drops.scheduleJob(),
   ] as JobDefinition[];
 }

@@ -194,7 +194,18 @@ export async function checkTarget(
     throw new OutboundRefused("only http and https URLs are allowed");
   }
   if (url.username || url.password) throw new OutboundRefused("the URL must not carry credentials");
-  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  return { url, addresses: await checkHost(url.hostname.replace(/^\[(.*)\]$/, "$1"), policy, resolve) };
+}
+
+/**
+ * Checks a bare host name or address (an SFTP server) as {@link checkTarget} checks a URL's host:
+ * every address it resolves to must be allowed. Connect to the returned addresses, not the name.
+ */
+export async function checkHost(
+  host: string,
+  policy: OutboundPolicy,
+  resolve: Resolver = systemResolver,
+): Promise<LookupAddress[]> {
   let addresses: LookupAddress[];
   if (isIP(host)) {
     addresses = [{ address: host, family: isIP(host) }];
@@ -215,7 +226,7 @@ export async function checkTarget(
         : `${host} resolves to ${refused.address}, not a public address (${kind}); this server does not contact it`,
     );
   }
-  return { url, addresses };
+  return addresses;
 }
 
 type LookupCallback = (

@@ -6,7 +6,7 @@ import { toClickHouseError, type ClickHouse } from "../db/clickhouse.js";
 import { ident, join, sql, type Sql } from "../db/sql.js";
 import { badInput } from "../errors.js";
 import type { Column } from "../catalog/columns.js";
-import { LIVE, liveRows } from "../catalog/dataset-table.js";
+import { LIVE, liveRows, tableRef } from "../catalog/dataset-table.js";
 import { pageRequest, type Page, type PageArgs, type PageLimits } from "../pagination.js";
 import { compileFilter, type RecordFilter } from "./filter.js";
 import {
@@ -176,6 +176,56 @@ export class RecordsReader {
       WHERE ${LIVE} AND ${where}
       ORDER BY _key
       LIMIT ${limit}`;
+    const rows = await this.streamQuery(query, signal);
+    const columns = dataset.columns;
+    return (async function* batches() {
+      for await (const batch of rows) yield batch.map((row) => toRecord(columns, row));
+    })();
+  }
+
+  /**
+   * The highest row version the table holds (0 when empty), tombstones included: rows written
+   * after this call carry a higher one, so it bounds what a read started now can have missed.
+   */
+  async maxVersion(dataset: Pick<DatasetRef, "tableName">): Promise<bigint> {
+    const [row] = await this.ch.query<{ v: string }>(
+      sql`SELECT toString(max(_version)) AS v FROM ${tableRef(this.database, dataset.tableName)}`,
+    );
+    return BigInt(row?.v ?? "0");
+  }
+
+  /**
+   * The latest version of each record whose `_version` is above `after` (all records when null) and
+   * at most `upTo`, in key order, streamed like {@link stream}. With `tombstones`, deleted records
+   * come too, marked `deleted` (their values as the deletion wrote them).
+   */
+  async changes(
+    dataset: DatasetRef,
+    range: { after: bigint | null; upTo: bigint | null; tombstones: boolean },
+    signal?: AbortSignal,
+  ): Promise<AsyncIterable<(RecordRow & { deleted: boolean })[]>> {
+    const conditions = [
+      range.tombstones ? sql`1` : LIVE,
+      range.after === null ? sql`1` : sql`_version > ${range.after}`,
+      range.upTo === null ? sql`1` : sql`_version <= ${range.upTo}`,
+    ];
+    const rows = await this.streamQuery(
+      sql`
+        SELECT ${recordSelect(dataset.columns)}, _deleted FROM ${liveRows(this.database, dataset.tableName)}
+        WHERE ${join(conditions, " AND ")}
+        ORDER BY _key`,
+      signal,
+    );
+    const columns = dataset.columns;
+    return (async function* batches() {
+      for await (const batch of rows) {
+        yield batch.map((row) => ({ ...toRecord(columns, row), deleted: Number(row._deleted) === 1 }));
+      }
+    })();
+  }
+
+  /** Rows of a query as ClickHouse sends them, in batches (see {@link stream}). */
+  private async streamQuery(query: Sql, signal?: AbortSignal): Promise<AsyncIterable<RawRow[]>> {
     const result = await this.ch.client
       .query({
         query: query.text,
@@ -186,16 +236,15 @@ export class RecordsReader {
       .catch((error: unknown) => {
         throw toClickHouseError(error);
       });
-    const columns = dataset.columns;
     return (async function* batches() {
       let ended = false;
       try {
         for await (const lines of result.stream<RawRow>()) {
-          const batch: RecordRow[] = [];
+          const batch: RawRow[] = [];
           for (const line of lines) {
             // 18.16 reports an error after the first rows by appending it as text to the body.
             if (!line.text.startsWith("{")) throw new Error(line.text);
-            batch.push(toRecord(columns, JSON.parse(line.text) as RawRow));
+            batch.push(JSON.parse(line.text) as RawRow);
           }
           if (batch.length > 0) yield batch;
         }

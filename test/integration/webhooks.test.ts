@@ -379,7 +379,7 @@ describe("webhooks", () => {
     expect(state).toMatchObject({ status: "DISABLED" });
     expect(state.consecutiveFailures).toBeGreaterThanOrEqual(DISABLE_AFTER);
     const logged = stack.logs.find(
-      (l) => l.msg === "webhook endpoint disabled after failing too many times in a row",
+      (l) => l.msg === "delivery disabled after failing too many times in a row",
     );
     expect(logged).toMatchObject({ deliveryId: rawId, accountId: buyer.rawAccountId });
     const refused = (await attempts(buyer, hookId)).filter((a) => a.status !== "PENDING");
@@ -719,7 +719,7 @@ describe("webhooks", () => {
         CreateDeliveryDocument,
         input({
           kind: "SFTP",
-          config: { host: "sftp.example.com", username: "drop", path: "/in" },
+          config: { host: "127.0.0.1", port: 1, username: "drop", folder: "/in" },
           secrets: { password },
           format: "CSV",
           gzip: true,
@@ -732,7 +732,7 @@ describe("webhooks", () => {
     expect(sftp.signingSecret).toBeNull();
     expect(sftp.delivery).toMatchObject({
       kind: "SFTP",
-      config: { host: "sftp.example.com", port: 22, username: "drop", path: "/in" },
+      config: { host: "127.0.0.1", port: 1, username: "drop", folder: "/in", timeoutMs: 30_000 },
       hasSecrets: true,
       format: "CSV",
       gzip: true,
@@ -751,11 +751,9 @@ describe("webhooks", () => {
       buyer.headers,
     );
     expect(errorOf(noCreds).extensions?.problems).toEqual([
-      "secrets.accessKeyId: Invalid input: expected string, received undefined",
-      "secrets.secretAccessKey: Invalid input: expected string, received undefined",
+      "secrets.accessKeyId: is required",
+      "secrets.secretAccessKey: is required",
     ]);
-    const trigger = await stack.graphql(TriggerDeliveryDocument, { id: sftp.delivery.id }, buyer.headers);
-    expect(errorOf(trigger).extensions?.code).toBe("SERVICE_UNAVAILABLE");
 
     const listed = ok(
       await stack.graphql(DeliveriesDocument, { first: 10, datasetId: open.globalId }, buyer.headers),

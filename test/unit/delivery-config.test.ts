@@ -69,14 +69,20 @@ describe("validateSettings", () => {
       {
         ...webhook,
         kind: "SFTP",
-        config: { host: "sftp.example.com", username: "u" },
+        config: { host: "sftp.example.com", username: "u", folder: "/in" },
         secrets: { privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----" },
         format: "PARQUET",
         mode: "INCREMENTAL",
       },
       false,
     );
-    expect(sftp.config).toEqual({ host: "sftp.example.com", port: 22, username: "u", path: "/" });
+    expect(sftp.config).toEqual({
+      host: "sftp.example.com",
+      port: 22,
+      username: "u",
+      folder: "/in",
+      timeoutMs: 30_000,
+    });
     expect(
       problems({
         kind: "SFTP",
@@ -86,6 +92,7 @@ describe("validateSettings", () => {
       }),
     ).toEqual([
       "config.port: Too big: expected number to be <=65535",
+      "config.folder: Invalid input: expected string, received undefined",
       "secrets: password or privateKey is required",
       "format: is required (CSV, NDJSON or PARQUET)",
     ]);
@@ -98,7 +105,7 @@ describe("validateSettings", () => {
         eventTypes: ["dataset.updated"],
       }),
     ).toEqual([
-      "config.bucket: must be a valid bucket name",
+      "config.bucket: must be a bucket name: 3-63 lower-case letters, digits, dots, hyphens",
       "format: file drops are CSV, NDJSON or PARQUET",
       "eventTypes: only webhooks subscribe to event types",
     ]);

@@ -1,6 +1,7 @@
-// Who hears about what: the ACTIVE webhook deliveries an event goes to. Buyers hear of datasets
+// Who hears about what: the ACTIVE deliveries an event goes to. Webhooks: buyers hear of datasets
 // they may still read, publishers of their own runs, every account of its own credits and
-// delivery failures.
+// delivery failures. File drops set to ON_UPDATE: a drop each time their dataset is updated, for
+// accounts that may still read it.
 import { isActiveEntitlement } from "../credits/ledger.js";
 import type { DomainEvent } from "../events/events.js";
 import type { Prisma, PrismaClient } from "../generated/prisma/client.js";
@@ -10,13 +11,24 @@ const wants = (type: string): Prisma.DeliveryWhereInput => ({
   OR: [{ eventTypes: { isEmpty: true } }, { eventTypes: { has: type } }],
 });
 
-export class WebhookRouting {
+export class DeliveryRouting {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  /** The ids of the deliveries an event goes to. */
+  /** The ids of the ON_UPDATE file-drop deliveries an event starts a drop for. */
+  async drops(event: DomainEvent): Promise<string[]> {
+    if (event.type !== "dataset.updated") return [];
+    const { datasetId } = event.data;
+    const deliveries = await this.prisma.delivery.findMany({
+      where: { datasetId, kind: { in: ["SFTP", "S3"] }, status: "ACTIVE", trigger: "ON_UPDATE" },
+      select: { id: true, accountId: true },
+    });
+    return this.entitled(datasetId, deliveries);
+  }
+
+  /** The ids of the webhook deliveries an event goes to. */
   async targets(event: DomainEvent): Promise<string[]> {
     const find = async (where: Prisma.DeliveryWhereInput) =>
       this.prisma.delivery.findMany({
@@ -54,10 +66,7 @@ export class WebhookRouting {
   }
 
   /** The deliveries whose accounts may still read the dataset (a purchase can expire). */
-  private async entitled(
-    datasetId: string,
-    deliveries: { id: string; accountId: string }[],
-  ): Promise<string[]> {
+  async entitled(datasetId: string, deliveries: { id: string; accountId: string }[]): Promise<string[]> {
     if (deliveries.length === 0) return [];
     const dataset = await this.prisma.dataset.findUnique({
       where: { id: datasetId },
