@@ -101,7 +101,7 @@ export const configSchema = z.object({
   GRAPHQL_MAX_COST: int(1, 10_000_000).default(50_000),
   MAX_LIMIT: int(1, 1000).default(100),
 
-  SUBSCRIPTION_RECHECK_SECONDS: int(1, 3600).default(60),
+  SUBSCRIPTION_RECHECK_SECONDS: int(1, 3600).default(15),
   SUBSCRIPTION_KEEPALIVE_SECONDS: int(0, 3600).default(12),
   OUTBOUND_ALLOW_PRIVATE: bool.default(false),
   OUTBOUND_ALLOW_CIDRS: list.default([]),
