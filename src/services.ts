@@ -128,8 +128,8 @@ export function createServices(
   );
   events.addSink(new DeliverySink(routing, webhooks, drops));
   return {
-    accounts: new AccountService(prisma, limits),
-    apiKeys: new ApiKeyService(prisma, config, encryption, limits),
+    accounts: new AccountService(prisma, limits, events),
+    apiKeys: new ApiKeyService(prisma, config, encryption, limits, events),
     auth: new AuthService(prisma, config, encryption, nonces),
     catalog,
     corrections: new CorrectionService(prisma, clickhouse, config.CLICKHOUSE_DATABASE, catalog, events),

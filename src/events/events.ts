@@ -74,8 +74,23 @@ export type DeliveryFailed = EventBase<
   { deliveryId: string; accountId: string; eventId: string; reason: string; disabled: boolean }
 >;
 
+/**
+ * A credential stopped being valid before its time: an API key revoked, an account suspended.
+ * API processes re-check their open subscriptions at once rather than at the next interval.
+ */
+export type AccessRevoked = EventBase<
+  "access.revoked",
+  { accountId: string; apiKeyId: string | null; reason: "KEY_REVOKED" | "ACCOUNT_SUSPENDED" }
+>;
+
 export type DomainEvent =
-  DatasetUpdated | PipelineRunUpdated | PipelineRunFinished | CreditsLow | DeliveryUpdated | DeliveryFailed;
+  | AccessRevoked
+  | DatasetUpdated
+  | PipelineRunUpdated
+  | PipelineRunFinished
+  | CreditsLow
+  | DeliveryUpdated
+  | DeliveryFailed;
 
 export type EventType = DomainEvent["type"];
 

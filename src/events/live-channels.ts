@@ -12,7 +12,7 @@ import type { DomainEvent, EventSink } from "./events.js";
 /** The events live subscriptions follow. */
 export type LiveEvent = Extract<
   DomainEvent,
-  { type: "dataset.updated" | "pipeline.run.updated" | "delivery.updated" }
+  { type: "dataset.updated" | "pipeline.run.updated" | "delivery.updated" | "access.revoked" }
 >;
 export type LiveEventType = LiveEvent["type"];
 
@@ -27,6 +27,9 @@ export function liveChannel(prefix: string, type: LiveEventType, objectId: strin
   return `${prefix}live:${type}:${objectId}`;
 }
 
+/** access.revoked events share one channel: every API process follows it. */
+export const ACCESS_CHANNEL = "all";
+
 function channelOf(prefix: string, event: DomainEvent): string | null {
   switch (event.type) {
     case "dataset.updated":
@@ -35,6 +38,8 @@ function channelOf(prefix: string, event: DomainEvent): string | null {
       return liveChannel(prefix, event.type, event.data.pipelineId);
     case "delivery.updated":
       return liveChannel(prefix, event.type, event.data.deliveryId);
+    case "access.revoked":
+      return liveChannel(prefix, event.type, ACCESS_CHANNEL);
     default:
       return null;
   }

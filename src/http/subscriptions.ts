@@ -299,18 +299,32 @@ export function registerSubscriptions(app: FastifyInstance, deps: SubscriptionDe
       closeWith(connection.socket, refusal);
     });
   };
+  // One check at a time; a revocation that arrives during a check runs one more after it.
   let checking = false;
-  const timer = setInterval(() => {
-    if (checking) return;
+  let again = false;
+  const recheck = () => {
+    if (checking) {
+      again = true;
+      return;
+    }
     checking = true;
     closeLapsed()
       .catch((err: unknown) => log.warn({ err }, "could not recheck live connections; keeping them"))
-      .finally(() => (checking = false));
-  }, config.SUBSCRIPTION_RECHECK_SECONDS * 1000);
+      .finally(() => {
+        checking = false;
+        if (again) {
+          again = false;
+          recheck();
+        }
+      });
+  };
+  const timer = setInterval(recheck, config.SUBSCRIPTION_RECHECK_SECONDS * 1000);
   timer.unref();
+  const stopHearingRevocations = live.onAccessRevoked(recheck);
 
   app.addHook("preClose", async () => {
     clearInterval(timer);
+    await stopHearingRevocations();
     // Clients are told to come back elsewhere (1001 Going Away); their streams end. Those that do
     // not complete the closing handshake promptly are cut off rather than holding up shutdown.
     const cutOff = setTimeout(() => wss.clients.forEach((socket) => socket.terminate()), 1000);

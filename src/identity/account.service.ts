@@ -1,5 +1,6 @@
 import { ModelReader } from "../db/model-reader.js";
 import { AppError } from "../errors.js";
+import { newEvent, type AccessRevoked, type EventBus } from "../events/events.js";
 import type { Account, Plan, PlanCode, PrismaClient, User } from "../generated/prisma/client.js";
 import type { Page, PageArgs, PageLimits } from "../pagination.js";
 import { authorize } from "./authorization.js";
@@ -12,6 +13,7 @@ export class AccountService {
   constructor(
     private readonly prisma: PrismaClient,
     limits: PageLimits,
+    private readonly events?: Pick<EventBus, "publish">,
     private readonly now: () => Date = () => new Date(),
   ) {
     this.accounts = new ModelReader(prisma.account, "account", limits);
@@ -71,12 +73,19 @@ export class AccountService {
     return this.update(accountId, { planId: plan.id, rateLimitPerMinute: rateLimitPerMinute ?? null });
   }
 
-  /** Suspension takes effect on the next request: credentials are checked on every request. */
+  /**
+   * Suspension takes effect on the next request (credentials are checked on every request) and
+   * closes the account's live subscriptions at once.
+   */
   async suspend(caller: Caller, accountId: string) {
     const who = authorize(caller, ["ADMIN", "admin"]);
     if (who.accountId === accountId)
       throw new AppError("CONFLICT", "Admins cannot suspend their own account");
-    return this.update(accountId, { status: "SUSPENDED", suspendedAt: this.now() });
+    const account = await this.update(accountId, { status: "SUSPENDED", suspendedAt: this.now() });
+    await this.events?.publish(
+      newEvent<AccessRevoked>("access.revoked", { accountId, apiKeyId: null, reason: "ACCOUNT_SUSPENDED" }),
+    );
+    return account;
   }
 
   async reinstate(caller: Caller, accountId: string) {

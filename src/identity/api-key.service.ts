@@ -4,6 +4,7 @@ import type { Config } from "../config.js";
 import type { Encryption } from "../db/encryption.js";
 import { ModelReader } from "../db/model-reader.js";
 import { AppError } from "../errors.js";
+import { newEvent, type AccessRevoked, type EventBus } from "../events/events.js";
 import type { ApiKey, PrismaClient } from "../generated/prisma/client.js";
 import type { PageLimits } from "../pagination.js";
 import { authorize } from "./authorization.js";
@@ -33,6 +34,7 @@ export class ApiKeyService {
     private readonly config: Pick<Config, "API_KEY_ROTATION_GRACE_SECONDS">,
     private readonly encryption: Encryption,
     limits: PageLimits,
+    private readonly events?: Pick<EventBus, "publish">,
     private readonly now: () => Date = () => new Date(),
   ) {
     this.keys = new ModelReader(prisma.apiKey, "apiKey", limits);
@@ -69,7 +71,19 @@ export class ApiKeyService {
   async revoke(caller: Caller, id: string): Promise<ApiKey> {
     const key = await this.ownKey(caller, id);
     if (key.revokedAt) return key;
-    return this.prisma.apiKey.update({ where: { id: key.id }, data: { revokedAt: this.now() } });
+    const revoked = await this.prisma.apiKey.update({
+      where: { id: key.id },
+      data: { revokedAt: this.now() },
+    });
+    // Live subscriptions opened with the key close at once, not at their next re-check.
+    await this.events?.publish(
+      newEvent<AccessRevoked>("access.revoked", {
+        accountId: key.accountId,
+        apiKeyId: key.id,
+        reason: "KEY_REVOKED",
+      }),
+    );
+    return revoked;
   }
 
   /**

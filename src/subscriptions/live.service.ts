@@ -5,8 +5,8 @@
 // moved pipeline stops the stream.
 import type { Redis } from "ioredis";
 import { AppError, notFound } from "../errors.js";
-import type { DatasetUpdated, DeliveryUpdated, PipelineRunUpdated } from "../events/events.js";
-import { liveChannel, type LiveEvent, type LivePubSub } from "../events/live-channels.js";
+import type { AccessRevoked, DatasetUpdated, DeliveryUpdated, PipelineRunUpdated } from "../events/events.js";
+import { ACCESS_CHANNEL, liveChannel, type LiveEvent, type LivePubSub } from "../events/live-channels.js";
 import type { PrismaClient } from "../generated/prisma/client.js";
 import { authorize } from "../identity/authorization.js";
 import type { Caller } from "../identity/caller.js";
@@ -73,6 +73,21 @@ export class LiveService {
       });
       if (!delivery) throw notFound("Delivery");
     });
+  }
+
+  /**
+   * Calls `listener` for every access.revoked event published by any process, until the returned
+   * function is called: API processes close lapsed connections at once instead of at the next
+   * re-check.
+   */
+  onAccessRevoked(listener: (event: AccessRevoked) => void): () => Promise<void> {
+    const events = this.pubSub.subscribe(liveChannel(this.options.prefix, "access.revoked", ACCESS_CHANNEL));
+    void (async () => {
+      for await (const event of events) listener(event as AccessRevoked);
+    })().catch(() => undefined);
+    return async () => {
+      await events.return?.();
+    };
   }
 
   private async follow<E extends LiveEvent>(
