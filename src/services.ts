@@ -103,7 +103,7 @@ export function createServices(
   );
   events.addSink(webhooks);
   // What connectors need from the server, shared by source checks and the runner.
-  const connectors: ConnectorSettings = { fileRoot: config.FILE_SOURCE_ROOT };
+  const connectors: ConnectorSettings = { fileRoot: config.FILE_SOURCE_ROOT, outbound: policy };
   const sources = new SourceService(prisma, encryption, limits, log, connectors);
   return {
     accounts: new AccountService(prisma, limits),

@@ -1,11 +1,11 @@
-// Requests the platform makes to addresses its users chose (webhooks now; HTTP and FILE sources
-// next). A user must not be able to point us at our own network: the loopback interface, cloud
+// Requests the platform makes to addresses its users chose (webhooks, and every kind of source:
+// HTTP, FILE URLs, PostgreSQL, SFTP, S3 endpoints). A user must not be able to point us at our own network: the loopback interface, cloud
 // metadata (169.254.169.254), databases on private addresses. Every address a name resolves to is
 // checked, and the connection is pinned to the checked addresses, so a DNS answer that changes
 // between the check and the connect (rebinding) cannot slip through. Redirects are not followed.
 import { lookup as dnsLookup } from "node:dns/promises";
 import type { LookupAddress } from "node:dns";
-import { isIP } from "node:net";
+import { isIP, type LookupFunction } from "node:net";
 import { Agent, fetch, type RequestInit, type Response } from "undici";
 
 export type AddressClass =
@@ -194,17 +194,30 @@ export async function checkTarget(
     throw new OutboundRefused("only http and https URLs are allowed");
   }
   if (url.username || url.password) throw new OutboundRefused("the URL must not carry credentials");
-  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const addresses = await checkHost(url.hostname, policy, resolve);
+  return { url, addresses };
+}
+
+/**
+ * Checks a host name or address (an SFTP or PostgreSQL server, an S3 endpoint's host) under the
+ * policy: every address it resolves to must be allowed. Returns them; connect only to these.
+ */
+export async function checkHost(
+  hostname: string,
+  policy: OutboundPolicy,
+  resolve: Resolver = systemResolver,
+): Promise<LookupAddress[]> {
+  const host = hostname.replace(/^\[(.*)\]$/, "$1");
   let addresses: LookupAddress[];
   if (isIP(host)) {
     addresses = [{ address: host, family: isIP(host) }];
   } else {
     try {
-      addresses = await resolve(host);
+      addresses = host ? await resolve(host) : [];
     } catch {
       throw new OutboundRefused(`${host} does not resolve`);
     }
-    if (addresses.length === 0) throw new OutboundRefused(`${host} does not resolve`);
+    if (addresses.length === 0) throw new OutboundRefused(`${host || "(empty host)"} does not resolve`);
   }
   const refused = addresses.find((a) => !isAllowedAddress(a.address, policy));
   if (refused) {
@@ -215,7 +228,7 @@ export async function checkTarget(
         : `${host} resolves to ${refused.address}, not a public address (${kind}); this server does not contact it`,
     );
   }
-  return { url, addresses };
+  return addresses;
 }
 
 type LookupCallback = (
@@ -224,23 +237,28 @@ type LookupCallback = (
   family?: number,
 ) => void;
 
+/** A `lookup` for sockets and agents that answers only the addresses already checked. */
+export function pinnedLookup(addresses: LookupAddress[]): LookupFunction {
+  return ((_hostname: string, options: { all?: boolean }, callback: LookupCallback) => {
+    if (options.all) callback(null, addresses);
+    else callback(null, addresses[0]!.address, addresses[0]!.family);
+  }) as LookupFunction;
+}
+
 /** A dispatcher whose connections can only reach the addresses already checked. */
 function pinnedAgent(addresses: LookupAddress[], timeoutMs: number): Agent {
   return new Agent({
-    connect: {
-      timeout: timeoutMs,
-      lookup: ((_hostname: string, options: { all?: boolean }, callback: LookupCallback) => {
-        if (options.all) callback(null, addresses);
-        else callback(null, addresses[0]!.address, addresses[0]!.family);
-      }) as never,
-    },
+    connect: { timeout: timeoutMs, lookup: pinnedLookup(addresses) },
     // One request per agent: nothing to keep alive.
     pipelining: 0,
   });
 }
 
 export interface GuardedFetchOptions {
+  /** For the whole exchange, the response body included. */
   timeoutMs: number;
+  /** For the TCP/TLS connect alone. @default timeoutMs */
+  connectTimeoutMs?: number;
   resolve?: Resolver;
 }
 
@@ -257,7 +275,7 @@ export async function guardedFetch(
   options: GuardedFetchOptions,
 ): Promise<Response> {
   const { url, addresses } = await checkTarget(target, policy, options.resolve);
-  const agent = pinnedAgent(addresses, options.timeoutMs);
+  const agent = pinnedAgent(addresses, options.connectTimeoutMs ?? options.timeoutMs);
   const signal = init.signal
     ? AbortSignal.any([init.signal, AbortSignal.timeout(options.timeoutMs)])
     : AbortSignal.timeout(options.timeoutMs);

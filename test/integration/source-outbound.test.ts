@@ -1,0 +1,117 @@
+// Sources under the production outbound policy (no OUTBOUND_ALLOW_* set): a publisher cannot point
+// any kind of source at the platform's own network. Each target below is a real loopback listener
+// that counts connections, so "refused" also means "never contacted".
+import { createServer, type Server } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AppError } from "../../src/errors.js";
+import { outboundPolicy } from "../../src/net/outbound.js";
+import { connectorFor } from "../../src/sources/connectors/registry.js";
+import { CreateSourceDocument, type SourceType } from "../generated/graphql.js";
+import { collect, connectorContext } from "../support/connector-context.js";
+import { startStack, type TestAccount, type TestStack } from "../support/stack.js";
+
+let stack: TestStack;
+let publisher: TestAccount;
+let listener: Server;
+let port: number;
+let connections = 0;
+
+beforeAll(async () => {
+  listener = createServer((socket) => {
+    connections++;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
+  port = (listener.address() as { port: number }).port;
+  stack = await startStack({ OUTBOUND_ALLOW_CIDRS: "", OUTBOUND_ALLOW_PRIVATE: "false" });
+  publisher = await stack.signup("Outbound publisher", "PUBLISHER");
+}, 60_000);
+
+afterAll(async () => {
+  await stack?.close();
+  await new Promise((resolve) => listener?.close(resolve));
+});
+
+// One loopback (or private) target per connector, with the setting that names it.
+const targets = (host: string): [SourceType, string, Record<string, unknown>, Record<string, string>][] => {
+  const web = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+  return [
+    ["HTTP", "url", { url: `http://${web}:${port}/items` }, {}],
+    ["FILE", "url", { url: `http://${web}:${port}/data.csv` }, {}],
+    [
+      "POSTGRES",
+      "host",
+      { host, port, database: "shop", user: "reader", query: "SELECT 1 AS one" },
+      { password: "pw" },
+    ],
+    ["SFTP", "host", { host, port, username: "drop", path: "/in/*.csv" }, { password: "pw" }],
+    [
+      "S3",
+      "endpoint",
+      { endpoint: `http://${web}:${port}`, bucket: "drops", region: "us-east-1", glob: "*.csv" },
+      { accessKeyId: "AKIA", secretAccessKey: "secret" },
+    ],
+  ];
+};
+
+describe("sources under the default outbound policy", () => {
+  it.each(["127.0.0.1", "localhost", "::1", "10.1.2.3", "169.254.169.254"])(
+    "refuses every source type pointed at %s when it is created, without connecting",
+    async (host) => {
+      const before = connections;
+      for (const [type, field, config, secrets] of targets(host)) {
+        const res = await stack.graphql(
+          CreateSourceDocument,
+          { input: { type, name: `${type} at ${host}`, config, secrets } },
+          publisher.headers,
+        );
+        expect(res.data, `${type} ${host}`).toBeNull();
+        const error = res.errors?.[0];
+        expect(error?.extensions?.code, `${type} ${host}`).toBe("BAD_USER_INPUT");
+        expect(error?.message).toMatch(
+          new RegExp(
+            `^Invalid source: ${field}: .*not a public address \\([a-z-]+\\); this server does not contact it$`,
+          ),
+        );
+      }
+      expect(connections).toBe(before);
+    },
+  );
+
+  it("refuses again when a stored source is read (DNS may have changed since it was checked)", async () => {
+    const settings = {
+      outbound: outboundPolicy({ OUTBOUND_ALLOW_PRIVATE: false, OUTBOUND_ALLOW_CIDRS: [] }),
+    };
+    const before = connections;
+    for (const [type, field, config, secrets] of targets("127.0.0.1")) {
+      const connector = connectorFor(type, settings)!;
+      const failure = await collect(connector.read(connectorContext(config, secrets))).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      expect(failure, type).toBeInstanceOf(AppError);
+      expect((failure as AppError).code, type).toBe("BAD_USER_INPUT");
+      expect((failure as AppError).message, type).toContain(
+        `${field}: 127.0.0.1 is not a public address (loopback)`,
+      );
+      await expect(connector.sample(connectorContext(config, secrets), 5), type).rejects.toMatchObject({
+        code: "BAD_USER_INPUT",
+      });
+    }
+    expect(connections).toBe(before);
+  });
+
+  it("lets the operator allow a range: the same loopback source is created and contacted", async () => {
+    const allowing = {
+      outbound: outboundPolicy({ OUTBOUND_ALLOW_PRIVATE: false, OUTBOUND_ALLOW_CIDRS: ["127.0.0.0/8"] }),
+    };
+    const [, , config] = targets("127.0.0.1")[0]!;
+    const before = connections;
+    await expect(connectorFor("HTTP", allowing)!.checkTargets!(config)).resolves.toBeUndefined();
+    // The listener hangs up at once: a network failure, not a refusal.
+    await expect(
+      connectorFor("HTTP", allowing)!.sample(connectorContext({ ...config, retry: { attempts: 1 } }, {}), 1),
+    ).rejects.toMatchObject({ code: "SERVICE_UNAVAILABLE" });
+    expect(connections).toBe(before + 1);
+  });
+});
