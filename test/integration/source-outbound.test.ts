@@ -1,12 +1,15 @@
 // Sources under the production outbound policy (no OUTBOUND_ALLOW_* set): a publisher cannot point
 // any kind of source at the platform's own network. Each target below is a real loopback listener
 // that counts connections, so "refused" also means "never contacted".
+import { createServer as createHttpServer } from "node:http";
 import { createServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppError } from "../../src/errors.js";
 import { outboundPolicy } from "../../src/net/outbound.js";
 import { connectorFor } from "../../src/sources/connectors/registry.js";
-import { CreateSourceDocument, type SourceType } from "../generated/graphql.js";
+import { decodeGlobalId } from "../../src/graphql/relay.js";
+import { CreateSourceDocument, TestSourceConnectionDocument, type SourceType } from "../generated/graphql.js";
+import { ok, publishing } from "../support/publishing.js";
 import { collect, connectorContext } from "../support/connector-context.js";
 import { startStack, type TestAccount, type TestStack } from "../support/stack.js";
 
@@ -23,7 +26,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
   port = (listener.address() as { port: number }).port;
-  stack = await startStack({ OUTBOUND_ALLOW_CIDRS: "", OUTBOUND_ALLOW_PRIVATE: "false" });
+  stack = await startStack({ OUTBOUND_ALLOW_CIDRS: "", OUTBOUND_ALLOW_PRIVATE: "false" }, { worker: true });
   publisher = await stack.signup("Outbound publisher", "PUBLISHER");
 }, 60_000);
 
@@ -101,6 +104,31 @@ describe("sources under the default outbound policy", () => {
     expect(connections).toBe(before);
   });
 
+  it("fails a run, and a connection test, whose stored target has become private, without connecting", async () => {
+    const journey = publishing(stack, publisher);
+    const ds = await journey.dataset([{ name: "id", type: "INT64", nullable: false }]);
+    // A public address passes the create-time check (nothing is contacted then).
+    const source = await journey.source("HTTP", { url: "http://93.184.215.14/items" });
+    const pipeline = await journey.pipeline(source, ds.id, "FULL_REFRESH");
+    // What a DNS change would do to a stored name: the target now leads inside.
+    await stack.app.stores.prisma.source.update({
+      where: { id: decodeGlobalId(source).id },
+      data: { config: { url: `http://127.0.0.1:${port}/items` } },
+    });
+    const before = connections;
+
+    const run = await journey.finished(await journey.run(pipeline));
+    expect(run.status).toBe("FAILED");
+    expect(run.error).toContain(
+      "url: 127.0.0.1 is not a public address (loopback); this server does not contact it",
+    );
+    const test = ok(await stack.graphql(TestSourceConnectionDocument, { id: source }, publisher.headers));
+    expect(test.testSourceConnection).toMatchObject({ ok: false, sampleRecords: null });
+    expect(test.testSourceConnection.message).toContain("127.0.0.1 is not a public address (loopback)");
+    expect(connections).toBe(before);
+    expect(await journey.state(ds)).toEqual({ version: 0, rowCount: 0 });
+  });
+
   it("lets the operator allow a range: the same loopback source is created and contacted", async () => {
     const allowing = {
       outbound: outboundPolicy({ OUTBOUND_ALLOW_PRIVATE: false, OUTBOUND_ALLOW_CIDRS: ["127.0.0.0/8"] }),
@@ -113,5 +141,41 @@ describe("sources under the default outbound policy", () => {
       connectorFor("HTTP", allowing)!.sample(connectorContext({ ...config, retry: { attempts: 1 } }, {}), 1),
     ).rejects.toMatchObject({ code: "SERVICE_UNAVAILABLE" });
     expect(connections).toBe(before + 1);
+  });
+
+  it("follows no redirect, so an allowed host cannot send a source to a refused one", async () => {
+    // Only 127.0.0.1 is allowed; it redirects to 127.0.0.2, which counts connections.
+    const settings = {
+      outbound: outboundPolicy({ OUTBOUND_ALLOW_PRIVATE: false, OUTBOUND_ALLOW_CIDRS: ["127.0.0.1/32"] }),
+    };
+    let inner = 0;
+    const target = createServer((socket) => {
+      inner++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => target.listen(0, "127.0.0.2", resolve));
+    const innerUrl = `http://127.0.0.2:${(target.address() as { port: number }).port}/data.csv`;
+    const redirector = createHttpServer((_req, res) => res.writeHead(302, { location: innerUrl }).end());
+    await new Promise<void>((resolve) => redirector.listen(0, "127.0.0.1", resolve));
+    const outer = `http://127.0.0.1:${(redirector.address() as { port: number }).port}`;
+    try {
+      for (const [type, url] of [
+        ["HTTP", `${outer}/items`],
+        ["FILE", `${outer}/data.csv`],
+      ] as const) {
+        const failure = await collect(connectorFor(type, settings)!.read(connectorContext({ url }, {}))).then(
+          () => null,
+          (error: unknown) => error,
+        );
+        expect(failure, type).toMatchObject({ code: "BAD_USER_INPUT" });
+        expect((failure as AppError).message, type).toMatch(
+          /redirected \(302\); set the source URL to the final address/,
+        );
+      }
+      expect(inner).toBe(0);
+    } finally {
+      redirector.close();
+      target.close();
+    }
   });
 });

@@ -119,6 +119,12 @@ export function fileConnector(options: FileConnectorOptions): Connector {
     });
     if (!response.ok || !response.body) {
       await response.body?.cancel();
+      if (response.status >= 300 && response.status < 400) {
+        throw badInput(
+          `${url.origin}${url.pathname} redirected (${response.status}); set the source URL to the final address`,
+          { status: response.status },
+        );
+      }
       throw new AppError("SERVICE_UNAVAILABLE", `${url.origin}${url.pathname} answered ${response.status}`, {
         status: response.status,
       });
