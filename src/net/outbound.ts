@@ -1,8 +1,9 @@
 // Requests the platform makes to addresses its users chose (webhooks, and every kind of source:
-// HTTP, FILE URLs, PostgreSQL, SFTP, S3 endpoints). A user must not be able to point us at our own network: the loopback interface, cloud
-// metadata (169.254.169.254), databases on private addresses. Every address a name resolves to is
-// checked, and the connection is pinned to the checked addresses, so a DNS answer that changes
-// between the check and the connect (rebinding) cannot slip through. Redirects are not followed.
+// HTTP, FILE URLs, PostgreSQL, SFTP, S3 endpoints). A user must not be able to point us at our
+// own network: the loopback interface, cloud metadata (169.254.169.254), databases on private
+// addresses. Every address a name resolves to is checked, and the connection is pinned to the
+// checked addresses, so a DNS answer that changes between the check and the connect (rebinding)
+// cannot slip through. Redirects are not followed.
 import { lookup as dnsLookup } from "node:dns/promises";
 import type { LookupAddress } from "node:dns";
 import { isIP, type LookupFunction } from "node:net";
