@@ -6,7 +6,7 @@
 // cannot slip through. Redirects are not followed.
 import { lookup as dnsLookup } from "node:dns/promises";
 import type { LookupAddress } from "node:dns";
-import { isIP, type LookupFunction } from "node:net";
+import { Socket, isIP, type LookupFunction } from "node:net";
 import { Agent, fetch, type RequestInit, type Response } from "undici";
 
 export type AddressClass =
@@ -244,6 +244,20 @@ export function pinnedLookup(addresses: LookupAddress[]): LookupFunction {
     if (options.all) callback(null, addresses);
     else callback(null, addresses[0]!.address, addresses[0]!.family);
   }) as LookupFunction;
+}
+
+/**
+ * An unconnected TCP socket for clients that take one and call `connect(port, host)` themselves
+ * (pg's `stream`): the host name stays (TLS checks it), but only the checked addresses are tried,
+ * every family in turn as Node does for a name.
+ */
+export function pinnedSocket(addresses: LookupAddress[]): Socket {
+  const socket = new Socket();
+  const lookup = pinnedLookup(addresses);
+  const connect = socket.connect.bind(socket) as (options: object) => Socket;
+  socket.connect = ((port: number, host: string) =>
+    connect({ port, host, lookup, autoSelectFamily: true })) as Socket["connect"];
+  return socket;
 }
 
 /** A dispatcher whose connections can only reach the addresses already checked. */

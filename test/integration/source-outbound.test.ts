@@ -5,12 +5,13 @@ import { createServer as createHttpServer } from "node:http";
 import { createServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppError } from "../../src/errors.js";
-import { outboundPolicy } from "../../src/net/outbound.js";
+import { outboundPolicy, pinnedSocket } from "../../src/net/outbound.js";
 import { connectorFor } from "../../src/sources/connectors/registry.js";
 import { decodeGlobalId } from "../../src/graphql/relay.js";
 import { CreateSourceDocument, TestSourceConnectionDocument, type SourceType } from "../generated/graphql.js";
 import { ok, publishing } from "../support/publishing.js";
 import { collect, connectorContext } from "../support/connector-context.js";
+import { startSshd } from "../support/sshd.js";
 import { startStack, type TestAccount, type TestStack } from "../support/stack.js";
 
 let stack: TestStack;
@@ -177,5 +178,61 @@ describe("sources under the default outbound policy", () => {
       redirector.close();
       target.close();
     }
+  });
+
+  it("connects pinned to the checked addresses when allowed, by name too (PostgreSQL, SFTP)", async () => {
+    const allowing = {
+      outbound: outboundPolicy({
+        OUTBOUND_ALLOW_PRIVATE: false,
+        OUTBOUND_ALLOW_CIDRS: ["127.0.0.0/8", "::1/128"],
+      }),
+    };
+    const server = new URL(stack.app.config.DATABASE_URL);
+    const postgres = connectorFor("POSTGRES", allowing)!;
+    const pgConfig = {
+      host: "localhost",
+      port: Number(server.port || 5432),
+      database: server.pathname.slice(1),
+      user: decodeURIComponent(server.username),
+      query: "SELECT 41 + 1 AS answer",
+    };
+    const pgSecrets: Record<string, string> = server.password
+      ? { password: decodeURIComponent(server.password) }
+      : {};
+    await expect(postgres.checkTargets!(pgConfig)).resolves.toBeUndefined();
+    expect((await postgres.sample(connectorContext(pgConfig, pgSecrets), 5)).records).toEqual([
+      { answer: 42 },
+    ]);
+
+    const sshd = await startSshd();
+    try {
+      await sshd.put("pinned/a.csv", "id\n7\n");
+      const sftp = connectorFor("SFTP", allowing)!;
+      const sftpConfig = {
+        host: "localhost",
+        port: sshd.port,
+        username: sshd.username,
+        path: `${sshd.root}/pinned/*.csv`,
+      };
+      const rows = await collect(sftp.read(connectorContext(sftpConfig, { password: sshd.password })));
+      expect(rows).toMatchObject([{ ok: true, record: { id: "7" } }]);
+      // A wrong port fails as a network error, reported, not thrown at the process.
+      await expect(
+        collect(sftp.read(connectorContext({ ...sftpConfig, port }, { password: sshd.password }))),
+      ).rejects.toMatchObject({ code: "SERVICE_UNAVAILABLE" });
+    } finally {
+      await sshd.stop();
+    }
+  });
+
+  it("pinned sockets reach the checked addresses whatever the name would resolve to", async () => {
+    const before = connections;
+    const socket = pinnedSocket([{ address: "127.0.0.1", family: 4 }]);
+    await new Promise<void>((resolve, reject) => {
+      socket.once("connect", resolve).once("error", reject);
+      socket.connect(port, "no-such-host.invalid");
+    });
+    socket.destroy();
+    await expect.poll(() => connections).toBe(before + 1);
   });
 });

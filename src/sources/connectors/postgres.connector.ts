@@ -3,11 +3,10 @@
 // never sits in memory and the source database cannot be written to. Incremental syncs wrap the
 // query as a subquery, `WHERE <cursor> > $1 ORDER BY <cursor>`, with the checkpoint bound as a
 // parameter; the checkpoint is the largest cursor value read.
-import { isIP } from "node:net";
 import pg from "pg";
 import { z } from "zod";
 import { AppError, badInput } from "../../errors.js";
-import type { OutboundPolicy } from "../../net/outbound.js";
+import { pinnedSocket, type OutboundPolicy } from "../../net/outbound.js";
 import { allowedHost } from "./targets.js";
 import type {
   Checkpoint,
@@ -181,9 +180,9 @@ function serverOf(config: PostgresSourceConfig) {
 }
 
 /**
- * Where to connect. Under a policy, the host is checked and the connection goes to the checked
- * address (TLS still verifies the name given); a URL's query parameters, which can name other
- * hosts or sockets, are refused there.
+ * Where to connect. Under a policy, the host is checked and the socket reaches only the checked
+ * addresses (the name stays, so verify-full still checks it); a URL's query parameters, which can
+ * name other hosts or sockets, are refused there.
  */
 async function connectionFor(config: PostgresSourceConfig, outbound: OutboundPolicy | undefined) {
   if (!outbound) {
@@ -196,15 +195,9 @@ async function connectionFor(config: PostgresSourceConfig, outbound: OutboundPol
       problems: ["url: query parameters are not accepted; use the ssl field"],
     });
   }
-  const server = serverOf(config);
-  const [checked] = await allowedHost(server.field, server.host, outbound);
-  return {
-    host: checked!.address,
-    port: server.port,
-    database: server.database,
-    user: server.user,
-    servername: isIP(server.host) ? undefined : server.host,
-  };
+  const { field, ...server } = serverOf(config);
+  const addresses = await allowedHost(field, server.host, outbound);
+  return { ...server, stream: () => pinnedSocket(addresses) };
 }
 
 async function clientFor(
@@ -212,11 +205,9 @@ async function clientFor(
   password: string | undefined,
   outbound: OutboundPolicy | undefined,
 ) {
-  const { servername, ...where } = await connectionFor(config, outbound);
-  const ssl =
-    config.ssl === "disable" ? false : { rejectUnauthorized: config.ssl === "verify-full", servername };
+  const ssl = config.ssl === "disable" ? false : { rejectUnauthorized: config.ssl === "verify-full" };
   return new pg.Client({
-    ...where,
+    ...(await connectionFor(config, outbound)),
     password,
     ssl,
     types: typeParsers,

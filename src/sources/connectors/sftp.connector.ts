@@ -1,7 +1,7 @@
 // The SFTP source: the files matching a path glob on an SFTP server. An INCREMENTAL sync reads
 // only files whose name, size or modification time differ from those the last sync loaded.
 import { z } from "zod";
-import type { OutboundPolicy } from "../../net/outbound.js";
+import { pinnedSocket, type OutboundPolicy } from "../../net/outbound.js";
 import {
   parseOrThrow,
   problemsOf,
@@ -51,10 +51,12 @@ async function openFolder(
   signal: AbortSignal,
   outbound: OutboundPolicy | undefined,
 ): Promise<RemoteFolder> {
-  const endpoint = sftpEndpoint(config);
-  // Under a policy the session goes to the address just checked; the host key still proves the server.
-  if (outbound) endpoint.host = (await allowedHost("host", config.host, outbound))[0]!.address;
-  const connection = await SftpConnection.open(endpoint, secrets, { signal });
+  // Under a policy the session reaches only the addresses just checked.
+  const addresses = outbound ? await allowedHost("host", config.host, outbound) : undefined;
+  const connection = await SftpConnection.open(sftpEndpoint(config), secrets, {
+    signal,
+    ...(addresses ? { socket: () => pinnedSocket(addresses) } : {}),
+  });
   return {
     list: async () =>
       (await connection.list(config.path)).map((file) => ({
