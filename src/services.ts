@@ -107,7 +107,7 @@ export function createServices(
     log,
   );
   // What connectors need from the server, shared by source checks and the runner.
-  const connectors: ConnectorSettings = { fileRoot: config.FILE_SOURCE_ROOT };
+  const connectors: ConnectorSettings = { fileRoot: config.FILE_SOURCE_ROOT, outbound: policy };
   const sources = new SourceService(prisma, encryption, limits, log, connectors);
   const routing = new DeliveryRouting(prisma);
   const drops = new DropDispatcher(

@@ -1,11 +1,12 @@
-// Requests the platform makes to addresses its users chose (webhooks now; HTTP and FILE sources
-// next). A user must not be able to point us at our own network: the loopback interface, cloud
-// metadata (169.254.169.254), databases on private addresses. Every address a name resolves to is
-// checked, and the connection is pinned to the checked addresses, so a DNS answer that changes
-// between the check and the connect (rebinding) cannot slip through. Redirects are not followed.
+// Requests the platform makes to addresses its users chose (webhooks, and every kind of source:
+// HTTP, FILE URLs, PostgreSQL, SFTP, S3 endpoints). A user must not be able to point us at our
+// own network: the loopback interface, cloud metadata (169.254.169.254), databases on private
+// addresses. Every address a name resolves to is checked, and the connection is pinned to the
+// checked addresses, so a DNS answer that changes between the check and the connect (rebinding)
+// cannot slip through. Redirects are not followed.
 import { lookup as dnsLookup } from "node:dns/promises";
 import type { LookupAddress } from "node:dns";
-import { isIP } from "node:net";
+import { Socket, isIP, type LookupFunction } from "node:net";
 import { Agent, fetch, type RequestInit, type Response } from "undici";
 
 export type AddressClass =
@@ -194,28 +195,30 @@ export async function checkTarget(
     throw new OutboundRefused("only http and https URLs are allowed");
   }
   if (url.username || url.password) throw new OutboundRefused("the URL must not carry credentials");
-  return { url, addresses: await checkHost(url.hostname.replace(/^\[(.*)\]$/, "$1"), policy, resolve) };
+  const addresses = await checkHost(url.hostname, policy, resolve);
+  return { url, addresses };
 }
 
 /**
- * Checks a bare host name or address (an SFTP server) as {@link checkTarget} checks a URL's host:
- * every address it resolves to must be allowed. Connect to the returned addresses, not the name.
+ * Checks a host name or address (an SFTP or PostgreSQL server, an S3 endpoint's host) under the
+ * policy: every address it resolves to must be allowed. Returns them; connect only to these.
  */
 export async function checkHost(
-  host: string,
+  hostname: string,
   policy: OutboundPolicy,
   resolve: Resolver = systemResolver,
 ): Promise<LookupAddress[]> {
+  const host = hostname.replace(/^\[(.*)\]$/, "$1");
   let addresses: LookupAddress[];
   if (isIP(host)) {
     addresses = [{ address: host, family: isIP(host) }];
   } else {
     try {
-      addresses = await resolve(host);
+      addresses = host ? await resolve(host) : [];
     } catch {
       throw new OutboundRefused(`${host} does not resolve`);
     }
-    if (addresses.length === 0) throw new OutboundRefused(`${host} does not resolve`);
+    if (addresses.length === 0) throw new OutboundRefused(`${host || "(empty host)"} does not resolve`);
   }
   const refused = addresses.find((a) => !isAllowedAddress(a.address, policy));
   if (refused) {
@@ -235,23 +238,42 @@ type LookupCallback = (
   family?: number,
 ) => void;
 
+/** A `lookup` for sockets and agents that answers only the addresses already checked. */
+export function pinnedLookup(addresses: LookupAddress[]): LookupFunction {
+  return ((_hostname: string, options: { all?: boolean }, callback: LookupCallback) => {
+    if (options.all) callback(null, addresses);
+    else callback(null, addresses[0]!.address, addresses[0]!.family);
+  }) as LookupFunction;
+}
+
+/**
+ * An unconnected TCP socket for clients that take one and call `connect(port, host)` themselves
+ * (pg's `stream`): the host name stays (TLS checks it), but only the checked addresses are tried,
+ * every family in turn as Node does for a name.
+ */
+export function pinnedSocket(addresses: LookupAddress[]): Socket {
+  const socket = new Socket();
+  const lookup = pinnedLookup(addresses);
+  const connect = socket.connect.bind(socket) as (options: object) => Socket;
+  socket.connect = ((port: number, host: string) =>
+    connect({ port, host, lookup, autoSelectFamily: true })) as Socket["connect"];
+  return socket;
+}
+
 /** A dispatcher whose connections can only reach the addresses already checked. */
 function pinnedAgent(addresses: LookupAddress[], timeoutMs: number): Agent {
   return new Agent({
-    connect: {
-      timeout: timeoutMs,
-      lookup: ((_hostname: string, options: { all?: boolean }, callback: LookupCallback) => {
-        if (options.all) callback(null, addresses);
-        else callback(null, addresses[0]!.address, addresses[0]!.family);
-      }) as never,
-    },
+    connect: { timeout: timeoutMs, lookup: pinnedLookup(addresses) },
     // One request per agent: nothing to keep alive.
     pipelining: 0,
   });
 }
 
 export interface GuardedFetchOptions {
+  /** For the whole exchange, the response body included. */
   timeoutMs: number;
+  /** For the TCP/TLS connect alone. @default timeoutMs */
+  connectTimeoutMs?: number;
   resolve?: Resolver;
 }
 
@@ -268,7 +290,7 @@ export async function guardedFetch(
   options: GuardedFetchOptions,
 ): Promise<Response> {
   const { url, addresses } = await checkTarget(target, policy, options.resolve);
-  const agent = pinnedAgent(addresses, options.timeoutMs);
+  const agent = pinnedAgent(addresses, options.connectTimeoutMs ?? options.timeoutMs);
   const signal = init.signal
     ? AbortSignal.any([init.signal, AbortSignal.timeout(options.timeoutMs)])
     : AbortSignal.timeout(options.timeoutMs);

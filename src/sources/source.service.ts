@@ -82,6 +82,7 @@ export class SourceService {
       input.schedule ?? null,
       this.connectorSettings,
     );
+    await this.checkTargets(input.type, input.config);
     return this.prisma.source.create({
       data: {
         accountId: who.accountId,
@@ -103,6 +104,7 @@ export class SourceService {
       input.schedule === undefined ? source.schedule : input.schedule,
       this.connectorSettings,
     );
+    await this.checkTargets(source.type, fields.config as Record<string, unknown>);
     return this.prisma.source.update({
       where: { id: source.id },
       data: {
@@ -110,6 +112,11 @@ export class SourceService {
         ...(input.secrets === undefined ? {} : { secretsEncrypted: this.seal(input.secrets) }),
       },
     });
+  }
+
+  /** A server the outbound policy refuses is an input error now, not a failed sync later. */
+  private async checkTargets(type: SourceType, config: Record<string, unknown>): Promise<void> {
+    await connectorFor(type, this.connectorSettings)?.checkTargets?.(config);
   }
 
   /** Soft delete: pipelines' history keeps its source, but no read shows it again. */

@@ -1,6 +1,7 @@
 // A small S3 client for sources (list, read) and file drops (multipart upload), over
 // @aws-sdk/client-s3. Path-style addressing when an endpoint is given, so MinIO, R2, Ceph and
 // s3rver work like AWS. Failures become AppErrors naming the bucket, never a credential.
+import type { LookupFunction } from "node:net";
 import {
   GetObjectCommand,
   HeadBucketCommand,
@@ -56,7 +57,10 @@ export class S3Connection {
   constructor(
     private readonly location: S3Location,
     credentials: S3Credentials,
-    private readonly options: TransferOptions = {},
+    private readonly options: TransferOptions & {
+      /** Pins the endpoint's name to addresses already checked (src/net/outbound.ts). */
+      lookup?: LookupFunction | undefined;
+    } = {},
   ) {
     if (!credentials.accessKeyId || !credentials.secretAccessKey) {
       throw new AppError("BAD_USER_INPUT", "S3 needs accessKeyId and secretAccessKey");
@@ -71,7 +75,13 @@ export class S3Connection {
         sessionToken: credentials.sessionToken,
       },
       maxAttempts: 3,
-      requestHandler: { connectionTimeout: location.timeoutMs, socketTimeout: location.timeoutMs },
+      requestHandler: {
+        connectionTimeout: location.timeoutMs,
+        socketTimeout: location.timeoutMs,
+        ...(options.lookup
+          ? { httpAgent: { lookup: options.lookup }, httpsAgent: { lookup: options.lookup } }
+          : {}),
+      },
     });
   }
 

@@ -1,6 +1,7 @@
 // A small SFTP client for sources (list, read) and file drops (write atomically), over
 // ssh2-sftp-client. Every wait is bounded by a timeout and an AbortSignal, and every failure
 // becomes an AppError whose message names the server and path, never a credential.
+import type { Socket } from "node:net";
 import { createHash, randomBytes } from "node:crypto";
 import { posix } from "node:path";
 import type { Readable, Writable } from "node:stream";
@@ -69,7 +70,10 @@ export class SftpConnection {
   static async open(
     endpoint: SftpEndpoint,
     credentials: SftpCredentials,
-    options: TransferOptions = {},
+    options: TransferOptions & {
+      /** Makes the TCP socket (e.g. pinned to checked addresses, src/net/outbound.ts). */
+      socket?: () => Socket;
+    } = {},
   ): Promise<SftpConnection> {
     if (!credentials.password && !credentials.privateKey) {
       throw new AppError("BAD_USER_INPUT", "SFTP needs a password or a privateKey");
@@ -93,6 +97,8 @@ export class SftpConnection {
       // ssh2-sftp-client retries failed connects by default; a sync is retried by its job instead.
       retries: 0,
       ...(expected ? { hostVerifier: (key: Buffer) => fingerprint(key) === expected } : {}),
+      // Connected here, in the tick ssh2 attaches its listeners, so no socket error goes unheard.
+      ...(options.socket ? { sock: options.socket().connect(endpoint.port, endpoint.host) } : {}),
     });
     try {
       await withDeadline(connect, endpoint.timeoutMs, options.signal, `connecting to ${where}`);

@@ -5,11 +5,18 @@ import pg from "pg";
 import { inject } from "vitest";
 import { loadConfig, type Config, type Env } from "../../src/config.js";
 
+// Tests talk to loopback servers (sshd, s3rver, HTTP receivers, the local PostgreSQL), so they
+// allow loopback explicitly; a test proving the production policy passes OUTBOUND_ALLOW_CIDRS: "".
+export const TEST_OUTBOUND_ALLOW_CIDRS = "127.0.0.0/8,::1/128";
+
 export function baseConfig(overrides: Env = {}): Config {
-  return loadConfig({ ...process.env, NODE_ENV: "test", LOG_LEVEL: "info", ...overrides } as Record<
-    string,
-    string | undefined
-  >);
+  return loadConfig({
+    OUTBOUND_ALLOW_CIDRS: TEST_OUTBOUND_ALLOW_CIDRS,
+    ...process.env,
+    NODE_ENV: "test",
+    LOG_LEVEL: "info",
+    ...overrides,
+  } as Record<string, string | undefined>);
 }
 
 export function withDatabase(url: string, database: string): string {

@@ -8,12 +8,16 @@ import { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { z } from "zod";
 import { AppError, badInput } from "../../errors.js";
+import { guardedFetch, type OutboundPolicy } from "../../net/outbound.js";
 import { detectFormat, readRecords, type FileFormat } from "../formats/index.js";
+import { allowedUrl, refusedTarget } from "./targets.js";
 import type { ConnectionSample, Connector, ConnectorContext, SourceReader, SourceRow } from "./types.js";
 
 export interface FileConnectorOptions {
   /** Local paths must resolve inside this directory; unset, local paths are refused. */
   root?: string | undefined;
+  /** Set: URLs are fetched only from addresses this policy allows. */
+  outbound?: OutboundPolicy | undefined;
 }
 
 const configSchema = z
@@ -70,6 +74,10 @@ const sameFile = (a: FileCheckpoint, b: FileCheckpoint) =>
   a.etag === b.etag &&
   (a.etag !== null || a.modified !== null);
 
+// guardedFetch's timeout covers the whole response, body included: a big file needs its time
+// (the run's own signal stops it sooner when cancelled).
+const URL_TIMEOUTS = { timeoutMs: 24 * 60 * 60 * 1000, connectTimeoutMs: 30_000 };
+
 export function fileConnector(options: FileConnectorOptions): Connector {
   const problemsOf = (config: Record<string, unknown>): string[] => {
     const result = configSchema.safeParse(config);
@@ -92,8 +100,16 @@ export function fileConnector(options: FileConnectorOptions): Connector {
   async function open(config: FileSourceConfig, signal: AbortSignal): Promise<OpenedFile> {
     if (config.path !== undefined) return openLocal(options.root, config.path);
     const url = new URL(config.url!);
-    const response = await fetch(url, { signal, redirect: "error" }).catch((error: unknown) => {
+    // Guarded, a redirect is an answer (3xx, refused below), never followed to an unchecked host.
+    const request = options.outbound
+      ? guardedFetch(url, { signal }, options.outbound, URL_TIMEOUTS).then(
+          (response) => response as unknown as Response,
+        )
+      : fetch(url, { signal, redirect: "error" });
+    const response = await request.catch((error: unknown) => {
       if (signal.aborted) throw error;
+      const refused = refusedTarget("url", error);
+      if (refused !== error) throw refused;
       throw new AppError(
         "SERVICE_UNAVAILABLE",
         `Could not reach ${url.origin}${url.pathname}`,
@@ -103,6 +119,12 @@ export function fileConnector(options: FileConnectorOptions): Connector {
     });
     if (!response.ok || !response.body) {
       await response.body?.cancel();
+      if (response.status >= 300 && response.status < 400) {
+        throw badInput(
+          `${url.origin}${url.pathname} redirected (${response.status}); set the source URL to the final address`,
+          { status: response.status },
+        );
+      }
       throw new AppError("SERVICE_UNAVAILABLE", `${url.origin}${url.pathname} answered ${response.status}`, {
         status: response.status,
       });
@@ -139,6 +161,12 @@ export function fileConnector(options: FileConnectorOptions): Connector {
 
   return {
     validate: (config) => problemsOf(config),
+
+    async checkTargets(config) {
+      if (options.outbound && typeof config.url === "string") {
+        await allowedUrl("url", config.url, options.outbound);
+      }
+    },
 
     read(context: ConnectorContext): SourceReader {
       const config = parse(context.config, problemsOf);

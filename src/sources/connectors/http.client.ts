@@ -2,9 +2,11 @@
 // and the circuit breaker. Errors name the status and the URL without its query string, never a
 // header, so no credential reaches a message or a log line.
 import { AppError, ErrorCode, badInput } from "../../errors.js";
+import { OutboundRefused, guardedFetch, type OutboundPolicy } from "../../net/outbound.js";
 import type { CircuitBreaker } from "./http.breaker.js";
 import type { HttpSourceConfig } from "./http.config.js";
 import { backoffDelay, honoursRetryAfter, isRetryableStatus, parseRetryAfter } from "./http.retry.js";
+import { refusedTarget } from "./targets.js";
 import type { ConnectorLog } from "./types.js";
 
 export interface HttpRequest {
@@ -29,6 +31,8 @@ export interface HttpCallContext {
   now: () => number;
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   random: () => number;
+  /** Set: every request (next links included) is checked and pinned under it. */
+  outbound?: OutboundPolicy | undefined;
 }
 
 /** The URL as it may appear in messages and logs: query strings sometimes carry API keys. */
@@ -42,6 +46,10 @@ export async function requestJson(request: HttpRequest, ctx: HttpCallContext): P
     ctx.breaker.acquire(ctx.now());
     const outcome = await send(request, ctx);
     if ("error" in outcome) {
+      if (outcome.error instanceof OutboundRefused) {
+        ctx.breaker.abandon();
+        throw refusedTarget("url", outcome.error);
+      }
       if (ctx.signal?.aborted) {
         ctx.breaker.abandon();
         throw ctx.signal.reason;
@@ -106,13 +114,17 @@ async function send(request: HttpRequest, ctx: HttpCallContext): Promise<Outcome
   const timeout = AbortSignal.timeout(ctx.timeoutMs);
   const signal = ctx.signal ? AbortSignal.any([ctx.signal, timeout]) : timeout;
   try {
-    const response = await fetch(request.url, {
+    const init = {
       method: request.method,
       headers: { accept: "application/json", ...request.headers },
       body: request.body,
-      redirect: "manual",
       signal,
-    });
+    };
+    const response = ctx.outbound
+      ? ((await guardedFetch(request.url, init, ctx.outbound, {
+          timeoutMs: ctx.timeoutMs,
+        })) as unknown as Response)
+      : await fetch(request.url, { ...init, redirect: "manual" });
     return { response, text: await response.text() };
   } catch (error) {
     return { error };

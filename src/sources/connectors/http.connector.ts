@@ -2,6 +2,7 @@
 // largest incremental cursor value as the checkpoint for the next sync.
 import { setTimeout as delay } from "node:timers/promises";
 import { AppError, badInput } from "../../errors.js";
+import type { OutboundPolicy } from "../../net/outbound.js";
 import { defaultBreakers, type CircuitBreakerRegistry } from "./http.breaker.js";
 import { requestJson, safeUrl, type HttpCallContext, type HttpResponse } from "./http.client.js";
 import {
@@ -12,6 +13,7 @@ import {
   type HttpSourceConfig,
 } from "./http.config.js";
 import { firstPage, nextPage, pageParams, valueAt, type PageState } from "./http.pagination.js";
+import { allowedUrl } from "./targets.js";
 import type { Checkpoint, Connector, ConnectorContext, ConnectorLog, SourceReader } from "./types.js";
 
 export interface HttpFetchOptions {
@@ -25,6 +27,8 @@ export interface HttpFetchOptions {
   now?: () => number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   random?: () => number;
+  /** Set: requests go only to addresses this policy allows. */
+  outbound?: OutboundPolicy | undefined;
 }
 
 export interface HttpRecord {
@@ -98,6 +102,7 @@ async function* pages(
     now: options.now ?? Date.now,
     sleep: options.sleep ?? ((ms, signal) => delay(ms, undefined, { signal })),
     random: options.random ?? Math.random,
+    outbound: options.outbound,
   };
   const headers = { ...config.headers, ...authHeaders(config.auth, secrets) };
   const incrementalParam =
@@ -189,8 +194,15 @@ function problemsOf(check: () => void): string[] {
 const asCheckpoint = (value: unknown): Checkpoint | undefined =>
   typeof value === "string" || typeof value === "number" ? value : undefined;
 
-/** HTTP API sources as the pipeline runner and connection tests use them. */
-export const httpConnector: Connector = {
+/**
+ * HTTP API sources as the pipeline runner and connection tests use them; with a policy, only
+ * addresses it allows are contacted.
+ */
+export const httpConnectorWith = (outbound?: OutboundPolicy): Connector => ({
+  async checkTargets(config) {
+    if (outbound) await allowedUrl("url", parseHttpSourceConfig(config).url, outbound);
+  },
+
   validate(config, secrets) {
     let parsed: HttpSourceConfig | undefined;
     const problems = problemsOf(() => (parsed = parseHttpSourceConfig(config)));
@@ -208,6 +220,7 @@ export const httpConnector: Connector = {
           log: context.log,
           signal: context.signal,
           sourceId: context.sourceId,
+          outbound,
           // A full refresh reads everything, and still leaves the largest cursor for a later increment.
           checkpoint: context.mode === "INCREMENTAL" ? previous : undefined,
         });
@@ -230,6 +243,7 @@ export const httpConnector: Connector = {
       log: context.log,
       signal: context.signal,
       sourceId: context.sourceId,
+      outbound,
     });
     for await (const { record } of stream) {
       records.push(record);
@@ -237,4 +251,7 @@ export const httpConnector: Connector = {
     }
     return { message: `Read ${records.length} record(s) from the first page`, records };
   },
-};
+});
+
+/** Unguarded: for callers that chose the URL themselves (tests, tools). */
+export const httpConnector: Connector = httpConnectorWith();

@@ -5,7 +5,9 @@
 // parameter; the checkpoint is the largest cursor value read.
 import pg from "pg";
 import { z } from "zod";
-import { AppError } from "../../errors.js";
+import { AppError, badInput } from "../../errors.js";
+import { pinnedSocket, type OutboundPolicy } from "../../net/outbound.js";
+import { allowedHost } from "./targets.js";
 import type {
   Checkpoint,
   Connector,
@@ -156,13 +158,56 @@ function sourceError(error: unknown, config: PostgresSourceConfig, password: str
   return error;
 }
 
-function clientFor(config: PostgresSourceConfig, password: string | undefined) {
+/** The server the settings name, from either form. */
+function serverOf(config: PostgresSourceConfig) {
+  if (!config.url) {
+    return {
+      field: "host",
+      host: config.host!,
+      port: config.port,
+      database: config.database,
+      user: config.user,
+    };
+  }
+  const url = new URL(config.url);
+  return {
+    field: "url",
+    host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port: Number(url.port || 5432),
+    database: decodeURIComponent(url.pathname.slice(1)) || undefined,
+    user: decodeURIComponent(url.username) || undefined,
+  };
+}
+
+/**
+ * Where to connect. Under a policy, the host is checked and the socket reaches only the checked
+ * addresses (the name stays, so verify-full still checks it); a URL's query parameters, which can
+ * name other hosts or sockets, are refused there.
+ */
+async function connectionFor(config: PostgresSourceConfig, outbound: OutboundPolicy | undefined) {
+  if (!outbound) {
+    return config.url
+      ? { connectionString: config.url }
+      : { host: config.host, port: config.port, database: config.database, user: config.user };
+  }
+  if (config.url && new URL(config.url).search) {
+    throw badInput("Invalid source: url: query parameters are not accepted; use the ssl field", {
+      problems: ["url: query parameters are not accepted; use the ssl field"],
+    });
+  }
+  const { field, ...server } = serverOf(config);
+  const addresses = await allowedHost(field, server.host, outbound);
+  return { ...server, stream: () => pinnedSocket(addresses) };
+}
+
+async function clientFor(
+  config: PostgresSourceConfig,
+  password: string | undefined,
+  outbound: OutboundPolicy | undefined,
+) {
   const ssl = config.ssl === "disable" ? false : { rejectUnauthorized: config.ssl === "verify-full" };
-  const where = config.url
-    ? { connectionString: config.url }
-    : { host: config.host, port: config.port, database: config.database, user: config.user };
   return new pg.Client({
-    ...where,
+    ...(await connectionFor(config, outbound)),
     password,
     ssl,
     types: typeParsers,
@@ -177,6 +222,7 @@ interface StreamOptions {
   signal: AbortSignal;
   log: ConnectorLog;
   sourceId: string;
+  outbound: OutboundPolicy | undefined;
 }
 
 /** The query's rows, a FETCH at a time, in one read-only snapshot. */
@@ -186,7 +232,7 @@ async function* streamRows(
   options: StreamOptions,
 ): AsyncGenerator<Record<string, unknown>> {
   options.signal.throwIfAborted();
-  const client = clientFor(config, password);
+  const client = await clientFor(config, password, options.outbound);
   // A cancelled run closes the socket: the FETCH in flight fails and the server drops the cursor.
   const stop = () => void client.end().catch(() => undefined);
   options.signal.addEventListener("abort", stop, { once: true });
@@ -224,7 +270,12 @@ async function* streamRows(
 const asCheckpoint = (value: unknown): Checkpoint | undefined =>
   typeof value === "string" || typeof value === "number" ? value : undefined;
 
-export const postgresConnector: Connector = {
+/** PostgreSQL sources; with a policy, only servers it allows are contacted. */
+export const postgresConnectorWith = (outbound?: OutboundPolicy): Connector => ({
+  async checkTargets(config) {
+    if (outbound) await connectionFor(parsePostgresSourceConfig(config), outbound);
+  },
+
   validate(config) {
     const result = postgresSourceConfigSchema.safeParse(config);
     return result.success
@@ -245,6 +296,7 @@ export const postgresConnector: Connector = {
           signal: context.signal,
           log: context.log,
           sourceId: context.sourceId,
+          outbound,
         });
         for await (const record of rows) {
           rowNumber++;
@@ -273,6 +325,7 @@ export const postgresConnector: Connector = {
       signal: context.signal,
       log: context.log,
       sourceId: context.sourceId,
+      outbound,
     });
     for await (const record of rows) {
       records.push(record);
@@ -280,4 +333,7 @@ export const postgresConnector: Connector = {
     }
     return { message: `Read ${records.length} row(s) from ${target(config)}`, records };
   },
-};
+});
+
+/** Unguarded: for callers that chose the server themselves (tests, tools). */
+export const postgresConnector: Connector = postgresConnectorWith();

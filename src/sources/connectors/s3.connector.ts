@@ -1,6 +1,7 @@
 // The S3 source (AWS or any S3-compatible store): the objects under a prefix whose keys match a
 // glob. An INCREMENTAL sync reads only objects whose ETag differs from the last sync's.
 import { z } from "zod";
+import { pinnedLookup, type OutboundPolicy } from "../../net/outbound.js";
 import { S3Connection, type S3Credentials } from "../../transfer/s3.js";
 import {
   parseOrThrow,
@@ -16,6 +17,7 @@ import {
   sampleRemoteFiles,
   type RemoteFolder,
 } from "./remote-files.js";
+import { allowedUrl } from "./targets.js";
 import type { Connector, ConnectorContext } from "./types.js";
 
 // Strict, so a key pasted into the config is refused instead of stored in plain text.
@@ -42,13 +44,24 @@ function problems(config: Record<string, unknown>, secrets: Record<string, strin
   return found;
 }
 
-function openFolder(
+/**
+ * A custom endpoint is the publisher's choice, so it is checked under the policy and pinned to
+ * the checked addresses; AWS itself (no endpoint) is not.
+ */
+async function endpointLookup(config: S3SourceConfig, outbound: OutboundPolicy | undefined) {
+  if (!outbound || config.endpoint === undefined) return undefined;
+  return pinnedLookup((await allowedUrl("endpoint", config.endpoint, outbound)).addresses);
+}
+
+async function openFolder(
   config: S3SourceConfig,
   secrets: S3Credentials,
   signal: AbortSignal,
+  outbound: OutboundPolicy | undefined,
 ): Promise<RemoteFolder> {
-  const connection = new S3Connection(s3Location(config), secrets, { signal });
-  return Promise.resolve({
+  const lookup = await endpointLookup(config, outbound);
+  const connection = new S3Connection(s3Location(config), secrets, { signal, lookup });
+  return {
     list: async () =>
       (await connection.list(config.prefix, config.glob)).map((object) => ({
         origin: object.key,
@@ -58,7 +71,7 @@ function openFolder(
       })),
     open: (file) => connection.read(file.origin),
     close: () => connection.close(),
-  });
+  };
 }
 
 const parsedConfig = (context: Pick<ConnectorContext, "config">) =>
@@ -66,19 +79,26 @@ const parsedConfig = (context: Pick<ConnectorContext, "config">) =>
 const credentials = (secrets: Record<string, string>) =>
   parseOrThrow(s3CredentialsSchema, secrets, "S3 source secrets");
 
-export const s3Connector: Connector = {
+/** S3 sources; with a policy, a custom endpoint must be an address it allows. */
+export const s3ConnectorWith = (outbound?: OutboundPolicy): Connector => ({
   validate: problems,
+  async checkTargets(config) {
+    await endpointLookup(parseOrThrow(s3SourceConfigSchema, config, "S3 source"), outbound);
+  },
   read(context) {
     const config = parsedConfig(context);
     return readRemoteFiles(
-      () => openFolder(config, credentials(context.secrets), context.signal),
+      () => openFolder(config, credentials(context.secrets), context.signal, outbound),
       config,
       context,
     );
   },
   async sample(context, max) {
     const config = parsedConfig(context);
-    const folder = await openFolder(config, credentials(context.secrets), context.signal);
+    const folder = await openFolder(config, credentials(context.secrets), context.signal, outbound);
     return sampleRemoteFiles(folder, config, max, `s3://${config.bucket}/${config.prefix}${config.glob}`);
   },
-};
+});
+
+/** Unguarded: for callers that chose the endpoint themselves (tests, tools). */
+export const s3Connector: Connector = s3ConnectorWith();

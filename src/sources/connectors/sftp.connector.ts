@@ -1,6 +1,7 @@
 // The SFTP source: the files matching a path glob on an SFTP server. An INCREMENTAL sync reads
 // only files whose name, size or modification time differ from those the last sync loaded.
 import { z } from "zod";
+import { pinnedSocket, type OutboundPolicy } from "../../net/outbound.js";
 import {
   parseOrThrow,
   problemsOf,
@@ -16,6 +17,7 @@ import {
   sampleRemoteFiles,
   type RemoteFolder,
 } from "./remote-files.js";
+import { allowedHost } from "./targets.js";
 import type { Connector, ConnectorContext } from "./types.js";
 
 // Strict, so a password pasted into the config is refused instead of stored in plain text.
@@ -47,8 +49,14 @@ async function openFolder(
   config: SftpSourceConfig,
   secrets: SftpCredentials,
   signal: AbortSignal,
+  outbound: OutboundPolicy | undefined,
 ): Promise<RemoteFolder> {
-  const connection = await SftpConnection.open(sftpEndpoint(config), secrets, { signal });
+  // Under a policy the session reaches only the addresses just checked.
+  const addresses = outbound ? await allowedHost("host", config.host, outbound) : undefined;
+  const connection = await SftpConnection.open(sftpEndpoint(config), secrets, {
+    signal,
+    ...(addresses ? { socket: () => pinnedSocket(addresses) } : {}),
+  });
   return {
     list: async () =>
       (await connection.list(config.path)).map((file) => ({
@@ -65,17 +73,24 @@ async function openFolder(
 const parsedConfig = (context: Pick<ConnectorContext, "config">) =>
   parseOrThrow(sftpSourceConfigSchema, context.config, "SFTP source");
 
-export const sftpConnector: Connector = {
+/** SFTP sources; with a policy, only servers it allows are contacted. */
+export const sftpConnectorWith = (outbound?: OutboundPolicy): Connector => ({
   validate: problems,
+  async checkTargets(config) {
+    if (outbound) await allowedHost("host", parsedConfig({ config }).host, outbound);
+  },
   read(context) {
     const config = parsedConfig(context);
     const secrets = parseOrThrow(sftpCredentialsSchema, context.secrets, "SFTP source secrets");
-    return readRemoteFiles(() => openFolder(config, secrets, context.signal), config, context);
+    return readRemoteFiles(() => openFolder(config, secrets, context.signal, outbound), config, context);
   },
   async sample(context, max) {
     const config = parsedConfig(context);
     const secrets = parseOrThrow(sftpCredentialsSchema, context.secrets, "SFTP source secrets");
-    const folder = await openFolder(config, secrets, context.signal);
+    const folder = await openFolder(config, secrets, context.signal, outbound);
     return sampleRemoteFiles(folder, config, max, `${config.path} on ${config.host}`);
   },
-};
+});
+
+/** Unguarded: for callers that chose the server themselves (tests, tools). */
+export const sftpConnector: Connector = sftpConnectorWith();

@@ -63,6 +63,11 @@ export interface Connector {
    * fields, never secret values.
    */
   validate(config: Record<string, unknown>, secrets: Record<string, string>): string[];
+  /**
+   * Refuses (BAD_USER_INPUT) a server the operator's outbound policy does not allow, resolving its
+   * name. Connectors built with a policy have it; reads check again when they connect.
+   */
+  checkTargets?(config: Record<string, unknown>): Promise<void>;
   read(context: ConnectorContext): SourceReader;
   /** Reads a handful of records to prove the settings work; throws AppError with a clear message. */
   sample(
