@@ -20,7 +20,14 @@ import type {
 } from "../generated/prisma/client.js";
 import type { JobDefinition } from "../jobs/boss.js";
 import type { JobQueue } from "../jobs/queue.js";
-import { OutboundRefused, checkHost, checkTarget, type OutboundPolicy } from "../net/outbound.js";
+import type { LookupFunction } from "node:net";
+import {
+  OutboundRefused,
+  checkHost,
+  checkTarget,
+  pinnedLookup,
+  type OutboundPolicy,
+} from "../net/outbound.js";
 import type { Logger } from "../observability/logger.js";
 import { ref } from "../records/read.service.js";
 import type { RecordsReader } from "../records/records.reader.js";
@@ -291,7 +298,7 @@ export class DropDispatcher {
       throw new FinalFailure("FORBIDDEN: the account may no longer read this dataset");
     }
     const plan = await this.plan(delivery, dataset, dropId, started);
-    const target = await guardDropTarget(this.target(delivery), this.settings.policy);
+    const { target, connect } = await guardDropTarget(this.target(delivery), this.settings.policy);
     const incremental = delivery.mode === "INCREMENTAL";
     const batches = await this.reader.changes(ref(dataset), {
       after: plan.after === null ? null : BigInt(plan.after),
@@ -336,7 +343,7 @@ export class DropDispatcher {
       const reservation = await this.reserve(delivery, dataset, credits);
       let receipt: DropReceipt;
       try {
-        receipt = await dropFiles(target, staged);
+        receipt = await dropFiles(target, staged, connect);
       } catch (error) {
         if (reservation) await this.ledger.release(reservation);
         throw error;
@@ -405,13 +412,18 @@ export class DropDispatcher {
  * addresses (and is connected to by the address checked, so DNS cannot change it in between); an
  * S3 endpoint is checked as a URL. AWS itself (no endpoint) is public.
  */
-export async function guardDropTarget<T extends DropTarget>(target: T, policy: OutboundPolicy): Promise<T> {
+export async function guardDropTarget<T extends DropTarget>(
+  target: T,
+  policy: OutboundPolicy,
+): Promise<{ target: T; connect: { lookup?: LookupFunction } }> {
   if (target.type === "SFTP") {
     const [address] = await checkHost(target.config.host, policy);
-    return { ...target, config: { ...target.config, host: address!.address } };
+    return { target: { ...target, config: { ...target.config, host: address!.address } }, connect: {} };
   }
-  if (target.config.endpoint !== undefined) await checkTarget(target.config.endpoint, policy);
-  return target;
+  if (target.config.endpoint === undefined) return { target, connect: {} };
+  // The SDK resolves the endpoint itself: pin its lookup to the addresses just checked.
+  const { addresses } = await checkTarget(target.config.endpoint, policy);
+  return { target, connect: { lookup: pinnedLookup(addresses) } };
 }
 
 /** The settings field an outbound refusal is about, for messages at creation. */

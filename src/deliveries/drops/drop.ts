@@ -13,8 +13,8 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import type { Column } from "../../catalog/columns.js";
 import { AppError } from "../../errors.js";
-import { abortError, type TransferOptions } from "../../transfer/deadline.js";
-import { openDropStore, type DropTarget } from "./targets.js";
+import { abortError } from "../../transfer/deadline.js";
+import { openDropStore, type DropConnectOptions, type DropTarget } from "./targets.js";
 import {
   CONTENT_TYPES,
   dataFileName,
@@ -171,7 +171,7 @@ export function buildManifest(staged: StagedDrop): DropManifest {
 export async function dropFiles(
   target: DropTarget,
   staged: StagedDrop,
-  options: TransferOptions = {},
+  options: DropConnectOptions = {},
 ): Promise<DropReceipt> {
   const folder = dropFolder(staged.spec);
   const store = await openDropStore(target, options);

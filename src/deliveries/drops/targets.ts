@@ -1,6 +1,7 @@
 // Where a file drop lands: a folder on an SFTP server or a prefix in an S3 bucket. The settings
 // are validated like sources' (every problem listed); credentials travel apart, decrypted only to
 // upload.
+import type { LookupFunction } from "node:net";
 import { createReadStream } from "node:fs";
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
@@ -86,7 +87,13 @@ export interface DropStore {
   close(): Promise<void>;
 }
 
-export async function openDropStore(target: DropTarget, options: TransferOptions = {}): Promise<DropStore> {
+/** How a drop connects: cancellation, and for S3 a lookup pinned to the endpoint's checked addresses. */
+export type DropConnectOptions = TransferOptions & { lookup?: LookupFunction | undefined };
+
+export async function openDropStore(
+  target: DropTarget,
+  options: DropConnectOptions = {},
+): Promise<DropStore> {
   if (target.type === "SFTP") {
     const { config } = target;
     const connection = await SftpConnection.open(sftpEndpoint(config), target.secrets, options);
@@ -116,7 +123,7 @@ export async function openDropStore(target: DropTarget, options: TransferOptions
  * Connects and checks the target without writing a drop (for a delivery's connection test).
  * Throws the same clear AppErrors as a drop would: refused login, missing bucket, unreachable.
  */
-export async function probeDropTarget(target: DropTarget, options: TransferOptions = {}): Promise<string> {
+export async function probeDropTarget(target: DropTarget, options: DropConnectOptions = {}): Promise<string> {
   const store = await openDropStore(target, options);
   try {
     await store.probe();
