@@ -81,12 +81,25 @@ export class LiveService {
    * re-check.
    */
   onAccessRevoked(listener: (event: AccessRevoked) => void): () => Promise<void> {
-    const events = this.pubSub.subscribe(liveChannel(this.options.prefix, "access.revoked", ACCESS_CHANNEL));
-    void (async () => {
-      for await (const event of events) listener(event as AccessRevoked);
-    })().catch(() => undefined);
+    // Straight on the subscribing connection rather than through the PubSub: its event target
+    // leaves a failed SUBSCRIBE (Redis down at start) unhandled, and this one must be retried.
+    const channel = liveChannel(this.options.prefix, "access.revoked", ACCESS_CHANNEL);
+    const onMessage = (from: string, message: string) => {
+      if (from !== channel) return;
+      try {
+        listener(JSON.parse(message) as AccessRevoked);
+      } catch {
+        // Not ours to fail on: the periodic re-check still runs.
+      }
+    };
+    const subscribe = () => void this.subscriber.subscribe(channel).catch(() => undefined);
+    this.subscriber.on("message", onMessage);
+    this.subscriber.on("ready", subscribe);
+    subscribe();
     return async () => {
-      await events.return?.();
+      this.subscriber.off("message", onMessage);
+      this.subscriber.off("ready", subscribe);
+      await this.subscriber.unsubscribe(channel).catch(() => undefined);
     };
   }
 
