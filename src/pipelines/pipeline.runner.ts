@@ -394,7 +394,13 @@ export class PipelineRunner {
       where: { id: data.runId },
       include: { pipeline: { include: { source: true, dataset: true } } },
     });
-    if (!run) return;
+    if (!run || (run.status !== "QUEUED" && run.status !== "RUNNING")) return;
+    // The staging table goes first: once the run reads FAILED, nothing of it is left behind (and
+    // a failed drop leaves the run as it was, for the dead-letter job's retry).
+    if (run.pipeline.mode === "FULL_REFRESH") {
+      const staging = stagingTableName(run.pipeline.dataset.tableName, run.id);
+      await dropDatasetTable(this.clickhouse, this.config.CLICKHOUSE_DATABASE, staging);
+    }
     const error = "The run's worker stopped responding and its retries are used up";
     const failed = await this.prisma.pipelineRun.updateMany({
       where: { id: run.id, status: { in: ["QUEUED", "RUNNING"] } },
@@ -408,10 +414,6 @@ export class PipelineRunner {
       bytesRead: Number(run.bytesRead),
       progress: run.progress,
     };
-    if (run.pipeline.mode === "FULL_REFRESH") {
-      const staging = stagingTableName(run.pipeline.dataset.tableName, run.id);
-      await dropDatasetTable(this.clickhouse, this.config.CLICKHOUSE_DATABASE, staging);
-    }
     await this.note(run, "ERROR", `Run failed: ${error}`);
     await this.publishUpdate(run, "FAILED", counters);
     await this.publishFinished(run, "pipeline.run.failed", counters, error);
