@@ -9,6 +9,7 @@ import {
   type ClickHouseClientConfigOptions,
   type ClickHouseSettings,
 } from "@clickhouse/client";
+import { Readable } from "node:stream";
 import type { Config } from "../config.js";
 import { Identifier, ident, type Sql } from "./sql.js";
 
@@ -159,6 +160,21 @@ export class ClickHouse {
         clickhouse_settings: INSERT_SETTINGS,
       }),
     );
+  }
+
+  /**
+   * Runs an INSERT … FORMAT statement whose data is `body` (text in that format), sent as the
+   * request body: data, never part of the statement.
+   */
+  async insertText(statement: Sql, body: string): Promise<void> {
+    await this.call(async () => {
+      const result = await this.client.exec({
+        query: statement.text,
+        values: Readable.from([Buffer.from(body)], { objectMode: false }),
+      });
+      // The answer to an INSERT is empty; reading it to the end frees the socket.
+      for await (const _ of result.stream);
+    });
   }
 
   /**

@@ -25,7 +25,7 @@ function typedValue(column: Column, value: unknown, required: boolean, at: (m: s
     return null;
   }
   try {
-    return encodeValue(column, value).json;
+    return encodeValue(column, value);
   } catch (error) {
     if (error instanceof ValueError) throw at(`${column.type} ${error.message}`);
     throw error;

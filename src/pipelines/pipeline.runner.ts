@@ -13,13 +13,13 @@ import type { LogLevel, Prisma, PrismaClient, PipelineRun } from "../generated/p
 import type { JobInfo } from "../jobs/boss.js";
 import type { JobQueue } from "../jobs/queue.js";
 import type { Logger } from "../observability/logger.js";
-import { nextRowVersion, writeRecords, type DatasetRef } from "../records/records.writer.js";
+import { insertLines, nextRowVersion, RowEncoder, type DatasetRef } from "../records/records.writer.js";
 import { connectorFor, type ConnectorSettings } from "../sources/connectors/registry.js";
-import type { ConnectorLog, SourceRow } from "../sources/connectors/types.js";
+import type { ConnectorLog } from "../sources/connectors/types.js";
 import { redact, type SourceService } from "../sources/source.service.js";
 import { PIPELINE_RUN_QUEUE, type PipelineRunJob } from "./pipeline.queue.js";
 import { countLiveRows, quarantine, stagingTableName, swapIntoLive, type RejectedRow } from "./run-tables.js";
-import { compilePipeline, type SourceRecord } from "./steps/compile.js";
+import { compilePipeline } from "./steps/compile.js";
 
 export type RunnerConfig = Pick<Config, "CLICKHOUSE_DATABASE" | "DATABASE_URL" | "PIPELINE_BATCH_ROWS">;
 
@@ -202,21 +202,23 @@ export class PipelineRunner {
         }
       };
 
-      const good: Record<string, unknown>[] = [];
+      // Good rows become TSV lines as they come out of the steps, so a batch is held as text only.
+      const system = { runId: run.id, version: nextRowVersion() };
+      let encoder = new RowEncoder(target, system);
+      let lines: string[] = [];
       const bad: RejectedRow[] = [];
       let origin = "";
       // Inserts run while the next batches are read and processed: ClickHouse parses on its own
       // core. Each batch has a higher version than the last, so their order does not matter.
       const flush = async () => {
-        if (good.length) {
-          const batch = good.splice(0);
-          const version = nextRowVersion();
+        if (lines.length) {
+          const batch = lines;
+          const columns = encoder.columns;
+          lines = [];
+          system.version = nextRowVersion();
+          encoder = new RowEncoder(target, system);
           await inserts.add(async () => {
-            await writeRecords(this.clickhouse, database, target, batch, {
-              version,
-              runId: run.id,
-              chunkSize: batch.length,
-            });
+            await insertLines(this.clickhouse, database, target.tableName, columns, batch.join(""));
             counters.rowsWritten += batch.length;
           });
         }
@@ -230,39 +232,41 @@ export class PipelineRunner {
         bad.push(row);
       };
 
-      const accepted = async function* (rows: AsyncIterable<SourceRow>): AsyncGenerator<SourceRecord> {
-        for await (const row of rows) {
-          if (watch.cancelled) throw new Cancelled();
-          counters.rowsRead++;
-          origin = row.origin ?? "";
-          if (!row.ok) {
-            reject({ runId: run.id, origin, rowNumber: row.rowNumber, raw: row.raw, reasons: row.reasons });
-            continue;
-          }
+      // One loop, synchronous per row unless an expression step or a new field needs to wait:
+      // a promise or generator per row and step cost more than the steps themselves.
+      let milestone = 100_000;
+      for await (const row of reader) {
+        if (watch.cancelled) throw new Cancelled();
+        counters.rowsRead++;
+        origin = row.origin ?? "";
+        if (!row.ok) {
+          reject({ runId: run.id, origin, rowNumber: row.rowNumber, raw: row.raw, reasons: row.reasons });
+        } else {
           counters.bytesRead += row.bytes ?? 0;
           if (totalBytes) counters.progress = Math.min(0.99, counters.bytesRead / totalBytes);
           for (const field in row.record) {
             if (seenFields.has(field)) continue;
             seenFields.add(field);
-            if (!compiled.uses(field)) await onNewField(field);
+            if (compiled.uses(field)) continue;
+            // Lines already made lack a column the policy may add: they go out first.
+            await flush();
+            await onNewField(field);
+            encoder = new RowEncoder(target, system);
           }
-          yield { rowNumber: row.rowNumber, record: row.record };
+          const pending = compiled.processRecord(row.rowNumber, row.record);
+          const result = pending instanceof Promise ? await pending : pending;
+          if (result?.ok) lines.push(encoder.line(result.row));
+          else if (result) {
+            reject({
+              runId: run.id,
+              origin,
+              rowNumber: result.rowNumber,
+              raw: JSON.stringify(result.raw),
+              reasons: result.reasons,
+            });
+          }
         }
-      };
-
-      let milestone = 100_000;
-      for await (const result of compiled.process(accepted(reader))) {
-        if (result.ok) good.push(result.row);
-        else {
-          reject({
-            runId: run.id,
-            origin,
-            rowNumber: result.rowNumber,
-            raw: JSON.stringify(result.raw),
-            reasons: result.reasons,
-          });
-        }
-        if (good.length >= this.config.PIPELINE_BATCH_ROWS || bad.length >= QUARANTINE_BATCH) await flush();
+        if (lines.length >= this.config.PIPELINE_BATCH_ROWS || bad.length >= QUARANTINE_BATCH) await flush();
         if (counters.rowsRead >= milestone) {
           await note("INFO", `Read ${milestone} rows`, { ...counters });
           milestone *= 2;

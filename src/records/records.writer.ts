@@ -3,7 +3,8 @@
 // fit its column is a programming error (TypeError), not a client error.
 import type { ClickHouse } from "../db/clickhouse.js";
 import { canonicalKey, type Column } from "../catalog/columns.js";
-import { tableRef } from "../catalog/dataset-table.js";
+import { SYSTEM_COLUMNS, tableRef } from "../catalog/dataset-table.js";
+import { ident, join, sql } from "../db/sql.js";
 import {
   isoSeconds,
   parseBoolean,
@@ -16,6 +17,7 @@ import {
   parseString,
   ValueError,
 } from "./values.js";
+import { escapeTsv, TSV_NULL, tsvDateTime, tsvDefault } from "./tsv.js";
 
 export interface DatasetRef {
   id: string;
@@ -56,49 +58,25 @@ export function nextRowVersion(nowMs: number = Date.now()): bigint {
 }
 const UINT64_MAX = 2n ** 64n - 1n;
 
-// JSON.rawJSON (Node >= 21) emits text as is. 18.16 reads a Decimal from a JSON number only, not
-// from a string, and a JS number would lose digits: the canonical decimal text goes out raw.
-const rawJSON = (JSON as unknown as { rawJSON(text: string): object }).rawJSON;
-
-/**
- * The JSON representation of a value (what readers return) and what is sent to ClickHouse.
- * Throws ValueError when the value does not fit the column.
- */
-export function encodeValue(column: Column, value: unknown): { json: unknown; wire: unknown } {
+/** The JSON representation of a value (what readers return). Throws ValueError when it does not fit. */
+export function encodeValue(column: Column, value: unknown): unknown {
   switch (column.type) {
-    case "STRING": {
-      const s = parseString(value);
-      return { json: s, wire: s };
-    }
-    case "INT32": {
-      const n = parseInt32(value);
-      return { json: n, wire: n };
-    }
-    case "INT64": {
-      const n = parseInt64(value).toString(); // JSON has no 64-bit integers; ClickHouse reads "123"
-      return { json: n, wire: n };
-    }
-    case "FLOAT64": {
-      const n = parseFloat64(value);
-      return { json: n, wire: n };
-    }
-    case "DECIMAL": {
-      const text = parseDecimal(value, column);
-      return { json: text, wire: rawJSON(text) };
-    }
-    case "BOOLEAN": {
-      const b = parseBoolean(value);
-      return { json: b, wire: b ? 1 : 0 };
-    }
-    case "DATE": {
-      const d = parseDate(value);
-      return { json: d, wire: d };
-    }
-    case "DATETIME": {
-      // With the zone spelled out, best_effort parsing does not depend on the server's time zone.
-      const iso = isoSeconds(parseDateTime(value, { truncate: true }));
-      return { json: iso, wire: iso };
-    }
+    case "STRING":
+      return parseString(value);
+    case "INT32":
+      return parseInt32(value);
+    case "INT64":
+      return parseInt64(value).toString(); // JSON has no 64-bit integers
+    case "FLOAT64":
+      return parseFloat64(value);
+    case "DECIMAL":
+      return parseDecimal(value, column);
+    case "BOOLEAN":
+      return parseBoolean(value);
+    case "DATE":
+      return parseDate(value);
+    case "DATETIME":
+      return isoSeconds(parseDateTime(value, { truncate: true }));
   }
 }
 
@@ -110,43 +88,116 @@ function toVersion(version: bigint | number): string {
   return v.toString();
 }
 
-/** Builds the row as ClickHouse receives it; exported for tests and for ingestion's dry runs. */
-export function encodeRow(
-  dataset: Pick<DatasetRef, "columns" | "keyColumns">,
-  row: Record<string, unknown>,
-  system: { version: string; runId: string; ingestedAt: string; deleted: 0 | 1 },
-): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  const json: Record<string, unknown> = {};
-  for (const column of dataset.columns) {
-    const value = row[column.name];
-    if (value === null || value === undefined) {
-      // A tombstone needs only its key; omitted fields take the type's default.
-      if (system.deleted && !column.nullable && !dataset.keyColumns.includes(column.name)) continue;
-      if (!column.nullable) throw new TypeError(`Column "${column.name}" cannot be null`);
-      out[column.name] = null;
-      json[column.name] = null;
-      continue;
-    }
-    try {
-      const encoded = encodeValue(column, value);
-      out[column.name] = encoded.wire;
-      json[column.name] = encoded.json;
-    } catch (error) {
-      if (error instanceof ValueError) {
-        throw new TypeError(`Column "${column.name}" (${column.type}) ${error.message}`, { cause: error });
-      }
-      throw error;
-    }
+export interface SystemValues {
+  version: bigint | number;
+  runId: string;
+  /** The clock, for `_ingested_at`. */
+  now?: Date;
+  deleted?: boolean;
+}
+
+/**
+ * Encodes rows of one dataset as TabSeparated lines (records/tsv.ts) for one write: the dataset's
+ * columns, then the bookkeeping ones, in the order of {@link RowEncoder.columns}. Each value is
+ * checked against its column: one that does not fit is a TypeError (rows come validated).
+ */
+export class RowEncoder {
+  /** The columns of each line, in order: the INSERT names them. */
+  readonly columns: string[];
+  private readonly cells: ((value: unknown, key: unknown[]) => string)[];
+  private readonly keyAt: Map<string, number>;
+  private readonly system: string;
+
+  constructor(
+    private readonly dataset: Pick<DatasetRef, "columns" | "keyColumns">,
+    system: SystemValues,
+  ) {
+    this.columns = [...dataset.columns.map((c) => c.name), ...Object.keys(SYSTEM_COLUMNS)];
+    this.keyAt = new Map(dataset.keyColumns.map((k, i) => [k, i]));
+    this.cells = dataset.columns.map((column) => this.cell(column, system.deleted ?? false));
+    // _key comes first among the system columns; the rest is the same on every line.
+    const tail = [
+      toVersion(system.version),
+      escapeTsv(system.runId),
+      tsvDateTime(system.now ?? new Date()),
+      system.deleted ? "1" : "0",
+    ];
+    this.system = `\t${tail.join("\t")}\n`;
   }
-  // The key is computed from the values as readers return them, so that "5", 5 and 5n are one key
-  // and a client can rebuild a record's key from its values.
-  out._key = canonicalKey(dataset.keyColumns, json);
-  out._version = system.version;
-  out._run_id = system.runId;
-  out._ingested_at = system.ingestedAt;
-  out._deleted = system.deleted;
-  return out;
+
+  /** One row as a TSV line, its line break included. */
+  line(row: Record<string, unknown>): string {
+    const key: unknown[] = new Array(this.dataset.keyColumns.length);
+    let line = "";
+    const columns = this.dataset.columns;
+    for (let i = 0; i < columns.length; i++) {
+      const column = columns[i]!;
+      try {
+        line += this.cells[i]!(row[column.name], key) + "\t";
+      } catch (error) {
+        if (error instanceof ValueError) {
+          throw new TypeError(`Column "${column.name}" (${column.type}) ${error.message}`, { cause: error });
+        }
+        throw error;
+      }
+    }
+    // The key is computed from the values as readers return them, so that "5", 5 and 5n are one
+    // key and a client can rebuild a record's key from its values.
+    return line + escapeTsv(canonicalKeyOf(this.dataset.keyColumns, key)) + this.system;
+  }
+
+  private cell(column: Column, deleted: boolean): (value: unknown, key: unknown[]) => string {
+    const at = this.keyAt.get(column.name);
+    const isKey = at !== undefined;
+    // A tombstone needs only its key; the other columns take the type's default.
+    const absent =
+      deleted && !column.nullable && !isKey
+        ? () => tsvDefault(column.type)
+        : column.nullable
+          ? () => TSV_NULL
+          : () => {
+              throw new TypeError(`Column "${column.name}" cannot be null`);
+            };
+    const text = textOf(column, isKey);
+    return (value, key) => {
+      if (value === null || value === undefined) return absent();
+      const [json, out] = text(value);
+      if (isKey) key[at] = json;
+      return out;
+    };
+  }
+}
+
+/** Validates a non-null value; returns its JSON representation (for keys) and its TSV text. */
+function textOf(column: Column, isKey: boolean): (value: unknown) => [unknown, string] {
+  switch (column.type) {
+    case "STRING":
+      return (v) => {
+        const s = parseString(v);
+        return [s, escapeTsv(s)];
+      };
+    case "DATETIME":
+      return (v) => {
+        const date = parseDateTime(v, { truncate: true });
+        return [isKey ? isoSeconds(date) : null, tsvDateTime(date)];
+      };
+    case "BOOLEAN":
+      return (v) => {
+        const b = parseBoolean(v);
+        return [b, b ? "1" : "0"];
+      };
+    default:
+      return (v) => {
+        const json = encodeValue(column, v);
+        return [json, String(json)];
+      };
+  }
+}
+
+function canonicalKeyOf(keyColumns: readonly string[], values: unknown[]): string {
+  const row: Record<string, unknown> = {};
+  keyColumns.forEach((k, i) => (row[k] = values[i]));
+  return canonicalKey(keyColumns, row);
 }
 
 /** Inserts `rows` in chunks; returns how many were written. */
@@ -160,26 +211,32 @@ export async function writeRecords(
   const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK;
   if (!Number.isInteger(chunkSize) || chunkSize < 1)
     throw new TypeError("chunkSize must be a positive integer");
-  const system = {
-    version: toVersion(opts.version),
-    runId: opts.runId,
-    // UTC with T and Z: best_effort reads it the same whatever the server's time zone.
-    ingestedAt: isoSeconds(opts.now ?? new Date()),
-    deleted: opts.deleted ? (1 as const) : (0 as const),
-  };
-  const table = tableRef(database, dataset.tableName);
+  const encoder = new RowEncoder(dataset, opts);
   for (let start = 0; start < rows.length; start += chunkSize) {
-    const chunk = rows.slice(start, start + chunkSize).map((row, i) => {
+    let body = "";
+    const end = Math.min(rows.length, start + chunkSize);
+    for (let i = start; i < end; i++) {
       try {
-        return encodeRow(dataset, row, system);
+        body += encoder.line(rows[i]!);
       } catch (error) {
-        if (error instanceof TypeError) {
-          throw new TypeError(`Row ${start + i}: ${error.message}`, { cause: error });
-        }
+        if (error instanceof TypeError) throw new TypeError(`Row ${i}: ${error.message}`, { cause: error });
         throw error;
       }
-    });
-    await ch.insert(table, chunk);
+    }
+    await insertLines(ch, database, dataset.tableName, encoder.columns, body);
   }
   return rows.length;
+}
+
+/** Inserts lines a {@link RowEncoder} made (`columns` is its `columns`). */
+export async function insertLines(
+  ch: ClickHouse,
+  database: string,
+  tableName: string,
+  columns: readonly string[],
+  body: string,
+): Promise<void> {
+  if (body === "") return;
+  const names = join(columns.map((c) => sql`${ident(c)}`));
+  await ch.insertText(sql`INSERT INTO ${tableRef(database, tableName)} (${names}) FORMAT TabSeparated`, body);
 }

@@ -24,6 +24,11 @@ export interface PipelineTarget {
 
 export interface CompiledPipeline {
   process(records: AsyncIterable<SourceRecord> | Iterable<SourceRecord>): AsyncIterable<StepResult>;
+  /**
+   * One record through the steps: its result, or undefined when a filter dropped it. A promise
+   * only when an expression step (filter, derive) runs, so callers can stay synchronous per row.
+   */
+  processRecord(rowNumber: number, record: unknown): StepResult | undefined | Promise<StepResult | undefined>;
   /** Source fields seen so far that neither the steps nor the dataset's columns use. */
   newFields(): string[];
   /** Whether the steps or the dataset's columns (as they are now) use a source field. */
@@ -303,16 +308,25 @@ class Pipeline implements CompiledPipeline {
 
   async *process(records: AsyncIterable<SourceRecord> | Iterable<SourceRecord>): AsyncIterable<StepResult> {
     for await (const { rowNumber, record } of records) {
-      this.counts.read++;
-      const pending = this.processOne(rowNumber, record);
+      const pending = this.processRecord(rowNumber, record);
       const result = pending instanceof Promise ? await pending : pending;
-      if (!result) {
-        this.counts.filtered++;
-        continue;
-      }
-      this.counts[result.ok ? "ok" : "rejected"]++;
-      yield result;
+      if (result) yield result;
     }
+  }
+
+  processRecord(
+    rowNumber: number,
+    record: unknown,
+  ): StepResult | undefined | Promise<StepResult | undefined> {
+    this.counts.read++;
+    const pending = this.processOne(rowNumber, record);
+    return pending instanceof Promise ? pending.then((r) => this.count(r)) : this.count(pending);
+  }
+
+  private count(result: StepResult | undefined): StepResult | undefined {
+    if (!result) this.counts.filtered++;
+    else this.counts[result.ok ? "ok" : "rejected"]++;
+    return result;
   }
 
   /** Synchronous unless an expression step runs: a promise per row would cost a tick each. */
