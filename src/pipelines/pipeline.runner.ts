@@ -13,7 +13,7 @@ import type { LogLevel, Prisma, PrismaClient, PipelineRun } from "../generated/p
 import type { JobInfo } from "../jobs/boss.js";
 import type { JobQueue } from "../jobs/queue.js";
 import type { Logger } from "../observability/logger.js";
-import { insertLines, nextRowVersion, RowEncoder, type DatasetRef } from "../records/records.writer.js";
+import { RowStream, type DatasetRef } from "../records/records.writer.js";
 import { connectorFor, type ConnectorSettings } from "../sources/connectors/registry.js";
 import type { ConnectorLog } from "../sources/connectors/types.js";
 import { redact, type SourceService } from "../sources/source.service.js";
@@ -25,11 +25,6 @@ export type RunnerConfig = Pick<Config, "CLICKHOUSE_DATABASE" | "DATABASE_URL" |
 
 /** How often counters and progress are saved and published, and cancellation is checked. */
 const PROGRESS_INTERVAL_MS = 1000;
-/**
- * Batches being inserted while the next is filled (memory holds this many plus one). One already
- * overlaps Node's work with ClickHouse's; two measured no faster on two cores.
- */
-const INSERTS_IN_FLIGHT = 1;
 /** Rejected rows buffered before a quarantine insert. */
 const QUARANTINE_BATCH = 5000;
 /** How long a run waits before trying again when another run of its pipeline holds the lock. */
@@ -132,7 +127,7 @@ export class PipelineRunner {
     const counters: Counters = { rowsRead: 0, rowsWritten: 0, rowsRejected: 0, bytesRead: 0, progress: null };
     const abort = new AbortController();
     let secrets: Record<string, string> = {};
-    const inserts = new InFlight(INSERTS_IN_FLIGHT);
+    let rows: RowStream | undefined;
     const note = (level: LogLevel, message: string, data?: Record<string, unknown>) =>
       this.note(run, level, message, data);
     const watch = new ProgressWatch(
@@ -202,30 +197,18 @@ export class PipelineRunner {
         }
       };
 
-      // Good rows become TSV lines as they come out of the steps, so a batch is held as text only.
-      const system = { runId: run.id, version: nextRowVersion() };
-      let encoder = new RowEncoder(target, system);
-      let lines: string[] = [];
+      rows = new RowStream(this.clickhouse, database, target, {
+        runId: run.id,
+        rowsPerInsert: this.config.PIPELINE_BATCH_ROWS,
+        signal: abort.signal,
+        onStored: (n) => (counters.rowsWritten += n),
+        represented: true, // the steps' final check leaves every value so
+      });
       const bad: RejectedRow[] = [];
       let origin = "";
-      // Inserts run while the next batches are read and processed: ClickHouse parses on its own
-      // core. Each batch has a higher version than the last, so their order does not matter.
-      const flush = async () => {
-        if (lines.length) {
-          const batch = lines;
-          const columns = encoder.columns;
-          lines = [];
-          system.version = nextRowVersion();
-          encoder = new RowEncoder(target, system);
-          await inserts.add(async () => {
-            await insertLines(this.clickhouse, database, target.tableName, columns, batch.join(""));
-            counters.rowsWritten += batch.length;
-          });
-        }
-        if (bad.length) {
-          await quarantine(this.clickhouse, database, dataset.id, bad);
-          bad.length = 0;
-        }
+      const flushRejected = async () => {
+        await quarantine(this.clickhouse, database, dataset.id, bad);
+        bad.length = 0;
       };
       const reject = (row: RejectedRow) => {
         counters.rowsRejected++;
@@ -248,15 +231,16 @@ export class PipelineRunner {
             if (seenFields.has(field)) continue;
             seenFields.add(field);
             if (compiled.uses(field)) continue;
-            // Lines already made lack a column the policy may add: they go out first.
-            await flush();
+            // Rows already sent lack a column the policy may add: their insert ends first.
+            await rows.columnsChanged();
             await onNewField(field);
-            encoder = new RowEncoder(target, system);
           }
           const pending = compiled.processRecord(row.rowNumber, row.record);
           const result = pending instanceof Promise ? await pending : pending;
-          if (result?.ok) lines.push(encoder.line(result.row));
-          else if (result) {
+          if (result?.ok) {
+            const sending = rows.write(result.row);
+            if (sending) await sending;
+          } else if (result) {
             reject({
               runId: run.id,
               origin,
@@ -266,14 +250,14 @@ export class PipelineRunner {
             });
           }
         }
-        if (lines.length >= this.config.PIPELINE_BATCH_ROWS || bad.length >= QUARANTINE_BATCH) await flush();
+        if (bad.length >= QUARANTINE_BATCH) await flushRejected();
         if (counters.rowsRead >= milestone) {
           await note("INFO", `Read ${milestone} rows`, { ...counters });
           milestone *= 2;
         }
       }
-      await flush();
-      await inserts.drain();
+      if (bad.length) await flushRejected();
+      await rows.finish();
       // From here on the run commits: no progress save may land after its final status.
       await watch.stop();
       if (watch.cancelled) throw new Cancelled();
@@ -331,7 +315,7 @@ export class PipelineRunner {
       await this.publishFinished(run, "pipeline.run.succeeded", counters, null);
     } catch (error) {
       abort.abort();
-      await inserts.settle();
+      await rows?.abort();
       if (staging) {
         await dropDatasetTable(this.clickhouse, database, staging).catch((err: unknown) =>
           this.log.warn({ err, runId: run.id }, "could not drop a staging table"),
@@ -476,29 +460,6 @@ export class PipelineRunner {
         error,
       }),
     );
-  }
-}
-
-/** Runs at most `max` tasks at once; a failure surfaces from the next add() or drain(). */
-class InFlight {
-  private pending: Promise<void>[] = [];
-
-  constructor(private readonly max: number) {}
-
-  async add(task: () => Promise<void>): Promise<void> {
-    while (this.pending.length >= this.max) await this.pending.shift();
-    const running = task();
-    running.catch(() => {}); // observed when awaited above or in drain()
-    this.pending.push(running);
-  }
-
-  async drain(): Promise<void> {
-    while (this.pending.length) await this.pending.shift();
-  }
-
-  /** Waits for every task, ignoring failures (the run is failing already). */
-  async settle(): Promise<void> {
-    await Promise.allSettled(this.pending.splice(0));
   }
 }
 

@@ -1,22 +1,11 @@
 // Writes rows into a dataset's table (catalog/dataset-table.ts): typed values plus the bookkeeping
 // columns. Used by ingestion; rows are expected to be validated already, so a value that does not
 // fit its column is a programming error (TypeError), not a client error.
-import type { ClickHouse } from "../db/clickhouse.js";
-import { canonicalKey, type Column } from "../catalog/columns.js";
+import type { ClickHouse, InsertStream } from "../db/clickhouse.js";
+import { keyOfValues, type Column } from "../catalog/columns.js";
 import { SYSTEM_COLUMNS, tableRef } from "../catalog/dataset-table.js";
-import { ident, join, sql } from "../db/sql.js";
-import {
-  isoSeconds,
-  parseBoolean,
-  parseDate,
-  parseDateTime,
-  parseDecimal,
-  parseFloat64,
-  parseInt32,
-  parseInt64,
-  parseString,
-  ValueError,
-} from "./values.js";
+import { ident, join, sql, type Sql } from "../db/sql.js";
+import { toRepresentation, ValueError } from "./values.js";
 import { escapeTsv, TSV_NULL, tsvDateTime, tsvDefault } from "./tsv.js";
 
 export interface DatasetRef {
@@ -58,28 +47,6 @@ export function nextRowVersion(nowMs: number = Date.now()): bigint {
 }
 const UINT64_MAX = 2n ** 64n - 1n;
 
-/** The JSON representation of a value (what readers return). Throws ValueError when it does not fit. */
-export function encodeValue(column: Column, value: unknown): unknown {
-  switch (column.type) {
-    case "STRING":
-      return parseString(value);
-    case "INT32":
-      return parseInt32(value);
-    case "INT64":
-      return parseInt64(value).toString(); // JSON has no 64-bit integers
-    case "FLOAT64":
-      return parseFloat64(value);
-    case "DECIMAL":
-      return parseDecimal(value, column);
-    case "BOOLEAN":
-      return parseBoolean(value);
-    case "DATE":
-      return parseDate(value);
-    case "DATETIME":
-      return isoSeconds(parseDateTime(value, { truncate: true }));
-  }
-}
-
 function toVersion(version: bigint | number): string {
   const v = typeof version === "number" && Number.isSafeInteger(version) ? BigInt(version) : version;
   if (typeof v !== "bigint" || v < 0n || v > UINT64_MAX) {
@@ -94,6 +61,11 @@ export interface SystemValues {
   /** The clock, for `_ingested_at`. */
   now?: Date;
   deleted?: boolean;
+  /**
+   * Every non-null value is in its column's JSON representation already (toRepresentation, as
+   * the pipeline's final check leaves rows): only formatted, not parsed again.
+   */
+  represented?: boolean;
 }
 
 /**
@@ -104,17 +76,39 @@ export interface SystemValues {
 export class RowEncoder {
   /** The columns of each line, in order: the INSERT names them. */
   readonly columns: string[];
-  private readonly cells: ((value: unknown, key: unknown[]) => string)[];
-  private readonly keyAt: Map<string, number>;
+  private readonly names: string[];
+  private readonly represent: ((value: unknown) => unknown)[];
+  private readonly format: ((json: unknown) => string)[];
+  private readonly absent: (() => string)[];
+  private readonly keyAt: number[];
+  /** One row's values in their JSON representation; reused, as line() runs to completion. */
+  private readonly values: unknown[];
+  private readonly keyValues: unknown[];
   private readonly system: string;
 
   constructor(
     private readonly dataset: Pick<DatasetRef, "columns" | "keyColumns">,
     system: SystemValues,
   ) {
-    this.columns = [...dataset.columns.map((c) => c.name), ...Object.keys(SYSTEM_COLUMNS)];
-    this.keyAt = new Map(dataset.keyColumns.map((k, i) => [k, i]));
-    this.cells = dataset.columns.map((column) => this.cell(column, system.deleted ?? false));
+    const columns = dataset.columns;
+    this.names = columns.map((c) => c.name);
+    this.columns = [...this.names, ...Object.keys(SYSTEM_COLUMNS)];
+    this.keyAt = dataset.keyColumns.map((k) => this.names.indexOf(k));
+    this.represent = columns.map((c) => (system.represented ? (v) => v : (v) => toRepresentation(c, v)));
+    this.format = columns.map(formatter);
+    this.absent = columns.map((c) => {
+      // A tombstone needs only its key; the other columns take the type's default.
+      if (system.deleted && !c.nullable && !dataset.keyColumns.includes(c.name)) {
+        const text = tsvDefault(c.type);
+        return () => text;
+      }
+      if (c.nullable) return () => TSV_NULL;
+      return () => {
+        throw new TypeError(`Column "${c.name}" cannot be null`);
+      };
+    });
+    this.values = new Array(columns.length);
+    this.keyValues = new Array(this.keyAt.length);
     // _key comes first among the system columns; the rest is the same on every line.
     const tail = [
       toVersion(system.version),
@@ -127,77 +121,45 @@ export class RowEncoder {
 
   /** One row as a TSV line, its line break included. */
   line(row: Record<string, unknown>): string {
-    const key: unknown[] = new Array(this.dataset.keyColumns.length);
-    let line = "";
-    const columns = this.dataset.columns;
-    for (let i = 0; i < columns.length; i++) {
-      const column = columns[i]!;
-      try {
-        line += this.cells[i]!(row[column.name], key) + "\t";
-      } catch (error) {
-        if (error instanceof ValueError) {
-          throw new TypeError(`Column "${column.name}" (${column.type}) ${error.message}`, { cause: error });
-        }
-        throw error;
-      }
+    const { names, values } = this;
+    for (let i = 0; i < names.length; i++) {
+      const value = row[names[i]!];
+      values[i] = value === null || value === undefined ? null : this.valueOf(i, value);
     }
     // The key is computed from the values as readers return them, so that "5", 5 and 5n are one
     // key and a client can rebuild a record's key from its values.
-    return line + escapeTsv(canonicalKeyOf(this.dataset.keyColumns, key)) + this.system;
+    for (let k = 0; k < this.keyAt.length; k++) this.keyValues[k] = values[this.keyAt[k]!];
+    let line = "";
+    for (let i = 0; i < names.length; i++) {
+      const json = values[i];
+      line += (json === null ? this.absent[i]!() : this.format[i]!(json)) + "\t";
+    }
+    return line + escapeTsv(keyOfValues(this.keyValues)) + this.system;
   }
 
-  private cell(column: Column, deleted: boolean): (value: unknown, key: unknown[]) => string {
-    const at = this.keyAt.get(column.name);
-    const isKey = at !== undefined;
-    // A tombstone needs only its key; the other columns take the type's default.
-    const absent =
-      deleted && !column.nullable && !isKey
-        ? () => tsvDefault(column.type)
-        : column.nullable
-          ? () => TSV_NULL
-          : () => {
-              throw new TypeError(`Column "${column.name}" cannot be null`);
-            };
-    const text = textOf(column, isKey);
-    return (value, key) => {
-      if (value === null || value === undefined) return absent();
-      const [json, out] = text(value);
-      if (isKey) key[at] = json;
-      return out;
-    };
+  private valueOf(i: number, value: unknown): unknown {
+    try {
+      return this.represent[i]!(value);
+    } catch (error) {
+      if (!(error instanceof ValueError)) throw error;
+      const column = this.dataset.columns[i]!;
+      throw new TypeError(`Column "${column.name}" (${column.type}) ${error.message}`, { cause: error });
+    }
   }
 }
 
-/** Validates a non-null value; returns its JSON representation (for keys) and its TSV text. */
-function textOf(column: Column, isKey: boolean): (value: unknown) => [unknown, string] {
+/** The TSV text of a value in its column's JSON representation. */
+function formatter(column: Column): (json: unknown) => string {
   switch (column.type) {
     case "STRING":
-      return (v) => {
-        const s = parseString(v);
-        return [s, escapeTsv(s)];
-      };
+      return (v) => escapeTsv(v as string);
     case "DATETIME":
-      return (v) => {
-        const date = parseDateTime(v, { truncate: true });
-        return [isKey ? isoSeconds(date) : null, tsvDateTime(date)];
-      };
+      return (v) => tsvDateTime(new Date(v as string));
     case "BOOLEAN":
-      return (v) => {
-        const b = parseBoolean(v);
-        return [b, b ? "1" : "0"];
-      };
+      return (v) => (v ? "1" : "0");
     default:
-      return (v) => {
-        const json = encodeValue(column, v);
-        return [json, String(json)];
-      };
+      return (v) => String(v);
   }
-}
-
-function canonicalKeyOf(keyColumns: readonly string[], values: unknown[]): string {
-  const row: Record<string, unknown> = {};
-  keyColumns.forEach((k, i) => (row[k] = values[i]));
-  return canonicalKey(keyColumns, row);
 }
 
 /** Inserts `rows` in chunks; returns how many were written. */
@@ -229,7 +191,7 @@ export async function writeRecords(
 }
 
 /** Inserts lines a {@link RowEncoder} made (`columns` is its `columns`). */
-export async function insertLines(
+async function insertLines(
   ch: ClickHouse,
   database: string,
   tableName: string,
@@ -237,6 +199,110 @@ export async function insertLines(
   body: string,
 ): Promise<void> {
   if (body === "") return;
+  await ch.insertText(insertStatement(database, tableName, columns), body);
+}
+
+function insertStatement(database: string, tableName: string, columns: readonly string[]): Sql {
   const names = join(columns.map((c) => sql`${ident(c)}`));
-  await ch.insertText(sql`INSERT INTO ${tableRef(database, tableName)} (${names}) FORMAT TabSeparated`, body);
+  return sql`INSERT INTO ${tableRef(database, tableName)} (${names}) FORMAT TabSeparated`;
+}
+
+export interface RowStreamOptions {
+  runId: string;
+  /** Rows per INSERT statement; each insert's rows get a version of their own. */
+  rowsPerInsert: number;
+  /** Aborts the insert being sent. */
+  signal?: AbortSignal;
+  /** Called when an insert's rows are stored, with their number. */
+  onStored?: (rows: number) => void;
+  /** See {@link SystemValues.represented}. */
+  represented?: boolean;
+}
+
+/** Text gathered before it is handed to the socket: fewer, larger writes. */
+const SEND_CHARS = 256 * 1024;
+
+/**
+ * Writes a long sequence of rows (a pipeline run) through streaming inserts: each row becomes a
+ * TSV line as it is written and goes to ClickHouse, which parses while more rows are made. After
+ * `rowsPerInsert` rows the insert is ended and the next begins while the server stores the last,
+ * so memory holds the socket's buffer and at most one unfinished insert besides the current one.
+ * The dataset's columns may grow between rows: call {@link RowStream.columnsChanged}.
+ */
+export class RowStream {
+  private encoder: RowEncoder | null = null;
+  private insert: InsertStream | null = null;
+  private rows = 0;
+  private text = "";
+  private finishing: Promise<void> | null = null;
+
+  constructor(
+    private readonly ch: ClickHouse,
+    private readonly database: string,
+    private readonly dataset: DatasetRef,
+    private readonly options: RowStreamOptions,
+  ) {}
+
+  /** Adds a row; returns a promise only when the caller must wait (sending, or an insert ending). */
+  write(row: Record<string, unknown>): Promise<void> | undefined {
+    if (!this.encoder) {
+      this.encoder = new RowEncoder(this.dataset, {
+        runId: this.options.runId,
+        version: nextRowVersion(),
+        represented: this.options.represented,
+      });
+    }
+    this.text += this.encoder.line(row);
+    this.rows++;
+    if (this.rows >= this.options.rowsPerInsert) return this.endInsert();
+    if (this.text.length >= SEND_CHARS) return this.send();
+    return undefined;
+  }
+
+  /** Ends the current insert: rows written from now on name the dataset's columns as they are. */
+  columnsChanged(): Promise<void> {
+    return this.endInsert();
+  }
+
+  /** Sends what is left and waits until every row is stored. */
+  async finish(): Promise<void> {
+    await this.endInsert();
+    await this.finishing;
+  }
+
+  /** Stops the insert being sent and waits for the one ending, ignoring their failures. */
+  async abort(): Promise<void> {
+    this.insert?.abort();
+    this.insert = null;
+    await this.finishing?.catch(() => {});
+  }
+
+  private async send(): Promise<void> {
+    const text = this.text;
+    this.text = "";
+    if (!this.insert) {
+      const statement = insertStatement(this.database, this.dataset.tableName, this.encoder!.columns);
+      this.insert = this.ch.insertStream(statement, this.options.signal);
+    }
+    await this.insert.write(text);
+  }
+
+  private async endInsert(): Promise<void> {
+    if (!this.encoder) return;
+    await this.send();
+    const insert = this.insert!;
+    const rows = this.rows;
+    this.insert = null;
+    this.encoder = null;
+    this.rows = 0;
+    // One insert ends while the next is sent: wait for the previous one first.
+    try {
+      await this.finishing;
+    } catch (error) {
+      insert.abort();
+      throw error;
+    }
+    this.finishing = insert.end().then(() => this.options.onStored?.(rows));
+    this.finishing.catch(() => {}); // observed by the next endInsert(), finish() or abort()
+  }
 }

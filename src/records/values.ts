@@ -25,6 +25,7 @@ const MIN_DAY = "1970-01-01";
 const MAX_DAY = "2105-12-31";
 
 const INTEGER = /^[-+]?\d{1,40}$/;
+const SHORT_CANONICAL_INTEGER = /^(?:0|-?[1-9]\d{0,17})$/;
 const FLOAT = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
 const DECIMAL = /^([-+])?(\d+)(?:\.(\d+))?$/;
 const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
@@ -105,9 +106,13 @@ export function formatUnscaled(unscaled: bigint, scale: number): string {
   return negative ? `-${text}` : text;
 }
 
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+// Arithmetic rather than a Date: ingestion checks every date of every row.
 function validDay(year: number, month: number, day: number): boolean {
-  const d = new Date(Date.UTC(year, month - 1, day));
-  return d.getUTCFullYear() === year && d.getUTCMonth() === month - 1 && d.getUTCDate() === day;
+  if (month < 1 || month > 12 || day < 1) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return day <= (month === 2 && leap ? 29 : MONTH_DAYS[month - 1]!);
 }
 
 function dayText(date: Date): string {
@@ -180,6 +185,30 @@ export function parseBoolean(value: unknown): boolean {
   if (typeof value === "boolean") return value;
   if (value === 0 || value === 1) return value === 1;
   throw new ValueError("expects true or false");
+}
+
+/** A value in its column's JSON representation (what readers return). Throws {@link ValueError}. */
+export function toRepresentation(type: ValueType, value: unknown): string | number | boolean {
+  switch (type.type) {
+    case "STRING":
+      return parseString(value);
+    case "INT32":
+      return parseInt32(value);
+    case "INT64":
+      // JSON has no 64-bit integers: text. Canonical text of up to 18 digits fits as it is.
+      if (typeof value === "string" && SHORT_CANONICAL_INTEGER.test(value)) return value;
+      return parseInt64(value).toString();
+    case "FLOAT64":
+      return parseFloat64(value);
+    case "DECIMAL":
+      return parseDecimal(value, type);
+    case "BOOLEAN":
+      return parseBoolean(value);
+    case "DATE":
+      return parseDate(value);
+    case "DATETIME":
+      return isoSeconds(parseDateTime(value, { truncate: true }));
+  }
 }
 
 /**

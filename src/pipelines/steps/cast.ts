@@ -2,41 +2,9 @@
 // `cast` step's lenient reading of text (thousands separators, date layouts) in front of the
 // strict parsers of records/values.ts, which also check the final row.
 import type { ColumnType } from "../../catalog/columns.js";
-import {
-  ValueError,
-  isoSeconds,
-  parseBoolean,
-  parseDate,
-  parseDateTime,
-  parseDecimal,
-  parseFloat64,
-  parseInt32,
-  parseInt64,
-  parseString,
-  type ValueType,
-} from "../../records/values.js";
+import { ValueError, parseBoolean, parseDecimal, parseString, toRepresentation } from "../../records/values.js";
 
-/** A value in its column's JSON representation. Throws {@link ValueError}. */
-export function toRepresentation(type: ValueType, value: unknown): string | number | boolean {
-  switch (type.type) {
-    case "STRING":
-      return parseString(value);
-    case "INT32":
-      return parseInt32(value);
-    case "INT64":
-      return parseInt64(value).toString();
-    case "FLOAT64":
-      return parseFloat64(value);
-    case "DECIMAL":
-      return parseDecimal(value, type);
-    case "BOOLEAN":
-      return parseBoolean(value);
-    case "DATE":
-      return parseDate(value);
-    case "DATETIME":
-      return isoSeconds(parseDateTime(value, { truncate: true }));
-  }
-}
+export { toRepresentation };
 
 const TOKEN = /YYYY|MM|M|DD|D|HH|H|mm|ss/g;
 const TOKEN_PATTERN: Record<string, string> = {

@@ -42,8 +42,8 @@ type Row = Record<string, unknown>;
 interface RowState {
   row: Row;
   reasons: string[];
-  /** Fields whose cast failed: the final check does not report them twice. */
-  failed: Set<string>;
+  /** Fields whose cast failed: the final check does not report them twice. Made on first use. */
+  failed: Set<string> | null;
   /** Keys this row claims if it passes. */
   keys: string[];
 }
@@ -163,7 +163,7 @@ function compileStep(
         try {
           s.row[f] = castValue(s.row[f], options);
         } catch (error) {
-          s.failed.add(f);
+          (s.failed ??= new Set()).add(f);
           s.reasons.push(
             `field "${f}": cannot cast ${JSON.stringify(s.row[f])} to ${step.to}: ${describe(error)}`,
           );
@@ -234,7 +234,7 @@ function deriveOp(expr: Expression, field: string, used: Set<string>): Op {
     try {
       s.row[field] = plainResult(await expr.evaluate({ ...s.row }));
     } catch (error) {
-      s.failed.add(field);
+      (s.failed ??= new Set()).add(field);
       s.reasons.push(`field "${field}": the expression failed: ${expressionError(error)}`);
     }
     return true;
@@ -255,6 +255,12 @@ function validateOp(step: StepOf<"validate">, at: string, problems: string[]): O
   if (step.minLength !== undefined && step.maxLength !== undefined && step.minLength > step.maxLength)
     problems.push(`${at}: minLength is greater than maxLength`);
   const f = step.field;
+  const bounds = (
+    [
+      ["min", step.min],
+      ["max", step.max],
+    ] as const
+  ).filter((b): b is readonly ["min" | "max", string | number] => b[1] !== undefined);
   return (s) => {
     const v = s.row[f];
     const fail = (why: string) => s.reasons.push(`field "${f}" ${why}`);
@@ -273,21 +279,18 @@ function validateOp(step: StepOf<"validate">, at: string, problems: string[]): O
       fail(`must be one of ${step.enum.map((e) => JSON.stringify(e)).join(", ")}`);
     if (pattern && !(typeof v === "string" && pattern.test(v)))
       fail(`does not match the pattern ${step.pattern}`);
-    for (const [bound, limit] of [
-      ["min", step.min],
-      ["max", step.max],
-    ] as const) {
-      if (limit === undefined) continue;
+    for (const [bound, limit] of bounds) {
       const below = typeof limit === "number" ? Number(v) < limit : String(v) < limit;
       const above = typeof limit === "number" ? Number(v) > limit : String(v) > limit;
       if (typeof limit === "number" && Number.isNaN(Number(v))) fail("is not a number");
       else if (bound === "min" && below) fail(`is below the minimum ${limit}`);
       else if (bound === "max" && above) fail(`is above the maximum ${limit}`);
     }
+    if (step.minLength === undefined && step.maxLength === undefined) return true;
+    // Characters, not UTF-16 units: counting them copies the string, so only when asked.
     const length = typeof v === "string" ? [...v].length : Array.isArray(v) ? v.length : undefined;
-    if ((step.minLength !== undefined || step.maxLength !== undefined) && length === undefined)
-      fail("has no length");
-    else if (length !== undefined) {
+    if (length === undefined) fail("has no length");
+    else {
       if (step.minLength !== undefined && length < step.minLength) fail(`is shorter than ${step.minLength}`);
       if (step.maxLength !== undefined && length > step.maxLength) fail(`is longer than ${step.maxLength}`);
     }
@@ -337,12 +340,12 @@ class Pipeline implements CompiledPipeline {
     if (record === null || typeof record !== "object" || Array.isArray(record))
       return { ok: false, rowNumber, raw: { value: record }, reasons: ["the record is not an object"] };
     const raw = record as Row;
-    for (const name of Object.keys(raw)) this.sourceFields.add(name);
+    for (const name in raw) this.sourceFields.add(name);
     // Null prototype: a field named __proto__ is just a field.
     const state: RowState = {
       row: Object.assign(Object.create(null), raw),
       reasons: [],
-      failed: new Set(),
+      failed: null,
       keys: [],
     };
     for (let i = 0; i < this.ops.length; i++) {
@@ -376,7 +379,7 @@ class Pipeline implements CompiledPipeline {
     const row: Row = {};
     for (const column of this.target.columns) {
       const value = state.row[column.name];
-      if (state.failed.has(column.name)) continue;
+      if (state.failed?.has(column.name)) continue;
       if (value === undefined || value === null) {
         row[column.name] = null;
         if (this.target.keyColumns.includes(column.name))
