@@ -2,7 +2,13 @@
 // `cast` step's lenient reading of text (thousands separators, date layouts) in front of the
 // strict parsers of records/values.ts, which also check the final row.
 import type { ColumnType } from "../../catalog/columns.js";
-import { ValueError, parseBoolean, parseDecimal, parseString, toRepresentation } from "../../records/values.js";
+import {
+  ValueError,
+  parseBoolean,
+  parseDecimal,
+  parseString,
+  toRepresentation,
+} from "../../records/values.js";
 
 export { toRepresentation };
 
