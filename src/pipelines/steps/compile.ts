@@ -50,6 +50,14 @@ interface RowState {
 
 type Op = (state: RowState, seen: Set<string>) => Promise<boolean> | boolean;
 
+/**
+ * A row's fields while the steps run. Its prototype has no prototype, so a field named __proto__
+ * or toString is just a field (as with Object.create(null)), yet instances stay in V8's fast
+ * mode: Object.create(null) objects are hash tables, several times slower for every step.
+ */
+const FieldRow = function FieldRow() {} as unknown as new () => Row;
+FieldRow.prototype = Object.create(null) as object;
+
 const NOTHING = (v: unknown) => v === undefined || v === null || v === "";
 
 export function compilePipeline(steps: unknown, target: PipelineTarget): CompiledPipeline {
@@ -122,7 +130,7 @@ function compileStep(
       step.fields.forEach((f) => need(at, f));
       const fields = step.fields;
       return (s) => {
-        const next: Row = Object.create(null);
+        const next = new FieldRow();
         for (const f of fields) if (f in s.row) next[f] = s.row[f];
         s.row = next;
         return true;
@@ -341,9 +349,8 @@ class Pipeline implements CompiledPipeline {
       return { ok: false, rowNumber, raw: { value: record }, reasons: ["the record is not an object"] };
     const raw = record as Row;
     for (const name in raw) this.sourceFields.add(name);
-    // Null prototype: a field named __proto__ is just a field.
     const state: RowState = {
-      row: Object.assign(Object.create(null), raw),
+      row: Object.assign(new FieldRow(), raw),
       reasons: [],
       failed: null,
       keys: [],

@@ -9,6 +9,7 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { z } from "zod";
 import { AppError, badInput } from "../../errors.js";
 import { detectFormat, readRecords, type FileFormat } from "../formats/index.js";
+import { deferRows, mapRows } from "../formats/iterate.js";
 import type { ConnectionSample, Connector, ConnectorContext, SourceReader, SourceRow } from "./types.js";
 
 export interface FileConnectorOptions {
@@ -128,13 +129,11 @@ export function fileConnector(options: FileConnectorOptions): Connector {
       header: config.header,
     });
     const origin = file.name.slice(file.name.lastIndexOf("/") + 1);
-    return (async function* () {
-      try {
-        for await (const row of parsed) yield { ...row, origin };
-      } finally {
-        file.body.destroy();
-      }
-    })();
+    return mapRows(
+      parsed,
+      (row): SourceRow => Object.assign(row, { origin }),
+      () => file.body.destroy(),
+    );
   }
 
   return {
@@ -150,7 +149,7 @@ export function fileConnector(options: FileConnectorOptions): Connector {
         async totalBytes() {
           return (await openOnce()).fingerprint.size;
         },
-        async *[Symbol.asyncIterator]() {
+        ...deferRows(async () => {
           const file = await openOnce();
           checkpoint = file.fingerprint;
           const previous = context.checkpoint as FileCheckpoint | null;
@@ -159,10 +158,10 @@ export function fileConnector(options: FileConnectorOptions): Connector {
           if (context.mode === "INCREMENTAL" && previous && sameFile(previous, file.fingerprint)) {
             file.body.destroy();
             context.log.info({ sourceId: context.sourceId }, "The file has not changed since the last sync");
-            return;
+            return undefined;
           }
-          yield* rows(config, file);
-        },
+          return rows(config, file);
+        }),
       };
     },
 
