@@ -221,27 +221,44 @@ export interface RowStreamOptions {
 
 /** Text gathered before it is handed to the socket: fewer, larger writes. */
 const SEND_CHARS = 256 * 1024;
+/**
+ * How often an open insert is checked for rows; one that got none since the last check is ended.
+ * A slow source (an API backing off, a filter dropping most rows) must not leave an INSERT's
+ * socket silent until the client's request timeout fails the run.
+ */
+const IDLE_CHECK_MS = 1000;
 
 /**
  * Writes a long sequence of rows (a pipeline run) through streaming inserts: each row becomes a
  * TSV line as it is written and goes to ClickHouse, which parses while more rows are made. After
- * `rowsPerInsert` rows the insert is ended and the next begins while the server stores the last,
- * so memory holds the socket's buffer and at most one unfinished insert besides the current one.
- * The dataset's columns may grow between rows: call {@link RowStream.columnsChanged}.
+ * `rowsPerInsert` rows, or when rows stop coming for a second or two, the insert is ended and the
+ * next begins while the server stores the last, so memory holds the socket's buffer and at most
+ * one unfinished insert besides the current one. The dataset's columns may grow between rows:
+ * call {@link RowStream.columnsChanged}.
  */
 export class RowStream {
   private encoder: RowEncoder | null = null;
   private insert: InsertStream | null = null;
   private rows = 0;
   private text = "";
+  /** The insert being ended (and every one before it); a failure surfaces from the next call. */
   private finishing: Promise<void> | null = null;
+  private sending = false;
+  private rowsAtCheck = 0;
+  private readonly idleCheck: NodeJS.Timeout;
 
   constructor(
     private readonly ch: ClickHouse,
     private readonly database: string,
     private readonly dataset: DatasetRef,
     private readonly options: RowStreamOptions,
-  ) {}
+  ) {
+    this.idleCheck = setInterval(() => {
+      if (this.encoder && !this.sending && this.rows === this.rowsAtCheck)
+        void this.endInsert().catch(() => {});
+      this.rowsAtCheck = this.rows;
+    }, IDLE_CHECK_MS).unref();
+  }
 
   /** Adds a row; returns a promise only when the caller must wait (sending, or an insert ending). */
   write(row: Record<string, unknown>): Promise<void> | undefined {
@@ -266,43 +283,62 @@ export class RowStream {
 
   /** Sends what is left and waits until every row is stored. */
   async finish(): Promise<void> {
+    clearInterval(this.idleCheck);
     await this.endInsert();
     await this.finishing;
   }
 
   /** Stops the insert being sent and waits for the one ending, ignoring their failures. */
   async abort(): Promise<void> {
+    clearInterval(this.idleCheck);
     this.insert?.abort();
     this.insert = null;
+    this.encoder = null;
     await this.finishing?.catch(() => {});
+  }
+
+  private start(): InsertStream {
+    const statement = insertStatement(this.database, this.dataset.tableName, this.encoder!.columns);
+    return (this.insert = this.ch.insertStream(statement, this.options.signal));
   }
 
   private async send(): Promise<void> {
     const text = this.text;
     this.text = "";
-    if (!this.insert) {
-      const statement = insertStatement(this.database, this.dataset.tableName, this.encoder!.columns);
-      this.insert = this.ch.insertStream(statement, this.options.signal);
+    this.sending = true;
+    try {
+      await (this.insert ?? this.start()).write(text);
+    } finally {
+      this.sending = false;
     }
-    await this.insert.write(text);
   }
 
   private async endInsert(): Promise<void> {
     if (!this.encoder) return;
-    await this.send();
-    const insert = this.insert!;
+    // Taken at once: rows written while this insert ends go to the next one.
+    const insert = this.insert ?? this.start();
+    const text = this.text;
     const rows = this.rows;
     this.insert = null;
     this.encoder = null;
+    this.text = "";
     this.rows = 0;
-    // One insert ends while the next is sent: wait for the previous one first.
-    try {
-      await this.finishing;
-    } catch (error) {
-      insert.abort();
-      throw error;
-    }
-    this.finishing = insert.end().then(() => this.options.onStored?.(rows));
-    this.finishing.catch(() => {}); // observed by the next endInsert(), finish() or abort()
+    this.rowsAtCheck = 0;
+    const previous = this.finishing;
+    const finishing = (async () => {
+      try {
+        await insert.write(text);
+        await previous;
+      } catch (error) {
+        insert.abort();
+        throw error;
+      }
+      await insert.end();
+      this.options.onStored?.(rows);
+    })();
+    finishing.catch(() => {}); // observed by the next endInsert(), finish() or abort()
+    this.finishing = finishing;
+    // One insert ends while the next is sent: the one before must be stored first.
+    await previous;
   }
 }

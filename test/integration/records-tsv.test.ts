@@ -6,7 +6,7 @@ import { createDatasetTable } from "../../src/catalog/dataset-table.js";
 import { createClickHouse, type ClickHouse } from "../../src/db/clickhouse.js";
 import { ident, sql } from "../../src/db/sql.js";
 import { RecordsReader } from "../../src/records/records.reader.js";
-import { writeRecords, type DatasetRef } from "../../src/records/records.writer.js";
+import { RowStream, writeRecords, type DatasetRef } from "../../src/records/records.writer.js";
 import { baseConfig, uniqueName } from "../support/databases.js";
 
 const columns: Column[] = [
@@ -106,5 +106,30 @@ describe("records: TabSeparated writes", () => {
     expect(page.items.map((item) => item.values.id).sort((a, b) => Number(a) - Number(b))).toEqual(
       rows.map((r) => r.id).filter((id) => id !== 1 && id !== 2),
     );
+  });
+
+  it("streams rows through several inserts, and ends an insert whose rows stopped coming", async () => {
+    const ref: DatasetRef = { ...dataset, tableName: "ds_stream" };
+    await createDatasetTable(ch, database, ref.tableName, columns);
+    const count = async () => {
+      const [row] = await ch.query<{ n: string }>(
+        sql`SELECT toString(count()) AS n FROM ${ident(database, ref.tableName)}`,
+      );
+      return Number(row!.n);
+    };
+    let stored = 0;
+    const stream = new RowStream(ch, database, ref, {
+      runId: "stream",
+      rowsPerInsert: 4,
+      onStored: (n) => (stored += n),
+    });
+    for (const row of rows.slice(0, 10)) await stream.write(row);
+    // Two full inserts were ended; two rows wait in the third until rows stop for a while.
+    await expect.poll(count, { timeout: 5_000, interval: 100 }).toBe(10);
+    expect(stored).toBe(10);
+    for (const row of rows.slice(10)) await stream.write(row);
+    await stream.finish();
+    expect(await count()).toBe(rows.length);
+    expect(stored).toBe(rows.length);
   });
 });
