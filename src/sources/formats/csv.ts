@@ -1,4 +1,4 @@
-import { parse, type CsvError, type Parser } from "csv-parse";
+import { CsvScanner } from "./csv-scanner.js";
 import { AppError, badInput } from "../../errors.js";
 import { toBuffer, type ByteSource, type ParsedRow } from "./types.js";
 
@@ -19,10 +19,11 @@ function recordBytes(raw: string): number {
 }
 
 /**
- * RFC 4180 records, streamed. csv-parse runs with `relax_column_count` so a ragged row reaches us
- * and becomes a failure with its field count, and with `skip_records_with_error` so a broken quote
- * fails that row only. Both callbacks fire synchronously inside `write`, in file order, and turn
- * each record into its row at once.
+ * RFC 4180 records, streamed. CsvScanner (csv-scanner.ts) splits well-formed text itself and hands
+ * anything else to csv-parse, which runs with `relax_column_count` so a ragged row reaches us and
+ * becomes a failure with its field count, and with `skip_records_with_error` so a broken quote
+ * fails that row only. Records arrive synchronously inside `write`, in file order, and become
+ * rows at once.
  *
  * A hand-written iterator rather than an async generator: a row already parsed is handed on with
  * one resolved promise, where a generator's yield costs several ticks; per row, that was most of
@@ -38,7 +39,7 @@ class CsvRows implements AsyncIterator<ParsedRow> {
   private columns: string[] | undefined;
   private rowNumber = 0;
   private parserError: unknown;
-  private readonly parser: Parser;
+  private readonly scanner: CsvScanner;
   private readonly chunks: AsyncIterator<Buffer | Uint8Array | string>;
   private ended = false;
 
@@ -47,33 +48,19 @@ class CsvRows implements AsyncIterator<ParsedRow> {
     private readonly options: CsvOptions,
   ) {
     this.chunks = input[Symbol.asyncIterator]();
-    this.parser = parse({
-      bom: true,
-      delimiter: options.delimiter,
-      relax_column_count: true,
-      skip_empty_lines: true,
-      skip_records_with_error: true,
-      raw: true,
-      // With `raw: true` csv-parse hands on_record the pair { record, raw }, not the bare fields.
-      on_record: (output: unknown) => {
-        const { record, raw } = output as { record: string[]; raw: string };
-        this.onRecord(record, raw);
-        return null;
-      },
-      on_skip: (err: CsvError | undefined, raw: string | undefined) => {
+    this.scanner = new CsvScanner(options.delimiter, {
+      record: (fields, raw) => this.onRecord(fields, raw),
+      skip: (reason, raw) => {
         this.rowNumber += 1;
-        const reasons = [err?.message ?? "unreadable CSV record"];
         this.queue.push({
           rowNumber: this.rowNumber,
           ok: false,
-          raw: stripRecordDelimiter(raw ?? ""),
-          reasons,
+          raw: stripRecordDelimiter(raw),
+          reasons: [reason],
         });
-        return undefined;
       },
+      fail: (error) => (this.parserError ??= error),
     });
-    this.parser.on("error", (err) => (this.parserError = err));
-    this.parser.resume();
   }
 
   private onRecord(fields: string[], raw: string): void {
@@ -120,15 +107,15 @@ class CsvRows implements AsyncIterator<ParsedRow> {
       while (this.head >= this.queue.length) {
         this.check();
         if (this.ended) {
-          this.parser.destroy();
+          this.scanner.destroy();
           return { value: undefined, done: true };
         }
         const chunk = await this.chunks.next();
         if (chunk.done) {
           this.ended = true;
-          await this.endParser();
+          await this.scanner.end();
         } else {
-          this.parser.write(toBuffer(chunk.value));
+          this.scanner.write(toBuffer(chunk.value));
         }
       }
       this.check();
@@ -145,16 +132,8 @@ class CsvRows implements AsyncIterator<ParsedRow> {
     if (error) throw badInput(`The CSV file cannot be read: ${String(error)}`);
   }
 
-  private endParser(): Promise<void> {
-    const ended = new Promise<void>((resolve) =>
-      this.parser.once("end", resolve).once("error", () => resolve()),
-    );
-    this.parser.end();
-    return ended;
-  }
-
   async return(): Promise<IteratorResult<ParsedRow>> {
-    this.parser.destroy();
+    this.scanner.destroy();
     this.queue = [];
     this.head = 0;
     this.ended = true;
