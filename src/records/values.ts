@@ -87,14 +87,17 @@ export function parseDecimal(value: unknown, type: ValueType): string {
   else if (typeof value === "number" && Number.isFinite(value)) text = String(value);
   const match = text === undefined ? null : DECIMAL.exec(text);
   if (!match) throw new ValueError('expects a decimal number as a string, such as "12.50"');
-  const integer = match[2]!.replace(/^0+(?=\d)/, "");
-  const fraction = (match[3] ?? "").replace(/0+$/, "");
+  // The regular expressions run only when there are zeros to strip: this runs for every value.
+  let integer = match[2]!;
+  if (integer.length > 1 && integer.charCodeAt(0) === 48) integer = integer.replace(/^0+(?=\d)/, "");
+  let fraction = match[3] ?? "";
+  if (fraction.endsWith("0")) fraction = fraction.replace(/0+$/, "");
   if (fraction.length > scale) throw new ValueError(`has more than ${scale} digits after the point`);
   if ((integer === "0" ? 0 : integer.length) > precision - scale) {
     throw new ValueError(`does not fit Decimal(${precision}, ${scale})`);
   }
   const digits = scale > 0 ? `${integer}.${fraction.padEnd(scale, "0")}` : integer;
-  const zero = /^[0.]+$/.test(digits);
+  const zero = integer === "0" && fraction === "";
   return match[1] === "-" && !zero ? `-${digits}` : digits;
 }
 

@@ -183,9 +183,12 @@ function compileStep(
       step.fields?.forEach((f) => need(at, f));
       const fields = step.fields;
       return (s) => {
-        for (const f of fields ?? Object.keys(s.row)) {
-          const v = s.row[f];
-          if (typeof v === "string") s.row[f] = v.trim();
+        const row = s.row;
+        if (fields) {
+          for (const f of fields) if (typeof row[f] === "string") row[f] = (row[f] as string).trim();
+        } else {
+          // A FieldRow's prototype has no enumerable members: for…in visits its own fields only.
+          for (const f in row) if (typeof row[f] === "string") row[f] = (row[f] as string).trim();
         }
         return true;
       };
