@@ -64,10 +64,12 @@ function readLayout(text: string, layout: DateLayout, time: boolean): string {
 }
 
 const SPACES = /[\s\u00a0\u202f']/g;
+const PLAIN_NUMBER = /^-?\d+(?:\.\d+)?$/;
 
 /** "1 234,56" with separator "," → "1234.56"; numbers pass through. */
 export function normaliseNumber(value: unknown, separator: "." | ","): unknown {
   if (typeof value !== "string") return value;
+  if (separator === "." && PLAIN_NUMBER.test(value)) return value; // most values: nothing to do
   const text = value.replace(SPACES, "");
   return separator === "," ? text.replace(/\./g, "").replace(",", ".") : text.replace(/,/g, "");
 }
@@ -97,7 +99,8 @@ export function castValue(value: unknown, options: CastOptions): unknown {
     case "DECIMAL": {
       const text = normaliseNumber(value, options.decimalSeparator ?? ".");
       // Any scale: the final check rounds nothing and holds the value to its column's shape.
-      const fraction = typeof text === "string" ? (text.split(".")[1]?.length ?? 0) : 18;
+      const point = typeof text === "string" ? text.indexOf(".") : -1;
+      const fraction = typeof text !== "string" ? 18 : point === -1 ? 0 : text.length - point - 1;
       return parseDecimal(text, { type: "DECIMAL", precision: 38, scale: Math.min(fraction, 38) });
     }
     case "BOOLEAN":
