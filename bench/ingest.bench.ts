@@ -129,7 +129,12 @@ async function pipelineLoad(
     },
     h,
   );
-  const worker = spawnWorker(stack, { FILE_SOURCE_ROOT: root }, nodeOptions);
+  const batch = process.env.BENCH_INGEST_BATCH_ROWS;
+  const worker = spawnWorker(
+    stack,
+    { FILE_SOURCE_ROOT: root, ...(batch ? { PIPELINE_BATCH_ROWS: batch } : {}) },
+    nodeOptions,
+  );
   try {
     const run = await stack.graphql(RunPipelineDocument, { id: pipeline.data!.createPipeline.id }, h);
     const runId = decodeGlobalId(run.data!.runPipeline.id).id;

@@ -111,7 +111,7 @@ export const configSchema = z.object({
   WEBHOOK_DISABLE_AFTER_FAILURES: int(1, 100_000).default(100),
   WEBHOOK_CONCURRENCY: int(1, 1000).default(16),
   FILE_SOURCE_ROOT: z.string().optional(),
-  PIPELINE_BATCH_ROWS: int(100, 1_000_000).default(5_000),
+  PIPELINE_BATCH_ROWS: int(100, 1_000_000).default(200_000),
   PIPELINE_RUN_RETRY_LIMIT: int(0, 100).default(3),
   PIPELINE_RUN_HEARTBEAT_SECONDS: int(10, 3600).default(30),
   JOBS_MONITOR_INTERVAL_SECONDS: int(1, 3600).default(60),

@@ -106,6 +106,11 @@ function baseType(column: Column): Sql {
  * which no separator choice could make ambiguous.
  */
 export function canonicalKey(keyColumns: readonly string[], row: Record<string, unknown>): string {
-  const values = keyColumns.map((k) => (row[k] === null || row[k] === undefined ? "" : String(row[k])));
-  return values.length === 1 ? values[0]! : JSON.stringify(values);
+  return keyOfValues(keyColumns.map((k) => row[k]));
+}
+
+/** {@link canonicalKey} from the key columns' values, in key order. */
+export function keyOfValues(values: readonly unknown[]): string {
+  const text = (v: unknown) => (v === null || v === undefined ? "" : String(v));
+  return values.length === 1 ? text(values[0]) : JSON.stringify(values.map(text));
 }

@@ -9,6 +9,8 @@ import {
   type ClickHouseClientConfigOptions,
   type ClickHouseSettings,
 } from "@clickhouse/client";
+import { once } from "node:events";
+import { PassThrough } from "node:stream";
 import type { Config } from "../config.js";
 import { Identifier, ident, type Sql } from "./sql.js";
 
@@ -106,6 +108,22 @@ const INSERT_SETTINGS: ClickHouseSettings = {
 // instead of text appended to a half-sent 200 response (18.16 has no exception tag for that).
 const QUERY_SETTINGS: ClickHouseSettings = { wait_end_of_query: 1 };
 
+/** Bytes of an insert body buffered in Node before `write` waits for the socket. */
+const INSERT_BUFFER_BYTES = 1 << 20;
+
+/** An INSERT whose body is being sent ({@link ClickHouse.insertStream}). */
+export interface InsertStream {
+  /** Sends text; resolves when more may be written. Rejects if the insert failed. */
+  write(text: string): Promise<void>;
+  /** Ends the body; resolves once the server has stored every row. */
+  end(): Promise<void>;
+  /**
+   * Stops sending and fails the statement. Blocks the server stored already stay (a staging
+   * table is dropped; an upsert written again is idempotent).
+   */
+  abort(): void;
+}
+
 export class ClickHouse {
   /** The underlying client, for streaming reads and writes. Its errors are not translated. */
   readonly client: ClickHouseClient;
@@ -159,6 +177,43 @@ export class ClickHouse {
         clickhouse_settings: INSERT_SETTINGS,
       }),
     );
+  }
+
+  /**
+   * Runs an INSERT … FORMAT statement whose data is `body` (text in that format), sent as the
+   * request body: data, never part of the statement.
+   */
+  async insertText(statement: Sql, body: string): Promise<void> {
+    const insert = this.insertStream(statement);
+    await insert.write(body);
+    await insert.end();
+  }
+
+  /**
+   * Starts an INSERT … FORMAT statement whose data is written as it is made: ClickHouse parses the
+   * body while it arrives, storing a block every `max_insert_block_size` rows, so neither side
+   * holds more than a block. `write` waits while the socket is full.
+   */
+  insertStream(statement: Sql, signal?: AbortSignal): InsertStream {
+    const body = new PassThrough({ highWaterMark: INSERT_BUFFER_BYTES });
+    const done = this.call(async () => {
+      const result = await this.client.exec({ query: statement.text, values: body, abort_signal: signal });
+      // The answer to an INSERT is empty; reading it to the end frees the socket.
+      for await (const _ of result.stream);
+    });
+    done.catch(() => {}); // observed by write() and end()
+    return {
+      async write(text) {
+        if (!body.write(text)) await Promise.race([once(body, "drain"), done]);
+      },
+      async end() {
+        body.end();
+        await done;
+      },
+      abort() {
+        body.destroy();
+      },
+    };
   }
 
   /**

@@ -3,7 +3,8 @@
 // record and the column. Pure; no I/O.
 import { canonicalKey, type Column } from "../catalog/columns.js";
 import { badInput } from "../errors.js";
-import { encodeValue, type DatasetRef } from "../records/records.writer.js";
+import type { DatasetRef } from "../records/records.writer.js";
+import { toRepresentation } from "../records/values.js";
 import { ValueError } from "../records/values.js";
 
 type Schema = Pick<DatasetRef, "columns" | "keyColumns">;
@@ -25,7 +26,7 @@ function typedValue(column: Column, value: unknown, required: boolean, at: (m: s
     return null;
   }
   try {
-    return encodeValue(column, value).json;
+    return toRepresentation(column, value);
   } catch (error) {
     if (error instanceof ValueError) throw at(`${column.type} ${error.message}`);
     throw error;

@@ -13,23 +13,18 @@ import type { LogLevel, Prisma, PrismaClient, PipelineRun } from "../generated/p
 import type { JobInfo } from "../jobs/boss.js";
 import type { JobQueue } from "../jobs/queue.js";
 import type { Logger } from "../observability/logger.js";
-import { nextRowVersion, writeRecords, type DatasetRef } from "../records/records.writer.js";
+import { RowStream, type DatasetRef } from "../records/records.writer.js";
 import { connectorFor, type ConnectorSettings } from "../sources/connectors/registry.js";
-import type { ConnectorLog, SourceRow } from "../sources/connectors/types.js";
+import type { ConnectorLog } from "../sources/connectors/types.js";
 import { redact, type SourceService } from "../sources/source.service.js";
 import { PIPELINE_RUN_QUEUE, type PipelineRunJob } from "./pipeline.queue.js";
 import { countLiveRows, quarantine, stagingTableName, swapIntoLive, type RejectedRow } from "./run-tables.js";
-import { compilePipeline, type SourceRecord } from "./steps/compile.js";
+import { compilePipeline } from "./steps/compile.js";
 
 export type RunnerConfig = Pick<Config, "CLICKHOUSE_DATABASE" | "DATABASE_URL" | "PIPELINE_BATCH_ROWS">;
 
 /** How often counters and progress are saved and published, and cancellation is checked. */
 const PROGRESS_INTERVAL_MS = 1000;
-/**
- * Batches being inserted while the next is filled (memory holds this many plus one). One already
- * overlaps Node's work with ClickHouse's; two measured no faster on two cores.
- */
-const INSERTS_IN_FLIGHT = 1;
 /** Rejected rows buffered before a quarantine insert. */
 const QUARANTINE_BATCH = 5000;
 /** How long a run waits before trying again when another run of its pipeline holds the lock. */
@@ -132,7 +127,7 @@ export class PipelineRunner {
     const counters: Counters = { rowsRead: 0, rowsWritten: 0, rowsRejected: 0, bytesRead: 0, progress: null };
     const abort = new AbortController();
     let secrets: Record<string, string> = {};
-    const inserts = new InFlight(INSERTS_IN_FLIGHT);
+    let rows: RowStream | undefined;
     const note = (level: LogLevel, message: string, data?: Record<string, unknown>) =>
       this.note(run, level, message, data);
     const watch = new ProgressWatch(
@@ -202,74 +197,67 @@ export class PipelineRunner {
         }
       };
 
-      const good: Record<string, unknown>[] = [];
+      rows = new RowStream(this.clickhouse, database, target, {
+        runId: run.id,
+        rowsPerInsert: this.config.PIPELINE_BATCH_ROWS,
+        signal: abort.signal,
+        onStored: (n) => (counters.rowsWritten += n),
+        represented: true, // the steps' final check leaves every value so
+      });
       const bad: RejectedRow[] = [];
       let origin = "";
-      // Inserts run while the next batches are read and processed: ClickHouse parses on its own
-      // core. Each batch has a higher version than the last, so their order does not matter.
-      const flush = async () => {
-        if (good.length) {
-          const batch = good.splice(0);
-          const version = nextRowVersion();
-          await inserts.add(async () => {
-            await writeRecords(this.clickhouse, database, target, batch, {
-              version,
-              runId: run.id,
-              chunkSize: batch.length,
-            });
-            counters.rowsWritten += batch.length;
-          });
-        }
-        if (bad.length) {
-          await quarantine(this.clickhouse, database, dataset.id, bad);
-          bad.length = 0;
-        }
+      const flushRejected = async () => {
+        await quarantine(this.clickhouse, database, dataset.id, bad);
+        bad.length = 0;
       };
       const reject = (row: RejectedRow) => {
         counters.rowsRejected++;
         bad.push(row);
       };
 
-      const accepted = async function* (rows: AsyncIterable<SourceRow>): AsyncGenerator<SourceRecord> {
-        for await (const row of rows) {
-          if (watch.cancelled) throw new Cancelled();
-          counters.rowsRead++;
-          origin = row.origin ?? "";
-          if (!row.ok) {
-            reject({ runId: run.id, origin, rowNumber: row.rowNumber, raw: row.raw, reasons: row.reasons });
-            continue;
-          }
+      // One loop, synchronous per row unless an expression step or a new field needs to wait:
+      // a promise or generator per row and step cost more than the steps themselves.
+      let milestone = 100_000;
+      for await (const row of reader) {
+        if (watch.cancelled) throw new Cancelled();
+        counters.rowsRead++;
+        origin = row.origin ?? "";
+        if (!row.ok) {
+          reject({ runId: run.id, origin, rowNumber: row.rowNumber, raw: row.raw, reasons: row.reasons });
+        } else {
           counters.bytesRead += row.bytes ?? 0;
           if (totalBytes) counters.progress = Math.min(0.99, counters.bytesRead / totalBytes);
           for (const field in row.record) {
             if (seenFields.has(field)) continue;
             seenFields.add(field);
-            if (!compiled.uses(field)) await onNewField(field);
+            if (compiled.uses(field)) continue;
+            // Rows already sent lack a column the policy may add: their insert ends first.
+            await rows.columnsChanged();
+            await onNewField(field);
           }
-          yield { rowNumber: row.rowNumber, record: row.record };
+          const pending = compiled.processRecord(row.rowNumber, row.record);
+          const result = pending instanceof Promise ? await pending : pending;
+          if (result?.ok) {
+            const sending = rows.write(result.row);
+            if (sending) await sending;
+          } else if (result) {
+            reject({
+              runId: run.id,
+              origin,
+              rowNumber: result.rowNumber,
+              raw: JSON.stringify(result.raw),
+              reasons: result.reasons,
+            });
+          }
         }
-      };
-
-      let milestone = 100_000;
-      for await (const result of compiled.process(accepted(reader))) {
-        if (result.ok) good.push(result.row);
-        else {
-          reject({
-            runId: run.id,
-            origin,
-            rowNumber: result.rowNumber,
-            raw: JSON.stringify(result.raw),
-            reasons: result.reasons,
-          });
-        }
-        if (good.length >= this.config.PIPELINE_BATCH_ROWS || bad.length >= QUARANTINE_BATCH) await flush();
+        if (bad.length >= QUARANTINE_BATCH) await flushRejected();
         if (counters.rowsRead >= milestone) {
           await note("INFO", `Read ${milestone} rows`, { ...counters });
           milestone *= 2;
         }
       }
-      await flush();
-      await inserts.drain();
+      if (bad.length) await flushRejected();
+      await rows.finish();
       // From here on the run commits: no progress save may land after its final status.
       await watch.stop();
       if (watch.cancelled) throw new Cancelled();
@@ -327,7 +315,7 @@ export class PipelineRunner {
       await this.publishFinished(run, "pipeline.run.succeeded", counters, null);
     } catch (error) {
       abort.abort();
-      await inserts.settle();
+      await rows?.abort();
       if (staging) {
         await dropDatasetTable(this.clickhouse, database, staging).catch((err: unknown) =>
           this.log.warn({ err, runId: run.id }, "could not drop a staging table"),
@@ -474,29 +462,6 @@ export class PipelineRunner {
         error,
       }),
     );
-  }
-}
-
-/** Runs at most `max` tasks at once; a failure surfaces from the next add() or drain(). */
-class InFlight {
-  private pending: Promise<void>[] = [];
-
-  constructor(private readonly max: number) {}
-
-  async add(task: () => Promise<void>): Promise<void> {
-    while (this.pending.length >= this.max) await this.pending.shift();
-    const running = task();
-    running.catch(() => {}); // observed when awaited above or in drain()
-    this.pending.push(running);
-  }
-
-  async drain(): Promise<void> {
-    while (this.pending.length) await this.pending.shift();
-  }
-
-  /** Waits for every task, ignoring failures (the run is failing already). */
-  async settle(): Promise<void> {
-    await Promise.allSettled(this.pending.splice(0));
   }
 }
 

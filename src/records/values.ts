@@ -25,6 +25,7 @@ const MIN_DAY = "1970-01-01";
 const MAX_DAY = "2105-12-31";
 
 const INTEGER = /^[-+]?\d{1,40}$/;
+const SHORT_CANONICAL_INTEGER = /^(?:0|-?[1-9]\d{0,17})$/;
 const FLOAT = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
 const DECIMAL = /^([-+])?(\d+)(?:\.(\d+))?$/;
 const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
@@ -86,14 +87,17 @@ export function parseDecimal(value: unknown, type: ValueType): string {
   else if (typeof value === "number" && Number.isFinite(value)) text = String(value);
   const match = text === undefined ? null : DECIMAL.exec(text);
   if (!match) throw new ValueError('expects a decimal number as a string, such as "12.50"');
-  const integer = match[2]!.replace(/^0+(?=\d)/, "");
-  const fraction = (match[3] ?? "").replace(/0+$/, "");
+  // The regular expressions run only when there are zeros to strip: this runs for every value.
+  let integer = match[2]!;
+  if (integer.length > 1 && integer.charCodeAt(0) === 48) integer = integer.replace(/^0+(?=\d)/, "");
+  let fraction = match[3] ?? "";
+  if (fraction.endsWith("0")) fraction = fraction.replace(/0+$/, "");
   if (fraction.length > scale) throw new ValueError(`has more than ${scale} digits after the point`);
   if ((integer === "0" ? 0 : integer.length) > precision - scale) {
     throw new ValueError(`does not fit Decimal(${precision}, ${scale})`);
   }
   const digits = scale > 0 ? `${integer}.${fraction.padEnd(scale, "0")}` : integer;
-  const zero = /^[0.]+$/.test(digits);
+  const zero = integer === "0" && fraction === "";
   return match[1] === "-" && !zero ? `-${digits}` : digits;
 }
 
@@ -105,9 +109,13 @@ export function formatUnscaled(unscaled: bigint, scale: number): string {
   return negative ? `-${text}` : text;
 }
 
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+// Arithmetic rather than a Date: ingestion checks every date of every row.
 function validDay(year: number, month: number, day: number): boolean {
-  const d = new Date(Date.UTC(year, month - 1, day));
-  return d.getUTCFullYear() === year && d.getUTCMonth() === month - 1 && d.getUTCDate() === day;
+  if (month < 1 || month > 12 || day < 1) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return day <= (month === 2 && leap ? 29 : MONTH_DAYS[month - 1]!);
 }
 
 function dayText(date: Date): string {
@@ -180,6 +188,30 @@ export function parseBoolean(value: unknown): boolean {
   if (typeof value === "boolean") return value;
   if (value === 0 || value === 1) return value === 1;
   throw new ValueError("expects true or false");
+}
+
+/** A value in its column's JSON representation (what readers return). Throws {@link ValueError}. */
+export function toRepresentation(type: ValueType, value: unknown): string | number | boolean {
+  switch (type.type) {
+    case "STRING":
+      return parseString(value);
+    case "INT32":
+      return parseInt32(value);
+    case "INT64":
+      // JSON has no 64-bit integers: text. Canonical text of up to 18 digits fits as it is.
+      if (typeof value === "string" && SHORT_CANONICAL_INTEGER.test(value)) return value;
+      return parseInt64(value).toString();
+    case "FLOAT64":
+      return parseFloat64(value);
+    case "DECIMAL":
+      return parseDecimal(value, type);
+    case "BOOLEAN":
+      return parseBoolean(value);
+    case "DATE":
+      return parseDate(value);
+    case "DATETIME":
+      return isoSeconds(parseDateTime(value, { truncate: true }));
+  }
 }
 
 /**

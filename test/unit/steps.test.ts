@@ -350,6 +350,27 @@ describe("the final check against the dataset's columns", () => {
     expect(results[0]).toMatchObject({ ok: true, row: { id: "1" } });
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
+
+  it("sees no inherited members as fields", async () => {
+    const t = target([
+      col("id", "STRING"),
+      col("constructor", "STRING", { nullable: true }),
+      col("toString", "STRING", { nullable: true }),
+    ]);
+    const { results } = await run(
+      [
+        { op: "select", fields: ["id", "constructor", "toString"] },
+        { op: "default", field: "toString", value: "x" },
+      ],
+      t,
+      [{ id: "1" }],
+    );
+    expect(results[0]).toEqual({
+      ok: true,
+      rowNumber: 1,
+      row: { id: "1", constructor: null, toString: "x" },
+    });
+  });
 });
 
 describe("hostile expressions", () => {

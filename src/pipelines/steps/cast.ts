@@ -4,39 +4,13 @@
 import type { ColumnType } from "../../catalog/columns.js";
 import {
   ValueError,
-  isoSeconds,
   parseBoolean,
-  parseDate,
-  parseDateTime,
   parseDecimal,
-  parseFloat64,
-  parseInt32,
-  parseInt64,
   parseString,
-  type ValueType,
+  toRepresentation,
 } from "../../records/values.js";
 
-/** A value in its column's JSON representation. Throws {@link ValueError}. */
-export function toRepresentation(type: ValueType, value: unknown): string | number | boolean {
-  switch (type.type) {
-    case "STRING":
-      return parseString(value);
-    case "INT32":
-      return parseInt32(value);
-    case "INT64":
-      return parseInt64(value).toString();
-    case "FLOAT64":
-      return parseFloat64(value);
-    case "DECIMAL":
-      return parseDecimal(value, type);
-    case "BOOLEAN":
-      return parseBoolean(value);
-    case "DATE":
-      return parseDate(value);
-    case "DATETIME":
-      return isoSeconds(parseDateTime(value, { truncate: true }));
-  }
-}
+export { toRepresentation };
 
 const TOKEN = /YYYY|MM|M|DD|D|HH|H|mm|ss/g;
 const TOKEN_PATTERN: Record<string, string> = {
@@ -90,10 +64,12 @@ function readLayout(text: string, layout: DateLayout, time: boolean): string {
 }
 
 const SPACES = /[\s\u00a0\u202f']/g;
+const PLAIN_NUMBER = /^-?\d+(?:\.\d+)?$/;
 
 /** "1 234,56" with separator "," → "1234.56"; numbers pass through. */
 export function normaliseNumber(value: unknown, separator: "." | ","): unknown {
   if (typeof value !== "string") return value;
+  if (separator === "." && PLAIN_NUMBER.test(value)) return value; // most values: nothing to do
   const text = value.replace(SPACES, "");
   return separator === "," ? text.replace(/\./g, "").replace(",", ".") : text.replace(/,/g, "");
 }
@@ -123,7 +99,8 @@ export function castValue(value: unknown, options: CastOptions): unknown {
     case "DECIMAL": {
       const text = normaliseNumber(value, options.decimalSeparator ?? ".");
       // Any scale: the final check rounds nothing and holds the value to its column's shape.
-      const fraction = typeof text === "string" ? (text.split(".")[1]?.length ?? 0) : 18;
+      const point = typeof text === "string" ? text.indexOf(".") : -1;
+      const fraction = typeof text !== "string" ? 18 : point === -1 ? 0 : text.length - point - 1;
       return parseDecimal(text, { type: "DECIMAL", precision: 38, scale: Math.min(fraction, 38) });
     }
     case "BOOLEAN":

@@ -10,6 +10,7 @@ import { z } from "zod";
 import { AppError, badInput } from "../../errors.js";
 import { guardedFetch, type OutboundPolicy } from "../../net/outbound.js";
 import { detectFormat, readRecords, type FileFormat } from "../formats/index.js";
+import { deferRows, mapRows } from "../formats/iterate.js";
 import { allowedUrl, refusedTarget } from "./targets.js";
 import type { ConnectionSample, Connector, ConnectorContext, SourceReader, SourceRow } from "./types.js";
 
@@ -150,13 +151,11 @@ export function fileConnector(options: FileConnectorOptions): Connector {
       header: config.header,
     });
     const origin = file.name.slice(file.name.lastIndexOf("/") + 1);
-    return (async function* () {
-      try {
-        for await (const row of parsed) yield { ...row, origin };
-      } finally {
-        file.body.destroy();
-      }
-    })();
+    return mapRows(
+      parsed,
+      (row): SourceRow => Object.assign(row, { origin }),
+      () => file.body.destroy(),
+    );
   }
 
   return {
@@ -178,7 +177,7 @@ export function fileConnector(options: FileConnectorOptions): Connector {
         async totalBytes() {
           return (await openOnce()).fingerprint.size;
         },
-        async *[Symbol.asyncIterator]() {
+        ...deferRows(async () => {
           const file = await openOnce();
           checkpoint = file.fingerprint;
           const previous = context.checkpoint as FileCheckpoint | null;
@@ -187,10 +186,10 @@ export function fileConnector(options: FileConnectorOptions): Connector {
           if (context.mode === "INCREMENTAL" && previous && sameFile(previous, file.fingerprint)) {
             file.body.destroy();
             context.log.info({ sourceId: context.sourceId }, "The file has not changed since the last sync");
-            return;
+            return undefined;
           }
-          yield* rows(config, file);
-        },
+          return rows(config, file);
+        }),
       };
     },
 

@@ -1,5 +1,5 @@
-import { parse, type CsvError } from "csv-parse";
-import { badInput } from "../../errors.js";
+import { CsvScanner } from "./csv-scanner.js";
+import { AppError, badInput } from "../../errors.js";
 import { toBuffer, type ByteSource, type ParsedRow } from "./types.js";
 
 export interface CsvOptions {
@@ -8,75 +8,137 @@ export interface CsvOptions {
   header: boolean;
 }
 
-type Parsed = { fields: string[]; raw: string } | { error: string; raw: string };
-
 // An unquoted field cannot end in a line break, so trailing ones belong to the record delimiter.
 const stripRecordDelimiter = (raw: string) => raw.replace(/[\r\n]+$/, "");
 
-/**
- * RFC 4180 records, streamed. csv-parse runs with `relax_column_count` so a ragged row reaches us
- * and becomes a failure with its field count, and with `skip_records_with_error` so a broken quote
- * fails that row only. Both callbacks fire synchronously inside `write`, in file order, which is
- * why we collect them into one queue instead of reading the stream's output.
- */
-export async function* readCsv(input: ByteSource, options: CsvOptions): AsyncGenerator<ParsedRow> {
-  const queue: Parsed[] = [];
-  const parser = parse({
-    bom: true,
-    delimiter: options.delimiter,
-    relax_column_count: true,
-    skip_empty_lines: true,
-    skip_records_with_error: true,
-    raw: true,
-    // With `raw: true` csv-parse hands on_record the pair { record, raw }, not the bare fields.
-    on_record: (output: unknown) => {
-      const { record, raw } = output as { record: string[]; raw: string };
-      queue.push({ fields: record, raw: stripRecordDelimiter(raw) });
-      return null;
-    },
-    on_skip: (err: CsvError | undefined, raw: string | undefined) => {
-      queue.push({ error: err?.message ?? "unreadable CSV record", raw: stripRecordDelimiter(raw ?? "") });
-      return undefined;
-    },
-  });
-  let parserError: unknown;
-  parser.on("error", (err) => (parserError = err));
-  parser.resume();
-  const ended = new Promise<void>((resolve) => parser.once("end", resolve).once("error", () => resolve()));
+/** UTF-8 bytes of a record's text without its trailing line break. */
+function recordBytes(raw: string): number {
+  let end = raw.length;
+  while (end > 0 && (raw.charCodeAt(end - 1) === 10 || raw.charCodeAt(end - 1) === 13)) end--;
+  return Buffer.byteLength(end === raw.length ? raw : raw.slice(0, end));
+}
 
-  let columns: string[] | undefined;
-  let rowNumber = 0;
-  function* drain(): Generator<ParsedRow> {
-    if (parserError) throw badInput(`The CSV file cannot be read: ${String(parserError)}`);
-    for (const item of queue.splice(0)) {
-      if (columns === undefined && "fields" in item) {
-        columns = options.header ? headerNames(item.fields) : item.fields.map((_, i) => `column${i + 1}`);
-        if (options.header) continue;
+/**
+ * RFC 4180 records, streamed. CsvScanner (csv-scanner.ts) splits well-formed text itself and hands
+ * anything else to csv-parse, which runs with `relax_column_count` so a ragged row reaches us and
+ * becomes a failure with its field count, and with `skip_records_with_error` so a broken quote
+ * fails that row only. Records arrive synchronously inside `write`, in file order, and become
+ * rows at once.
+ *
+ * A hand-written iterator rather than an async generator: a row already parsed is handed on with
+ * one resolved promise, where a generator's yield costs several ticks; per row, that was most of
+ * the reader's time.
+ */
+export function readCsv(input: ByteSource, options: CsvOptions): AsyncIterable<ParsedRow> {
+  return { [Symbol.asyncIterator]: () => new CsvRows(input, options) };
+}
+
+class CsvRows implements AsyncIterator<ParsedRow> {
+  private queue: ParsedRow[] = [];
+  private head = 0;
+  private columns: string[] | undefined;
+  private rowNumber = 0;
+  private parserError: unknown;
+  private readonly scanner: CsvScanner;
+  private readonly chunks: AsyncIterator<Buffer | Uint8Array | string>;
+  private ended = false;
+
+  constructor(
+    input: ByteSource,
+    private readonly options: CsvOptions,
+  ) {
+    this.chunks = input[Symbol.asyncIterator]();
+    this.scanner = new CsvScanner(options.delimiter, {
+      record: (fields, raw) => this.onRecord(fields, raw),
+      skip: (reason, raw) => {
+        this.rowNumber += 1;
+        this.queue.push({
+          rowNumber: this.rowNumber,
+          ok: false,
+          raw: stripRecordDelimiter(raw),
+          reasons: [reason],
+        });
+      },
+      fail: (error) => (this.parserError ??= error),
+    });
+  }
+
+  private onRecord(fields: string[], raw: string): void {
+    const columns = this.columns;
+    if (columns === undefined) {
+      // Thrown from here, csv-parse would wrap it: it is kept and thrown as is by check().
+      try {
+        this.columns = this.options.header ? headerNames(fields) : fields.map((_, i) => `column${i + 1}`);
+      } catch (error) {
+        this.parserError = error;
+        this.columns = [];
       }
-      rowNumber += 1;
-      if ("error" in item) {
-        yield { rowNumber, ok: false, raw: item.raw, reasons: [item.error] };
-      } else if (item.fields.length !== columns!.length) {
-        const reason = `expected ${columns!.length} fields, found ${item.fields.length}`;
-        yield { rowNumber, ok: false, raw: item.raw, reasons: [reason] };
-      } else {
-        const record: Record<string, unknown> = {};
-        columns!.forEach((name, i) => (record[name] = item.fields[i]));
-        yield { rowNumber, ok: true, record, bytes: Buffer.byteLength(item.raw) };
+      if (this.options.header || this.parserError) return;
+      return this.onRecord(fields, raw);
+    }
+    const rowNumber = ++this.rowNumber;
+    if (fields.length !== columns.length) {
+      const reasons = [`expected ${columns.length} fields, found ${fields.length}`];
+      this.queue.push({ rowNumber, ok: false, raw: stripRecordDelimiter(raw), reasons });
+      return;
+    }
+    const record: Record<string, unknown> = {};
+    for (let i = 0; i < columns.length; i++) record[columns[i]!] = fields[i];
+    this.queue.push({ rowNumber, ok: true, record, bytes: recordBytes(raw) });
+  }
+
+  next(): Promise<IteratorResult<ParsedRow>> {
+    if (this.head < this.queue.length) return Promise.resolve(this.take());
+    return this.fill();
+  }
+
+  private take(): IteratorResult<ParsedRow> {
+    const value = this.queue[this.head++]!;
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    }
+    return { value, done: false };
+  }
+
+  /** Feeds chunks to the parser until it has a row for us or the input is over. */
+  private async fill(): Promise<IteratorResult<ParsedRow>> {
+    try {
+      while (this.head >= this.queue.length) {
+        this.check();
+        if (this.ended) {
+          this.scanner.destroy();
+          return { value: undefined, done: true };
+        }
+        const chunk = await this.chunks.next();
+        if (chunk.done) {
+          this.ended = true;
+          await this.scanner.end();
+        } else {
+          this.scanner.write(toBuffer(chunk.value));
+        }
       }
+      this.check();
+      return this.take();
+    } catch (error) {
+      await this.return();
+      throw error;
     }
   }
 
-  try {
-    for await (const chunk of input) {
-      parser.write(toBuffer(chunk));
-      yield* drain();
-    }
-    parser.end();
-    await ended;
-    yield* drain();
-  } finally {
-    parser.destroy();
+  private check(): void {
+    const error = this.parserError;
+    if (error instanceof AppError) throw error;
+    if (error) throw badInput(`The CSV file cannot be read: ${String(error)}`);
+  }
+
+  async return(): Promise<IteratorResult<ParsedRow>> {
+    this.scanner.destroy();
+    this.queue = [];
+    this.head = 0;
+    this.ended = true;
+    await this.chunks.return?.();
+    return { value: undefined, done: true };
   }
 }
 
