@@ -288,8 +288,11 @@ export function fromTransport(type: ValueType, raw: unknown): string | number | 
     case "INT32":
     case "FLOAT64":
       return Number(raw);
+    // 18.16 prints the epoch (day 0, second 0) as zeros; current servers print the date.
+    case "DATE":
+      return raw === "0000-00-00" ? "1970-01-01" : String(raw);
     case "DATETIME":
-      return `${String(raw).replace(" ", "T")}Z`;
+      return raw === "0000-00-00 00:00:00" ? "1970-01-01T00:00:00Z" : `${String(raw).replace(" ", "T")}Z`;
     case "DECIMAL": {
       const text = String(raw);
       const colon = text.indexOf(":");
