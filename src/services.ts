@@ -115,6 +115,7 @@ export function createServices(
     secrets,
     reader,
     credits.ledger,
+    usage,
     routing,
     events,
     jobs,

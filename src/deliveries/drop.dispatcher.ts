@@ -7,6 +7,7 @@
 import { isUniqueViolation } from "../db/prisma-errors.js";
 import { uuidv7 } from "../db/uuid.js";
 import type { Column } from "../catalog/columns.js";
+import type { UsageRecorder } from "../credits/usage-recorder.js";
 import type { Ledger, Reservation } from "../credits/ledger.js";
 import { readCost } from "../credits/pricing.js";
 import { AppError } from "../errors.js";
@@ -91,6 +92,8 @@ export class DropDispatcher {
     private readonly secrets: DeliverySecrets,
     private readonly reader: RecordsReader,
     private readonly ledger: Ledger,
+    /** Drops show in usage reports as the operation "delivery", beside the reads. */
+    private readonly usage: Pick<UsageRecorder, "record">,
     private readonly routing: DeliveryRouting,
     events: EventBus,
     private readonly jobs: JobQueue,
@@ -353,6 +356,15 @@ export class DropDispatcher {
           sale: { sellerAccountId: dataset.accountId, records },
         });
       }
+      this.usage.record({
+        accountId: delivery.accountId,
+        datasetId: dataset.id,
+        operation: "delivery",
+        records,
+        credits,
+        durationMs: this.now().getTime() - started.getTime(),
+        requestId: dropId,
+      });
       return { plan, receipt, rows: staged.rowCount, credits };
     } finally {
       await staged.dispose();

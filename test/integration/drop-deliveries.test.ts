@@ -29,6 +29,7 @@ import {
   TriggerDeliveryDocument,
   UpdateDeliveryDocument,
   UpsertRecordsDocument,
+  UsageDocument,
   type CreateDeliveryInput,
   type RecordsQuery,
   type DeliveryAttemptFieldsFragment,
@@ -494,6 +495,13 @@ describe("file-drop deliveries", () => {
       where: { accountId: buyer.rawAccountId, kind: "CHARGE" },
     });
     expect(charges.map((c) => c.amount)).toEqual([-BigInt(cost)]);
+    // The drop shows in the buyer's usage report beside its reads.
+    const range = {
+      from: new Date(Date.now() - 3_600_000).toISOString(),
+      to: new Date(Date.now() + 3_600_000).toISOString(),
+    };
+    const usage = ok(await call(UsageDocument, { ...range, groupBy: "OPERATION" }, buyer.headers));
+    expect(usage.usage).toEqual([{ group: "delivery", requests: 1, records: 250, credits: cost }]);
 
     const poor = await buyerWith(0, "Poor buyer");
     const poorBefore = await balanceOf(poor);
