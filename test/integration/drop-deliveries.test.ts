@@ -13,7 +13,6 @@ import type { DropManifest } from "../../src/deliveries/drops/index.js";
 import { DROP_SCHEDULE_QUEUE } from "../../src/deliveries/drop.dispatcher.js";
 import { decodeGlobalId } from "../../src/graphql/relay.js";
 import { readRecords } from "../../src/sources/formats/index.js";
-import { S3Connection } from "../../src/transfer/s3.js";
 import {
   CreateDatasetDocument,
   CreateDeliveryDocument,
@@ -34,9 +33,10 @@ import {
   type RecordsQuery,
   type DeliveryAttemptFieldsFragment,
 } from "../generated/graphql.js";
-import { startS3, type TestS3 } from "../support/s3.js";
+import { readS3Folder, startS3, type TestS3 } from "../support/s3.js";
 import { startSshd, type TestSshd } from "../support/sshd.js";
 import { startStack, type GraphQLResponse, type TestAccount, type TestStack } from "../support/stack.js";
+import { until } from "../support/wait.js";
 
 let stack: TestStack;
 let sshd: TestSshd;
@@ -78,20 +78,6 @@ async function call<TData, TVars>(
 function ok<T>(res: GraphQLResponse<T>): T {
   expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
   return res.data!;
-}
-
-async function until<T>(
-  what: string,
-  check: () => Promise<T | null | false | undefined>,
-  timeoutMs = 30_000,
-) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
 }
 
 const COLUMNS = [
@@ -214,21 +200,8 @@ async function landed(attempt: DeliveryAttemptFieldsFragment): Promise<Landed> {
     const folder = decodeURIComponent(url.pathname).replace(/\/manifest\.json$/, "");
     for (const name of await readdir(folder)) files.set(name, await readFile(join(folder, name)));
   } else {
-    const prefix = `${url.pathname.slice(1).replace(/manifest\.json$/, "")}`;
-    const bucket = new S3Connection(
-      { endpoint: s3.endpoint, region: s3.region, bucket: url.host, forcePathStyle: true, timeoutMs: 10_000 },
-      s3Secrets(),
-    );
-    try {
-      for (const object of await bucket.list(prefix)) {
-        files.set(
-          object.key.slice(prefix.length),
-          Buffer.concat(await (await bucket.read(object.key)).toArray()),
-        );
-      }
-    } finally {
-      await bucket.close();
-    }
+    const prefix = url.pathname.slice(1).replace(/manifest\.json$/, "");
+    for (const [name, bytes] of await readS3Folder(s3, url.host, prefix)) files.set(name, bytes);
   }
   const manifest = JSON.parse(files.get("manifest.json")!.toString()) as DropManifest;
   // A buyer's check: exactly the listed files, each whole.
@@ -517,15 +490,7 @@ describe("file-drop deliveries", () => {
       `INSUFFICIENT_CREDITS: Not enough credits: this costs ${cost}, the balance is ${poorBefore.balance}; nothing was sent`,
     );
     expect(await balanceOf(poor)).toEqual(poorBefore);
-    const bucket = new S3Connection(
-      { endpoint: s3.endpoint, region: s3.region, bucket: "drops", forcePathStyle: true, timeoutMs: 10_000 },
-      s3Secrets(),
-    );
-    try {
-      expect(await bucket.list("metered-poor/")).toEqual([]);
-    } finally {
-      await bucket.close();
-    }
+    expect([...(await readS3Folder(s3, "drops", "metered-poor/")).keys()]).toEqual([]);
   }, 60_000);
 
   it("stops dropping a PURCHASED dataset once the purchase lapses", async () => {

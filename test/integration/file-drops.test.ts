@@ -20,9 +20,8 @@ import {
   type DropTarget,
 } from "../../src/deliveries/drops/index.js";
 import { readRecords } from "../../src/sources/formats/index.js";
-import { S3Connection } from "../../src/transfer/s3.js";
 import { SftpConnection } from "../../src/transfer/sftp.js";
-import { startS3, type TestS3 } from "../support/s3.js";
+import { readS3Folder, startS3, type TestS3 } from "../support/s3.js";
 import { startSshd, type TestSshd } from "../support/sshd.js";
 
 let sshd: TestSshd;
@@ -209,29 +208,9 @@ describe("file drops", () => {
     );
     try {
       const receipt = await dropFiles(s3Target("buyer-42"), staged);
-      const bucket = new S3Connection(
-        {
-          endpoint: s3.endpoint,
-          region: s3.region,
-          bucket: "drops",
-          forcePathStyle: true,
-          timeoutMs: 10_000,
-        },
-        { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-      );
-      const files = new Map<string, Buffer>();
-      try {
-        const prefix = `buyer-42/${receipt.folder}/`;
-        expect(receipt.manifestLocation).toBe(`s3://drops/${prefix}manifest.json`);
-        for (const object of await bucket.list(prefix)) {
-          files.set(
-            object.key.slice(prefix.length),
-            Buffer.concat(await (await bucket.read(object.key)).toArray()),
-          );
-        }
-      } finally {
-        await bucket.close();
-      }
+      const prefix = `buyer-42/${receipt.folder}/`;
+      expect(receipt.manifestLocation).toBe(`s3://drops/${prefix}manifest.json`);
+      const files = await readS3Folder(s3, "drops", prefix);
       const manifest = JSON.parse(files.get("manifest.json")!.toString()) as DropManifest;
       expect(manifest).toMatchObject({
         format: "PARQUET",

@@ -27,6 +27,7 @@ import {
   type DeliveryAttemptsQuery,
 } from "../generated/graphql.js";
 import { startStack, type GraphQLResponse, type TestAccount, type TestStack } from "../support/stack.js";
+import { until } from "../support/wait.js";
 
 const SCHEDULE_MS = [1000, 1000, 2000];
 const DISABLE_AFTER = 6;
@@ -82,20 +83,6 @@ const receiver = new Receiver();
 const responses: { operation: string; text: string }[] = [];
 /** Every secret made or given in this file. */
 const secrets = new Set<string>();
-
-async function until<T>(
-  what: string,
-  check: () => Promise<T | null | false> | T | null | false,
-  timeoutMs = 30_000,
-) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 function ok<T>(res: GraphQLResponse<T>): T {
   expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();

@@ -6,6 +6,7 @@ import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { S3Connection } from "../../src/transfer/s3.js";
 
 interface S3rverInstance {
   run(): Promise<AddressInfo>;
@@ -48,4 +49,24 @@ export async function startS3(buckets: string[]): Promise<TestS3> {
       await rm(directory, { recursive: true, force: true });
     },
   };
+}
+
+/** Every object under `prefix` in `bucket`, by its key after the prefix: what a buyer downloads. */
+export async function readS3Folder(s3: TestS3, bucket: string, prefix: string): Promise<Map<string, Buffer>> {
+  const connection = new S3Connection(
+    { endpoint: s3.endpoint, region: s3.region, bucket, forcePathStyle: true, timeoutMs: 10_000 },
+    { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  );
+  const files = new Map<string, Buffer>();
+  try {
+    for (const object of await connection.list(prefix)) {
+      files.set(
+        object.key.slice(prefix.length),
+        Buffer.concat(await (await connection.read(object.key)).toArray()),
+      );
+    }
+  } finally {
+    await connection.close();
+  }
+  return files;
 }
