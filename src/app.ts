@@ -22,12 +22,21 @@ import type { EventBus } from "./events/events.js";
 export interface Stores {
   prisma: PrismaClient;
   clickhouse: ClickHouse;
-  redis: Redis;
+  /** Null when REDIS_URL is unset: counters and live events stay in this process. */
+  redis: Redis | null;
 }
 
 export function createStores(config: Config, log: Logger): Stores {
-  const redis = new Redis(config.REDIS_URL, {
-    keyPrefix: config.REDIS_KEY_PREFIX,
+  return {
+    prisma: createPrisma(config.DATABASE_URL, config.DATABASE_POOL_SIZE),
+    clickhouse: createClickHouse(config),
+    redis: config.REDIS_URL ? connectRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX, log) : null,
+  };
+}
+
+function connectRedis(url: string, keyPrefix: string, log: Logger): Redis {
+  const redis = new Redis(url, {
+    keyPrefix,
     // Fail fast while disconnected instead of queueing: callers (and /ready) see the outage.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -37,15 +46,15 @@ export function createStores(config: Config, log: Logger): Stores {
   redis.connect().catch(() => {
     // Reconnects on its own; /ready reports Redis until it does.
   });
-  return {
-    prisma: createPrisma(config.DATABASE_URL, config.DATABASE_POOL_SIZE),
-    clickhouse: createClickHouse(config),
-    redis,
-  };
+  return redis;
 }
 
-/** Used request signatures, remembered in Redis for the replay window. */
-export function redisNonceStore(redis: Redis): NonceStore {
+/**
+ * Used request signatures, remembered for the replay window: in Redis, so that every process
+ * refuses a replay, or in this process when there is no Redis.
+ */
+export function nonceStore(redis: Redis | null): NonceStore {
+  if (!redis) return processNonceStore();
   return {
     async claim(key, ttlSeconds) {
       try {
@@ -62,11 +71,26 @@ export function redisNonceStore(redis: Redis): NonceStore {
   };
 }
 
+function processNonceStore(): NonceStore {
+  const expiries = new Map<string, number>();
+  return {
+    async claim(key, ttlSeconds) {
+      const now = Date.now();
+      if ((expiries.get(key) ?? 0) > now) return false;
+      // Forget what has expired now and then, so the map holds about one window of signatures.
+      if (expiries.size > 10_000) for (const [k, at] of expiries) if (at <= now) expiries.delete(k);
+      expiries.set(key, now + ttlSeconds * 1000);
+      return true;
+    },
+  };
+}
+
 export async function closeStores(stores: Stores): Promise<void> {
+  const { redis } = stores;
   await Promise.allSettled([
     stores.prisma.$disconnect(),
     stores.clickhouse.close(),
-    stores.redis.quit().catch(() => stores.redis.disconnect()),
+    redis?.quit().catch(() => redis.disconnect()),
   ]);
 }
 
@@ -85,8 +109,8 @@ export interface App {
 }
 
 /** Waits up to `ms` for Redis's first connection; the app starts either way and /ready tells. */
-function firstRedisConnection(redis: Redis, ms: number): Promise<void> {
-  if (redis.status === "ready") return Promise.resolve();
+function firstRedisConnection(redis: Redis | null, ms: number): Promise<void> {
+  if (!redis || redis.status === "ready") return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
@@ -107,20 +131,16 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
     stores.prisma,
     stores.clickhouse,
     config,
-    redisNonceStore(stores.redis),
+    nonceStore(stores.redis),
     log,
     bossQueue(boss),
   );
   const channels = createLiveChannels(config, log);
-  services.events.addSink(new RedisEventSink(channels.publisher, config.REDIS_KEY_PREFIX));
-  const live = new LiveService(
-    channels.pubSub,
-    channels.subscriber,
-    services.reads,
-    services.pipelines,
-    stores.prisma,
-    { prefix: config.REDIS_KEY_PREFIX, recheckMs: config.SUBSCRIPTION_RECHECK_SECONDS * 1000 },
-  );
+  services.events.addSink(channels.sink);
+  const live = new LiveService(channels.pubSub, channels, services.reads, services.pipelines, stores.prisma, {
+    prefix: config.REDIS_KEY_PREFIX,
+    recheckMs: config.SUBSCRIPTION_RECHECK_SECONDS * 1000,
+  });
   await startJobs(config, "api", services, log, boss);
   const http = await createHttpServer({
     live,
@@ -131,8 +151,11 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
     redis: stores.redis,
     readinessChecks: {
       postgres: () => stores.prisma.$queryRaw`SELECT 1`,
-      redis: () => stores.redis.ping(),
-      clickhouse: () => stores.clickhouse.ping(),
+      ...(stores.redis ? { redis: () => stores.redis!.ping() } : {}),
+      clickhouse: async () => {
+        if (!(await stores.clickhouse.ping())) return false;
+        return { engine: stores.clickhouse.engine, version: (await stores.clickhouse.version()).text };
+      },
     },
   });
   return {
@@ -157,10 +180,15 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
 
 /**
  * For processes without an HTTP server (the worker): their events still reach live subscribers
- * on every API process. Returns the connection, to quit on shutdown.
+ * on every API process. Returns the connection, to quit on shutdown; null without Redis, when no
+ * other process can hear them (`datahus all` shares its bus with the API instead).
  */
-export function forwardLiveEvents(config: Config, log: Logger, events: EventBus): Redis {
-  const publisher = pubSubConnection(config, log, "publisher");
+export function forwardLiveEvents(config: Config, log: Logger, events: EventBus): Redis | null {
+  if (!config.REDIS_URL) {
+    log.warn("REDIS_URL is not set: live subscribers in other processes will not hear this worker's events");
+    return null;
+  }
+  const publisher = pubSubConnection({ ...config, REDIS_URL: config.REDIS_URL }, log, "publisher");
   events.addSink(new RedisEventSink(publisher, config.REDIS_KEY_PREFIX));
   return publisher;
 }

@@ -62,7 +62,15 @@ export const configSchema = z.object({
     .regex(/^[a-z_][a-z0-9_]*$/)
     .default("pgboss"),
 
-  CLICKHOUSE_URL: z.url().default("http://127.0.0.1:8123"),
+  // A server (`http(s)://host:8123`) or the embedded engine and its data directory
+  // (`embedded:.data/chdb`; `embedded:` alone keeps the data in a temporary directory).
+  CLICKHOUSE_URL: z
+    .string()
+    .default("embedded:.data/chdb")
+    .refine(
+      (v) => v.startsWith("embedded:") || /^https?:\/\/[^\s]+$/.test(v),
+      "must be an http(s):// URL of a ClickHouse server or embedded:<data directory>",
+    ),
   CLICKHOUSE_DATABASE: z
     .string()
     .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
@@ -71,7 +79,9 @@ export const configSchema = z.object({
   CLICKHOUSE_PASSWORD: z.string().default(""),
   CLICKHOUSE_REQUEST_TIMEOUT_MS: int(100, 600_000).default(30_000),
 
-  REDIS_URL: z.url().default("redis://127.0.0.1:6379"),
+  // Unset: rate limits, live events and revocations stay inside this one process (fine for
+  // `datahus all`; separate API and worker processes need Redis to hear each other).
+  REDIS_URL: z.url().optional(),
   REDIS_KEY_PREFIX: z.string().default("datahus:"),
 
   JWT_SECRET: z.string().min(32).default(DEV_JWT_SECRET),

@@ -3,9 +3,10 @@
 import "reflect-metadata";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createApp, closeStores, createStores, forwardLiveEvents, redisNonceStore } from "./app.js";
+import { createApp, closeStores, createStores, forwardLiveEvents, nonceStore } from "./app.js";
 import { ConfigError, adminPasswordFromEnvironment, loadConfig, type Config } from "./config.js";
 import { migrateClickHouse } from "./db/clickhouse-migrations.js";
+import { clickHouseEngine } from "./db/clickhouse.js";
 import { findProjectRoot, migratePostgres } from "./db/postgres-migrate.js";
 import { seedPlans } from "./db/seed-plans.js";
 import { seedDemo } from "./demo/seed.js";
@@ -18,6 +19,8 @@ import { createLogger, type Logger } from "./observability/logger.js";
 
 const USAGE = `usage: datahus <command>
 
+  all                 start the API and the worker in one process (what the embedded
+                      ClickHouse needs; Redis optional)
   serve               start the GraphQL/HTTP API
   worker              start the background job worker (pg-boss)
   migrate             apply PostgreSQL and ClickHouse migrations and seed the plans
@@ -33,6 +36,8 @@ const USAGE = `usage: datahus <command>
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
+    case "all":
+      return all(loadConfig());
     case "serve":
       return serve(loadConfig());
     case "worker":
@@ -59,15 +64,41 @@ async function serve(config: Config): Promise<number> {
   return 0;
 }
 
+/**
+ * The API and the worker in one process, sharing stores, services and the event bus: the only
+ * way to run on the embedded ClickHouse (its data directory belongs to one process), and the
+ * simplest for a small deployment. Without REDIS_URL, rate limits and live events stay here.
+ */
+async function all(config: Config): Promise<number> {
+  const app = await createApp(config);
+  const log = app.log.child({ role: "worker" });
+  const jobs = await startJobs(config, "worker", app.services, log, createBoss(config, "worker"));
+  const url = await app.listen();
+  const { engine } = app.stores.clickhouse;
+  app.log.info({ url, engine, redis: config.REDIS_URL ? "on" : "off" }, "datahus API and worker listening");
+  await untilSignal(app.log, config.SHUTDOWN_TIMEOUT_MS, async () => {
+    await jobs.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS });
+    await app.close();
+  });
+  return 0;
+}
+
 async function worker(config: Config): Promise<number> {
   const log = createLogger(config).child({ role: "worker" });
+  if (clickHouseEngine(config.CLICKHOUSE_URL).kind === "embedded") {
+    // Its data directory would be the API's too, and one process holds it.
+    log.error(
+      "the embedded ClickHouse belongs to one process: run `datahus all`, or point CLICKHOUSE_URL at a server",
+    );
+    return 2;
+  }
   const stores = createStores(config, log);
   const boss = createBoss(config, "worker");
   const services = createServices(
     stores.prisma,
     stores.clickhouse,
     config,
-    redisNonceStore(stores.redis),
+    nonceStore(stores.redis),
     log,
     bossQueue(boss),
   );
@@ -77,7 +108,7 @@ async function worker(config: Config): Promise<number> {
   await untilSignal(log, config.SHUTDOWN_TIMEOUT_MS, async () => {
     await boss.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS });
     await services.usage.close();
-    await livePublisher.quit().catch(() => livePublisher.disconnect());
+    await livePublisher?.quit().catch(() => livePublisher.disconnect());
     await closeStores(stores);
   });
   return 0;
@@ -107,13 +138,7 @@ async function seed(config: Config, args: string[]): Promise<number> {
   const log = createLogger(config).child({ role: "seed" });
   const stores = createStores(config, log);
   try {
-    const services = createServices(
-      stores.prisma,
-      stores.clickhouse,
-      config,
-      redisNonceStore(stores.redis),
-      log,
-    );
+    const services = createServices(stores.prisma, stores.clickhouse, config, nonceStore(stores.redis), log);
     await seedDemo(services, stores, config, log);
     return 0;
   } finally {
@@ -136,13 +161,7 @@ async function createAdmin(config: Config, args: string[]): Promise<number> {
   const log = createLogger(config).child({ role: "cli" });
   const stores = createStores(config, log);
   try {
-    const { auth } = createServices(
-      stores.prisma,
-      stores.clickhouse,
-      config,
-      redisNonceStore(stores.redis),
-      log,
-    );
+    const { auth } = createServices(stores.prisma, stores.clickhouse, config, nonceStore(stores.redis), log);
     const { secret, user } = await auth.createAdmin({
       email,
       name,

@@ -3,7 +3,7 @@
 // PostgreSQL is what the account paid; these rows are what it did, at request granularity.
 import { badInput } from "../errors.js";
 import type { ClickHouse } from "../db/clickhouse.js";
-import { sql, type Sql } from "../db/sql.js";
+import { ident, sql, type Sql } from "../db/sql.js";
 
 export interface UsageEvent {
   accountId: string;
@@ -43,7 +43,7 @@ export async function recordUsageBatch(ch: ClickHouse, events: readonly UsageEve
 export type UsageRow = ReturnType<typeof usageRow>;
 
 export async function insertUsageRows(ch: ClickHouse, rows: readonly UsageRow[]): Promise<void> {
-  if (rows.length > 0) await ch.insert("usage_events", rows);
+  if (rows.length > 0) await ch.insert(ident(ch.database, "usage_events"), rows);
 }
 
 /** The usage_events row of an event; throws on values the table cannot hold. */
@@ -101,7 +101,7 @@ export async function usageReport(
   // references to `records` resolve to the aggregate.
   const rows = await ch.query<ReportRow>(sql`
     SELECT ${group} AS grp, count() AS requests, sum(records) AS total_records, sum(credits) AS total_credits
-    FROM usage_events
+    FROM ${ident(ch.database, "usage_events")}
     WHERE account_id = ${accountId} AND occurred_at >= ${from} AND occurred_at < ${to}
     GROUP BY grp
     ORDER BY grp`);

@@ -1,6 +1,11 @@
 // A small wrapper around the official client, shaped by what ClickHouse 18.16 accepts
 // (DESIGN.md §4). Statements come only from the `sql` template; driver errors are translated
 // here, once, into ClickHouseError with the server's error code.
+//
+// Two engines sit behind it: a ClickHouse server over HTTP, or ClickHouse embedded in this
+// process (chDB's libchdb, ClickHouse 26.x) through the same official client with chDB's
+// connection plugged in. Both take the same statements; what differs by version is asked of
+// `version()` once and decided where it matters.
 import {
   ClickHouseError as DriverError,
   ClickHouseLogLevel,
@@ -9,10 +14,12 @@ import {
   type ClickHouseClientConfigOptions,
   type ClickHouseSettings,
 } from "@clickhouse/client";
+import { createChdbConnection } from "chdb/connection";
 import { once } from "node:events";
+import { resolve } from "node:path";
 import { PassThrough } from "node:stream";
 import type { Config } from "../config.js";
-import { Identifier, ident, type Sql } from "./sql.js";
+import { Identifier, ident, type ParameterizedSql, type Sql } from "./sql.js";
 
 /** Server error codes the code base reacts to (ErrorCodes.cpp; identical on 18.16 and today). */
 export const ClickHouseErrorCode = {
@@ -124,18 +131,88 @@ export interface InsertStream {
   abort(): void;
 }
 
+/** Where records live: a server over HTTP, or the engine embedded in this process. */
+export type ClickHouseEngine =
+  | { kind: "server"; url: string }
+  | { kind: "embedded"; /** Data directory; ":memory:" for a temporary one. */ path: string };
+
+const EMBEDDED = "embedded:";
+
+/** `http(s)://…` names a server; `embedded:<dir>` the embedded engine (`embedded:` alone: temporary). */
+export function clickHouseEngine(url: string): ClickHouseEngine {
+  if (!url.startsWith(EMBEDDED)) return { kind: "server", url };
+  const path = url.slice(EMBEDDED.length);
+  return { kind: "embedded", path: path === "" || path === ":memory:" ? ":memory:" : resolve(path) };
+}
+
+/** The engine's version, read once per instance; see {@link ClickHouse.version}. */
+export interface EngineVersion {
+  /** As the engine reports it, e.g. "18.16.1" or "26.7.2.1". */
+  text: string;
+  major: number;
+  minor: number;
+  /**
+   * Server-side query parameters (`{name:Type}`): 19.x and later. On 18.16 every value is a
+   * literal rendered by the `sql` template.
+   */
+  queryParameters: boolean;
+}
+
+export function engineVersion(text: string): EngineVersion {
+  const [major = 0, minor = 0] = text.split(".").map((part) => Number.parseInt(part, 10) || 0);
+  return { text, major, minor, queryParameters: major >= 20 };
+}
+
+export interface ClickHouseWrapperOptions extends ClickHouseClientConfigOptions {
+  database: string;
+  /** The embedded engine's data directory; each instance opens its own connection to it. */
+  embeddedPath?: string;
+}
+
 export class ClickHouse {
   /** The underlying client, for streaming reads and writes. Its errors are not translated. */
   readonly client: ClickHouseClient;
-  /** The database unqualified table names resolve to. */
+  /** The database unqualified table names resolve to (on a server; always qualify names). */
   readonly database: string;
-  readonly #options: ClickHouseClientConfigOptions;
+  /** "embedded" when the engine runs inside this process. */
+  readonly engine: ClickHouseEngine["kind"];
+  readonly #options: ClickHouseWrapperOptions;
+  #version: Promise<EngineVersion> | undefined;
 
-  constructor(options: ClickHouseClientConfigOptions & { database: string }) {
+  constructor(options: ClickHouseWrapperOptions) {
     ident(options.database); // fail fast on a name no statement could use
     this.#options = options;
     this.database = options.database;
-    this.client = createClient(options);
+    this.engine = options.embeddedPath === undefined ? "server" : "embedded";
+    // Every instance gets a connection of its own: closing a shared one would close it for all.
+    const { embeddedPath, ...clientOptions } = options;
+    this.client = createClient(
+      embeddedPath === undefined
+        ? clientOptions
+        : {
+            ...clientOptions,
+            // chDB implements the client's Connection contract against its own copy of
+            // @clickhouse/client-common, whose types are nominally different but the same shape.
+            connection: createChdbConnection({ path: embeddedPath }) as unknown as NonNullable<
+              ClickHouseClientConfigOptions["connection"]
+            >,
+          },
+    );
+  }
+
+  /**
+   * The engine's version, asked once. A failed ask is not remembered, so an engine that was
+   * down when first asked is asked again.
+   */
+  version(): Promise<EngineVersion> {
+    this.#version ??= this.#select<{ v: string }>({ text: "SELECT version() AS v", params: {} }).then(
+      (rows) => engineVersion(rows[0]?.v ?? "0"),
+      (error: unknown) => {
+        this.#version = undefined;
+        throw error;
+      },
+    );
+    return this.#version;
   }
 
   /**
@@ -147,11 +224,20 @@ export class ClickHouse {
     return new ClickHouse({ ...this.#options, database });
   }
 
-  /** Runs a SELECT and returns its rows (JSONEachRow: 64-bit integers arrive as strings). */
+  /**
+   * Runs a SELECT and returns its rows (JSONEachRow: 64-bit integers arrive as strings). Where the
+   * engine has query parameters, string values travel as parameters beside the statement.
+   */
   async query<T>(q: Sql): Promise<T[]> {
+    const { queryParameters } = await this.version();
+    return this.#select<T>(queryParameters ? q.parameterized() : { text: q.text, params: {} });
+  }
+
+  async #select<T>(q: ParameterizedSql): Promise<T[]> {
     const body = await this.call(async () => {
       const result = await this.client.query({
         query: q.text,
+        query_params: q.params,
         format: "JSONEachRow",
         clickhouse_settings: QUERY_SETTINGS,
       });
@@ -248,8 +334,9 @@ export interface ClickHouseOptions {
 }
 
 export function createClickHouse(config: Config, opts: ClickHouseOptions = {}): ClickHouse {
+  const engine = clickHouseEngine(config.CLICKHOUSE_URL);
   return new ClickHouse({
-    url: config.CLICKHOUSE_URL,
+    ...(engine.kind === "server" ? { url: engine.url } : { embeddedPath: engine.path }),
     username: config.CLICKHOUSE_USER,
     password: config.CLICKHOUSE_PASSWORD,
     database: opts.database ?? config.CLICKHOUSE_DATABASE,

@@ -1,7 +1,10 @@
-// The only way to build ClickHouse SQL. ClickHouse 18.16 has no server-side query parameters
-// (DESIGN.md §4), so every value is rendered here as a literal, by type, and every identifier is
-// validated and back-quoted. There is deliberately no `raw()`: text reaches a query only as the
-// static parts of an `sql` template written in code.
+// The only way to build ClickHouse SQL. Every identifier is validated and back-quoted; every
+// value is rendered by type. A fragment has two renderings of the same statement: `text`, with
+// every value a literal (what ClickHouse 18.16 needs: it has no server-side query parameters,
+// DESIGN.md §4), and `parameterized()`, where each string value becomes a `{pN:String}` query
+// parameter sent beside the statement (engines from 20.x: text from users never becomes SQL).
+// There is deliberately no `raw()`: text reaches a query only as the static parts of an `sql`
+// template written in code.
 
 /** Unforgeable brand: only this module can make `Sql` and `Identifier` objects. */
 const token = Symbol("datahus.sql");
@@ -18,27 +21,72 @@ const UINT64_MAX = 2n ** 64n - 1n;
 // 18.16's parser rejects subnormal float literals such as 5e-324 as a syntax error.
 const FLOAT64_MIN_NORMAL = 2.2250738585072014e-308;
 
+/** A string value inside a fragment: a literal in `text`, a query parameter when parameterized. */
+interface StringValue {
+  readonly value: string;
+}
+
+/** A fragment's pieces: SQL text, and the string values between them. */
+type Chunk = string | StringValue;
+
+/** A statement with its string values as query parameters; see {@link Sql.parameterized}. */
+export interface ParameterizedSql {
+  text: string;
+  params: Record<string, string>;
+}
+
 /** A fragment of ClickHouse SQL, safe to send or to interpolate into another `sql` template. */
 export class Sql {
-  readonly #text: string;
+  readonly #chunks: readonly Chunk[];
+  #text: string | undefined;
 
   /** @internal Use the `sql` template; the token keeps other modules from wrapping raw text. */
-  constructor(key: typeof token, text: string) {
+  constructor(key: typeof token, chunks: readonly Chunk[]) {
     if (key !== token) throw new TypeError("Sql fragments are made with the sql`...` template only");
-    this.#text = text;
-    Object.freeze(this);
+    this.#chunks = chunks;
+    Object.freeze(this); // the rendering cache is a private field, which freezing leaves writable
   }
 
+  /** The statement with every value a literal (runs on every engine, 18.16 included). */
   get text(): string {
+    this.#text ??= this.#chunks
+      .map((chunk) => (typeof chunk === "string" ? chunk : quoteString(chunk.value)))
+      .join("");
     return this.#text;
+  }
+
+  /**
+   * The statement with each string value replaced by a `{pN:String}` parameter, and the values
+   * to send beside it. Only for engines with query parameters (not 18.16), and only for queries:
+   * DDL takes no parameters.
+   */
+  parameterized(): ParameterizedSql {
+    let text = "";
+    const params: Record<string, string> = {};
+    let n = 0;
+    for (const chunk of this.#chunks) {
+      if (typeof chunk === "string") {
+        text += chunk;
+      } else {
+        const name = `p${n++}`;
+        params[name] = chunk.value;
+        text += `{${name}:String}`;
+      }
+    }
+    return { text, params };
+  }
+
+  /** @internal The pieces, for templates that embed this fragment. */
+  static chunksOf(fragment: Sql): readonly Chunk[] {
+    return fragment.#chunks;
   }
 
   toString(): string {
-    return this.#text;
+    return this.text;
   }
 
   static is(value: unknown): value is Sql {
-    return typeof value === "object" && value !== null && #text in value;
+    return typeof value === "object" && value !== null && #chunks in value;
   }
 }
 
@@ -157,21 +205,24 @@ function formatDate(value: Date): string {
   return `toDateTime('${day} ${time}', 'UTC')`;
 }
 
-function formatValue(value: unknown): string {
-  if (value === null || value === undefined) return "NULL";
+/** Appends a value's rendering to `out`: SQL text, or a string value kept apart. */
+function formatValue(value: unknown, out: Chunk[]): void {
+  if (value === null || value === undefined) return void out.push("NULL");
   switch (typeof value) {
     case "string":
-      return quoteString(value);
+      quoteString(value); // refuses what no rendering could send unchanged
+      return void out.push({ value });
     case "number":
-      return formatNumber(value);
+      return void out.push(formatNumber(value));
     case "bigint":
-      return formatBigInt(value);
+      return void out.push(formatBigInt(value));
     case "boolean":
-      return value ? "1" : "0"; // booleans are UInt8 on 18.16
+      return void out.push(value ? "1" : "0"); // booleans are UInt8 on 18.16
     case "object":
-      if (Sql.is(value) || Identifier.is(value)) return value.text;
-      if (value instanceof Date) return formatDate(value);
-      if (Array.isArray(value)) return `[${value.map(formatValue).join(", ")}]`;
+      if (Sql.is(value)) return void out.push(...Sql.chunksOf(value));
+      if (Identifier.is(value)) return void out.push(value.text);
+      if (value instanceof Date) return void out.push(formatDate(value));
+      if (Array.isArray(value)) return void formatList("[", value, "]", out);
       break;
   }
   const what =
@@ -179,6 +230,15 @@ function formatValue(value: unknown): string {
   throw new TypeError(
     `Cannot use a ${what} in SQL: pass a string, number, bigint, boolean, Date, null, array, sql fragment or ident()`,
   );
+}
+
+function formatList(open: string, values: readonly unknown[], close: string, out: Chunk[]): void {
+  out.push(open);
+  values.forEach((value, i) => {
+    if (i > 0) out.push(", ");
+    formatValue(value, out);
+  });
+  out.push(close);
 }
 
 function isTemplateStrings(strings: unknown): strings is TemplateStringsArray {
@@ -201,16 +261,17 @@ function isTemplateStrings(strings: unknown): strings is TemplateStringsArray {
  */
 function sqlTag(strings: TemplateStringsArray, ...values: readonly SqlValue[]): Sql {
   if (!isTemplateStrings(strings)) throw new TypeError("sql must be used as a tagged template: sql`...`");
-  let text = strings[0] ?? "";
+  const chunks: Chunk[] = [strings[0] ?? ""];
   for (let i = 0; i < values.length; i++) {
     const next = strings[i + 1];
     if (next === undefined) throw new TypeError("sql template has an invalid escape sequence");
-    text += formatValue(values[i]) + next;
+    formatValue(values[i], chunks);
+    chunks.push(next);
   }
-  return new Sql(token, text);
+  return new Sql(token, chunks);
 }
 
-const empty = new Sql(token, "");
+const empty = new Sql(token, []);
 
 export const sql: typeof sqlTag & { readonly empty: Sql } = Object.assign(sqlTag, { empty });
 
@@ -222,15 +283,18 @@ const SEPARATOR = /^\s*(,|AND|OR|UNION ALL)?\s*$/i;
  * for anything else.
  */
 export function join(fragments: readonly Sql[], separator: Sql | string = ", "): Sql {
-  let sep: string;
-  if (Sql.is(separator)) sep = separator.text;
-  else if (typeof separator === "string" && SEPARATOR.test(separator)) sep = separator;
+  let sep: readonly Chunk[];
+  if (Sql.is(separator)) sep = Sql.chunksOf(separator);
+  else if (typeof separator === "string" && SEPARATOR.test(separator)) sep = [separator];
   else
     throw new TypeError(`join separator ${JSON.stringify(separator)} is not allowed; pass an sql fragment`);
-  for (const fragment of fragments) {
+  const chunks: Chunk[] = [];
+  fragments.forEach((fragment, i) => {
     if (!Sql.is(fragment)) throw new TypeError("join takes sql fragments only");
-  }
-  return new Sql(token, fragments.map((f) => f.text).join(sep));
+    if (i > 0) chunks.push(...sep);
+    chunks.push(...Sql.chunksOf(fragment));
+  });
+  return new Sql(token, chunks);
 }
 
 /**
@@ -241,7 +305,9 @@ export function join(fragments: readonly Sql[], separator: Sql | string = ", "):
 export function inList(values: readonly SqlValue[]): Sql {
   if (!Array.isArray(values)) throw new TypeError("inList takes an array");
   if (values.length === 0) throw new RangeError("inList needs at least one value: IN () is not valid SQL");
-  return new Sql(token, `(${values.map(formatValue).join(", ")})`);
+  const chunks: Chunk[] = [];
+  formatList("(", values, ")", chunks);
+  return new Sql(token, chunks);
 }
 
 /** Same rendering as {@link inList}: `(a, b, c)`. */

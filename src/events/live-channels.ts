@@ -68,7 +68,11 @@ export class RedisEventSink implements EventSink {
  * A connection for pub/sub alone: a subscribing connection can run no other command, and the
  * app's main client fails fast while disconnected, where a publish may wait for a reconnect.
  */
-export function pubSubConnection(config: Config, log: Logger, role: "publisher" | "subscriber"): Redis {
+export function pubSubConnection(
+  config: Config & { REDIS_URL: string },
+  log: Logger,
+  role: "publisher" | "subscriber",
+): Redis {
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
   redis.on("error", (err) => log.warn({ err, role }, "redis pub/sub connection error"));
   redis.connect().catch(() => {
@@ -77,28 +81,96 @@ export function pubSubConnection(config: Config, log: Logger, role: "publisher" 
   return redis;
 }
 
+/**
+ * The channels an API process follows: over Redis between processes, or inside this process
+ * alone when Redis is not configured (`datahus all` on one machine).
+ */
 export interface LiveChannels {
-  publisher: Redis;
-  subscriber: Redis;
   pubSub: LivePubSub;
+  /** Hands the events live subscriptions follow to every process's channels. */
+  sink: EventSink;
+  /**
+   * Resolves once messages on `channel` reach this process (Redis confirmed the SUBSCRIBE);
+   * rejects when they cannot.
+   */
+  confirm(channel: string): Promise<void>;
+  /**
+   * Calls `listener` with every message on `channel`, subscribing again after a reconnect, until
+   * the returned function is called.
+   */
+  listen(channel: string, listener: (message: string) => void): () => Promise<void>;
   close(): Promise<void>;
 }
 
 /** The two connections and the PubSub an API process follows channels with. */
 export function createLiveChannels(config: Config, log: Logger): LiveChannels {
+  const url = config.REDIS_URL;
+  return url ? redisChannels({ ...config, REDIS_URL: url }, log) : processChannels(config.REDIS_KEY_PREFIX);
+}
+
+function redisChannels(config: Config & { REDIS_URL: string }, log: Logger): LiveChannels {
   const publisher = pubSubConnection(config, log, "publisher");
   const subscriber = pubSubConnection(config, log, "subscriber");
   const pubSub: LivePubSub = createPubSub({
     eventTarget: createRedisEventTarget({ publishClient: publisher, subscribeClient: subscriber }),
   });
   return {
-    publisher,
-    subscriber,
     pubSub,
+    sink: new RedisEventSink(publisher, config.REDIS_KEY_PREFIX),
+    async confirm(channel) {
+      await subscriber.subscribe(channel);
+    },
+    listen(channel, listener) {
+      // Straight on the subscribing connection rather than through the PubSub: its event target
+      // leaves a failed SUBSCRIBE (Redis down at start) unhandled, and this one must be retried.
+      const onMessage = (from: string, message: string) => {
+        if (from === channel) listener(message);
+      };
+      const subscribe = () => void subscriber.subscribe(channel).catch(() => undefined);
+      subscriber.on("message", onMessage);
+      subscriber.on("ready", subscribe);
+      subscribe();
+      return async () => {
+        subscriber.off("message", onMessage);
+        subscriber.off("ready", subscribe);
+        await subscriber.unsubscribe(channel).catch(() => undefined);
+      };
+    },
     async close() {
       await Promise.allSettled(
         [publisher, subscriber].map((redis) => redis.quit().catch(() => redis.disconnect())),
       );
     },
+  };
+}
+
+/**
+ * Channels inside one process. Events cross as JSON, exactly as they would through Redis, so
+ * subscribers see the same shapes (dates as strings) whichever channels carry them.
+ */
+function processChannels(prefix: string): LiveChannels {
+  const pubSub: LivePubSub = createPubSub();
+  const listeners = new Map<string, Set<(message: string) => void>>();
+  return {
+    pubSub,
+    sink: {
+      name: "process-live",
+      async handle(event) {
+        const channel = channelOf(prefix, event);
+        if (!channel) return;
+        const message = JSON.stringify(event);
+        pubSub.publish(channel, JSON.parse(message) as LiveEvent);
+        for (const listener of listeners.get(channel) ?? []) listener(message);
+      },
+    },
+    async confirm() {},
+    listen(channel, listener) {
+      const set = listeners.get(channel) ?? new Set();
+      listeners.set(channel, set.add(listener));
+      return async () => {
+        set.delete(listener);
+      };
+    },
+    async close() {},
   };
 }

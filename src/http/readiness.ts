@@ -1,11 +1,25 @@
 // /ready: each dependency checked in parallel with its own timeout, so an operator sees which
 // one failed rather than a generic 503.
+
+/**
+ * Resolves when the dependency is usable; `false` means it is not. A check may resolve to facts
+ * worth showing an operator (the ClickHouse engine and its version), reported beside `ok`.
+ */
 export type Check = () => Promise<unknown>;
+
+export type CheckFacts = Record<string, string>;
 
 export interface ReadinessReport {
   status: "ok" | "fail";
   failed: string[];
-  checks: Record<string, { ok: boolean; ms: number; error?: string }>;
+  checks: Record<string, { ok: boolean; ms: number; error?: string } & CheckFacts>;
+}
+
+function factsOf(result: unknown): CheckFacts {
+  if (typeof result !== "object" || result === null || Array.isArray(result)) return {};
+  return Object.fromEntries(
+    Object.entries(result).filter((entry): entry is [string, string] => typeof entry[1] === "string"),
+  );
 }
 
 export async function checkReadiness(
@@ -18,7 +32,7 @@ export async function checkReadiness(
       try {
         const result = await withTimeout(check(), timeoutMs);
         if (result === false) throw new Error("not reachable");
-        return [name, { ok: true, ms: elapsed(started) }] as const;
+        return [name, { ...factsOf(result), ok: true, ms: elapsed(started) }] as const;
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         return [name, { ok: false, ms: elapsed(started), error: message.slice(0, 200) }] as const;

@@ -44,7 +44,8 @@ export interface HttpDeps {
   log: Logger;
   metrics: Metrics;
   services: Services;
-  redis: Redis;
+  /** Rate-limit counters; null keeps them in this process (no Redis configured). */
+  redis: Redis | null;
   readinessChecks: Record<string, Check>;
   live: LiveService;
 }

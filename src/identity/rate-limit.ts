@@ -10,7 +10,7 @@
 // month belongs to usage metering, not to this guard.
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
-import { RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import { AppError, ErrorCode } from "../errors.js";
 import type { AuthenticatedCaller } from "./caller.js";
 
@@ -71,25 +71,29 @@ const DEFAULT_WINDOW_SECONDS: Record<RateLimitWindow, number> = {
 const WARN_INTERVAL_MS = 10_000;
 const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
 
+/** Counters in Redis (shared by every process) or, with no Redis, in this process alone. */
+type WindowLimiter = RateLimiterRedis | RateLimiterMemory;
+
 interface Attempt {
   window: RateLimitWindow;
-  limiter: RateLimiterRedis;
+  limiter: WindowLimiter;
   allowed: boolean;
   res: RateLimiterRes;
 }
 
 export class RateLimiter {
-  readonly #redis: Redis;
+  readonly #redis: Redis | null;
   readonly #failureMode: "open" | "closed";
   readonly #log: RateLimiterOptions["log"];
   readonly #now: () => number;
   readonly #windowSeconds: Record<RateLimitWindow, number>;
   /** One limiter per (window, points): plans differ and enterprise accounts set their own. */
-  readonly #limiters = new Map<string, RateLimiterRedis>();
+  readonly #limiters = new Map<string, WindowLimiter>();
   #lastWarnAt = Number.NEGATIVE_INFINITY;
   #suppressedWarnings = 0;
 
-  constructor(redis: Redis, options: RateLimiterOptions) {
+  /** `redis` null: counters live in this process (one-process mode without Redis). */
+  constructor(redis: Redis | null, options: RateLimiterOptions) {
     this.#redis = redis;
     this.#failureMode = options.failureMode;
     this.#log = options.log;
@@ -163,9 +167,17 @@ export class RateLimiter {
     }
   }
 
-  #limiter(window: RateLimitWindow, points: number): RateLimiterRedis {
+  #limiter(window: RateLimitWindow, points: number): WindowLimiter {
     const cacheKey = `${window}:${points}`;
     let limiter = this.#limiters.get(cacheKey);
+    if (!limiter && !this.#redis) {
+      limiter = new RateLimiterMemory({
+        keyPrefix: `rl:${window}`,
+        points,
+        duration: this.#windowSeconds[window],
+      });
+      this.#limiters.set(cacheKey, limiter);
+    }
     if (!limiter) {
       limiter = new RateLimiterRedis({
         // ioredis is the package's default client: `useRedisPackage` is for node-redis v4+ only.

@@ -279,6 +279,18 @@ export function transportExpr(type: ValueType, expr: Sql): Sql {
   }
 }
 
+/**
+ * A decimal's text with exactly `scale` fraction digits. 18.16 prints them all ("2.20"); current
+ * ClickHouse drops trailing zeros ("2.2"), and the column's scale is part of the value.
+ */
+function withScale(text: string, scale: number): string {
+  if (scale === 0) return text;
+  const dot = text.indexOf(".");
+  if (dot === -1) return `${text}.${"0".repeat(scale)}`;
+  const missing = scale - (text.length - dot - 1);
+  return missing > 0 ? text + "0".repeat(missing) : text;
+}
+
 /** Turns what {@link transportExpr} selected into the value's JSON representation. */
 export function fromTransport(type: ValueType, raw: unknown): string | number | boolean | null {
   if (raw === null || raw === undefined) return null;
@@ -296,7 +308,7 @@ export function fromTransport(type: ValueType, raw: unknown): string | number | 
     case "DECIMAL": {
       const text = String(raw);
       const colon = text.indexOf(":");
-      if (colon === -1) return text;
+      if (colon === -1) return withScale(text, decimalShape(type).scale);
       const unscaled = (BigInt(text.slice(0, colon)) << 64n) + BigInt(text.slice(colon + 1));
       return formatUnscaled(unscaled, decimalShape(type).scale);
     }

@@ -3,10 +3,15 @@
 // (refused there with the error a read would get, never by silence) and again before an event is
 // passed on once the last check is older than the recheck interval, so a lapsed purchase or a
 // moved pipeline stops the stream.
-import type { Redis } from "ioredis";
 import { AppError, notFound } from "../errors.js";
 import type { AccessRevoked, DatasetUpdated, DeliveryUpdated, PipelineRunUpdated } from "../events/events.js";
-import { ACCESS_CHANNEL, liveChannel, type LiveEvent, type LivePubSub } from "../events/live-channels.js";
+import {
+  ACCESS_CHANNEL,
+  liveChannel,
+  type LiveChannels,
+  type LiveEvent,
+  type LivePubSub,
+} from "../events/live-channels.js";
 import type { PrismaClient } from "../generated/prisma/client.js";
 import { authorize } from "../identity/authorization.js";
 import type { Caller } from "../identity/caller.js";
@@ -28,8 +33,8 @@ export class LiveService {
 
   constructor(
     private readonly pubSub: LivePubSub,
-    /** The PubSub's subscribing connection, to know when Redis has confirmed a subscription. */
-    private readonly subscriber: Redis,
+    /** To know when a subscription is confirmed, and to hear revocations. */
+    private readonly channels: Pick<LiveChannels, "confirm" | "listen">,
     private readonly reads: ReadService,
     private readonly pipelines: PipelineService,
     private readonly prisma: PrismaClient,
@@ -81,26 +86,14 @@ export class LiveService {
    * re-check.
    */
   onAccessRevoked(listener: (event: AccessRevoked) => void): () => Promise<void> {
-    // Straight on the subscribing connection rather than through the PubSub: its event target
-    // leaves a failed SUBSCRIBE (Redis down at start) unhandled, and this one must be retried.
     const channel = liveChannel(this.options.prefix, "access.revoked", ACCESS_CHANNEL);
-    const onMessage = (from: string, message: string) => {
-      if (from !== channel) return;
+    return this.channels.listen(channel, (message) => {
       try {
         listener(JSON.parse(message) as AccessRevoked);
       } catch {
         // Not ours to fail on: the periodic re-check still runs.
       }
-    };
-    const subscribe = () => void this.subscriber.subscribe(channel).catch(() => undefined);
-    this.subscriber.on("message", onMessage);
-    this.subscriber.on("ready", subscribe);
-    subscribe();
-    return async () => {
-      this.subscriber.off("message", onMessage);
-      this.subscriber.off("ready", subscribe);
-      await this.subscriber.unsubscribe(channel).catch(() => undefined);
-    };
+    });
   }
 
   private async follow<E extends LiveEvent>(
@@ -116,7 +109,7 @@ export class LiveService {
     // Redis has confirmed: from then on no event on the channel is missed.
     const first = events.next();
     try {
-      await this.subscriber.subscribe(channel);
+      await this.channels.confirm(channel);
     } catch (cause) {
       await events.return();
       throw new AppError(

@@ -175,7 +175,7 @@ describe("sql template: what it refuses", () => {
   it("cannot be called as a plain function to pass raw text", () => {
     const forged = ["DROP TABLE t"] as unknown as TemplateStringsArray;
     expect(() => sql(forged)).toThrow(TypeError);
-    expect(() => new Sql(Symbol("datahus.sql") as never, "DROP TABLE t")).toThrow(TypeError);
+    expect(() => new Sql(Symbol("datahus.sql") as never, ["DROP TABLE t"])).toThrow(TypeError);
     expect(() => new Identifier(Symbol("datahus.sql") as never, ["t"])).toThrow(TypeError);
   });
 });
@@ -223,5 +223,36 @@ describe("ident", () => {
 describe("text helper", () => {
   it("matches .text", () => {
     expect(text(sql`SELECT ${"a"}`)).toBe("SELECT 'a'");
+  });
+});
+
+describe("parameterized rendering (engines with query parameters)", () => {
+  it("sends each string value as a {pN:String} parameter and keeps other values literal", () => {
+    const q = sql`SELECT ${ident("c")} FROM t WHERE s = ${"it's"} AND n = ${-5} AND d = ${new Date(0)}`;
+    expect(q.parameterized()).toEqual({
+      text: "SELECT `c` FROM t WHERE s = {p0:String} AND n = (-5) AND d = toDateTime('1970-01-01 00:00:00', 'UTC')",
+      params: { p0: "it's" },
+    });
+  });
+
+  it("numbers parameters across nested fragments, join and inList in order", () => {
+    const inner = sql`a = ${"x"}`;
+    const q = sql`SELECT 1 WHERE ${join([inner, sql`b = ${"y"}`], " AND ")} AND c IN ${inList(["z", 1, null])}`;
+    expect(q.parameterized()).toEqual({
+      text: "SELECT 1 WHERE a = {p0:String} AND b = {p1:String} AND c IN ({p2:String}, 1, NULL)",
+      params: { p0: "x", p1: "y", p2: "z" },
+    });
+    expect(q.text).toBe("SELECT 1 WHERE a = 'x' AND b = 'y' AND c IN ('z', 1, NULL)");
+  });
+
+  it("keeps hostile strings out of the statement text entirely", () => {
+    const hostile = "'; DROP TABLE t; --\\' {p1:String} \0\n";
+    const { text: statement, params } = sql`SELECT ${hostile}, ${[hostile]}`.parameterized();
+    expect(statement).toBe("SELECT {p0:String}, [{p1:String}]");
+    expect(params).toEqual({ p0: hostile, p1: hostile });
+  });
+
+  it("refuses lone surrogates in both renderings", () => {
+    expect(() => sql`SELECT ${"\ud800"}`).toThrow(RangeError);
   });
 });
