@@ -4,7 +4,9 @@
 # installs ClickHouse from Debian when it is missing (DESIGN.md §4). Also installs OpenSSH's sshd
 # (not started: the SFTP tests run their own). Safe to run repeatedly.
 #
-#   scripts/services.sh                  make all three reachable, sshd installed (default)
+#   scripts/services.sh                  make all three reachable, sshd installed (default; the tests)
+#   scripts/services.sh for-run          PostgreSQL, plus Redis/ClickHouse only when REDIS_URL /
+#                                        CLICKHOUSE_URL name the local ones (scripts/start.sh)
 #   scripts/services.sh stop-clickhouse  stop the ClickHouse this script started
 #
 # ClickHouse runs with a project-local config and data under .data/clickhouse (git-ignored), so
@@ -364,7 +366,14 @@ case "${1:-start}" in
     ensure_clickhouse
     ensure_sshd
     ;;
+  for-run)
+    # What `scripts/start.sh` needs: PostgreSQL always; Redis and a local ClickHouse server only
+    # when the configuration names them (the default is the embedded engine and no Redis).
+    ensure_postgres
+    case "${REDIS_URL:-}" in redis://127.0.0.1:$REDIS_PORT* | redis://localhost:$REDIS_PORT*) ensure_redis ;; esac
+    case "${CLICKHOUSE_URL:-}" in http://127.0.0.1:$CH_HTTP_PORT* | http://localhost:$CH_HTTP_PORT*) ensure_clickhouse ;; esac
+    ;;
   stop-clickhouse) stop_clickhouse ;;
-  -h | --help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
-  *) fail "unknown command '$1' (expected: start, stop-clickhouse)" ;;
+  -h | --help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+  *) fail "unknown command '$1' (expected: start, for-run, stop-clickhouse)" ;;
 esac

@@ -1,18 +1,17 @@
 #!/usr/bin/env bash
-# Runs Datahus on this machine: Node 24, dependencies, services, build, migrations, then the
-# worker in the background and the API in the foreground. Ctrl-C (or SIGTERM) stops both.
+# Runs Datahus on this machine: Node 24, dependencies, PostgreSQL, build, migrations, the demo
+# marketplace, then the API and the worker in one process (`datahus all`). Ctrl-C (or SIGTERM)
+# stops it. ClickHouse is the engine embedded in that process unless CLICKHOUSE_URL names a
+# server; Redis is used only when REDIS_URL is set.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$DATAHUS_ROOT"
-prepare_to_run
+ensure_node_modules
+bash scripts/services.sh for-run
+npm run --silent generate
 npm run --silent build
 node dist/src/main.js migrate
 # A demo publisher, buyer and datasets, so there is something to query at once (idempotent;
 # skipped when NODE_ENV=production). It prints the demo buyer's API key.
 node dist/src/main.js seed
-
-node --enable-source-maps dist/src/main.js worker &
-worker=$!
-stop() { kill -TERM "$worker" 2>/dev/null || true; wait "$worker" 2>/dev/null || true; }
-trap stop EXIT
-node --enable-source-maps dist/src/main.js serve
+exec node --enable-source-maps dist/src/main.js all

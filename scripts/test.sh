@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The test command: Node 24, dependencies, PostgreSQL/Redis/ClickHouse, the Prisma client, then
-# the whole suite on the real services. Arguments go to vitest (e.g. a file to run just that).
+# the whole suite on the real services, once per ClickHouse engine: the 18.16 server
+# (CLICKHOUSE_URL=http://127.0.0.1:8123) and the embedded ClickHouse 26 (CLICKHOUSE_URL=embedded:,
+# a temporary data directory in each test process). Arguments go to vitest (e.g. a file to run
+# just that); DATAHUS_TEST_ENGINES=server or =embedded runs one engine only.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$DATAHUS_ROOT"
@@ -9,15 +12,32 @@ prepare_to_run
 npm run --silent build
 
 mkdir -p .data
-results=.data/vitest-results.json
-rm -f "$results"
+engines=${DATAHUS_TEST_ENGINES:-server embedded}
 status=0
-npx vitest run --reporter=default --reporter=json --outputFile.json="$results" "$@" || status=$?
-# One plain closing line with the counts, whatever reporter is in use.
-if [ -f "$results" ]; then
-  node -e '
-    const r = require(process.argv[1]);
-    console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
-  ' "$DATAHUS_ROOT/$results"
-fi
+results=()
+for engine in $engines; do
+  case "$engine" in
+    server) url="http://127.0.0.1:${CLICKHOUSE_HTTP_PORT:-8123}" ;;
+    embedded) url="embedded:" ;;
+    *) echo "test.sh: unknown engine '$engine' (server or embedded)" >&2; exit 2 ;;
+  esac
+  result=".data/vitest-results-$engine.json"
+  rm -f "$result"
+  echo "tests: ClickHouse engine $engine ($url)"
+  CLICKHOUSE_URL="$url" npx vitest run --reporter=default --reporter=json --outputFile.json="$result" "$@" ||
+    status=$?
+  results+=("$DATAHUS_ROOT/$result")
+done
+
+# One plain closing line with the counts of both runs, whatever reporter is in use.
+node -e '
+  const fs = require("node:fs");
+  let passed = 0, failed = 0, skipped = 0;
+  for (const file of process.argv.slice(1)) {
+    if (!fs.existsSync(file)) { failed++; continue; }
+    const r = JSON.parse(fs.readFileSync(file, "utf8"));
+    passed += r.numPassedTests; failed += r.numFailedTests; skipped += r.numPendingTests + r.numTodoTests;
+  }
+  console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+' "${results[@]}"
 exit "$status"

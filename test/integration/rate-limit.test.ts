@@ -15,7 +15,7 @@ const appLike: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest:
 const clients: Redis[] = [];
 
 async function connect(options: RedisOptions): Promise<Redis> {
-  const client = new Redis(baseConfig().REDIS_URL, options);
+  const client = new Redis(baseConfig().REDIS_URL!, options);
   clients.push(client);
   await client.connect();
   return client;

@@ -166,7 +166,7 @@ describe("datasetUpdated across API processes", () => {
       sub.unsubscribe();
       await until(() => apiB.app.live.active === 0, 5000, "unsubscribed");
     } finally {
-      await publisher.quit();
+      await publisher?.quit();
     }
   });
 

@@ -2,22 +2,39 @@
 // its own ClickHouse database, so files run in parallel and never see each other's rows.
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { inject } from "vitest";
+import { describe, inject, it } from "vitest";
 import { loadConfig, type Config, type Env } from "../../src/config.js";
+import { clickHouseEngine } from "../../src/db/clickhouse.js";
 
 // Tests talk to loopback servers (sshd, s3rver, HTTP receivers, the local PostgreSQL), so they
 // allow loopback explicitly; a test proving the production policy passes OUTBOUND_ALLOW_CIDRS: "".
 export const TEST_OUTBOUND_ALLOW_CIDRS = "127.0.0.0/8,::1/128";
 
+// The suite runs on the ClickHouse server by default and on the embedded engine when
+// scripts/test.sh says so (CLICKHOUSE_URL=embedded:, a temporary directory per test process);
+// Redis is on, as in a deployment of separate API and worker processes.
+const TEST_SERVICES = { CLICKHOUSE_URL: "http://127.0.0.1:8123", REDIS_URL: "redis://127.0.0.1:6379" };
+
 export function baseConfig(overrides: Env = {}): Config {
   return loadConfig({
     OUTBOUND_ALLOW_CIDRS: TEST_OUTBOUND_ALLOW_CIDRS,
+    ...TEST_SERVICES,
     ...process.env,
     NODE_ENV: "test",
     LOG_LEVEL: "info",
     ...overrides,
   } as Record<string, string | undefined>);
 }
+
+/** True when this run's ClickHouse is the engine embedded in the test process. */
+export const embeddedEngine = clickHouseEngine(baseConfig().CLICKHOUSE_URL).kind === "embedded";
+
+/**
+ * For tests that need a second process on the same ClickHouse (a killed worker, two API
+ * processes): the embedded engine belongs to one process, so they run against the server only.
+ */
+export const describeOnServer = describe.skipIf(embeddedEngine);
+export const itOnServer = it.skipIf(embeddedEngine);
 
 export function withDatabase(url: string, database: string): string {
   const parsed = new URL(url);
