@@ -70,6 +70,12 @@ export const configSchema = z.object({
   CLICKHOUSE_USER: z.string().default("default"),
   CLICKHOUSE_PASSWORD: z.string().default(""),
   CLICKHOUSE_REQUEST_TIMEOUT_MS: int(100, 600_000).default(30_000),
+  // A cluster of the server's <remote_servers>: tables are created ON CLUSTER, sharded (README,
+  // "Running on a cluster"). Unset: one server.
+  CLICKHOUSE_CLUSTER: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+    .optional(),
 
   REDIS_URL: z.url().default("redis://127.0.0.1:6379"),
   REDIS_KEY_PREFIX: z.string().default("datahus:"),

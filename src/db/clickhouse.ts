@@ -108,6 +108,18 @@ const INSERT_SETTINGS: ClickHouseSettings = {
 // instead of text appended to a half-sent 200 response (18.16 has no exception tag for that).
 const QUERY_SETTINGS: ClickHouseSettings = { wait_end_of_query: 1 };
 
+// On a cluster (CLICKHOUSE_CLUSTER, src/db/table-layout.ts) every table the code names is a
+// Distributed table. By default an insert into one is queued on the receiving server and sent to
+// the shards later: a read right after the insert (a run's row count, a correction's recount)
+// would miss rows. Sync inserts return once every shard has stored its rows. A subquery over a
+// Distributed table (`_key IN (SELECT … FROM t)`, the records page) is refused by default;
+// GLOBAL runs it once on the receiving server and sends its result to the shards, exactly what
+// the same query means on one server.
+const CLUSTER_SETTINGS: ClickHouseSettings = {
+  insert_distributed_sync: 1,
+  distributed_product_mode: "global",
+};
+
 /** Bytes of an insert body buffered in Node before `write` waits for the socket. */
 const INSERT_BUFFER_BYTES = 1 << 20;
 
@@ -129,13 +141,21 @@ export class ClickHouse {
   readonly client: ClickHouseClient;
   /** The database unqualified table names resolve to. */
   readonly database: string;
-  readonly #options: ClickHouseClientConfigOptions;
+  /** The cluster tables are created on (`ON CLUSTER`), or undefined for one server. */
+  readonly cluster: string | undefined;
+  readonly #options: ClickHouseClientConfigOptions & { cluster?: string | undefined };
 
-  constructor(options: ClickHouseClientConfigOptions & { database: string }) {
+  constructor(options: ClickHouseClientConfigOptions & { database: string; cluster?: string | undefined }) {
     ident(options.database); // fail fast on a name no statement could use
     this.#options = options;
     this.database = options.database;
-    this.client = createClient(options);
+    this.cluster = options.cluster;
+    const { cluster, ...client } = options;
+    this.client = createClient(
+      cluster === undefined
+        ? client
+        : { ...client, clickhouse_settings: { ...client.clickhouse_settings, ...CLUSTER_SETTINGS } },
+    );
   }
 
   /**
@@ -253,6 +273,7 @@ export function createClickHouse(config: Config, opts: ClickHouseOptions = {}): 
     username: config.CLICKHOUSE_USER,
     password: config.CLICKHOUSE_PASSWORD,
     database: opts.database ?? config.CLICKHOUSE_DATABASE,
+    cluster: config.CLICKHOUSE_CLUSTER,
     request_timeout: config.CLICKHOUSE_REQUEST_TIMEOUT_MS,
     application: "datahus",
     // No client-wide settings: 18.16 rejects any setting it does not know (code 115), so each
