@@ -78,6 +78,12 @@ export const configSchema = z.object({
   CLICKHOUSE_USER: z.string().default("default"),
   CLICKHOUSE_PASSWORD: z.string().default(""),
   CLICKHOUSE_REQUEST_TIMEOUT_MS: int(100, 600_000).default(30_000),
+  // A cluster of the server's <remote_servers>: tables are created ON CLUSTER, sharded (README,
+  // "Running on a cluster"). Unset: one server.
+  CLICKHOUSE_CLUSTER: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+    .optional(),
 
   // Unset: rate limits, live events and revocations stay inside this one process (fine for
   // `datahus all`; separate API and worker processes need Redis to hear each other).
@@ -164,6 +170,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if ((parsed.TLS_CERT_FILE === undefined) !== (parsed.TLS_KEY_FILE === undefined)) {
     problems.push("TLS_CERT_FILE, TLS_KEY_FILE: set both or neither");
+  }
+  if (parsed.CLICKHOUSE_CLUSTER && parsed.CLICKHOUSE_URL.startsWith("embedded:")) {
+    problems.push(
+      "CLICKHOUSE_CLUSTER: needs CLICKHOUSE_URL to name a server of the cluster, not the embedded engine",
+    );
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return {

@@ -3,6 +3,7 @@
 // highest _version per _key; readers use FINAL, and skip rows marked _deleted.
 import { ident, join, sql, type Identifier, type Sql } from "../db/sql.js";
 import type { ClickHouse } from "../db/clickhouse.js";
+import { layoutOf, type TableEngine } from "../db/table-layout.js";
 import { clickHouseType, type Column } from "./columns.js";
 
 /** Columns every dataset table has besides its own; their names start with `_`. */
@@ -13,6 +14,14 @@ export const SYSTEM_COLUMNS = {
   _ingested_at: sql`DateTime`,
   _deleted: sql`UInt8`,
 } as const;
+
+/** On a cluster, rows are sharded by key: every version of a record meets on one shard for FINAL. */
+export const DATASET_ENGINE: TableEngine = {
+  family: "ReplacingMergeTree",
+  version: "_version",
+  orderBy: sql`_key`,
+  shardBy: sql`cityHash64(_key)`,
+};
 
 export function tableNameFor(datasetId: string): string {
   return `ds_${datasetId.replaceAll("-", "")}`;
@@ -35,9 +44,15 @@ export async function createDatasetTable(
   tableName: string,
   columns: readonly Column[],
 ): Promise<void> {
-  await ch.command(sql`
-    CREATE TABLE IF NOT EXISTS ${tableRef(database, tableName)} (${join(columnDefinitions(columns))})
-    ENGINE = ReplacingMergeTree(_version) ORDER BY _key`);
+  const layout = layoutOf(ch);
+  for (const statement of layout.createTable(
+    database,
+    tableName,
+    join(columnDefinitions(columns)),
+    DATASET_ENGINE,
+  )) {
+    await ch.command(statement);
+  }
 }
 
 /**
@@ -51,15 +66,17 @@ export async function addDatasetColumns(
   tableName: string,
   columns: readonly Column[],
 ): Promise<void> {
+  const layout = layoutOf(ch);
   const existing = await ch.query<{ name: string }>(
-    sql`SELECT name FROM system.columns WHERE database = ${database} AND table = ${tableName}`,
+    sql`SELECT name FROM system.columns WHERE database = ${database} AND table = ${layout.storage(tableName)}`,
   );
   const have = new Set(existing.map((c) => c.name));
   for (const c of columns.filter((column) => !have.has(column.name))) {
     await ch.command(
-      sql`ALTER TABLE ${tableRef(database, tableName)} ADD COLUMN ${ident(c.name)} ${clickHouseType(c)}`,
+      layout.alter(database, tableName, sql`ADD COLUMN ${ident(c.name)} ${clickHouseType(c)}`),
     );
   }
+  await layout.syncColumns(ch, database, tableName, DATASET_ENGINE);
 }
 
 /** The FROM clause every reader uses: the latest version of each live row. */
@@ -70,5 +87,5 @@ export function liveRows(database: string, tableName: string): Sql {
 export const LIVE = sql`_deleted = 0`;
 
 export async function dropDatasetTable(ch: ClickHouse, database: string, tableName: string): Promise<void> {
-  await ch.command(sql`DROP TABLE IF EXISTS ${tableRef(database, tableName)}`);
+  for (const statement of layoutOf(ch).dropTable(database, tableName)) await ch.command(statement);
 }

@@ -4,13 +4,20 @@
 // Never edit a released migration; add the next number.
 import type { ClickHouse } from "./clickhouse.js";
 import { ident, sql, type Sql } from "./sql.js";
+import { layoutOf, type TableLayout } from "./table-layout.js";
 
 export interface ClickHouseMigration {
   readonly version: number;
   readonly name: string;
-  /** Statements for database `db`, each safe to run again. */
-  readonly up: (db: string) => readonly Sql[];
+  /**
+   * Statements for database `db`, each safe to run again. Tables are made through `layout`, so
+   * that on a cluster they are sharded (src/db/table-layout.ts).
+   */
+  readonly up: (db: string, layout: TableLayout) => readonly Sql[];
 }
+
+// A run's rejected rows stay on one shard: the retried rows that `LIMIT 1 BY` folds meet there.
+const QUARANTINE_SHARDS = sql`cityHash64(dataset_id, run_id)`;
 
 // All DDL must run on 18.16: no LowCardinality (needs a setting there), no DateTime64, no JSON
 // or Map types; booleans would be UInt8. PARTITION BY / ORDER BY MergeTree syntax is supported.
@@ -18,8 +25,11 @@ export const clickHouseMigrations: readonly ClickHouseMigration[] = [
   {
     version: 1,
     name: "usage_events",
-    up: (db) => [
-      sql`CREATE TABLE IF NOT EXISTS ${ident(db, "usage_events")} (
+    up: (db, layout) =>
+      layout.createTable(
+        db,
+        "usage_events",
+        sql`
         account_id String,
         api_key_id String,
         dataset_id String,
@@ -28,28 +38,31 @@ export const clickHouseMigrations: readonly ClickHouseMigration[] = [
         credits Int64,
         duration_ms UInt32,
         request_id String,
-        occurred_at DateTime
-      )
-      ENGINE = MergeTree
-      PARTITION BY toYYYYMM(occurred_at)
-      ORDER BY (account_id, occurred_at)`,
-    ],
+        occurred_at DateTime`,
+        {
+          family: "MergeTree",
+          partitionBy: sql`toYYYYMM(occurred_at)`,
+          orderBy: sql`(account_id, occurred_at)`,
+          shardBy: sql`cityHash64(account_id)`,
+        },
+      ),
   },
   {
     version: 2,
     name: "quarantine",
-    up: (db) => [
-      sql`CREATE TABLE IF NOT EXISTS ${ident(db, "quarantine")} (
+    up: (db, layout) =>
+      layout.createTable(
+        db,
+        "quarantine",
+        sql`
         dataset_id String,
         run_id String,
         row_number UInt64,
         raw String,
         reasons Array(String),
-        quarantined_at DateTime
-      )
-      ENGINE = MergeTree
-      ORDER BY (dataset_id, run_id, row_number)`,
-    ],
+        quarantined_at DateTime`,
+        { family: "MergeTree", orderBy: sql`(dataset_id, run_id, row_number)`, shardBy: QUARANTINE_SHARDS },
+      ),
   },
   {
     // Rejected rows name where they came from (a file of an SFTP glob, an S3 key), and pages of
@@ -58,33 +71,41 @@ export const clickHouseMigrations: readonly ClickHouseMigration[] = [
     // pair stays safe to run again.
     version: 3,
     name: "quarantine_origin",
-    up: (db) => [
-      sql`DROP TABLE IF EXISTS ${ident(db, "quarantine")}`,
-      sql`CREATE TABLE IF NOT EXISTS ${ident(db, "quarantine")} (
+    up: (db, layout) => [
+      ...layout.dropTable(db, "quarantine"),
+      ...layout.createTable(
+        db,
+        "quarantine",
+        sql`
         dataset_id String,
         run_id String,
         origin String,
         row_number UInt64,
         raw String,
         reasons Array(String),
-        quarantined_at DateTime
-      )
-      ENGINE = MergeTree
-      ORDER BY (dataset_id, run_id, origin, row_number)`,
+        quarantined_at DateTime`,
+        {
+          family: "MergeTree",
+          orderBy: sql`(dataset_id, run_id, origin, row_number)`,
+          shardBy: QUARANTINE_SHARDS,
+        },
+      ),
     ],
   },
 ];
 
 // ReplacingMergeTree, not TinyLog: TinyLog breaks under concurrent writers, and when two
 // processes record the same version the duplicate rows collapse (reads use DISTINCT anyway).
-function createMigrationsTable(db: string): Sql {
-  return sql`CREATE TABLE IF NOT EXISTS ${ident(db, "schema_migrations")} (
+function createMigrationsTable(db: string, layout: TableLayout): Sql[] {
+  return layout.createTable(
+    db,
+    "schema_migrations",
+    sql`
     version UInt32,
     name String,
-    applied_at DateTime
-  )
-  ENGINE = ReplacingMergeTree
-  ORDER BY version`;
+    applied_at DateTime`,
+    { family: "ReplacingMergeTree", orderBy: sql`version`, shardBy: sql`version` },
+  );
 }
 
 async function appliedVersions(ch: ClickHouse, db: string): Promise<Set<number>> {
@@ -130,13 +151,14 @@ async function applyPending(
   database: string,
   migrations: readonly ClickHouseMigration[],
 ): Promise<{ applied: number[] }> {
-  await ch.command(sql`CREATE DATABASE IF NOT EXISTS ${ident(database)}`);
-  await ch.command(createMigrationsTable(database));
+  const layout = layoutOf(ch);
+  await ch.command(layout.createDatabase(database));
+  for (const statement of createMigrationsTable(database, layout)) await ch.command(statement);
   const done = await appliedVersions(ch, database);
   const applied: number[] = [];
   for (const migration of migrations) {
     if (done.has(migration.version)) continue;
-    for (const statement of migration.up(database)) await ch.command(statement);
+    for (const statement of migration.up(database, layout)) await ch.command(statement);
     await ch.insert(ident(database, "schema_migrations"), [
       { version: migration.version, name: migration.name, applied_at: new Date() },
     ]);

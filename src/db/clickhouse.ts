@@ -115,6 +115,18 @@ const INSERT_SETTINGS: ClickHouseSettings = {
 // instead of text appended to a half-sent 200 response (18.16 has no exception tag for that).
 const QUERY_SETTINGS: ClickHouseSettings = { wait_end_of_query: 1 };
 
+// On a cluster (CLICKHOUSE_CLUSTER, src/db/table-layout.ts) every table the code names is a
+// Distributed table. By default an insert into one is queued on the receiving server and sent to
+// the shards later: a read right after the insert (a run's row count, a correction's recount)
+// would miss rows. Sync inserts return once every shard has stored its rows. A subquery over a
+// Distributed table (`_key IN (SELECT … FROM t)`, the records page) is refused by default;
+// GLOBAL runs it once on the receiving server and sends its result to the shards, exactly what
+// the same query means on one server.
+const CLUSTER_SETTINGS: ClickHouseSettings = {
+  insert_distributed_sync: 1,
+  distributed_product_mode: "global",
+};
+
 /** Bytes of an insert body buffered in Node before `write` waits for the socket. */
 const INSERT_BUFFER_BYTES = 1 << 20;
 
@@ -165,6 +177,8 @@ export function engineVersion(text: string): EngineVersion {
 
 export interface ClickHouseWrapperOptions extends ClickHouseClientConfigOptions {
   database: string;
+  /** CLICKHOUSE_CLUSTER: tables are sharded behind Distributed tables (src/db/table-layout.ts). */
+  cluster?: string | undefined;
   /** The embedded engine's data directory; each instance opens its own connection to it. */
   embeddedPath?: string;
 }
@@ -176,6 +190,8 @@ export class ClickHouse {
   readonly database: string;
   /** "embedded" when the engine runs inside this process. */
   readonly engine: ClickHouseEngine["kind"];
+  /** The cluster tables are created on (`ON CLUSTER`), or undefined for one server. */
+  readonly cluster: string | undefined;
   readonly #options: ClickHouseWrapperOptions;
   #version: Promise<EngineVersion> | undefined;
 
@@ -184,20 +200,26 @@ export class ClickHouse {
     this.#options = options;
     this.database = options.database;
     this.engine = options.embeddedPath === undefined ? "server" : "embedded";
-    // Every instance gets a connection of its own: closing a shared one would close it for all.
-    const { embeddedPath, ...clientOptions } = options;
-    this.client = createClient(
-      embeddedPath === undefined
-        ? clientOptions
+    this.cluster = options.cluster;
+    const { embeddedPath, cluster, ...client } = options;
+    const settings =
+      cluster === undefined
+        ? client.clickhouse_settings
+        : { ...client.clickhouse_settings, ...CLUSTER_SETTINGS };
+    this.client = createClient({
+      ...client,
+      clickhouse_settings: settings,
+      // Every instance gets a connection of its own: closing a shared one would close it for all.
+      // chDB implements the client's Connection contract against its own copy of
+      // @clickhouse/client-common, whose types are nominally different but the same shape.
+      ...(embeddedPath === undefined
+        ? {}
         : {
-            ...clientOptions,
-            // chDB implements the client's Connection contract against its own copy of
-            // @clickhouse/client-common, whose types are nominally different but the same shape.
             connection: createChdbConnection({ path: embeddedPath }) as unknown as NonNullable<
               ClickHouseClientConfigOptions["connection"]
             >,
-          },
-    );
+          }),
+    });
   }
 
   /**
@@ -340,6 +362,7 @@ export function createClickHouse(config: Config, opts: ClickHouseOptions = {}): 
     username: config.CLICKHOUSE_USER,
     password: config.CLICKHOUSE_PASSWORD,
     database: opts.database ?? config.CLICKHOUSE_DATABASE,
+    cluster: config.CLICKHOUSE_CLUSTER,
     request_timeout: config.CLICKHOUSE_REQUEST_TIMEOUT_MS,
     application: "datahus",
     // No client-wide settings: 18.16 rejects any setting it does not know (code 115), so each

@@ -1,8 +1,9 @@
 // What a pipeline run does in ClickHouse besides writing records: its staging table (FULL_REFRESH),
 // the atomic swap into the live table, the quarantine of rejected rows, and counting live rows.
-import { LIVE, liveRows, tableRef } from "../catalog/dataset-table.js";
+import { DATASET_ENGINE, LIVE, liveRows } from "../catalog/dataset-table.js";
 import type { ClickHouse } from "../db/clickhouse.js";
 import { ident, sql } from "../db/sql.js";
+import { layoutOf } from "../db/table-layout.js";
 import {
   decodeCursor,
   encodeCursor,
@@ -36,11 +37,7 @@ export async function swapIntoLive(
   liveTable: string,
   stagingTable: string,
 ): Promise<void> {
-  const live = tableRef(database, liveTable);
-  const staging = tableRef(database, stagingTable);
-  const tmp = tableRef(database, `${stagingTable}_old`);
-  await ch.command(sql`RENAME TABLE ${live} TO ${tmp}, ${staging} TO ${live}, ${tmp} TO ${staging}`);
-  await ch.command(sql`DROP TABLE IF EXISTS ${staging}`);
+  await layoutOf(ch).swap(ch, database, liveTable, stagingTable, DATASET_ENGINE);
 }
 
 export async function countLiveRows(ch: ClickHouse, database: string, table: string): Promise<number> {

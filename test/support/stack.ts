@@ -7,7 +7,7 @@ import { createApp, type App } from "../../src/app.js";
 import type { Env } from "../../src/config.js";
 import { createClickHouse } from "../../src/db/clickhouse.js";
 import { migrateClickHouse } from "../../src/db/clickhouse-migrations.js";
-import { sql, ident } from "../../src/db/sql.js";
+import { layoutOf } from "../../src/db/table-layout.js";
 import { decodeGlobalId, encodeGlobalId } from "../../src/graphql/relay.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { createBoss } from "../../src/jobs/boss.js";
@@ -143,7 +143,7 @@ export async function startStack(overrides: Env = {}, options: StackOptions = {}
       await worker?.stop({ graceful: true, timeout: 5_000 });
       await app.close();
       if (clickhouseUp && !shared) {
-        await admin.command(sql`DROP DATABASE IF EXISTS ${ident(clickhouseDatabase)}`);
+        await admin.command(layoutOf(admin).dropDatabase(clickhouseDatabase));
       }
       await admin.close();
       await postgres.drop();
