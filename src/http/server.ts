@@ -38,6 +38,7 @@ import { registerDataRoutes } from "./data-routes.js";
 import { registerIngestRoutes } from "./ingest-routes.js";
 import { registerSubscriptions } from "./subscriptions.js";
 import type { LiveService } from "../subscriptions/live.service.js";
+import { inputHygienePlugin, registerInputHygiene } from "./input-hygiene.js";
 
 export interface HttpDeps {
   config: Config;
@@ -87,6 +88,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
   });
+  registerInputHygiene(app, config.INPUT_MAX_DEPTH);
   app.addHook("onResponse", async (request, reply) => {
     metrics.httpRequests.inc({
       method: request.method,
@@ -212,6 +214,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
       metricsPlugin(metrics),
       costPlugin(),
       errorMaskingPlugin(metrics),
+      inputHygienePlugin(config.INPUT_MAX_DEPTH),
     ],
   });
   await apollo.start();

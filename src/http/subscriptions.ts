@@ -36,6 +36,7 @@ import type { Metrics } from "../observability/metrics.js";
 import { CostMeter } from "../records/read.service.js";
 import type { Services } from "../services.js";
 import type { LiveService } from "../subscriptions/live.service.js";
+import { documentProblem, inputProblem } from "./input-hygiene.js";
 
 /**
  * Close codes, in graphql-ws's 4xxx range after the HTTP status of the same error: 4401 the
@@ -221,6 +222,10 @@ export function registerSubscriptions(app: FastifyInstance, deps: SubscriptionDe
             requestError(e, "GRAPHQL_VALIDATION_FAILED", !config.GRAPHQL_INTROSPECTION),
           );
         }
+        const hostile =
+          documentProblem(document, config.INPUT_MAX_DEPTH) ??
+          inputProblem(payload.variables, config.INPUT_MAX_DEPTH, "variables");
+        if (hostile) return [requestError(new GraphQLError(`Invalid input: ${hostile}`), "BAD_USER_INPUT")];
         const operation = getOperationAST(document, payload.operationName);
         if (operation && operation.operation !== "subscription") {
           return [
