@@ -39,6 +39,7 @@ import { registerIngestRoutes } from "./ingest-routes.js";
 import { registerSubscriptions } from "./subscriptions.js";
 import type { LiveService } from "../subscriptions/live.service.js";
 import { inputHygienePlugin, registerInputHygiene } from "./input-hygiene.js";
+import { retryAfterOf, storeUnavailable } from "../db/store-unavailable.js";
 
 export interface HttpDeps {
   config: Config;
@@ -105,10 +106,14 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
       : { error: { ...extensions, message } };
   };
   app.setErrorHandler(async (error, request, reply) => {
-    if (error instanceof AppError) {
+    const known = error instanceof AppError ? error : storeUnavailable(error);
+    if (known) {
+      if (known !== error) request.log.warn({ err: error }, known.message);
+      const retryAfter = retryAfterOf(known);
+      if (retryAfter !== undefined) reply.header("retry-after", String(retryAfter));
       return reply
-        .status(HTTP_STATUS[error.code])
-        .send(errorBody(request, { ...error.fields, code: error.code, message: error.message }));
+        .status(HTTP_STATUS[known.code])
+        .send(errorBody(request, { ...known.fields, code: known.code, message: known.message }));
     }
     const status = (error as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500) {
