@@ -39,6 +39,7 @@ import { registerIngestRoutes } from "./ingest-routes.js";
 import { registerSubscriptions } from "./subscriptions.js";
 import type { LiveService } from "../subscriptions/live.service.js";
 import { inputHygienePlugin, registerInputHygiene } from "./input-hygiene.js";
+import { registerLoadShedding } from "./load-shedding.js";
 import { retryAfterOf, storeUnavailable } from "../db/store-unavailable.js";
 
 export interface HttpDeps {
@@ -89,6 +90,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
   });
+  await registerLoadShedding(app, config, metrics);
   registerInputHygiene(app, config.INPUT_MAX_DEPTH);
   app.addHook("onResponse", async (request, reply) => {
     metrics.httpRequests.inc({
