@@ -27,6 +27,7 @@ const ADAPTER_KINDS = new Set([
 /** SQLSTATE: connection exceptions (08), operator intervention (57P01-57P05), too many connections. */
 const unavailableSqlState = (code: string) =>
   code.startsWith("08") || /^57P0[1-5]$/.test(code) || code === "53300";
+const PRISMA_SQLSTATE = /Code: `([0-9A-Z]{5})`/;
 const NETWORK_CODES = new Set([
   "ECONNREFUSED",
   "ECONNRESET",
@@ -91,6 +92,14 @@ function isOutage(error: object): boolean {
     )?.cause;
     if (adapter?.kind && ADAPTER_KINDS.has(adapter.kind)) return true;
     if (adapter?.kind === "postgres" && adapter.code && unavailableSqlState(adapter.code)) return true;
+  }
+  if (
+    error instanceof Prisma.PrismaClientKnownRequestError ||
+    error instanceof Prisma.PrismaClientUnknownRequestError
+  ) {
+    // "Database error. Code: `57P01`": Prisma's text is all some of its errors carry.
+    const sqlState = PRISMA_SQLSTATE.exec(error.message)?.[1];
+    if (sqlState && unavailableSqlState(sqlState)) return true;
   }
   const code = (error as { code?: unknown }).code;
   if (

@@ -74,10 +74,11 @@ export async function startStack(overrides: Env = {}, options: StackOptions = {}
     // Tests fire bursts of concurrent requests on a busy machine; shedding is tested on its own.
     LOAD_MAX_IN_FLIGHT: "0",
     LOAD_MAX_EVENT_LOOP_DELAY_MS: "0",
-    DATABASE_URL: postgres.url,
     CLICKHOUSE_DATABASE: clickhouseDatabase,
     REDIS_KEY_PREFIX: shared?.REDIS_KEY_PREFIX ?? `${uniqueName("t")}:`,
     ...overrides,
+    // An overridden DATABASE_URL names the server; the stack's database is its own clone on it.
+    DATABASE_URL: postgres.url,
   });
   const admin = createClickHouse(config, { database: "default" });
   const clickhouseUp = await admin.ping();
