@@ -1,6 +1,7 @@
 // A second process putting load on a test stack (test/integration/store-outages.test.ts): loops
 // over a few requests that touch every store and prints one JSON line per answer:
 // { t, path, status, code }. Stops on SIGTERM.
+/* global fetch, setTimeout */
 const [url, headersJson, slug] = process.argv.slice(2);
 const headers = { "content-type": "application/json", ...JSON.parse(headersJson) };
 const requests = [
@@ -31,7 +32,7 @@ process.on("SIGTERM", () => (stopping = true));
 async function worker() {
   for (let i = 0; !stopping; i++) {
     const [path, send] = requests[i % requests.length];
-    let status = 0;
+    let status;
     let code = null;
     try {
       const response = await send();
