@@ -118,8 +118,8 @@ export const configSchema = z.object({
 
   // Hostile input and load (README "Under faults, load and hostile input").
   INPUT_MAX_DEPTH: int(4, 1000).default(64),
-  LOAD_MAX_IN_FLIGHT: int(0, 100_000).default(64),
-  LOAD_MAX_EVENT_LOOP_DELAY_MS: int(0, 60_000).default(200),
+  LOAD_MAX_IN_FLIGHT: int(0, 100_000).default(32),
+  LOAD_MAX_EVENT_LOOP_DELAY_MS: int(0, 60_000).default(1000),
   LOAD_RETRY_AFTER_SECONDS: int(1, 3600).default(1),
 });
 
