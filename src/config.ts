@@ -131,6 +131,12 @@ export const configSchema = z.object({
   PIPELINE_RUN_RETRY_LIMIT: int(0, 100).default(3),
   PIPELINE_RUN_HEARTBEAT_SECONDS: int(10, 3600).default(30),
   JOBS_MONITOR_INTERVAL_SECONDS: int(1, 3600).default(60),
+
+  // Hostile input and load (README "Under faults, load and hostile input").
+  INPUT_MAX_DEPTH: int(4, 1000).default(64),
+  LOAD_MAX_IN_FLIGHT: int(0, 100_000).default(32),
+  LOAD_MAX_EVENT_LOOP_DELAY_MS: int(0, 60_000).default(1000),
+  LOAD_RETRY_AFTER_SECONDS: int(1, 3600).default(1),
 });
 
 export type Env = z.input<typeof configSchema>;

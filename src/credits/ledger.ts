@@ -25,6 +25,10 @@
 import { noBalanceWatch, type BalanceWatch } from "./low-credit.js";
 import { AppError, badInput, conflict, notFound } from "../errors.js";
 import { isUniqueViolation, translatePrismaError } from "../db/prisma-errors.js";
+import { unavailableStore } from "../db/store-unavailable.js";
+
+/** How often settles and releases cut short by a PostgreSQL outage are retried. */
+const OWED_RETRY_MS = 1000;
 import {
   Prisma,
   type CreditTransaction,
@@ -563,10 +567,46 @@ export class Ledger {
   }
 
   // The release key is unique per account: a second settle/release of one hold fails the insert.
+  /**
+   * Settles and releases cut short by a PostgreSQL outage, retried until the database is back:
+   * the hold comes back then, not after the stale-hold sweep (which stays for a process that
+   * dies meanwhile). Both are idempotent, so a retry of one that did commit is a CONFLICT, done.
+   */
+  private readonly owed = new Map<string, () => Promise<unknown>>();
+  private retrying: NodeJS.Timeout | undefined;
+
+  /** Holds whose settle or release waits for PostgreSQL in this process. */
+  get owedHolds(): number {
+    return this.owed.size;
+  }
+
+  private oweLater(reservationId: string, fn: () => Promise<unknown>): void {
+    this.owed.set(reservationId, fn);
+    this.retrying ??= setTimeout(() => {
+      this.retrying = undefined;
+      void this.payOwed();
+    }, OWED_RETRY_MS).unref();
+  }
+
+  private async payOwed(): Promise<void> {
+    for (const [reservationId, fn] of this.owed) {
+      try {
+        await fn();
+      } catch (error) {
+        if (unavailableStore(error)) break; // still down: try them all again later
+      }
+      // Done, already done (CONFLICT), or failing for good: the stale-hold sweep has the last word.
+      this.owed.delete(reservationId);
+    }
+    const next = this.owed.entries().next().value;
+    if (next) this.oweLater(...next);
+  }
+
   private async once<T>(reservationId: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (error) {
+      if (unavailableStore(error)) this.oweLater(reservationId, () => this.once(reservationId, fn));
       if (!isUniqueViolation(error)) throw error;
       throw new AppError(
         "CONFLICT",

@@ -1,4 +1,4 @@
-// Who hears about what: the ACTIVE deliveries an event goes to. Webhooks: buyers hear of datasets
+// Who hears about what: the deliveries an event goes to (file drops: ACTIVE ones). Webhooks: buyers hear of datasets
 // they may still read, publishers of their own runs, every account of its own credits and
 // delivery failures. File drops set to ON_UPDATE: a drop each time their dataset is updated, for
 // accounts that may still read it.
@@ -6,7 +6,9 @@ import { isActiveEntitlement } from "../credits/ledger.js";
 import type { DomainEvent } from "../events/events.js";
 import type { Prisma, PrismaClient } from "../generated/prisma/client.js";
 
-const ACTIVE_WEBHOOK = { kind: "WEBHOOK", status: "ACTIVE" } as const;
+// Paused and disabled webhooks get their events too: held until resumed, never dropped
+// (WebhookDispatcher.resumePending).
+const WEBHOOK = { kind: "WEBHOOK" } as const;
 const wants = (type: string): Prisma.DeliveryWhereInput => ({
   OR: [{ eventTypes: { isEmpty: true } }, { eventTypes: { has: type } }],
 });
@@ -32,7 +34,7 @@ export class DeliveryRouting {
   async targets(event: DomainEvent): Promise<string[]> {
     const find = async (where: Prisma.DeliveryWhereInput) =>
       this.prisma.delivery.findMany({
-        where: { AND: [ACTIVE_WEBHOOK, wants(event.type), where] },
+        where: { AND: [WEBHOOK, wants(event.type), where] },
         select: { id: true, accountId: true },
       });
     switch (event.type) {

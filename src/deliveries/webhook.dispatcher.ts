@@ -46,6 +46,9 @@ export interface WebhookSettings {
 /** Beyond the send timeout, how long a PENDING try waits before another job may take it over. */
 const ABANDONED_AFTER_MS = 60_000;
 
+/** pg-boss priority of the jobs a resume sends (others have 0; higher runs first). */
+const RESUME_PRIORITY = 1;
+
 /** Jobs one poller takes per fetch (worked one after the other). */
 const WORK_BATCH = 4;
 
@@ -101,25 +104,32 @@ export class WebhookDispatcher {
   }
 
   /**
-   * After a pause or a disable: the events still waiting for a retry (last try FAILED, not DEAD)
-   * start a new round now: tries that came due while the endpoint was off are delayed, not lost.
+   * After a pause or a disable: every event still owed starts a new round now, oldest first.
+   * Owed are the events whose last try FAILED (a retry came due while the endpoint was off) and
+   * those never tried at all (accepted while the delivery was off, or whose first try found it
+   * off). An event accepted for a delivery is held, never dropped, whatever its state.
    */
   async resumePending(deliveryId: string): Promise<number> {
-    const latest = await this.prisma.deliveryAttempt.findMany({
-      where: { deliveryId },
-      distinct: ["eventId"],
-      orderBy: [{ eventId: "asc" }, { attempt: "desc" }],
-      select: { eventId: true, attempt: true, status: true },
-    });
-    const pending = latest.filter((a) => a.status === "FAILED");
-    for (const { eventId, attempt } of pending) {
-      const next = attempt + 1;
+    const owed = await this.prisma.$queryRaw<{ event_id: string; attempt: number | null }[]>`
+      SELECT e.event_id, last.attempt
+      FROM delivery_events e
+      LEFT JOIN LATERAL (
+        SELECT a.attempt, a.status FROM delivery_attempts a
+        WHERE a.delivery_id = e.delivery_id AND a.event_id = e.event_id
+        ORDER BY a.attempt DESC LIMIT 1) last ON true
+      WHERE e.delivery_id = ${deliveryId}::uuid
+        AND (last.status IS NULL OR last.status = 'FAILED')
+      ORDER BY e.created_at, e.id`;
+    for (const { event_id: eventId, attempt } of owed) {
+      const next = (attempt ?? 0) + 1;
+      // Ahead of jobs already queued (first tries of events held while paused): those find their
+      // try claimed and stand down, so the receiver gets the events in the order they happened.
       await this.sendJob(
         { deliveryId, eventId, attempt: next, firstAttempt: next },
-        { deterministic: false },
+        { deterministic: false, priority: RESUME_PRIORITY },
       );
     }
-    return pending.length;
+    return owed.length;
   }
 
   /** The job definition the worker runs. */
@@ -149,7 +159,7 @@ export class WebhookDispatcher {
     const delivery = await this.prisma.delivery.findUnique({ where: { id: deliveryId } });
     if (!delivery || delivery.kind !== "WEBHOOK") return;
     if (delivery.status !== "ACTIVE") {
-      // resumeDelivery starts the events still owed again.
+      // Held: the event stays stored and resumeDelivery sends it (resumePending).
       this.log.info({ deliveryId, eventId, status: delivery.status }, "webhook held: delivery not active");
       return;
     }
@@ -296,9 +306,10 @@ export class WebhookDispatcher {
 
   private async sendJob(
     job: WebhookJob,
-    options: { deterministic: boolean; startAfter?: Date; tx?: Transaction },
+    options: { deterministic: boolean; startAfter?: Date; tx?: Transaction; priority?: number },
   ): Promise<void> {
     await this.jobs.send(WEBHOOK_QUEUE, job, {
+      ...(options.priority ? { priority: options.priority } : {}),
       ...(options.deterministic ? { id: jobId(job) } : {}),
       ...(options.startAfter ? { startAfter: options.startAfter } : {}),
       ...(options.tx ? { db: inTransaction(options.tx) } : {}),

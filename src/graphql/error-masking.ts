@@ -4,13 +4,15 @@
 import type { ApolloServerPlugin } from "@apollo/server";
 import { GraphQLError, type GraphQLFormattedError } from "graphql";
 import { AppError, ErrorCode, REQUEST_ERROR_CODES } from "../errors.js";
+import { retryAfterOf, storeUnavailable } from "../db/store-unavailable.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { Context } from "./context.js";
 
+/** Our AppError behind a GraphQL error, a store outage translated into one included. */
 function appErrorOf(error: unknown): AppError | undefined {
   if (error instanceof AppError) return error;
   if (error instanceof GraphQLError) return appErrorOf(error.originalError);
-  return undefined;
+  return storeUnavailable(error);
 }
 
 /**
@@ -63,6 +65,10 @@ export function errorMaskingPlugin(metrics: Metrics): ApolloServerPlugin<Context
       return {
         async didEncounterErrors({ errors, contextValue, operationName, operation }) {
           for (const error of errors) {
+            const outage = appErrorOf(error);
+            if (outage?.code === ErrorCode.SERVICE_UNAVAILABLE && outage.cause) {
+              contextValue.log.warn({ err: outage.cause, path: error.path, operationName }, outage.message);
+            }
             if (isClientError(error)) continue;
             contextValue.log.error(
               {
@@ -95,6 +101,14 @@ export function errorMaskingPlugin(metrics: Metrics): ApolloServerPlugin<Context
             REQUEST_ERROR_CODES.has(String(e.extensions?.code)),
           );
           if (refused && requestCodes && (response.http.status ?? 500) >= 500) response.http.status = 400;
+          // A store outage is the one answer a client should retry: 503 with Retry-After.
+          const outage = errors
+            .map((formatted) => appErrorOf((formatted as { [ORIGINAL]?: GraphQLError })[ORIGINAL]))
+            .find((error) => error?.code === ErrorCode.SERVICE_UNAVAILABLE);
+          if (outage) {
+            response.http.status = 503;
+            response.http.headers.set("retry-after", String(retryAfterOf(outage)));
+          }
         },
       };
     },

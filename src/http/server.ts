@@ -38,6 +38,9 @@ import { registerDataRoutes } from "./data-routes.js";
 import { registerIngestRoutes } from "./ingest-routes.js";
 import { registerSubscriptions } from "./subscriptions.js";
 import type { LiveService } from "../subscriptions/live.service.js";
+import { inputHygienePlugin, registerInputHygiene } from "./input-hygiene.js";
+import { registerLoadShedding } from "./load-shedding.js";
+import { retryAfterOf, storeUnavailable } from "../db/store-unavailable.js";
 
 export interface HttpDeps {
   config: Config;
@@ -88,6 +91,8 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
   });
+  await registerLoadShedding(app, config, metrics);
+  registerInputHygiene(app, config.INPUT_MAX_DEPTH);
   app.addHook("onResponse", async (request, reply) => {
     metrics.httpRequests.inc({
       method: request.method,
@@ -104,10 +109,14 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
       : { error: { ...extensions, message } };
   };
   app.setErrorHandler(async (error, request, reply) => {
-    if (error instanceof AppError) {
+    const known = error instanceof AppError ? error : storeUnavailable(error);
+    if (known) {
+      if (known !== error) request.log.warn({ err: error }, known.message);
+      const retryAfter = retryAfterOf(known);
+      if (retryAfter !== undefined) reply.header("retry-after", String(retryAfter));
       return reply
-        .status(HTTP_STATUS[error.code])
-        .send(errorBody(request, { ...error.fields, code: error.code, message: error.message }));
+        .status(HTTP_STATUS[known.code])
+        .send(errorBody(request, { ...known.fields, code: known.code, message: known.message }));
     }
     const status = (error as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500) {
@@ -213,6 +222,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
       metricsPlugin(metrics),
       costPlugin(),
       errorMaskingPlugin(metrics),
+      inputHygienePlugin(config.INPUT_MAX_DEPTH),
     ],
   });
   await apollo.start();

@@ -36,6 +36,8 @@ import type { Metrics } from "../observability/metrics.js";
 import { CostMeter } from "../records/read.service.js";
 import type { Services } from "../services.js";
 import type { LiveService } from "../subscriptions/live.service.js";
+import { documentProblem, inputProblem } from "./input-hygiene.js";
+import { storeUnavailable } from "../db/store-unavailable.js";
 
 /**
  * Close codes, in graphql-ws's 4xxx range after the HTTP status of the same error: 4401 the
@@ -73,7 +75,8 @@ interface Connection {
 /** Reasons travel in a close frame, at most 123 bytes. */
 const closeReason = (message: string) => Buffer.from(message).subarray(0, 123).toString("utf8");
 
-function closeWith(socket: WebSocket, error: unknown): void {
+function closeWith(socket: WebSocket, cause: unknown): void {
+  const error = storeUnavailable(cause) ?? cause;
   const codes: Partial<Record<string, number>> = LIVE_CLOSE_CODES;
   const code =
     error instanceof AppError ? (codes[error.code] ?? 4400) : LIVE_CLOSE_CODES.INTERNAL_SERVER_ERROR;
@@ -117,7 +120,11 @@ export function registerSubscriptions(app: FastifyInstance, deps: SubscriptionDe
   });
 
   const refuse = (socket: WebSocket, error: unknown, context: Record<string, unknown> = {}) => {
-    if (!(error instanceof AppError)) log.error({ err: error, ...context }, "live connection failed");
+    if (!(error instanceof AppError)) {
+      const outage = storeUnavailable(error);
+      if (outage) log.warn({ err: error, ...context }, outage.message);
+      else log.error({ err: error, ...context }, "live connection failed");
+    }
     closeWith(socket, error);
     return false as const;
   };
@@ -221,6 +228,10 @@ export function registerSubscriptions(app: FastifyInstance, deps: SubscriptionDe
             requestError(e, "GRAPHQL_VALIDATION_FAILED", !config.GRAPHQL_INTROSPECTION),
           );
         }
+        const hostile =
+          documentProblem(document, config.INPUT_MAX_DEPTH) ??
+          inputProblem(payload.variables, config.INPUT_MAX_DEPTH, "variables");
+        if (hostile) return [requestError(new GraphQLError(`Invalid input: ${hostile}`), "BAD_USER_INPUT")];
         const operation = getOperationAST(document, payload.operationName);
         if (operation && operation.operation !== "subscription") {
           return [

@@ -88,11 +88,25 @@ export function signToken(
   return { token: `${body}.${signature}`, expiresAt: exp };
 }
 
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+/** Unpadded base64url that re-encodes to itself (no stray characters, no dangling bits). */
+function isCanonicalBase64url(text: string): boolean {
+  return (
+    BASE64URL.test(text) &&
+    text.length % 4 !== 1 &&
+    Buffer.from(text, "base64url").toString("base64url") === text
+  );
+}
+
 /** The claims of a valid, unexpired HS256 token signed with `secret`; null for anything else. */
 export function verifyToken(token: string, secret: string, nowSeconds: number): TokenClaims | null {
   const parts = token.split(".");
   if (parts.length !== 3 || parts[0] !== JWT_HEADER) return null;
   const expected = createHmac("sha256", secret).update(`${parts[0]}.${parts[1]}`).digest();
+  // Node's decoder skips characters outside the alphabet, padding and a last character's unused
+  // bits, so several strings decode to one signature: only the canonical encoding is accepted.
+  if (!isCanonicalBase64url(parts[1]!) || !isCanonicalBase64url(parts[2]!)) return null;
   const given = Buffer.from(parts[2]!, "base64url");
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
   let claims: Partial<TokenClaims>;

@@ -93,48 +93,99 @@ function inRange(bytes: Uint8Array, range: Range): boolean {
   return true;
 }
 
-const ranges = (entries: [string, AddressClass][]) =>
-  entries.map(([cidr, kind]) => ({ range: parseCidr(cidr), kind }));
+/** One special-purpose block: what it is, and, for the translation forms, where an IPv4 sits. */
+export interface SpecialRange {
+  cidr: string;
+  kind: AddressClass;
+  /** The form carries an IPv4 address at this byte offset: it is that address on the wire. */
+  embedsIpv4At?: number;
+}
 
-// Special-purpose registries (RFC 6890 and successors). First match wins.
-const IPV4 = ranges([
-  ["0.0.0.0/8", "unspecified"],
-  ["10.0.0.0/8", "private"],
-  ["100.64.0.0/10", "private"],
-  ["127.0.0.0/8", "loopback"],
-  ["169.254.0.0/16", "link-local"],
-  ["172.16.0.0/12", "private"],
-  ["192.0.0.0/24", "reserved"],
-  ["192.0.2.0/24", "reserved"],
-  ["192.88.99.0/24", "reserved"],
-  ["192.168.0.0/16", "private"],
-  ["198.18.0.0/15", "reserved"],
-  ["198.51.100.0/24", "reserved"],
-  ["203.0.113.0/24", "reserved"],
-  ["224.0.0.0/4", "multicast"],
-  ["240.0.0.0/4", "reserved"],
-]);
+/**
+ * IANA's IPv4 Special-Purpose Address Registry (RFC 6890 and successors), every entry, refused
+ * whether or not the registry calls it globally reachable (anycast relays and AS112 are no
+ * webhook receivers), plus multicast. The registry's list is the fixture
+ * test/fixtures/iana-ipv4-special-registry.csv; the unit test checks every entry is here.
+ */
+export const SPECIAL_IPV4: readonly SpecialRange[] = [
+  { cidr: "0.0.0.0/8", kind: "unspecified" },
+  { cidr: "0.0.0.0/32", kind: "unspecified" },
+  { cidr: "10.0.0.0/8", kind: "private" },
+  { cidr: "100.64.0.0/10", kind: "private" },
+  { cidr: "127.0.0.0/8", kind: "loopback" },
+  { cidr: "169.254.0.0/16", kind: "link-local" },
+  { cidr: "172.16.0.0/12", kind: "private" },
+  { cidr: "192.0.0.0/24", kind: "reserved" },
+  { cidr: "192.0.0.0/29", kind: "reserved" },
+  { cidr: "192.0.0.8/32", kind: "reserved" },
+  { cidr: "192.0.0.9/32", kind: "reserved" },
+  { cidr: "192.0.0.10/32", kind: "reserved" },
+  { cidr: "192.0.0.170/32", kind: "reserved" },
+  { cidr: "192.0.0.171/32", kind: "reserved" },
+  { cidr: "192.0.2.0/24", kind: "reserved" },
+  { cidr: "192.31.196.0/24", kind: "reserved" },
+  { cidr: "192.52.193.0/24", kind: "reserved" },
+  { cidr: "192.88.99.0/24", kind: "reserved" },
+  { cidr: "192.175.48.0/24", kind: "reserved" },
+  { cidr: "192.168.0.0/16", kind: "private" },
+  { cidr: "198.18.0.0/15", kind: "reserved" },
+  { cidr: "198.51.100.0/24", kind: "reserved" },
+  { cidr: "203.0.113.0/24", kind: "reserved" },
+  { cidr: "224.0.0.0/4", kind: "multicast" },
+  { cidr: "240.0.0.0/4", kind: "reserved" },
+  { cidr: "255.255.255.255/32", kind: "reserved" },
+];
 
-const IPV6 = ranges([
-  ["::/128", "unspecified"],
-  ["::1/128", "loopback"],
-  ["100::/64", "reserved"],
-  ["2001:db8::/32", "reserved"],
-  ["fc00::/7", "unique-local"],
-  ["fe80::/10", "link-local"],
-  ["fec0::/10", "private"],
-  ["ff00::/8", "multicast"],
-]);
+/**
+ * IANA's IPv6 Special-Purpose Address Registry, every entry (fixture
+ * test/fixtures/iana-ipv6-special-registry.csv), plus older forms still routed somewhere:
+ * IPv4-compatible ::/96, SIIT's IPv4-translated ::ffff:0:0:0/96, site-local and multicast.
+ * Translation forms whose IPv4 is well defined (mapped, the well-known NAT64 prefix, 6to4) are
+ * judged by that IPv4; the local-use NAT64 prefix and Teredo reach addresses we cannot see and
+ * are refused whole.
+ */
+export const SPECIAL_IPV6: readonly SpecialRange[] = [
+  { cidr: "::1/128", kind: "loopback" },
+  { cidr: "::/128", kind: "unspecified" },
+  { cidr: "::ffff:0:0/96", kind: "reserved", embedsIpv4At: 12 },
+  { cidr: "64:ff9b::/96", kind: "reserved", embedsIpv4At: 12 },
+  { cidr: "64:ff9b:1::/48", kind: "private" },
+  { cidr: "100::/64", kind: "reserved" },
+  { cidr: "100:0:0:1::/64", kind: "reserved" },
+  { cidr: "2001::/23", kind: "reserved" },
+  { cidr: "2001::/32", kind: "reserved" },
+  { cidr: "2001:1::1/128", kind: "reserved" },
+  { cidr: "2001:1::2/128", kind: "reserved" },
+  { cidr: "2001:1::3/128", kind: "reserved" },
+  { cidr: "2001:2::/48", kind: "reserved" },
+  { cidr: "2001:3::/32", kind: "reserved" },
+  { cidr: "2001:4:112::/48", kind: "reserved" },
+  { cidr: "2001:10::/28", kind: "reserved" },
+  { cidr: "2001:20::/28", kind: "reserved" },
+  { cidr: "2001:30::/28", kind: "reserved" },
+  { cidr: "2001:db8::/32", kind: "reserved" },
+  { cidr: "2002::/16", kind: "reserved", embedsIpv4At: 2 },
+  { cidr: "2620:4f:8000::/48", kind: "reserved" },
+  { cidr: "3fff::/20", kind: "reserved" },
+  { cidr: "5f00::/16", kind: "reserved" },
+  { cidr: "fc00::/7", kind: "unique-local" },
+  { cidr: "fe80::/10", kind: "link-local" },
+  // Not in the registry, still special.
+  { cidr: "::/96", kind: "reserved", embedsIpv4At: 12 },
+  { cidr: "::ffff:0:0:0/96", kind: "private" },
+  { cidr: "fec0::/10", kind: "private" },
+  { cidr: "ff00::/8", kind: "multicast" },
+];
+
+// Longest prefix first, so the most specific block decides (::1/128 before ::/96).
+const compile = (table: readonly SpecialRange[]) =>
+  table
+    .map((entry) => ({ ...entry, range: parseCidr(entry.cidr) }))
+    .sort((a, b) => b.range.prefix - a.range.prefix);
+const IPV4 = compile(SPECIAL_IPV4);
+const IPV6 = compile(SPECIAL_IPV6);
 
 const IPV4_MAPPED = parseCidr("::ffff:0:0/96");
-
-// IPv6 forms that carry an IPv4 address, which is what the packet really reaches.
-const EMBEDDED_IPV4: { range: Range; offset: number }[] = [
-  { range: IPV4_MAPPED, offset: 12 },
-  { range: parseCidr("::/96"), offset: 12 }, // IPv4-compatible (deprecated)
-  { range: parseCidr("64:ff9b::/96"), offset: 12 }, // NAT64
-  { range: parseCidr("2002::/16"), offset: 2 }, // 6to4
-];
 
 /** What kind of address this is; throws for a string that is not an IP address. */
 export function classifyAddress(address: string): AddressClass {
@@ -144,15 +195,10 @@ export function classifyAddress(address: string): AddressClass {
 }
 
 function classifyBytes(bytes: Uint8Array): AddressClass {
-  if (bytes.length === 16) {
-    // :: and ::1 are themselves, not IPv4-compatible 0.0.0.0 / 0.0.0.1.
-    const own = IPV6.find((r) => inRange(bytes, r.range));
-    if (own && own.range.prefix === 128) return own.kind;
-    const embedded = EMBEDDED_IPV4.find((e) => inRange(bytes, e.range));
-    if (embedded) return classifyBytes(bytes.slice(embedded.offset, embedded.offset + 4));
-    return own?.kind ?? "public";
-  }
-  return IPV4.find((r) => inRange(bytes, r.range))?.kind ?? "public";
+  const match = (bytes.length === 16 ? IPV6 : IPV4).find((r) => inRange(bytes, r.range));
+  if (!match) return "public";
+  if (match.embedsIpv4At === undefined) return match.kind;
+  return classifyBytes(bytes.slice(match.embedsIpv4At, match.embedsIpv4At + 4));
 }
 
 /** Whether the policy lets us connect to this address. */

@@ -33,6 +33,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly shedRequests = new Counter({
+    name: "datahus_http_shed_requests_total",
+    help: "Requests refused with 503 by load shedding, by the bound that refused them",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+
+  readonly requestsInFlight = new Gauge({
+    name: "datahus_http_requests_in_flight",
+    help: "HTTP requests being handled by this process (LOAD_MAX_IN_FLIGHT bounds it)",
+    registers: [this.registry],
+  });
+
   readonly liveConnections = new Gauge({
     name: "datahus_live_connections",
     help: "Authenticated WebSocket (graphql-ws) connections open on this process",

@@ -71,10 +71,14 @@ export async function startStack(overrides: Env = {}, options: StackOptions = {}
     PORT: "0",
     // Tests send many anonymous requests from 127.0.0.1; the limit itself is tested on its own.
     ANONYMOUS_RATE_LIMIT_PER_MINUTE: "1000000",
-    DATABASE_URL: postgres.url,
+    // Tests fire bursts of concurrent requests on a busy machine; shedding is tested on its own.
+    LOAD_MAX_IN_FLIGHT: "0",
+    LOAD_MAX_EVENT_LOOP_DELAY_MS: "0",
     CLICKHOUSE_DATABASE: clickhouseDatabase,
     REDIS_KEY_PREFIX: shared?.REDIS_KEY_PREFIX ?? `${uniqueName("t")}:`,
     ...overrides,
+    // An overridden DATABASE_URL names the server; the stack's database is its own clone on it.
+    DATABASE_URL: postgres.url,
   });
   const admin = createClickHouse(config, { database: "default" });
   const clickhouseUp = await admin.ping();
