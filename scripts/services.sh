@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes the services Datahus needs reachable on loopback: PostgreSQL (5432), Redis (6379) and
 # ClickHouse (HTTP 8123). Uses whatever already answers; starts what is installed but stopped;
-# installs ClickHouse from Debian when it is missing (DESIGN.md §4). Also installs OpenSSH's sshd
+# installs ClickHouse from Debian when it is missing (docs/architecture.md §4). Also installs OpenSSH's sshd
 # (not started: the SFTP tests run their own). Safe to run repeatedly.
 #
 #   scripts/services.sh                  make all three reachable, sshd installed (default)

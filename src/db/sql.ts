@@ -1,5 +1,5 @@
 // The only way to build ClickHouse SQL. ClickHouse 18.16 has no server-side query parameters
-// (DESIGN.md §4), so every value is rendered here as a literal, by type, and every identifier is
+// (docs/architecture.md §4), so every value is rendered here as a literal, by type, and every identifier is
 // validated and back-quoted. There is deliberately no `raw()`: text reaches a query only as the
 // static parts of an `sql` template written in code.
 
