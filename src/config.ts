@@ -84,6 +84,7 @@ export const configSchema = z.object({
     .default(DEV_ENCRYPTION_KEY),
 
   CORS_ORIGINS: list.default([]),
+  HTTP_CACHE_MAX_AGE_SECONDS: int(0, 86_400).default(60),
   TRUST_PROXY: bool.default(false),
   TLS_CERT_FILE: z.string().optional(),
   TLS_KEY_FILE: z.string().optional(),

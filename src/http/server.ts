@@ -1,8 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import zlib from "node:zlib";
 import { ApolloServer } from "@apollo/server";
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from "@as-integrations/fastify";
+import compress from "@fastify/compress";
 import cors from "@fastify/cors";
+import { ApolloServerPluginCacheControlDisabled } from "@apollo/server/plugin/disabled";
 import { ApolloArmor } from "@escape.tech/graphql-armor";
 import Fastify, {
   type FastifyBaseLogger,
@@ -33,6 +36,9 @@ import type { Metrics } from "../observability/metrics.js";
 import type { Services } from "../services.js";
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from "../identity/request-signing.js";
 import { checkReadiness, type Check } from "./readiness.js";
+import { csrfRefusal, responseMediaType } from "./graphql-http.js";
+import { registerEtags } from "./etag.js";
+import { httpCachingPlugin } from "../graphql/http-caching-plugin.js";
 import { registerAuthRoutes } from "./auth-routes.js";
 import { registerDataRoutes } from "./data-routes.js";
 import { registerIngestRoutes } from "./ingest-routes.js";
@@ -103,6 +109,8 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
       : { error: { ...extensions, message } };
   };
   app.setErrorHandler(async (error, request, reply) => {
+    // GraphQL clients read errors from a non-2xx response only when it is the GraphQL media type.
+    if (request.url.startsWith("/graphql")) reply.type(responseMediaType(header(request, "accept")));
     if (error instanceof AppError) {
       return reply
         .status(HTTP_STATUS[error.code])
@@ -175,16 +183,36 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
     callers.set(request, caller);
   };
 
+  // Credentials are headers, never cookies, so any origin may call with a key of its own: without
+  // CORS_ORIGINS every origin is let in (without credentials mode); with it, only those origins,
+  // which may also send credentialed requests. Preflights are answered for every route.
+  const listed = config.CORS_ORIGINS.length > 0;
   await app.register(cors, {
-    origin: config.CORS_ORIGINS.length ? config.CORS_ORIGINS : false,
-    credentials: true,
+    origin: listed ? config.CORS_ORIGINS : "*",
+    credentials: listed,
+    methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+    maxAge: 600,
     exposedHeaders: [
       "x-request-id",
       "x-ratelimit-limit",
       "x-ratelimit-remaining",
       "x-ratelimit-reset",
       "retry-after",
+      "x-credits-remaining",
+      "x-credits-charged",
+      "x-records",
+      "x-next-cursor",
+      "etag",
     ],
+  });
+  // Tags first, so that a 304 is decided on the uncompressed body, then compression for every
+  // route, streamed exports included.
+  registerEtags(app);
+  await app.register(compress, {
+    encodings: ["br", "gzip", "deflate"],
+    customTypes: /^text\/|\+json|^application\/(?:json|x-ndjson|javascript|xml)/,
+    // Brotli's default (11) costs seconds on a large body; 4 compresses about as well as gzip, faster.
+    brotliOptions: { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } },
   });
 
   const armor = new ApolloArmor({
@@ -203,6 +231,8 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
     introspection: config.GRAPHQL_INTROSPECTION,
     validationRules: armor.validationRules,
     allowBatchedHttpRequests: false,
+    // Our own check (graphql-http.ts) also lets GETs through that ask for a JSON response.
+    csrfPrevention: false,
     parseOptions: { maxTokens: config.GRAPHQL_MAX_TOKENS },
     includeStacktraceInErrorResponses: false,
     formatError: keepOriginalError,
@@ -211,6 +241,8 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
       fastifyApolloDrainPlugin(app),
       metricsPlugin(metrics),
       costPlugin(),
+      ApolloServerPluginCacheControlDisabled(),
+      httpCachingPlugin(config.HTTP_CACHE_MAX_AGE_SECONDS),
       errorMaskingPlugin(metrics),
     ],
   });
@@ -218,9 +250,11 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
 
   app.route<{ Reply: string }>({
     url: "/graphql",
-    method: ["GET", "POST", "OPTIONS"],
+    method: ["GET", "POST"],
     preHandler: async (request, reply) => {
-      if (request.method !== "OPTIONS") await identify(request, reply);
+      const refusal = csrfRefusal(request.method, request.headers);
+      if (refusal) throw new AppError("BAD_USER_INPUT", refusal);
+      await identify(request, reply);
     },
     handler: fastifyApolloHandler(apollo, {
       context: async (request) => {
