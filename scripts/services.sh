@@ -2,7 +2,8 @@
 # Makes the services Datahus needs reachable on loopback: PostgreSQL (5432), Redis (6379) and
 # ClickHouse (HTTP 8123). Uses whatever already answers; starts what is installed but stopped;
 # installs ClickHouse from Debian when it is missing (docs/architecture.md §4). Also installs OpenSSH's sshd
-# (not started: the SFTP tests run their own). Safe to run repeatedly.
+# (not started: the SFTP tests run their own) and Chromium (for the page tests). Safe to run
+# repeatedly.
 #
 #   scripts/services.sh                  make all three reachable, sshd installed (default)
 #   scripts/services.sh stop-clickhouse  stop the ClickHouse this script started
@@ -357,12 +358,26 @@ ensure_sshd() {
   say "sshd: installed ($(command -v sshd); the SFTP tests start their own)"
 }
 
+# -------------------------------------------------------------------------------------- chromium
+
+# Headless Chromium for the tests of pages (the GraphQL IDE, /docs), driven by playwright-core:
+# Playwright's own browser download does not work offline, Debian's package does.
+ensure_chromium() {
+  if ! command -v chromium >/dev/null 2>&1; then
+    say "chromium: not found; installing it from Debian (apt-get)"
+    apt_install chromium
+    command -v chromium >/dev/null 2>&1 || fail "chromium is still missing after apt-get install"
+  fi
+  say "chromium: installed ($(command -v chromium); the page tests start their own)"
+}
+
 case "${1:-start}" in
   start | "")
     ensure_postgres
     ensure_redis
     ensure_clickhouse
     ensure_sshd
+    ensure_chromium
     ;;
   stop-clickhouse) stop_clickhouse ;;
   -h | --help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;

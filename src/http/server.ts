@@ -5,7 +5,10 @@ import { ApolloServer } from "@apollo/server";
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from "@as-integrations/fastify";
 import compress from "@fastify/compress";
 import cors from "@fastify/cors";
-import { ApolloServerPluginCacheControlDisabled } from "@apollo/server/plugin/disabled";
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from "@apollo/server/plugin/disabled";
 import { ApolloArmor } from "@escape.tech/graphql-armor";
 import Fastify, {
   type FastifyBaseLogger,
@@ -38,6 +41,7 @@ import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from "../identity/request-signing.
 import { checkReadiness, type Check } from "./readiness.js";
 import { csrfRefusal, responseMediaType } from "./graphql-http.js";
 import { registerEtags } from "./etag.js";
+import { registerIde, wantsIde } from "./ide.js";
 import { httpCachingPlugin } from "../graphql/http-caching-plugin.js";
 import { registerAuthRoutes } from "./auth-routes.js";
 import { registerDataRoutes } from "./data-routes.js";
@@ -242,16 +246,20 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
       metricsPlugin(metrics),
       costPlugin(),
       ApolloServerPluginCacheControlDisabled(),
+      // Apollo's landing page loads Sandbox from a CDN; browsers get our own GraphiQL instead.
+      ApolloServerPluginLandingPageDisabled(),
       httpCachingPlugin(config.HTTP_CACHE_MAX_AGE_SECONDS),
       errorMaskingPlugin(metrics),
     ],
   });
   await apollo.start();
 
+  const sendIde = config.GRAPHQL_IDE ? registerIde(app) : null;
   app.route<{ Reply: string }>({
     url: "/graphql",
     method: ["GET", "POST"],
     preHandler: async (request, reply) => {
+      if (sendIde && wantsIde(request)) return sendIde(reply);
       const refusal = csrfRefusal(request.method, request.headers);
       if (refusal) throw new AppError("BAD_USER_INPUT", refusal);
       await identify(request, reply);
