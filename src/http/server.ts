@@ -42,6 +42,8 @@ import { checkReadiness, type Check } from "./readiness.js";
 import { csrfRefusal, responseMediaType } from "./graphql-http.js";
 import { registerEtags } from "./etag.js";
 import { registerIde, wantsIde } from "./ide.js";
+import { registerOpenApiGenerator, registerOpenApiRoutes } from "./openapi.js";
+import { registerRestRoutes } from "./rest-routes.js";
 import { httpCachingPlugin } from "../graphql/http-caching-plugin.js";
 import { registerAuthRoutes } from "./auth-routes.js";
 import { registerDataRoutes } from "./data-routes.js";
@@ -218,6 +220,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
     // Brotli's default (11) costs seconds on a large body; 4 compresses about as well as gzip, faster.
     brotliOptions: { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } },
   });
+  await registerOpenApiGenerator(app);
 
   const armor = new ApolloArmor({
     maxDepth: { n: config.GRAPHQL_MAX_DEPTH },
@@ -295,6 +298,8 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
   const callerOf = (r: FastifyRequest) => callers.get(r) ?? anonymous;
   await registerDataRoutes(app, { services, identify, callerOf });
   await registerIngestRoutes(app, { services, identify, callerOf, ingestMaxBytes: config.INGEST_MAX_BYTES });
+  await registerRestRoutes(app, { services, identify, callerOf });
+  registerOpenApiRoutes(app);
 
   app.get("/health", async () => ({ status: "ok" }));
 

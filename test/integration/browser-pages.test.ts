@@ -125,6 +125,19 @@ describe("GraphiQL at /graphql", () => {
   });
 });
 
+describe("/docs", () => {
+  it("renders the REST API's OpenAPI document offline", async () => {
+    const page = await offlinePage();
+    const response = await page.goto(`${stack.url}/docs`);
+    expect(response?.status()).toBe(200);
+    await page.getByText("Datahus REST API").first().waitFor({ timeout: 60_000 });
+    await page.getByText("/api/v1/datasets/{slug}/records/{key}").first().waitFor({ state: "attached" });
+    const png = await screenshot(page, "docs");
+    expect(await distinctColours(page, png)).toBeGreaterThan(10);
+    await page.close();
+  }, 120_000);
+});
+
 describe("offline", () => {
   it("no page asked for anything beyond loopback that it needed", () => {
     // Requests refused are recorded; the pages above rendered without them.
