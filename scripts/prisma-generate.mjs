@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `prisma generate` without network access (DESIGN.md §6).
+// `prisma generate` without network access (docs/architecture.md §6).
 //
 // Every Prisma 7 CLI command first makes sure a native `schema-engine` binary is present and
 // downloads it when it is not, which fails offline. `generate` never runs that binary, so we point

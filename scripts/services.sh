@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes the services Datahus needs reachable on loopback: PostgreSQL (5432), Redis (6379) and
 # ClickHouse (HTTP 8123). Uses whatever already answers; starts what is installed but stopped;
-# installs ClickHouse from Debian when it is missing (DESIGN.md §4). Also installs OpenSSH's sshd
-# (not started: the SFTP tests run their own). Safe to run repeatedly.
+# installs ClickHouse from Debian when it is missing (docs/architecture.md §4). Also installs OpenSSH's sshd
+# (not started: the SFTP tests run their own) and Chromium (for the page tests). Safe to run
+# repeatedly.
 #
 #   scripts/services.sh                  make all three reachable, sshd installed (default; the tests)
 #   scripts/services.sh for-run          PostgreSQL, plus Redis/ClickHouse only when REDIS_URL /
@@ -598,6 +599,17 @@ stop_cluster() {
   fi
   rm -f "$ZK_PID_FILE"
   [[ -n "$any" || -n "$quiet" ]] || say "cluster: not running (nothing started by this script)"
+# -------------------------------------------------------------------------------------- chromium
+
+# Headless Chromium for the tests of pages (the GraphQL IDE, /docs), driven by playwright-core:
+# Playwright's own browser download does not work offline, Debian's package does.
+ensure_chromium() {
+  if ! command -v chromium >/dev/null 2>&1; then
+    say "chromium: not found; installing it from Debian (apt-get)"
+    apt_install chromium
+    command -v chromium >/dev/null 2>&1 || fail "chromium is still missing after apt-get install"
+  fi
+  say "chromium: installed ($(command -v chromium); the page tests start their own)"
 }
 
 case "${1:-start}" in
@@ -606,6 +618,7 @@ case "${1:-start}" in
     ensure_redis
     ensure_clickhouse
     ensure_sshd
+    ensure_chromium
     ;;
   for-run)
     # What `scripts/start.sh` needs: PostgreSQL always; Redis and a local ClickHouse server only

@@ -100,6 +100,7 @@ export const configSchema = z.object({
     .default(DEV_ENCRYPTION_KEY),
 
   CORS_ORIGINS: list.default([]),
+  HTTP_CACHE_MAX_AGE_SECONDS: int(0, 86_400).default(60),
   TRUST_PROXY: bool.default(false),
   TLS_CERT_FILE: z.string().optional(),
   TLS_KEY_FILE: z.string().optional(),
@@ -110,6 +111,8 @@ export const configSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(10_000),
 
   GRAPHQL_INTROSPECTION: bool.optional(),
+  /** GraphiQL at GET /graphql for browsers; default: on outside production. */
+  GRAPHQL_IDE: bool.optional(),
   GRAPHQL_MAX_DEPTH: int(1, 100).default(12),
   GRAPHQL_MAX_ALIASES: int(0, 1000).default(30),
   GRAPHQL_MAX_DIRECTIVES: int(0, 1000).default(50),
@@ -142,8 +145,9 @@ export const configSchema = z.object({
 export type Env = z.input<typeof configSchema>;
 type Parsed = z.output<typeof configSchema>;
 
-export interface Config extends Omit<Parsed, "GRAPHQL_INTROSPECTION"> {
+export interface Config extends Omit<Parsed, "GRAPHQL_INTROSPECTION" | "GRAPHQL_IDE"> {
   GRAPHQL_INTROSPECTION: boolean;
+  GRAPHQL_IDE: boolean;
 }
 
 export class ConfigError extends Error {
@@ -186,6 +190,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return {
     ...parsed,
     GRAPHQL_INTROSPECTION: parsed.GRAPHQL_INTROSPECTION ?? parsed.NODE_ENV !== "production",
+    GRAPHQL_IDE: parsed.GRAPHQL_IDE ?? parsed.NODE_ENV !== "production",
   };
 }
 

@@ -17,7 +17,7 @@ import { bossQueue } from "./jobs/queue.js";
 import { startJobs } from "./jobs/worker.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 
-const USAGE = `usage: datahus <command>
+const USAGE = `usage: datahus <command> [options]
 
   all                 start the API and the worker in one process (what the embedded
                       ClickHouse needs; Redis optional)
@@ -31,10 +31,71 @@ const USAGE = `usage: datahus <command>
                       DATAHUS_ADMIN_PASSWORD or standard input, prints its API key once
   emit-schema         write schema.graphql from the code
   emit-schema --check exit 1 when schema.graphql differs from the code
+
+\`datahus <command> --help\` describes one command. Settings come from the environment (.env.example).
 `;
+
+/** Each command's help and the options it takes; `--help` prints the help and does nothing else. */
+const COMMANDS: Record<string, { help: string; options: string[] }> = {
+  serve: {
+    help: "usage: datahus serve\n\nStart the GraphQL/HTTP API on HOST:PORT; stops cleanly on SIGTERM or SIGINT.\n",
+    options: [],
+  },
+  worker: {
+    help: "usage: datahus worker\n\nStart the background job worker (syncs, deliveries, exports); stops cleanly on SIGTERM or SIGINT.\n",
+    options: [],
+  },
+  migrate: {
+    help: "usage: datahus migrate\n\nApply PostgreSQL and ClickHouse migrations (offline) and seed the plans. Safe to repeat.\n",
+    options: [],
+  },
+  seed: {
+    help:
+      "usage: datahus seed [--force]\n\nAdd the demo marketplace once and print the demo buyer's API key.\n" +
+      "  --force   also in production\n",
+    options: ["--force"],
+  },
+  "create-admin": {
+    help:
+      "usage: datahus create-admin --email EMAIL --name NAME\n\nCreate an administrator. The password is read " +
+      "from DATAHUS_ADMIN_PASSWORD or standard input; its API key is printed once.\n",
+    options: ["--email", "--name"],
+  },
+  "emit-schema": {
+    help:
+      "usage: datahus emit-schema [--check]\n\nWrite schema.graphql from the code.\n" +
+      "  --check   write nothing; exit 1 when schema.graphql differs from the code\n",
+    options: ["--check"],
+  },
+};
+
+const wantsHelp = (args: string[]) => args.includes("--help") || args.includes("-h");
+
+/** The first option the command does not take, if any (values after options are skipped). */
+function unknownOption(args: string[], allowed: string[]): string | undefined {
+  return args.find((arg) => arg.startsWith("-") && !allowed.includes(arg));
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === undefined || command === "help" || command === "--help" || command === "-h") {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const spec = COMMANDS[command];
+  if (!spec) {
+    process.stderr.write(`datahus: unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+  if (wantsHelp(rest)) {
+    process.stdout.write(spec.help);
+    return 0;
+  }
+  const unknown = unknownOption(rest, spec.options);
+  if (unknown) {
+    process.stderr.write(`datahus ${command}: unknown option "${unknown}"\n\n${spec.help}`);
+    return 2;
+  }
   switch (command) {
     case "all":
       return all(loadConfig());
@@ -48,11 +109,8 @@ async function main(argv: string[]): Promise<number> {
       return seed(loadConfig(), rest);
     case "create-admin":
       return createAdmin(loadConfig(), rest);
-    case "emit-schema":
-      return emitSchema(rest.includes("--check"));
     default:
-      process.stderr.write(USAGE);
-      return command ? 2 : 0;
+      return emitSchema(rest.includes("--check"));
   }
 }
 

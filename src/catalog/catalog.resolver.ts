@@ -1,6 +1,6 @@
 import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from "type-graphql";
 import type { Context } from "../graphql/context.js";
-import { ConnectionArgs, decodeGlobalId, toConnection } from "../graphql/relay.js";
+import { ConnectionArgs, decodeGlobalId, encodeGlobalId, toConnection } from "../graphql/relay.js";
 import {
   CatalogArgs,
   Category,
@@ -48,12 +48,14 @@ export class CatalogResolver {
 
   @Query(() => [Category], { description: "Categories of published datasets, with counts." })
   async categories(@Ctx() ctx: Context) {
-    return ctx.services.catalog.categories();
+    const categories = await ctx.services.catalog.categories();
+    return categories.map((c) => ({ id: encodeGlobalId("Category", c.name), ...c }));
   }
 
   @FieldResolver(() => Publisher, { nullable: true })
   async publisher(@Root() dataset: Dataset, @Ctx() ctx: Context) {
-    return ctx.loaders.publisher.load(dataset.accountId);
+    const profile = await ctx.loaders.publisher.load(dataset.accountId);
+    return profile && Publisher.from(profile);
   }
 
   @Authorized("PUBLISHER", "datasets:write")

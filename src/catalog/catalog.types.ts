@@ -1,4 +1,4 @@
-import { ArgsType, Field, InputType, Int, ObjectType, registerEnumType } from "type-graphql";
+import { ArgsType, Field, ID, InputType, Int, ObjectType, registerEnumType } from "type-graphql";
 import {
   DatasetAccess,
   DatasetStatus,
@@ -58,11 +58,18 @@ export class DatasetColumn {
 
 @ObjectType({ description: "The public profile of a dataset's publisher." })
 export class Publisher {
+  @Field(() => ID, { description: "Stable id of the profile (a cache key, derived from the slug)." })
+  id!: string;
+
   @Field(() => String)
   name!: string;
 
   @Field(() => String)
   slug!: string;
+
+  static from(profile: { name: string; slug: string }): Publisher {
+    return Object.assign(new Publisher(), { id: encodeGlobalId("Publisher", profile.slug), ...profile });
+  }
 }
 
 @ObjectType({ implements: Node, description: "A published table of records buyers can read." })
@@ -267,6 +274,9 @@ export class CatalogArgs {
 
 @ObjectType()
 export class Category {
+  @Field(() => ID, { description: "Stable id of the category (a cache key, derived from the name)." })
+  id!: string;
+
   @Field(() => String)
   name!: string;
 

@@ -1,4 +1,4 @@
-// Each dataset's records live in a ClickHouse table of their own (DESIGN.md §5): the typed
+// Each dataset's records live in a ClickHouse table of their own (docs/architecture.md §5): the typed
 // columns of its schema plus our bookkeeping columns. ReplacingMergeTree keeps the row with the
 // highest _version per _key; readers use FINAL, and skip rows marked _deleted.
 import { ident, join, sql, type Identifier, type Sql } from "../db/sql.js";

@@ -1,6 +1,6 @@
 // The only code that moves credits. Every change to accounts.credit_balance happens in the same
 // PostgreSQL transaction as the ledger rows that explain it, so per account the ledger always sums
-// to the balance (DESIGN.md §5).
+// to the balance (docs/architecture.md §5).
 //
 // Debits are one conditional UPDATE (`... WHERE credit_balance >= n`): under any concurrency the
 // row lock makes each debit see the balance the previous one left, and a debit that does not fit

@@ -1,5 +1,5 @@
 // A small wrapper around the official client, shaped by what ClickHouse 18.16 accepts
-// (DESIGN.md §4). Statements come only from the `sql` template; driver errors are translated
+// (docs/architecture.md §4). Statements come only from the `sql` template; driver errors are translated
 // here, once, into ClickHouseError with the server's error code.
 //
 // Two engines sit behind it: a ClickHouse server over HTTP, or ClickHouse embedded in this

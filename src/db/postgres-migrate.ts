@@ -1,4 +1,4 @@
-// PostgreSQL migrations without the Prisma CLI's native schema engine (DESIGN.md §6).
+// PostgreSQL migrations without the Prisma CLI's native schema engine (docs/architecture.md §6).
 //
 // The CLI downloads `schema-engine` before every command, which fails offline. The same engine ships
 // as WebAssembly (@prisma/schema-engine-wasm) and talks to PostgreSQL through a driver adapter, so

@@ -1,7 +1,7 @@
 // The only way to build ClickHouse SQL. Every identifier is validated and back-quoted; every
 // value is rendered by type. A fragment has two renderings of the same statement: `text`, with
 // every value a literal (what ClickHouse 18.16 needs: it has no server-side query parameters,
-// DESIGN.md §4), and `parameterized()`, where each string value becomes a `{pN:String}` query
+// docs/architecture.md §4), and `parameterized()`, where each string value becomes a `{pN:String}` query
 // parameter sent beside the statement (engines from 20.x: text from users never becomes SQL).
 // There is deliberately no `raw()`: text reaches a query only as the static parts of an `sql`
 // template written in code.

@@ -5,6 +5,7 @@ import type { ApolloServerPlugin } from "@apollo/server";
 import { GraphQLError, type GraphQLFormattedError } from "graphql";
 import { AppError, ErrorCode, REQUEST_ERROR_CODES } from "../errors.js";
 import { retryAfterOf, storeUnavailable } from "../db/store-unavailable.js";
+import { statusForErrors } from "../http/graphql-http.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { Context } from "./context.js";
 
@@ -94,13 +95,14 @@ export function errorMaskingPlugin(metrics: Metrics): ApolloServerPlugin<Context
             metrics.graphqlErrors.inc({ code: String(masked.extensions?.code ?? "UNKNOWN") });
             return masked;
           });
-          // A request refused before execution (limits raised while parsing) is the client's
-          // mistake: 400, as Apollo answers for validation failures, not 500.
-          const refused = response.body.singleResult.data === undefined;
-          const requestCodes = response.body.singleResult.errors.every((e) =>
-            REQUEST_ERROR_CODES.has(String(e.extensions?.code)),
+          // One status per code, whether the error came before execution or from a resolver.
+          const status = statusForErrors(
+            response.body.singleResult.errors.map((e) => String(e.extensions?.code)),
+            response.body.singleResult.data != null,
           );
-          if (refused && requestCodes && (response.http.status ?? 500) >= 500) response.http.status = 400;
+          // Apollo's own client-error statuses (400 for validation, 405 for a mutation by GET) stay.
+          const current = response.http.status ?? 200;
+          if (status !== undefined && (current === 200 || current >= 500)) response.http.status = status;
           // A store outage is the one answer a client should retry: 503 with Retry-After.
           const outage = errors
             .map((formatted) => appErrorOf((formatted as { [ORIGINAL]?: GraphQLError })[ORIGINAL]))

@@ -1,8 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import zlib from "node:zlib";
 import { ApolloServer } from "@apollo/server";
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from "@as-integrations/fastify";
+import compress from "@fastify/compress";
 import cors from "@fastify/cors";
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from "@apollo/server/plugin/disabled";
 import { ApolloArmor } from "@escape.tech/graphql-armor";
 import Fastify, {
   type FastifyBaseLogger,
@@ -33,6 +39,12 @@ import type { Metrics } from "../observability/metrics.js";
 import type { Services } from "../services.js";
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from "../identity/request-signing.js";
 import { checkReadiness, type Check } from "./readiness.js";
+import { csrfRefusal, responseMediaType } from "./graphql-http.js";
+import { registerEtags } from "./etag.js";
+import { registerIde, wantsIde } from "./ide.js";
+import { registerOpenApiGenerator, registerOpenApiRoutes } from "./openapi.js";
+import { registerRestRoutes } from "./rest-routes.js";
+import { httpCachingPlugin } from "../graphql/http-caching-plugin.js";
 import { registerAuthRoutes } from "./auth-routes.js";
 import { registerDataRoutes } from "./data-routes.js";
 import { registerIngestRoutes } from "./ingest-routes.js";
@@ -109,6 +121,8 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
       : { error: { ...extensions, message } };
   };
   app.setErrorHandler(async (error, request, reply) => {
+    // GraphQL clients read errors from a non-2xx response only when it is the GraphQL media type.
+    if (request.url.startsWith("/graphql")) reply.type(responseMediaType(header(request, "accept")));
     const known = error instanceof AppError ? error : storeUnavailable(error);
     if (known) {
       if (known !== error) request.log.warn({ err: error }, known.message);
@@ -185,17 +199,38 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
     callers.set(request, caller);
   };
 
+  // Credentials are headers, never cookies, so any origin may call with a key of its own: without
+  // CORS_ORIGINS every origin is let in (without credentials mode); with it, only those origins,
+  // which may also send credentialed requests. Preflights are answered for every route.
+  const listed = config.CORS_ORIGINS.length > 0;
   await app.register(cors, {
-    origin: config.CORS_ORIGINS.length ? config.CORS_ORIGINS : false,
-    credentials: true,
+    origin: listed ? config.CORS_ORIGINS : "*",
+    credentials: listed,
+    methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+    maxAge: 600,
     exposedHeaders: [
       "x-request-id",
       "x-ratelimit-limit",
       "x-ratelimit-remaining",
       "x-ratelimit-reset",
       "retry-after",
+      "x-credits-remaining",
+      "x-credits-charged",
+      "x-records",
+      "x-next-cursor",
+      "etag",
     ],
   });
+  // Tags first, so that a 304 is decided on the uncompressed body, then compression for every
+  // route, streamed exports included.
+  registerEtags(app);
+  await app.register(compress, {
+    encodings: ["br", "gzip", "deflate"],
+    customTypes: /^text\/|\+json|^application\/(?:json|x-ndjson|javascript|xml)/,
+    // Brotli's default (11) costs seconds on a large body; 4 compresses about as well as gzip, faster.
+    brotliOptions: { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } },
+  });
+  await registerOpenApiGenerator(app);
 
   const armor = new ApolloArmor({
     maxDepth: { n: config.GRAPHQL_MAX_DEPTH },
@@ -213,6 +248,8 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
     introspection: config.GRAPHQL_INTROSPECTION,
     validationRules: armor.validationRules,
     allowBatchedHttpRequests: false,
+    // Our own check (graphql-http.ts) also lets GETs through that ask for a JSON response.
+    csrfPrevention: false,
     parseOptions: { maxTokens: config.GRAPHQL_MAX_TOKENS },
     includeStacktraceInErrorResponses: false,
     formatError: keepOriginalError,
@@ -221,17 +258,25 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
       fastifyApolloDrainPlugin(app),
       metricsPlugin(metrics),
       costPlugin(),
+      ApolloServerPluginCacheControlDisabled(),
+      // Apollo's landing page loads Sandbox from a CDN; browsers get our own GraphiQL instead.
+      ApolloServerPluginLandingPageDisabled(),
+      httpCachingPlugin(config.HTTP_CACHE_MAX_AGE_SECONDS),
       errorMaskingPlugin(metrics),
       inputHygienePlugin(config.INPUT_MAX_DEPTH),
     ],
   });
   await apollo.start();
 
+  const sendIde = config.GRAPHQL_IDE ? registerIde(app) : null;
   app.route<{ Reply: string }>({
     url: "/graphql",
-    method: ["GET", "POST", "OPTIONS"],
+    method: ["GET", "POST"],
     preHandler: async (request, reply) => {
-      if (request.method !== "OPTIONS") await identify(request, reply);
+      if (sendIde && wantsIde(request)) return sendIde(reply);
+      const refusal = csrfRefusal(request.method, request.headers);
+      if (refusal) throw new AppError("BAD_USER_INPUT", refusal);
+      await identify(request, reply);
     },
     handler: fastifyApolloHandler(apollo, {
       context: async (request) => {
@@ -264,6 +309,8 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
   const callerOf = (r: FastifyRequest) => callers.get(r) ?? anonymous;
   await registerDataRoutes(app, { services, identify, callerOf });
   await registerIngestRoutes(app, { services, identify, callerOf, ingestMaxBytes: config.INGEST_MAX_BYTES });
+  await registerRestRoutes(app, { services, identify, callerOf });
+  registerOpenApiRoutes(app);
 
   app.get("/health", async () => ({ status: "ok" }));
 

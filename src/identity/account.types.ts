@@ -1,4 +1,4 @@
-import { Field, Int, ObjectType, registerEnumType } from "type-graphql";
+import { Field, ID, Int, ObjectType, registerEnumType } from "type-graphql";
 import {
   AccountStatus,
   PlanCode,
@@ -13,6 +13,9 @@ registerEnumType(PlanCode, { name: "PlanCode" });
 
 @ObjectType({ description: "A plan: how many requests an account may make." })
 export class Plan {
+  @Field(() => ID, { description: "Stable id of the plan (a cache key, derived from its code)." })
+  id!: string;
+
   @Field(() => PlanCode)
   code!: PlanCode;
 
@@ -30,6 +33,7 @@ export class Plan {
 
   static from(row: PlanRow): Plan {
     return Object.assign(new Plan(), {
+      id: encodeGlobalId("Plan", row.code),
       code: row.code,
       name: row.name,
       requestsPerMinute: row.requestsPerMinute,

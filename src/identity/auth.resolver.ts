@@ -1,5 +1,6 @@
 import { Arg, Authorized, Ctx, Mutation, Query, Resolver } from "type-graphql";
 import type { Context } from "../graphql/context.js";
+import { encodeGlobalId } from "../graphql/relay.js";
 import { isAuthenticated } from "./caller.js";
 import { Account } from "./account.types.js";
 import { ApiKey } from "./api-key.types.js";
@@ -39,6 +40,7 @@ export class AuthResolver {
     const { user, account } = await ctx.services.accounts.me(ctx.caller);
     const caller = ctx.caller;
     return {
+      id: encodeGlobalId("Viewer", caller.kind === "apiKey" ? `key:${caller.apiKeyId}` : `user:${user.id}`),
       user: User.from(user),
       account: Account.from(account),
       scopes: isAuthenticated(caller) ? [...caller.scopes] : [],

@@ -1,4 +1,4 @@
-import { Field, InputType, ObjectType, registerEnumType } from "type-graphql";
+import { Field, ID, InputType, ObjectType, registerEnumType } from "type-graphql";
 import { UserRole, type User as UserRow } from "../generated/prisma/client.js";
 import { Node, encodeGlobalId } from "../graphql/relay.js";
 import { Account } from "./account.types.js";
@@ -42,6 +42,11 @@ export class User extends Node {
 
 @ObjectType({ description: "The caller: user, account, and what the credential used may do." })
 export class Viewer {
+  @Field(() => ID, {
+    description: "Stable id of the credential used (a cache key): one per API key, one per user's sessions.",
+  })
+  id!: string;
+
   @Field(() => User)
   user!: User;
 

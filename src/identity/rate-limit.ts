@@ -1,7 +1,7 @@
 // Plan rate limits and quotas, counted in Redis by rate-limiter-flexible. Its Redis store
 // increments with one Lua script (SET NX EX + INCRBY + PTTL), so concurrent requests from any
 // number of processes can never overshoot a limit; graphql-rate-limit's GET-then-SET could
-// (DESIGN.md §3).
+// (docs/architecture.md §3).
 //
 // Windows are fixed and start at the subject's first request in them (the key's TTL), not on the
 // clock: a minute window opened at 12:00:40 resets at 12:01:40. The "month" is likewise a 30-day

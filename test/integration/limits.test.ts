@@ -92,7 +92,8 @@ describe("anonymous callers", () => {
         statuses.push((await own.graphql(MeDocument, {}, { "x-api-key": "guessed-key" })).status);
       }
       const blocked = await own.graphql(LoginDocument, { email: "x@example.com", password: "guess9" });
-      expect(statuses).toEqual([200, 200, 200, 401, 401]);
+      // A failed login is UNAUTHENTICATED, so 401 like a bad key (one status per code).
+      expect(statuses).toEqual([401, 401, 401, 401, 401]);
       expect(blocked.status).toBe(429);
       expect(blocked.errors?.[0]?.extensions?.code).toBe("RATE_LIMITED");
     } finally {

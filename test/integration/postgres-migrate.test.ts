@@ -1,4 +1,4 @@
-// Offline migrations (DESIGN.md §6) on a real PostgreSQL: a database of our own, created by the
+// Offline migrations (docs/architecture.md §6) on a real PostgreSQL: a database of our own, created by the
 // migration itself, then the generated client and the hand-written CHECK on top of it.
 import { createHash, randomBytes } from "node:crypto";
 import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
