@@ -113,8 +113,8 @@ const INSERT_BUFFER_BYTES = 1 << 20;
 
 /** An INSERT whose body is being sent ({@link ClickHouse.insertStream}). */
 export interface InsertStream {
-  /** Sends text; resolves when more may be written. Rejects if the insert failed. */
-  write(text: string): Promise<void>;
+  /** Sends text or bytes; resolves when more may be written. Rejects if the insert failed. */
+  write(data: string | Uint8Array): Promise<void>;
   /** Ends the body; resolves once the server has stored every row. */
   end(): Promise<void>;
   /**
@@ -183,7 +183,7 @@ export class ClickHouse {
    * Runs an INSERT … FORMAT statement whose data is `body` (text in that format), sent as the
    * request body: data, never part of the statement.
    */
-  async insertText(statement: Sql, body: string): Promise<void> {
+  async insertText(statement: Sql, body: string | Uint8Array): Promise<void> {
     const insert = this.insertStream(statement);
     await insert.write(body);
     await insert.end();
@@ -203,8 +203,8 @@ export class ClickHouse {
     });
     done.catch(() => {}); // observed by write() and end()
     return {
-      async write(text) {
-        if (!body.write(text)) await Promise.race([once(body, "drain"), done]);
+      async write(data) {
+        if (!body.write(data)) await Promise.race([once(body, "drain"), done]);
       },
       async end() {
         body.end();
