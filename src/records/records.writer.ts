@@ -86,7 +86,8 @@ export class RowEncoder {
   /** One row's values in their JSON representation; reused, as encode() runs to completion. */
   private readonly values: unknown[];
   private readonly keyValues: unknown[];
-  /** The bookkeeping columns after `_key`: the same bytes on every row. */
+  private readonly version: bigint;
+  /** The bookkeeping columns after `_version`: the same bytes on every row. */
   private readonly system: Buffer;
 
   constructor(
@@ -112,16 +113,19 @@ export class RowEncoder {
     });
     this.values = new Array(columns.length);
     this.keyValues = new Array(this.keyAt.length);
+    this.version = toVersion(system.version);
     const tail = new ByteWriter();
-    tail.uint64(toVersion(system.version));
     tail.string(system.runId);
     tail.uint32(ingestedAt(system.now ?? new Date()));
     tail.uint8(system.deleted ? 1 : 0);
     this.system = tail.take();
   }
 
-  /** Appends one row. On a TypeError nothing of the row is kept. */
-  encode(row: Record<string, unknown>, out: ByteWriter): void {
+  /**
+   * Appends one row, with the write's version unless `version` is given. On a TypeError nothing of
+   * the row is kept.
+   */
+  encode(row: Record<string, unknown>, out: ByteWriter, version?: bigint): void {
     const { names, values } = this;
     for (let i = 0; i < names.length; i++) {
       const value = row[names[i]!];
@@ -145,6 +149,7 @@ export class RowEncoder {
       throw error;
     }
     out.string(keyOfValues(this.keyValues));
+    out.uint64(version ?? this.version);
     out.bytes(this.system);
   }
 
@@ -259,8 +264,12 @@ export class RowStream {
     }, IDLE_CHECK_MS).unref();
   }
 
-  /** Adds a row; returns a promise only when the caller must wait (sending, or an insert ending). */
-  write(row: Record<string, unknown>): Promise<void> | undefined {
+  /**
+   * Adds a row; returns a promise only when the caller must wait (sending, or an insert ending).
+   * `supersedes`: the row replaces one written before under its key, maybe in this very insert,
+   * so it gets a version of its own, above every version given out so far.
+   */
+  write(row: Record<string, unknown>, supersedes = false): Promise<void> | undefined {
     if (!this.encoder) {
       this.encoder = new RowEncoder(this.dataset, {
         runId: this.options.runId,
@@ -268,7 +277,7 @@ export class RowStream {
         represented: this.options.represented,
       });
     }
-    this.encoder.encode(row, this.out);
+    this.encoder.encode(row, this.out, supersedes ? nextRowVersion() : undefined);
     this.rows++;
     if (this.rows >= this.options.rowsPerInsert) return this.endInsert();
     if (this.out.length >= SEND_BYTES) return this.send();
