@@ -267,3 +267,32 @@ describe("full refresh safety", () => {
     expect(pipelineId).toBeTruthy();
   });
 });
+
+describe("CSV", () => {
+  it("reads quotes inside unquoted fields as text; a bad row is one entry with its column and whole line", async () => {
+    const csv = 'id,height,note\n1,5\'10",say "hi" there\n2,6\'1",x,extra field\n3,"5\'2""",plain\n';
+    const { run, dataset } = await load(
+      [
+        { name: "id", type: "INT32", nullable: false },
+        { name: "height", type: "STRING", nullable: false },
+        { name: "note", type: "STRING", nullable: false },
+      ],
+      csv,
+      "quotes.csv",
+    );
+    expect(run).toMatchObject({ status: "SUCCEEDED", rowsRead: 3, rowsWritten: 2, rowsRejected: 1 });
+    addsUp(run);
+    expect(run.rejectedRows.edges.map((e) => e.node)).toEqual([
+      {
+        origin: expect.any(String),
+        rowNumber: 2,
+        raw: "2,6'1\",x,extra field",
+        reasons: ["expected 3 fields, found 4: column 4 is one too many"],
+      },
+    ]);
+    expect(byId(await allRecords(dataset.slug))).toEqual([
+      { id: 1, height: "5'10\"", note: 'say "hi" there' },
+      { id: 3, height: "5'2\"", note: "plain" },
+    ]);
+  });
+});

@@ -111,10 +111,9 @@ export class CsvScanner {
           let c = 0;
           while (k < n) {
             c = buf.charCodeAt(k);
-            if (c === delimiter || c === LF || c === CR || c === QUOTE) break;
+            if (c === delimiter || c === LF || c === CR) break;
             k++;
           }
-          if (k < n && c === QUOTE) return this.handOver(buf, p); // a quote inside a field
           if (k >= n && !final) break records;
           fields.push(buf.slice(i, k));
           i = k;
@@ -178,6 +177,8 @@ export class CsvScanner {
       relax_column_count: true,
       skip_empty_lines: true,
       skip_records_with_error: true,
+      // A quote inside an unquoted field is text (5'10", say "hi" there), as the scanner reads it.
+      relax_quotes: true,
       raw: true,
       // With `raw: true` csv-parse hands on_record the pair { record, raw }, not the bare fields.
       on_record: (output: unknown) => {
@@ -186,12 +187,7 @@ export class CsvScanner {
         return null;
       },
       on_skip: (err: CsvError | undefined, raw: string | undefined) => {
-        // Its line numbers count from where it took over.
-        const reason = (err?.message ?? "unreadable CSV record").replace(
-          /\b(at|on) line (\d+)/g,
-          (_, word: string, line: string) => `${word} line ${Number(line) + offset}`,
-        );
-        this.sink.skip(reason, raw ?? "");
+        this.sink.skip(skipReason(err, offset), raw ?? "");
         return undefined;
       },
     });
@@ -200,6 +196,24 @@ export class CsvScanner {
     this.fallback = parser;
     if (text) parser.write(text);
   }
+}
+
+/**
+ * csv-parse's reason for a record it skipped, with line numbers counted from the file's start (it
+ * counts from where it took over) and the column one-based, as a spreadsheet shows it (csv-parse
+ * says "field 1" for the second field).
+ */
+export function skipReason(err: CsvError | undefined, lineOffset: number): string {
+  const message = (err?.message ?? "unreadable CSV record")
+    .replace(
+      /\b(at|on) line (\d+)/g,
+      (_, word: string, line: string) => `${word} line ${Number(line) + lineOffset}`,
+    )
+    .replace(/\bfield (\d+)/g, (_, field: string) => `column ${Number(field) + 1}`);
+  const index = (err as { index?: unknown } | undefined)?.index;
+  return typeof index === "number" && !/\bcolumn \d+/.test(message)
+    ? `${message} (column ${index + 1})`
+    : message;
 }
 
 /** CR and LF characters between `from` and `to`. */

@@ -78,7 +78,11 @@ class CsvRows implements AsyncIterator<ParsedRow> {
     }
     const rowNumber = ++this.rowNumber;
     if (fields.length !== columns.length) {
-      const reasons = [`expected ${columns.length} fields, found ${fields.length}`];
+      const where =
+        fields.length > columns.length
+          ? `column ${columns.length + 1} is one too many`
+          : `column ${fields.length + 1} is missing`;
+      const reasons = [`expected ${columns.length} fields, found ${fields.length}: ${where}`];
       this.queue.push({ rowNumber, ok: false, raw: stripRecordDelimiter(raw), reasons });
       return;
     }
