@@ -2,10 +2,10 @@
 // its own, which made it most of a pipeline run's CPU; this scanner splits decoded text with
 // indexOf and slices. It takes only what it is sure csv-parse reads the same way: fields plain or
 // fully quoted (with "" escapes), one line ending throughout (\n or \r\n, found as csv-parse finds
-// it), empty lines skipped. At anything else — a quote inside a field, text after a closing quote,
+// it), empty lines skipped. At anything else — text after a closing quote,
 // a quote left open, a stray \r, a delimiter that is not one plain character — it hands the rest
 // of the file, from the start of that record, to csv-parse with the same options, so malformed
-// records fail with csv-parse's reasons as before.
+// records fail with csv-parse's reasons as before. A quote inside an unquoted field is text in both.
 import { parse, type CsvError, type Parser } from "csv-parse";
 
 /** Where the records go: in file order, synchronously from write() and end(). */
@@ -107,10 +107,10 @@ export class CsvScanner {
           }
           fields.push(value);
         } else {
+          // A quote inside an unquoted field is text, as csv-parse's relax_quotes reads it.
           let k = i;
-          let c = 0;
           while (k < n) {
-            c = buf.charCodeAt(k);
+            const c = buf.charCodeAt(k);
             if (c === delimiter || c === LF || c === CR) break;
             k++;
           }
