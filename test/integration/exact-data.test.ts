@@ -1,7 +1,8 @@
 // What a publisher loads is what a buyer reads (issue 11), on the real stack: FILE sources from
 // FILE_SOURCE_ROOT, runs worked by the in-process worker, values read back through GraphQL and the
 // export. One test per defect the issue lists; each fails on the code before it.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -295,4 +296,62 @@ describe("CSV", () => {
       { id: 3, height: "5'2\"", note: "plain" },
     ]);
   });
+});
+
+describe("Parquet", () => {
+  it("loads files another implementation (DuckDB) wrote with every common codec, values exact", async () => {
+    const duck = await (await DuckDBInstance.create(":memory:")).connect();
+    const columns: Columns = [
+      { name: "id", type: "INT32", nullable: false },
+      { name: "big", type: "INT64", nullable: false },
+      { name: "x", type: "FLOAT64", nullable: false },
+      { name: "d38", type: "DECIMAL", precision: 38, scale: 10, nullable: false },
+      { name: "d18", type: "DECIMAL", precision: 18, scale: 3, nullable: true },
+      { name: "day", type: "DATE", nullable: false },
+      { name: "at", type: "DATETIME", nullable: false },
+      { name: "ok", type: "BOOLEAN", nullable: false },
+      { name: "s", type: "STRING", nullable: false },
+    ];
+    const expected = [
+      {
+        id: 1,
+        big: "9223372036854775807",
+        x: -114.6580911,
+        d38: "-9999999999999999999999999999.9999999999",
+        d18: "-123456789012345.678",
+        day: "2105-12-31",
+        at: "2024-02-29T23:59:59Z",
+        ok: true,
+        s: "ü 😀 東京",
+      },
+      {
+        id: 2,
+        big: "-9223372036854775808",
+        x: 5e-324,
+        d38: "0.0000000001",
+        d18: null,
+        day: "1970-01-01",
+        at: "1970-01-01T00:00:00Z",
+        ok: false,
+        s: "",
+      },
+    ];
+    for (const codec of ["SNAPPY", "GZIP", "ZSTD", "LZ4", "BROTLI", "UNCOMPRESSED"]) {
+      const path = join(root, `${uniqueName("duck")}.parquet`);
+      await duck.run(`COPY (
+        SELECT 1::INTEGER AS id, 9223372036854775807::BIGINT AS big, -114.6580911::DOUBLE AS x,
+          -9999999999999999999999999999.9999999999::DECIMAL(38,10) AS d38,
+          -123456789012345.678::DECIMAL(18,3) AS d18, DATE '2105-12-31' AS day,
+          TIMESTAMP '2024-02-29 23:59:59' AS at, true AS ok, 'ü 😀 東京' AS s
+        UNION ALL
+        SELECT 2, (-9223372036854775807 - 1)::BIGINT, 5e-324::DOUBLE, 0.0000000001::DECIMAL(38,10),
+          NULL, DATE '1970-01-01', TIMESTAMP '1970-01-01 00:00:00', false, ''
+      ) TO '${path}' (FORMAT parquet, COMPRESSION ${codec})`);
+      const { run, dataset } = await load(columns, await readFile(path), `${codec}.parquet`);
+      expect(run.error, codec).toBeNull();
+      expect(run, codec).toMatchObject({ status: "SUCCEEDED", rowsRead: 2, rowsWritten: 2 });
+      expect(byId(await allRecords(dataset.slug)), codec).toEqual(expected);
+    }
+    duck.closeSync();
+  }, 180_000);
 });
