@@ -355,3 +355,45 @@ describe("Parquet", () => {
     duck.closeSync();
   }, 180_000);
 });
+
+describe("text encodings", () => {
+  const columns: Columns = [
+    { name: "id", type: "INT32", nullable: false },
+    { name: "name", type: "STRING", nullable: false },
+  ];
+  const names = ["Müller", "Ærø €5", "naïve"];
+  const csv = `id,name\n${names.map((n, i) => `${i},${n}`).join("\n")}\n`;
+
+  it("quarantines invalid UTF-8 instead of replacing it, and the connection test names the setting", async () => {
+    const latin1 = Buffer.from(csv.replace("€", "E"), "latin1");
+    // The guard against empty full refreshes is off: this load is meant to reject every row.
+    const { run, source } = await load(columns, latin1, "latin1.csv", { pipeline: { minLiveRowRatio: 0 } });
+    expect(run).toMatchObject({ status: "SUCCEEDED", rowsRead: 3, rowsWritten: 0, rowsRejected: 3 });
+    expect(run.rejectedRows.edges[0]!.node.reasons[0]).toMatch(
+      /not valid UTF-8 \(check the source's encoding\)/,
+    );
+    const test = await stack.graphql(TestSourceConnectionDocument, { id: source }, publisher.headers);
+    expect(JSON.stringify(test)).toMatch(/not valid UTF-8: set the source's encoding/);
+  });
+
+  it("reads LATIN_1, WINDOWS_1252 and UTF-16 (with its BOM) as declared", async () => {
+    const utf16le = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(csv, "utf16le")]);
+    const utf16be = Buffer.from(
+      Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(csv, "utf16le").swap16()]),
+    );
+    const cases: [string, Buffer, string[]][] = [
+      ["LATIN_1", Buffer.from(csv.replace("€", "E"), "latin1"), names.map((n) => n.replace("€", "E"))],
+      ["WINDOWS_1252", Buffer.from(csv.replace("€", "\x80"), "latin1"), names],
+      ["UTF_16", utf16le, names],
+      ["UTF_16", utf16be, names],
+    ];
+    for (const [encoding, bytes, expected] of cases) {
+      const { run, dataset } = await load(columns, bytes, "text.csv", { config: { encoding } });
+      expect(run, encoding).toMatchObject({ status: "SUCCEEDED", rowsWritten: 3 });
+      expect(
+        byId(await allRecords(dataset.slug)).map((r) => r.name),
+        encoding,
+      ).toEqual(expected);
+    }
+  }, 120_000);
+});

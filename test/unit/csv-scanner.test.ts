@@ -4,6 +4,7 @@
 import { parse, type CsvError } from "csv-parse";
 import { describe, expect, it } from "vitest";
 import { CsvScanner, skipReason } from "../../src/sources/formats/csv-scanner.js";
+import { decodeText } from "../../src/sources/formats/text.js";
 
 type Event = { fields: string[]; raw: string } | { reason: string; raw: string };
 
@@ -45,11 +46,19 @@ async function scanned(bytes: Buffer, delimiter: string, cuts: number[]): Promis
       throw error;
     },
   });
+  // Cut as bytes, so multi-byte characters are split across writes as a file's chunks split them.
+  const chunks: Buffer[] = [];
   let at = 0;
   for (const cut of [...cuts, bytes.length]) {
-    scanner.write(bytes.subarray(at, cut));
+    chunks.push(bytes.subarray(at, cut));
     at = cut;
   }
+  for await (const text of decodeText(
+    (async function* () {
+      yield* chunks;
+    })(),
+  ))
+    scanner.write(text);
   await scanner.end();
   return events;
 }

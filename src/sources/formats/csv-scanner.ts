@@ -34,7 +34,6 @@ export class CsvScanner {
   private lines = 0;
   private pairs = 0;
   private fallback: Parser | null = null;
-  private readonly decoder = new TextDecoder("utf-8");
   private readonly delimiter: number;
 
   constructor(
@@ -45,17 +44,15 @@ export class CsvScanner {
     if (delimiterText.length !== 1 || '"\r\n'.includes(delimiterText)) this.startFallback("");
   }
 
-  write(chunk: Uint8Array): void {
-    const text = this.decoder.decode(chunk, { stream: true });
+  /** Takes decoded text (formats/text.ts). */
+  write(text: string): void {
     if (this.fallback) this.fallback.write(text);
     else this.scan(text, false);
   }
 
   /** Resolves once every record went to the sink. */
   end(): Promise<void> {
-    const text = this.decoder.decode();
-    if (!this.fallback) this.scan(text, true);
-    else if (text) this.fallback.write(text);
+    if (!this.fallback) this.scan("", true);
     const parser = this.fallback;
     if (!parser) return Promise.resolve();
     const ended = new Promise<void>((resolve) => parser.once("end", resolve).once("error", () => resolve()));
