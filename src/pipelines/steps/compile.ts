@@ -395,7 +395,8 @@ class Pipeline implements CompiledPipeline {
     for (const column of this.target.columns) {
       const value = state.row[column.name];
       if (state.failed?.has(column.name)) continue;
-      if (value === undefined || value === null) {
+      // An empty CSV cell in a column that is not text means no value, as the cast step reads it.
+      if (value === undefined || value === null || (value === "" && column.type !== "STRING")) {
         row[column.name] = null;
         if (this.target.keyColumns.includes(column.name))
           state.reasons.push(`key column "${column.name}" is missing`);
