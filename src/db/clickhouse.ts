@@ -19,7 +19,7 @@ import { once } from "node:events";
 import { resolve } from "node:path";
 import { PassThrough } from "node:stream";
 import type { Config } from "../config.js";
-import { Identifier, ident, type ParameterizedSql, type Sql } from "./sql.js";
+import { Identifier, ident, join, sql, type ParameterizedSql, type Sql } from "./sql.js";
 
 /** Server error codes the code base reacts to (ErrorCodes.cpp; identical on 18.16 and today). */
 export const ClickHouseErrorCode = {
@@ -132,8 +132,8 @@ const INSERT_BUFFER_BYTES = 1 << 20;
 
 /** An INSERT whose body is being sent ({@link ClickHouse.insertStream}). */
 export interface InsertStream {
-  /** Sends text; resolves when more may be written. Rejects if the insert failed. */
-  write(text: string): Promise<void>;
+  /** Sends text or bytes; resolves when more may be written. Rejects if the insert failed. */
+  write(data: string | Uint8Array): Promise<void>;
   /** Ends the body; resolves once the server has stored every row. */
   end(): Promise<void>;
   /**
@@ -291,10 +291,51 @@ export class ClickHouse {
    * Runs an INSERT … FORMAT statement whose data is `body` (text in that format), sent as the
    * request body: data, never part of the statement.
    */
-  async insertText(statement: Sql, body: string): Promise<void> {
+  async insertText(statement: Sql, body: string | Uint8Array): Promise<void> {
     const insert = this.insertStream(statement);
     await insert.write(body);
     await insert.end();
+  }
+
+  /**
+   * An INSERT of RowBinary rows into `table`, `columns` naming each value of a row in order with
+   * its type. On a server the bytes stream to it as the body of `INSERT … FORMAT RowBinary`. The
+   * embedded engine's connection takes insert bodies as text only (bytes would be re-encoded as
+   * UTF-8), so there the rows of one insert are gathered and handed over as
+   * `INSERT … SELECT * FROM format(RowBinary, <structure>, unhex(<hex>))`: the same bytes, parsed
+   * by the same format.
+   */
+  insertRowBinary(
+    table: Identifier,
+    columns: readonly { name: string; type: Sql }[],
+    signal?: AbortSignal,
+  ): InsertStream {
+    const names = join(columns.map((c) => sql`${ident(c.name)}`));
+    if (this.engine === "server") {
+      return this.insertStream(sql`INSERT INTO ${table} (${names}) FORMAT RowBinary`, signal);
+    }
+    const structure = columns.map((c) => `${ident(c.name).text} ${c.type.text}`).join(", ");
+    const chunks: Buffer[] = [];
+    let aborted = false;
+    return {
+      async write(data) {
+        if (aborted) throw new ClickHouseError("insert aborted");
+        chunks.push(typeof data === "string" ? Buffer.from(data, "utf8") : Buffer.from(data));
+      },
+      end: async () => {
+        if (aborted) throw new ClickHouseError("insert aborted");
+        const body = Buffer.concat(chunks.splice(0));
+        if (body.length === 0) return;
+        signal?.throwIfAborted();
+        await this.command(
+          sql`INSERT INTO ${table} (${names}) SELECT * FROM format(RowBinary, ${structure}, unhex(${body.toString("hex")}))`,
+        );
+      },
+      abort() {
+        aborted = true;
+        chunks.length = 0;
+      },
+    };
   }
 
   /**
@@ -311,8 +352,8 @@ export class ClickHouse {
     });
     done.catch(() => {}); // observed by write() and end()
     return {
-      async write(text) {
-        if (!body.write(text)) await Promise.race([once(body, "drain"), done]);
+      async write(data) {
+        if (!body.write(data)) await Promise.race([once(body, "drain"), done]);
       },
       async end() {
         body.end();

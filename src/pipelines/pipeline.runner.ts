@@ -3,7 +3,7 @@
 // to the quarantine, then make the result visible in one step. A run interrupted anywhere (worker
 // killed, error, retry) leaves the dataset as it was or as one clean run would.
 import pg from "pg";
-import { COLUMN_NAME_PATTERN, type Column } from "../catalog/columns.js";
+import { canonicalKey, COLUMN_NAME_PATTERN, type Column } from "../catalog/columns.js";
 import { addDatasetColumns, createDatasetTable, dropDatasetTable } from "../catalog/dataset-table.js";
 import type { Config } from "../config.js";
 import type { ClickHouse } from "../db/clickhouse.js";
@@ -18,6 +18,13 @@ import { connectorFor, type ConnectorSettings } from "../sources/connectors/regi
 import type { ConnectorLog } from "../sources/connectors/types.js";
 import { redact, type SourceService } from "../sources/source.service.js";
 import { PIPELINE_RUN_QUEUE, type PipelineRunJob } from "./pipeline.queue.js";
+import {
+  emptyKeyReason,
+  fullRefreshRefusal,
+  generatedRowKey,
+  KeyTracker,
+  type LoadSettings,
+} from "./load-rules.js";
 import { countLiveRows, quarantine, stagingTableName, swapIntoLive, type RejectedRow } from "./run-tables.js";
 import { compilePipeline } from "./steps/compile.js";
 
@@ -41,14 +48,29 @@ class Cancelled extends Error {
   }
 }
 
-/** Counters of one attempt, saved at most once a second. */
+/**
+ * Counters of one attempt, saved at most once a second. Once the run ends they add up: every row
+ * read is written, rejected (quarantined), filtered or a duplicate.
+ */
 interface Counters {
   rowsRead: number;
   rowsWritten: number;
   rowsRejected: number;
+  rowsFiltered: number;
+  rowsDuplicate: number;
   bytesRead: number;
   progress: number | null;
 }
+
+const zeroCounters = (): Counters => ({
+  rowsRead: 0,
+  rowsWritten: 0,
+  rowsRejected: 0,
+  rowsFiltered: 0,
+  rowsDuplicate: 0,
+  bytesRead: 0,
+  progress: null,
+});
 
 export class PipelineRunner {
   constructor(
@@ -100,11 +122,7 @@ export class PipelineRunner {
         status: "RUNNING",
         startedAt: new Date(),
         finishedAt: null,
-        rowsRead: 0,
-        rowsWritten: 0,
-        rowsRejected: 0,
-        bytesRead: 0,
-        progress: null,
+        ...zeroCounters(),
         newFields: [],
       },
     });
@@ -124,7 +142,8 @@ export class PipelineRunner {
     const { source, dataset } = pipeline;
     const database = this.config.CLICKHOUSE_DATABASE;
     const staging = pipeline.mode === "FULL_REFRESH" ? stagingTableName(dataset.tableName, run.id) : null;
-    const counters: Counters = { rowsRead: 0, rowsWritten: 0, rowsRejected: 0, bytesRead: 0, progress: null };
+    const counters = zeroCounters();
+    const settings: LoadSettings = pipeline;
     const abort = new AbortController();
     let secrets: Record<string, string> = {};
     let rows: RowStream | undefined;
@@ -154,7 +173,7 @@ export class PipelineRunner {
         columns,
         keyColumns: dataset.keyColumns,
       };
-      const compiled = compilePipeline(pipeline.steps, target);
+      const compiled = compilePipeline(pipeline.steps, { ...target, generatedKey: settings.rowKeyColumn });
       if (staging) {
         // A previous attempt of this run may have left its staging table half-filled.
         await dropDatasetTable(this.clickhouse, database, staging);
@@ -197,11 +216,17 @@ export class PipelineRunner {
         }
       };
 
+      // LAST_WINS writes a row again for its key: the one it replaces was stored but does not count.
+      let stored = 0;
+      let replaced = 0;
       rows = new RowStream(this.clickhouse, database, target, {
         runId: run.id,
         rowsPerInsert: this.config.PIPELINE_BATCH_ROWS,
         signal: abort.signal,
-        onStored: (n) => (counters.rowsWritten += n),
+        onStored: (n) => {
+          stored += n;
+          counters.rowsWritten = Math.max(0, stored - replaced);
+        },
         represented: true, // the steps' final check leaves every value so
       });
       const bad: RejectedRow[] = [];
@@ -214,6 +239,8 @@ export class PipelineRunner {
         counters.rowsRejected++;
         bad.push(row);
       };
+      const keys = new KeyTracker(settings.duplicateKeys);
+      const keyColumns = dataset.keyColumns;
 
       // One loop, synchronous per row unless an expression step or a new field needs to wait:
       // a promise or generator per row and step cost more than the steps themselves.
@@ -235,19 +262,37 @@ export class PipelineRunner {
             await rows.columnsChanged();
             await onNewField(field);
           }
+          if (settings.rowKeyColumn !== null) {
+            row.record[settings.rowKeyColumn] = generatedRowKey(pipeline.mode, run.id, origin, row.rowNumber);
+          }
           const pending = compiled.processRecord(row.rowNumber, row.record);
           const result = pending instanceof Promise ? await pending : pending;
-          if (result?.ok) {
-            const sending = rows.write(result.row);
-            if (sending) await sending;
-          } else if (result) {
+          const rejectResult = (reasons: string[]) =>
             reject({
               runId: run.id,
               origin,
-              rowNumber: result.rowNumber,
-              raw: JSON.stringify(result.raw),
-              reasons: result.reasons,
+              rowNumber: row.rowNumber,
+              raw: JSON.stringify(row.record),
+              reasons,
             });
+          if (!result) counters.rowsFiltered++;
+          else if (!result.ok) rejectResult(result.reasons);
+          else {
+            const empty = emptyKeyReason(settings, keyColumns, result.row);
+            const decision = empty ? null : keys.decide(canonicalKey(keyColumns, result.row), row.rowNumber);
+            if (empty) rejectResult([empty]);
+            else if (decision!.kind === "quarantine") rejectResult([decision!.reason]);
+            else if (decision!.kind === "skip") counters.rowsDuplicate++;
+            else {
+              if (decision!.kind === "replaces") {
+                counters.rowsDuplicate++;
+                replaced++;
+              }
+              // A replacing row gets a version of its own, above the row it replaces even when
+              // both are in one insert (equal versions leave the survivor to the merge order).
+              const sending = rows.write(result.row, decision!.kind === "replaces");
+              if (sending) await sending;
+            }
           }
         }
         if (bad.length >= QUARANTINE_BATCH) await flushRejected();
@@ -258,6 +303,14 @@ export class PipelineRunner {
       }
       if (bad.length) await flushRejected();
       await rows.finish();
+      counters.rowsWritten = stored - replaced;
+      if (counters.rowsDuplicate) {
+        await note("INFO", `${counters.rowsDuplicate} rows had a key another row of this load had`, {
+          duplicateKeys: settings.duplicateKeys,
+          rowsDuplicate: counters.rowsDuplicate,
+        });
+      }
+      if (staging) await this.checkFullRefresh(settings, counters, database, dataset.tableName, staging);
       // From here on the run commits: no progress save may land after its final status.
       await watch.stop();
       if (watch.cancelled) throw new Cancelled();
@@ -326,6 +379,26 @@ export class PipelineRunner {
     } finally {
       await watch.stop();
     }
+  }
+
+  /** Refuses (BAD_USER_INPUT, so the run fails at once) a full refresh that would empty the dataset. */
+  private async checkFullRefresh(
+    settings: LoadSettings,
+    counters: Counters,
+    database: string,
+    liveTable: string,
+    staging: string,
+  ): Promise<void> {
+    const [newRows, liveRows] = await Promise.all([
+      countLiveRows(this.clickhouse, database, staging),
+      countLiveRows(this.clickhouse, database, liveTable),
+    ]);
+    const refusal = fullRefreshRefusal(settings.minLiveRowRatio, {
+      rowsRead: counters.rowsRead,
+      newRows,
+      liveRows,
+    });
+    if (refusal) throw badInput(refusal, { newRows, liveRows, minLiveRowRatio: settings.minLiveRowRatio });
   }
 
   /**
@@ -399,6 +472,8 @@ export class PipelineRunner {
       rowsRead: Number(run.rowsRead),
       rowsWritten: Number(run.rowsWritten),
       rowsRejected: Number(run.rowsRejected),
+      rowsFiltered: Number(run.rowsFiltered),
+      rowsDuplicate: Number(run.rowsDuplicate),
       bytesRead: Number(run.bytesRead),
       progress: run.progress,
     };

@@ -25,6 +25,7 @@ import { isCronExpression } from "../sources/source.service.js";
 import { PIPELINE_RUN_QUEUE, PIPELINE_SCHEDULE_QUEUE, type PipelineRunJob } from "./pipeline.queue.js";
 import { rejectedRowsPage, type RejectedRow } from "./run-tables.js";
 import { compilePipeline } from "./steps/compile.js";
+import { DEFAULT_LOAD_SETTINGS, loadSettingsProblems, type LoadSettings } from "./load-rules.js";
 
 export interface PipelineInput {
   sourceId: string;
@@ -34,6 +35,10 @@ export interface PipelineInput {
   mode?: PipelineMode | null;
   schedule?: string | null;
   newFieldPolicy?: NewFieldPolicy | null;
+  duplicateKeys?: LoadSettings["duplicateKeys"] | null;
+  allowEmptyKeys?: boolean | null;
+  rowKeyColumn?: string | null;
+  minLiveRowRatio?: number | null;
 }
 
 /** Undefined keeps a field; `schedule: null` removes the schedule. */
@@ -43,6 +48,11 @@ export interface PipelineUpdate {
   mode?: PipelineMode | null;
   schedule?: string | null;
   newFieldPolicy?: NewFieldPolicy | null;
+  duplicateKeys?: LoadSettings["duplicateKeys"] | null;
+  allowEmptyKeys?: boolean | null;
+  /** Null or "" removes it. */
+  rowKeyColumn?: string | null;
+  minLiveRowRatio?: number | null;
 }
 
 export interface SourceMetrics {
@@ -96,6 +106,7 @@ export class PipelineService {
       schedule: input.schedule ?? null,
       sourceType: source.type,
       dataset,
+      load: loadSettings(DEFAULT_LOAD_SETTINGS, input),
     });
     return this.prisma.pipeline.create({
       data: {
@@ -123,6 +134,7 @@ export class PipelineService {
       schedule: input.schedule === undefined ? pipeline.schedule : input.schedule,
       sourceType: source.type,
       dataset,
+      load: loadSettings(pipeline, { ...input, rowKeyColumn: input.rowKeyColumn ?? undefined }),
     });
     const updated = await this.prisma.pipeline.update({
       where: { id: pipeline.id },
@@ -337,6 +349,7 @@ function checkPipeline(input: {
   schedule: string | null;
   sourceType: string;
   dataset: { columns: unknown; keyColumns: string[] };
+  load: LoadSettings;
 }) {
   const problems: string[] = [];
   const name = input.name.trim();
@@ -352,12 +365,32 @@ function checkPipeline(input: {
     compilePipeline(input.steps, {
       columns: input.dataset.columns as Column[],
       keyColumns: input.dataset.keyColumns,
+      generatedKey: input.load.rowKeyColumn,
     });
   } catch (error) {
     const listed = error instanceof AppError ? error.fields.problems : undefined;
     if (!Array.isArray(listed)) throw error;
     problems.push(...(listed as string[]));
   }
+  problems.push(
+    ...loadSettingsProblems(input.load, {
+      columns: input.dataset.columns as Column[],
+      keyColumns: input.dataset.keyColumns,
+    }),
+  );
   if (problems.length) throw badInput(`Invalid pipeline: ${problems.join("; ")}`, { problems });
-  return { name, steps: input.steps as Prisma.InputJsonValue, mode: input.mode, schedule };
+  return { name, steps: input.steps as Prisma.InputJsonValue, mode: input.mode, schedule, ...input.load };
+}
+
+/** The settings as saved: `base` with what the input sets (null keeps a value, "" clears rowKeyColumn). */
+function loadSettings(base: LoadSettings, input: Partial<Record<keyof LoadSettings, unknown>>): LoadSettings {
+  const pick = <K extends keyof LoadSettings>(key: K): LoadSettings[K] =>
+    input[key] === undefined || input[key] === null ? base[key] : (input[key] as LoadSettings[K]);
+  const rowKeyColumn = pick("rowKeyColumn");
+  return {
+    duplicateKeys: pick("duplicateKeys"),
+    allowEmptyKeys: pick("allowEmptyKeys"),
+    rowKeyColumn: rowKeyColumn === "" ? null : rowKeyColumn,
+    minLiveRowRatio: pick("minLiveRowRatio"),
+  };
 }

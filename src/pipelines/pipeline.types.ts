@@ -1,6 +1,7 @@
 import { GraphQLJSON } from "graphql-scalars";
 import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from "type-graphql";
 import {
+  DuplicateKeyPolicy,
   LogLevel,
   NewFieldPolicy,
   PipelineMode,
@@ -21,6 +22,11 @@ registerEnumType(NewFieldPolicy, {
   name: "NewFieldPolicy",
   description:
     "What a run does with a source field the dataset lacks: IGNORE (listed on the run), ADD_COLUMN (a nullable STRING column), FAIL.",
+});
+registerEnumType(DuplicateKeyPolicy, {
+  name: "DuplicateKeyPolicy",
+  description:
+    "Rows of one load that share a key: LAST_WINS (the last row is loaded), FIRST_WINS (the first), QUARANTINE (the first is loaded, later ones are quarantined). Loaded-over and skipped rows count as rowsDuplicate.",
 });
 registerEnumType(LogLevel, { name: "LogLevel" });
 registerEnumType(PipelineRunStatus, { name: "PipelineRunStatus" });
@@ -47,6 +53,24 @@ export class Pipeline extends Node {
   @Field(() => NewFieldPolicy)
   newFieldPolicy!: NewFieldPolicy;
 
+  @Field(() => DuplicateKeyPolicy)
+  duplicateKeys!: DuplicateKeyPolicy;
+
+  @Field(() => Boolean, { description: "Whether rows with an empty text key are loaded (else quarantined)." })
+  allowEmptyKeys!: boolean;
+
+  @Field(() => String, {
+    nullable: true,
+    description: "A STRING key column each run fills with a generated key (the row's file and number).",
+  })
+  rowKeyColumn!: string | null;
+
+  @Field(() => Float, {
+    description:
+      "FULL_REFRESH: a run fails, leaving the dataset as it was, when it would publish no row or fewer than this share of the live rows. 0 turns the check off.",
+  })
+  minLiveRowRatio!: number;
+
   @Field(() => GraphQLJSON, { description: "The declarative steps, as saved." })
   steps!: unknown;
 
@@ -67,6 +91,10 @@ export class Pipeline extends Node {
       schedule: row.schedule,
       enabled: row.enabled,
       newFieldPolicy: row.newFieldPolicy,
+      duplicateKeys: row.duplicateKeys,
+      allowEmptyKeys: row.allowEmptyKeys,
+      rowKeyColumn: row.rowKeyColumn,
+      minLiveRowRatio: row.minLiveRowRatio,
       steps: row.steps,
       createdAt: row.createdAt,
       updatedAt: row.updatedAt,
@@ -96,8 +124,17 @@ export class PipelineRun extends Node {
   @Field(() => SafeInt)
   rowsWritten!: number;
 
-  @Field(() => SafeInt)
+  @Field(() => SafeInt, { description: "Rows quarantined, with their reasons (rejectedRows)." })
   rowsRejected!: number;
+
+  @Field(() => SafeInt, { description: "Rows a filter step skipped." })
+  rowsFiltered!: number;
+
+  @Field(() => SafeInt, {
+    description:
+      "Rows not loaded because another row of this load had their key (see duplicateKeys). Once the run ends, rowsRead = rowsWritten + rowsRejected + rowsFiltered + rowsDuplicate.",
+  })
+  rowsDuplicate!: number;
 
   @Field(() => SafeInt)
   bytesRead!: number;
@@ -125,6 +162,8 @@ export class PipelineRun extends Node {
       rowsRead: safeInt(row.rowsRead),
       rowsWritten: safeInt(row.rowsWritten),
       rowsRejected: safeInt(row.rowsRejected),
+      rowsFiltered: safeInt(row.rowsFiltered),
+      rowsDuplicate: safeInt(row.rowsDuplicate),
       bytesRead: safeInt(row.bytesRead),
       progress: row.progress,
       error: row.error,
@@ -233,6 +272,18 @@ export class CreatePipelineInput {
 
   @Field(() => NewFieldPolicy, { nullable: true, description: "Default IGNORE." })
   newFieldPolicy?: NewFieldPolicy | null;
+
+  @Field(() => DuplicateKeyPolicy, { nullable: true, description: "Default LAST_WINS." })
+  duplicateKeys?: DuplicateKeyPolicy | null;
+
+  @Field(() => Boolean, { nullable: true, description: "Default false." })
+  allowEmptyKeys?: boolean | null;
+
+  @Field(() => String, { nullable: true, description: "Default none." })
+  rowKeyColumn?: string | null;
+
+  @Field(() => Float, { nullable: true, description: "Default 0.5." })
+  minLiveRowRatio?: number | null;
 }
 
 @InputType()
@@ -251,6 +302,18 @@ export class UpdatePipelineInput {
 
   @Field(() => NewFieldPolicy, { nullable: true })
   newFieldPolicy?: NewFieldPolicy | null;
+
+  @Field(() => DuplicateKeyPolicy, { nullable: true })
+  duplicateKeys?: DuplicateKeyPolicy | null;
+
+  @Field(() => Boolean, { nullable: true })
+  allowEmptyKeys?: boolean | null;
+
+  @Field(() => String, { nullable: true, description: "An empty string removes it." })
+  rowKeyColumn?: string | null;
+
+  @Field(() => Float, { nullable: true })
+  minLiveRowRatio?: number | null;
 }
 
 @ObjectType()

@@ -2,11 +2,11 @@
 // columns. Used by ingestion; rows are expected to be validated already, so a value that does not
 // fit its column is a programming error (TypeError), not a client error.
 import type { ClickHouse, InsertStream } from "../db/clickhouse.js";
-import { keyOfValues, type Column } from "../catalog/columns.js";
+import { clickHouseType, keyOfValues, type Column } from "../catalog/columns.js";
 import { SYSTEM_COLUMNS, tableRef } from "../catalog/dataset-table.js";
-import { ident, join, sql, type Sql } from "../db/sql.js";
+import type { Sql } from "../db/sql.js";
 import { toRepresentation, ValueError } from "./values.js";
-import { escapeTsv, TSV_NULL, tsvDateTime, tsvDefault } from "./tsv.js";
+import { ByteWriter, defaultBytes, valueWriter, type ValueWriter } from "./row-binary.js";
 
 export interface DatasetRef {
   id: string;
@@ -47,12 +47,12 @@ export function nextRowVersion(nowMs: number = Date.now()): bigint {
 }
 const UINT64_MAX = 2n ** 64n - 1n;
 
-function toVersion(version: bigint | number): string {
+function toVersion(version: bigint | number): bigint {
   const v = typeof version === "number" && Number.isSafeInteger(version) ? BigInt(version) : version;
   if (typeof v !== "bigint" || v < 0n || v > UINT64_MAX) {
     throw new TypeError(`version must be a whole number from 0 to 2^64-1, got ${String(version)}`);
   }
-  return v.toString();
+  return v;
 }
 
 export interface SystemValues {
@@ -69,22 +69,26 @@ export interface SystemValues {
 }
 
 /**
- * Encodes rows of one dataset as TabSeparated lines (records/tsv.ts) for one write: the dataset's
+ * Encodes rows of one dataset as RowBinary (records/row-binary.ts) for one write: the dataset's
  * columns, then the bookkeeping ones, in the order of {@link RowEncoder.columns}. Each value is
  * checked against its column: one that does not fit is a TypeError (rows come validated).
  */
 export class RowEncoder {
-  /** The columns of each line, in order: the INSERT names them. */
+  /** The columns of each row, in order: the INSERT names them. */
   readonly columns: string[];
   private readonly names: string[];
   private readonly represent: ((value: unknown) => unknown)[];
-  private readonly format: ((json: unknown) => string)[];
-  private readonly absent: (() => string)[];
+  private readonly writers: ValueWriter[];
+  private readonly nullable: boolean[];
+  /** A non-null column's bytes when the row has no value: a tombstone's default, or an error. */
+  private readonly absent: ((out: ByteWriter) => void)[];
   private readonly keyAt: number[];
-  /** One row's values in their JSON representation; reused, as line() runs to completion. */
+  /** One row's values in their JSON representation; reused, as encode() runs to completion. */
   private readonly values: unknown[];
   private readonly keyValues: unknown[];
-  private readonly system: string;
+  private readonly version: bigint;
+  /** The bookkeeping columns after `_version`: the same bytes on every row. */
+  private readonly system: Buffer;
 
   constructor(
     private readonly dataset: Pick<DatasetRef, "columns" | "keyColumns">,
@@ -95,32 +99,33 @@ export class RowEncoder {
     this.columns = [...this.names, ...Object.keys(SYSTEM_COLUMNS)];
     this.keyAt = dataset.keyColumns.map((k) => this.names.indexOf(k));
     this.represent = columns.map((c) => (system.represented ? (v) => v : (v) => toRepresentation(c, v)));
-    this.format = columns.map(formatter);
+    this.writers = columns.map((c) => valueWriter(c));
+    this.nullable = columns.map((c) => c.nullable);
     this.absent = columns.map((c) => {
       // A tombstone needs only its key; the other columns take the type's default.
-      if (system.deleted && !c.nullable && !dataset.keyColumns.includes(c.name)) {
-        const text = tsvDefault(c.type);
-        return () => text;
+      if (system.deleted && !dataset.keyColumns.includes(c.name)) {
+        const bytes = defaultBytes(c);
+        return (out) => out.bytes(bytes);
       }
-      if (c.nullable) return () => TSV_NULL;
       return () => {
         throw new TypeError(`Column "${c.name}" cannot be null`);
       };
     });
     this.values = new Array(columns.length);
     this.keyValues = new Array(this.keyAt.length);
-    // _key comes first among the system columns; the rest is the same on every line.
-    const tail = [
-      toVersion(system.version),
-      escapeTsv(system.runId),
-      tsvDateTime(system.now ?? new Date()),
-      system.deleted ? "1" : "0",
-    ];
-    this.system = `\t${tail.join("\t")}\n`;
+    this.version = toVersion(system.version);
+    const tail = new ByteWriter();
+    tail.string(system.runId);
+    tail.uint32(ingestedAt(system.now ?? new Date()));
+    tail.uint8(system.deleted ? 1 : 0);
+    this.system = tail.take();
   }
 
-  /** One row as a TSV line, its line break included. */
-  line(row: Record<string, unknown>): string {
+  /**
+   * Appends one row, with the write's version unless `version` is given. On a TypeError nothing of
+   * the row is kept.
+   */
+  encode(row: Record<string, unknown>, out: ByteWriter, version?: bigint): void {
     const { names, values } = this;
     for (let i = 0; i < names.length; i++) {
       const value = row[names[i]!];
@@ -129,12 +134,30 @@ export class RowEncoder {
     // The key is computed from the values as readers return them, so that "5", 5 and 5n are one
     // key and a client can rebuild a record's key from its values.
     for (let k = 0; k < this.keyAt.length; k++) this.keyValues[k] = values[this.keyAt[k]!];
-    let line = "";
-    for (let i = 0; i < names.length; i++) {
-      const json = values[i];
-      line += (json === null ? this.absent[i]!() : this.format[i]!(json)) + "\t";
+    const start = out.length;
+    try {
+      for (let i = 0; i < names.length; i++) {
+        const json = values[i];
+        if (this.nullable[i]) {
+          out.uint8(json === null ? 1 : 0);
+          if (json !== null) this.writers[i]!(out, json);
+        } else if (json === null) this.absent[i]!(out);
+        else this.writers[i]!(out, json);
+      }
+    } catch (error) {
+      out.truncate(start);
+      throw error;
     }
-    return line + escapeTsv(keyOfValues(this.keyValues)) + this.system;
+    out.string(keyOfValues(this.keyValues));
+    out.uint64(version ?? this.version);
+    out.bytes(this.system);
+  }
+
+  /** One row's bytes on their own (tests, and callers writing a row at a time). */
+  row(row: Record<string, unknown>): Buffer {
+    const out = new ByteWriter();
+    this.encode(row, out);
+    return out.take();
   }
 
   private valueOf(i: number, value: unknown): unknown {
@@ -148,18 +171,11 @@ export class RowEncoder {
   }
 }
 
-/** The TSV text of a value in its column's JSON representation. */
-function formatter(column: Column): (json: unknown) => string {
-  switch (column.type) {
-    case "STRING":
-      return (v) => escapeTsv(v as string);
-    case "DATETIME":
-      return (v) => tsvDateTime(new Date(v as string));
-    case "BOOLEAN":
-      return (v) => (v ? "1" : "0");
-    default:
-      return (v) => String(v);
-  }
+/** `_ingested_at` as DateTime seconds. */
+function ingestedAt(now: Date): number {
+  const seconds = Math.floor(now.getTime() / 1000);
+  if (!(seconds >= 0 && seconds <= 0xffffffff)) throw new RangeError(`DateTime out of range: ${seconds}`);
+  return seconds;
 }
 
 /** Inserts `rows` in chunks; returns how many were written. */
@@ -174,37 +190,30 @@ export async function writeRecords(
   if (!Number.isInteger(chunkSize) || chunkSize < 1)
     throw new TypeError("chunkSize must be a positive integer");
   const encoder = new RowEncoder(dataset, opts);
+  const out = new ByteWriter();
   for (let start = 0; start < rows.length; start += chunkSize) {
-    let body = "";
     const end = Math.min(rows.length, start + chunkSize);
     for (let i = start; i < end; i++) {
       try {
-        body += encoder.line(rows[i]!);
+        encoder.encode(rows[i]!, out);
       } catch (error) {
         if (error instanceof TypeError) throw new TypeError(`Row ${i}: ${error.message}`, { cause: error });
         throw error;
       }
     }
-    await insertLines(ch, database, dataset.tableName, encoder.columns, body);
+    const insert = ch.insertRowBinary(tableRef(database, dataset.tableName), typedColumns(dataset));
+    await insert.write(out.take());
+    await insert.end();
   }
   return rows.length;
 }
 
-/** Inserts lines a {@link RowEncoder} made (`columns` is its `columns`). */
-async function insertLines(
-  ch: ClickHouse,
-  database: string,
-  tableName: string,
-  columns: readonly string[],
-  body: string,
-): Promise<void> {
-  if (body === "") return;
-  await ch.insertText(insertStatement(database, tableName, columns), body);
-}
-
-function insertStatement(database: string, tableName: string, columns: readonly string[]): Sql {
-  const names = join(columns.map((c) => sql`${ident(c)}`));
-  return sql`INSERT INTO ${tableRef(database, tableName)} (${names}) FORMAT TabSeparated`;
+/** The columns a {@link RowEncoder} writes, in its order, with their ClickHouse types. */
+function typedColumns(dataset: Pick<DatasetRef, "columns">): { name: string; type: Sql }[] {
+  return [
+    ...dataset.columns.map((c) => ({ name: c.name, type: clickHouseType(c) })),
+    ...Object.entries(SYSTEM_COLUMNS).map(([name, type]) => ({ name, type })),
+  ];
 }
 
 export interface RowStreamOptions {
@@ -219,8 +228,8 @@ export interface RowStreamOptions {
   represented?: boolean;
 }
 
-/** Text gathered before it is handed to the socket: fewer, larger writes. */
-const SEND_CHARS = 256 * 1024;
+/** Bytes gathered before they are handed to the socket: fewer, larger writes. */
+const SEND_BYTES = 256 * 1024;
 /**
  * How often an open insert is checked for rows; one that got none since the last check is ended.
  * A slow source (an API backing off, a filter dropping most rows) must not leave an INSERT's
@@ -229,8 +238,8 @@ const SEND_CHARS = 256 * 1024;
 const IDLE_CHECK_MS = 1000;
 
 /**
- * Writes a long sequence of rows (a pipeline run) through streaming inserts: each row becomes a
- * TSV line as it is written and goes to ClickHouse, which parses while more rows are made. After
+ * Writes a long sequence of rows (a pipeline run) through streaming inserts: each row is encoded
+ * as RowBinary as it is written and goes to ClickHouse, which parses while more rows are made. After
  * `rowsPerInsert` rows, or when rows stop coming for a second or two, the insert is ended and the
  * next begins while the server stores the last, so memory holds the socket's buffer and at most
  * one unfinished insert besides the current one. The dataset's columns may grow between rows:
@@ -240,7 +249,7 @@ export class RowStream {
   private encoder: RowEncoder | null = null;
   private insert: InsertStream | null = null;
   private rows = 0;
-  private text = "";
+  private readonly out = new ByteWriter();
   /** The insert being ended (and every one before it); a failure surfaces from the next call. */
   private finishing: Promise<void> | null = null;
   private sending = false;
@@ -260,8 +269,12 @@ export class RowStream {
     }, IDLE_CHECK_MS).unref();
   }
 
-  /** Adds a row; returns a promise only when the caller must wait (sending, or an insert ending). */
-  write(row: Record<string, unknown>): Promise<void> | undefined {
+  /**
+   * Adds a row; returns a promise only when the caller must wait (sending, or an insert ending).
+   * `supersedes`: the row replaces one written before under its key, maybe in this very insert,
+   * so it gets a version of its own, above every version given out so far.
+   */
+  write(row: Record<string, unknown>, supersedes = false): Promise<void> | undefined {
     if (!this.encoder) {
       this.encoder = new RowEncoder(this.dataset, {
         runId: this.options.runId,
@@ -269,10 +282,10 @@ export class RowStream {
         represented: this.options.represented,
       });
     }
-    this.text += this.encoder.line(row);
+    this.encoder.encode(row, this.out, supersedes ? nextRowVersion() : undefined);
     this.rows++;
     if (this.rows >= this.options.rowsPerInsert) return this.endInsert();
-    if (this.text.length >= SEND_CHARS) return this.send();
+    if (this.out.length >= SEND_BYTES) return this.send();
     return undefined;
   }
 
@@ -294,20 +307,20 @@ export class RowStream {
     this.insert?.abort();
     this.insert = null;
     this.encoder = null;
+    this.out.take();
     await this.finishing?.catch(() => {});
   }
 
   private start(): InsertStream {
-    const statement = insertStatement(this.database, this.dataset.tableName, this.encoder!.columns);
-    return (this.insert = this.ch.insertStream(statement, this.options.signal));
+    const table = tableRef(this.database, this.dataset.tableName);
+    return (this.insert = this.ch.insertRowBinary(table, typedColumns(this.dataset), this.options.signal));
   }
 
   private async send(): Promise<void> {
-    const text = this.text;
-    this.text = "";
+    const bytes = this.out.take();
     this.sending = true;
     try {
-      await (this.insert ?? this.start()).write(text);
+      await (this.insert ?? this.start()).write(bytes);
     } finally {
       this.sending = false;
     }
@@ -317,17 +330,16 @@ export class RowStream {
     if (!this.encoder) return;
     // Taken at once: rows written while this insert ends go to the next one.
     const insert = this.insert ?? this.start();
-    const text = this.text;
+    const bytes = this.out.take();
     const rows = this.rows;
     this.insert = null;
     this.encoder = null;
-    this.text = "";
     this.rows = 0;
     this.rowsAtCheck = 0;
     const previous = this.finishing;
     const finishing = (async () => {
       try {
-        await insert.write(text);
+        await insert.write(bytes);
         await previous;
       } catch (error) {
         insert.abort();

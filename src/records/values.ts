@@ -44,7 +44,11 @@ export function isNumeric(type: ColumnType): boolean {
 
 export function parseString(value: unknown): string {
   if (typeof value !== "string") throw new ValueError("expects a string");
-  if (LONE_SURROGATE.test(value)) throw new ValueError("contains a lone UTF-16 surrogate");
+  // Also what a source's invalid UTF-8 bytes become (sources/formats/text.ts).
+  if (LONE_SURROGATE.test(value))
+    throw new ValueError(
+      "contains bytes that are not valid UTF-8 (check the source's encoding) or a lone UTF-16 surrogate",
+    );
   return value;
 }
 

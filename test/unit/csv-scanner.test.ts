@@ -3,7 +3,8 @@
 // same records, raw texts and failure reasons as csv-parse reading the whole file.
 import { parse, type CsvError } from "csv-parse";
 import { describe, expect, it } from "vitest";
-import { CsvScanner } from "../../src/sources/formats/csv-scanner.js";
+import { CsvScanner, skipReason } from "../../src/sources/formats/csv-scanner.js";
+import { decodeText } from "../../src/sources/formats/text.js";
 
 type Event = { fields: string[]; raw: string } | { reason: string; raw: string };
 
@@ -19,6 +20,7 @@ function reference(bytes: Buffer, delimiter: string): Event[] {
     relax_column_count: true,
     skip_empty_lines: true,
     skip_records_with_error: true,
+    relax_quotes: true,
     raw: true,
     on_record: (output: unknown) => {
       const { record, raw } = output as { record: string[]; raw: string };
@@ -26,7 +28,7 @@ function reference(bytes: Buffer, delimiter: string): Event[] {
       return null;
     },
     on_skip: (err: CsvError | undefined, raw: string | undefined) => {
-      events.push({ reason: err?.message ?? "", raw: strip(raw ?? "") });
+      events.push({ reason: skipReason(err, 0), raw: strip(raw ?? "") });
       return undefined;
     },
   });
@@ -44,11 +46,19 @@ async function scanned(bytes: Buffer, delimiter: string, cuts: number[]): Promis
       throw error;
     },
   });
+  // Cut as bytes, so multi-byte characters are split across writes as a file's chunks split them.
+  const chunks: Buffer[] = [];
   let at = 0;
   for (const cut of [...cuts, bytes.length]) {
-    scanner.write(bytes.subarray(at, cut));
+    chunks.push(bytes.subarray(at, cut));
     at = cut;
   }
+  for await (const text of decodeText(
+    (async function* () {
+      yield* chunks;
+    })(),
+  ))
+    scanner.write(text);
   await scanner.end();
   return events;
 }
@@ -67,6 +77,17 @@ describe("CsvScanner", () => {
     const text = '\uFEFFid,text\r\n1,"a, ""b""\r\nc"\r\n\r\n2,東京\r\n3,\r\n';
     const bytes = Buffer.from(text);
     expect(await scanned(bytes, ",", [1, 5, 17, 18])).toEqual(reference(bytes, ","));
+  });
+
+  it("reads a quote inside an unquoted field as text, without handing over", async () => {
+    const bytes = Buffer.from('id,h,q\n1,5\'10",say "hi" there\n2,x,y\n');
+    const events = await scanned(bytes, ",", []);
+    expect(events).toEqual([
+      { fields: ["id", "h", "q"], raw: "id,h,q" },
+      { fields: ["1", "5'10\"", 'say "hi" there'], raw: '1,5\'10",say "hi" there' },
+      { fields: ["2", "x", "y"], raw: "2,x,y" },
+    ]);
+    expect(events).toEqual(reference(bytes, ","));
   });
 
   it("agrees with csv-parse on random texts cut into random chunks", async () => {

@@ -20,6 +20,8 @@ export type StepResult =
 export interface PipelineTarget {
   columns: Column[];
   keyColumns: string[];
+  /** A column the runner fills in every record (a generated row key): no step can drop it. */
+  generatedKey?: string | null;
 }
 
 export interface CompiledPipeline {
@@ -87,6 +89,7 @@ export function compilePipeline(steps: unknown, target: PipelineTarget): Compile
   const finalFields = known as Set<string> | null;
   if (finalFields) {
     for (const c of target.columns) {
+      if (c.name === target.generatedKey) continue;
       if (!finalFields.has(c.name) && (!c.nullable || target.keyColumns.includes(c.name)))
         problems.push(`column "${c.name}" is required but no field of that name is left after the steps`);
     }
@@ -379,6 +382,8 @@ class Pipeline implements CompiledPipeline {
   }
 
   private result(state: RowState, rowNumber: number, raw: Row): StepResult {
+    const generated = this.target.generatedKey;
+    if (generated) state.row[generated] = raw[generated];
     const row = this.finalRow(state);
     if (state.reasons.length) return { ok: false, rowNumber, raw: { ...raw }, reasons: state.reasons };
     for (const key of state.keys) this.seenKeys.add(key);
@@ -390,7 +395,8 @@ class Pipeline implements CompiledPipeline {
     for (const column of this.target.columns) {
       const value = state.row[column.name];
       if (state.failed?.has(column.name)) continue;
-      if (value === undefined || value === null) {
+      // An empty CSV cell in a column that is not text means no value, as the cast step reads it.
+      if (value === undefined || value === null || (value === "" && column.type !== "STRING")) {
         row[column.name] = null;
         if (this.target.keyColumns.includes(column.name))
           state.reasons.push(`key column "${column.name}" is missing`);

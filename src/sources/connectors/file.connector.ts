@@ -11,6 +11,7 @@ import { AppError, badInput } from "../../errors.js";
 import { guardedFetch, type OutboundPolicy } from "../../net/outbound.js";
 import { detectFormat, readRecords, type FileFormat } from "../formats/index.js";
 import { deferRows, mapRows } from "../formats/iterate.js";
+import { encodingProblem, TEXT_ENCODINGS } from "../formats/text.js";
 import { allowedUrl, refusedTarget } from "./targets.js";
 import type { ConnectionSample, Connector, ConnectorContext, SourceReader, SourceRow } from "./types.js";
 
@@ -29,6 +30,7 @@ const configSchema = z
     gzip: z.boolean().optional(),
     delimiter: z.string().length(1, "must be one character").optional(),
     header: z.boolean().optional(),
+    encoding: z.enum(TEXT_ENCODINGS).optional(),
   })
   .superRefine((config, ctx) => {
     const problem = (path: string, message: string) =>
@@ -149,6 +151,7 @@ export function fileConnector(options: FileConnectorOptions): Connector {
       gzip: config.gzip ?? detected.gzip,
       delimiter: config.delimiter,
       header: config.header,
+      encoding: config.encoding,
     });
     const origin = file.name.slice(file.name.lastIndexOf("/") + 1);
     return mapRows(
@@ -203,7 +206,9 @@ export function fileConnector(options: FileConnectorOptions): Connector {
         const records: Record<string, unknown>[] = [];
         const failures: string[] = [];
         for await (const row of rows(config, file)) {
-          if (row.ok) records.push(row.record);
+          const problem = row.ok ? encodingProblem(row.record) : null;
+          if (problem) failures.push(`row ${row.rowNumber}: ${problem}`);
+          else if (row.ok) records.push(row.record);
           else failures.push(`row ${row.rowNumber}: ${row.reasons.join(", ")}`);
           if (records.length + failures.length >= max) break;
         }

@@ -6,6 +6,7 @@ import type { Readable } from "node:stream";
 import { z } from "zod";
 import { AppError } from "../../errors.js";
 import { detectFormat, readRecords, type FileFormat } from "../formats/index.js";
+import { encodingProblem, TEXT_ENCODINGS, type TextEncoding } from "../formats/text.js";
 import type { ConnectionSample, ConnectorContext, SourceReader, SourceRow } from "./types.js";
 
 export const FILE_FORMATS = ["CSV", "TSV", "JSON", "NDJSON", "PARQUET"] as const;
@@ -18,6 +19,8 @@ export const fileParseFields = {
   gzip: z.boolean().optional(),
   delimiter: z.string().length(1, "must be one character").optional(),
   header: z.boolean().optional(),
+  /** Text files' encoding. Unset: UTF-8. */
+  encoding: z.enum(TEXT_ENCODINGS).optional(),
 };
 
 export interface FileParseOptions {
@@ -25,6 +28,7 @@ export interface FileParseOptions {
   gzip?: boolean;
   delimiter?: string;
   header?: boolean;
+  encoding?: TextEncoding;
 }
 
 export interface RemoteFileRef {
@@ -134,6 +138,7 @@ async function* fileRows(
         gzip: parse.gzip ?? detected.gzip,
         delimiter: parse.delimiter,
         header: parse.header,
+        encoding: parse.encoding,
       });
       for await (const row of records) {
         lastRow = row.rowNumber;
@@ -177,7 +182,9 @@ export async function sampleRemoteFiles(
     const records: Record<string, unknown>[] = [];
     const failures: string[] = [];
     for await (const row of fileRows(folder, first, parse)) {
-      if (row.ok) records.push(row.record);
+      const problem = row.ok ? encodingProblem(row.record) : null;
+      if (problem) failures.push(`row ${row.rowNumber}: ${problem}`);
+      else if (row.ok) records.push(row.record);
       else failures.push(`row ${row.rowNumber}: ${row.reasons.join(", ")}`);
       if (records.length + failures.length >= max) break;
     }

@@ -2,10 +2,10 @@
 // its own, which made it most of a pipeline run's CPU; this scanner splits decoded text with
 // indexOf and slices. It takes only what it is sure csv-parse reads the same way: fields plain or
 // fully quoted (with "" escapes), one line ending throughout (\n or \r\n, found as csv-parse finds
-// it), empty lines skipped. At anything else — a quote inside a field, text after a closing quote,
+// it), empty lines skipped. At anything else — text after a closing quote,
 // a quote left open, a stray \r, a delimiter that is not one plain character — it hands the rest
 // of the file, from the start of that record, to csv-parse with the same options, so malformed
-// records fail with csv-parse's reasons as before.
+// records fail with csv-parse's reasons as before. A quote inside an unquoted field is text in both.
 import { parse, type CsvError, type Parser } from "csv-parse";
 
 /** Where the records go: in file order, synchronously from write() and end(). */
@@ -34,7 +34,6 @@ export class CsvScanner {
   private lines = 0;
   private pairs = 0;
   private fallback: Parser | null = null;
-  private readonly decoder = new TextDecoder("utf-8");
   private readonly delimiter: number;
 
   constructor(
@@ -45,17 +44,15 @@ export class CsvScanner {
     if (delimiterText.length !== 1 || '"\r\n'.includes(delimiterText)) this.startFallback("");
   }
 
-  write(chunk: Uint8Array): void {
-    const text = this.decoder.decode(chunk, { stream: true });
+  /** Takes decoded text (formats/text.ts). */
+  write(text: string): void {
     if (this.fallback) this.fallback.write(text);
     else this.scan(text, false);
   }
 
   /** Resolves once every record went to the sink. */
   end(): Promise<void> {
-    const text = this.decoder.decode();
-    if (!this.fallback) this.scan(text, true);
-    else if (text) this.fallback.write(text);
+    if (!this.fallback) this.scan("", true);
     const parser = this.fallback;
     if (!parser) return Promise.resolve();
     const ended = new Promise<void>((resolve) => parser.once("end", resolve).once("error", () => resolve()));
@@ -107,14 +104,13 @@ export class CsvScanner {
           }
           fields.push(value);
         } else {
+          // A quote inside an unquoted field is text, as csv-parse's relax_quotes reads it.
           let k = i;
-          let c = 0;
           while (k < n) {
-            c = buf.charCodeAt(k);
-            if (c === delimiter || c === LF || c === CR || c === QUOTE) break;
+            const c = buf.charCodeAt(k);
+            if (c === delimiter || c === LF || c === CR) break;
             k++;
           }
-          if (k < n && c === QUOTE) return this.handOver(buf, p); // a quote inside a field
           if (k >= n && !final) break records;
           fields.push(buf.slice(i, k));
           i = k;
@@ -178,6 +174,8 @@ export class CsvScanner {
       relax_column_count: true,
       skip_empty_lines: true,
       skip_records_with_error: true,
+      // A quote inside an unquoted field is text (5'10", say "hi" there), as the scanner reads it.
+      relax_quotes: true,
       raw: true,
       // With `raw: true` csv-parse hands on_record the pair { record, raw }, not the bare fields.
       on_record: (output: unknown) => {
@@ -186,12 +184,7 @@ export class CsvScanner {
         return null;
       },
       on_skip: (err: CsvError | undefined, raw: string | undefined) => {
-        // Its line numbers count from where it took over.
-        const reason = (err?.message ?? "unreadable CSV record").replace(
-          /\b(at|on) line (\d+)/g,
-          (_, word: string, line: string) => `${word} line ${Number(line) + offset}`,
-        );
-        this.sink.skip(reason, raw ?? "");
+        this.sink.skip(skipReason(err, offset), raw ?? "");
         return undefined;
       },
     });
@@ -200,6 +193,24 @@ export class CsvScanner {
     this.fallback = parser;
     if (text) parser.write(text);
   }
+}
+
+/**
+ * csv-parse's reason for a record it skipped, with line numbers counted from the file's start (it
+ * counts from where it took over) and the column one-based, as a spreadsheet shows it (csv-parse
+ * says "field 1" for the second field).
+ */
+export function skipReason(err: CsvError | undefined, lineOffset: number): string {
+  const message = (err?.message ?? "unreadable CSV record")
+    .replace(
+      /\b(at|on) line (\d+)/g,
+      (_, word: string, line: string) => `${word} line ${Number(line) + lineOffset}`,
+    )
+    .replace(/\bfield (\d+)/g, (_, field: string) => `column ${Number(field) + 1}`);
+  const index = (err as { index?: unknown } | undefined)?.index;
+  return typeof index === "number" && !/\bcolumn \d+/.test(message)
+    ? `${message} (column ${index + 1})`
+    : message;
 }
 
 /** CR and LF characters between `from` and `to`. */

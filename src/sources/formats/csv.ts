@@ -1,11 +1,14 @@
 import { CsvScanner } from "./csv-scanner.js";
 import { AppError, badInput } from "../../errors.js";
-import { toBuffer, type ByteSource, type ParsedRow } from "./types.js";
+import { decodeText, type TextEncoding } from "./text.js";
+import type { ByteSource, ParsedRow } from "./types.js";
 
 export interface CsvOptions {
   delimiter: string;
   /** First record names the columns; otherwise columns are `column1`, `column2`, … */
   header: boolean;
+  /** @default "UTF_8" */
+  encoding?: TextEncoding;
 }
 
 // An unquoted field cannot end in a line break, so trailing ones belong to the record delimiter.
@@ -40,14 +43,14 @@ class CsvRows implements AsyncIterator<ParsedRow> {
   private rowNumber = 0;
   private parserError: unknown;
   private readonly scanner: CsvScanner;
-  private readonly chunks: AsyncIterator<Buffer | Uint8Array | string>;
+  private readonly chunks: AsyncIterator<string>;
   private ended = false;
 
   constructor(
     input: ByteSource,
     private readonly options: CsvOptions,
   ) {
-    this.chunks = input[Symbol.asyncIterator]();
+    this.chunks = decodeText(input, options.encoding)[Symbol.asyncIterator]();
     this.scanner = new CsvScanner(options.delimiter, {
       record: (fields, raw) => this.onRecord(fields, raw),
       skip: (reason, raw) => {
@@ -78,7 +81,11 @@ class CsvRows implements AsyncIterator<ParsedRow> {
     }
     const rowNumber = ++this.rowNumber;
     if (fields.length !== columns.length) {
-      const reasons = [`expected ${columns.length} fields, found ${fields.length}`];
+      const where =
+        fields.length > columns.length
+          ? `column ${columns.length + 1} is one too many`
+          : `column ${fields.length + 1} is missing`;
+      const reasons = [`expected ${columns.length} fields, found ${fields.length}: ${where}`];
       this.queue.push({ rowNumber, ok: false, raw: stripRecordDelimiter(raw), reasons });
       return;
     }
@@ -115,7 +122,7 @@ class CsvRows implements AsyncIterator<ParsedRow> {
           this.ended = true;
           await this.scanner.end();
         } else {
-          this.scanner.write(toBuffer(chunk.value));
+          this.scanner.write(chunk.value);
         }
       }
       this.check();

@@ -5,6 +5,7 @@ import { badInput } from "../../errors.js";
 import { readCsv } from "./csv.js";
 import { readJsonArray, readNdjson } from "./json.js";
 import { readParquet } from "./parquet.js";
+import type { TextEncoding } from "./text.js";
 import type { ByteSource, FileFormat, ParsedRow } from "./types.js";
 
 export type { FileFormat, ParsedRow } from "./types.js";
@@ -18,6 +19,8 @@ export interface ReadOptions {
   delimiter?: string;
   /** CSV/TSV: the first record names the columns. @default true */
   header?: boolean;
+  /** Text formats: the bytes' encoding. @default "UTF_8" */
+  encoding?: TextEncoding;
 }
 
 const EXTENSIONS: Record<string, FileFormat> = {
@@ -80,15 +83,16 @@ export function readRecords(
 ): AsyncIterable<ParsedRow> {
   const bytes: ByteSource = options.gzip ? gunzip(input) : input;
   const header = options.header ?? true;
+  const encoding = options.encoding;
   switch (options.format) {
     case "CSV":
-      return readCsv(bytes, { delimiter: options.delimiter ?? ",", header });
+      return readCsv(bytes, { delimiter: options.delimiter ?? ",", header, encoding });
     case "TSV":
-      return readCsv(bytes, { delimiter: options.delimiter ?? "\t", header });
+      return readCsv(bytes, { delimiter: options.delimiter ?? "\t", header, encoding });
     case "JSON":
-      return readJsonArray(bytes);
+      return readJsonArray(bytes, encoding);
     case "NDJSON":
-      return readNdjson(bytes);
+      return readNdjson(bytes, encoding);
     case "PARQUET":
       return readParquet(bytes);
   }

@@ -1,29 +1,6 @@
-import { StringDecoder } from "node:string_decoder";
 import { badInput } from "../../errors.js";
-import {
-  isPlainObject,
-  jsonKind,
-  MAX_RECORD_BYTES,
-  toBuffer,
-  type ByteSource,
-  type ParsedRow,
-} from "./types.js";
-
-async function* decodeUtf8(input: ByteSource): AsyncGenerator<string> {
-  // StringDecoder keeps a multi-byte character split across chunks until its last byte arrives.
-  const decoder = new StringDecoder("utf8");
-  let first = true;
-  for await (const chunk of input) {
-    let text = decoder.write(toBuffer(chunk));
-    if (first && text.length > 0) {
-      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-      first = false;
-    }
-    if (text) yield text;
-  }
-  const rest = decoder.end();
-  if (rest) yield rest;
-}
+import { decodeText, type TextEncoding } from "./text.js";
+import { isPlainObject, jsonKind, MAX_RECORD_BYTES, type ByteSource, type ParsedRow } from "./types.js";
 
 function toRow(rowNumber: number, text: string): ParsedRow {
   let value: unknown;
@@ -42,7 +19,7 @@ const tooLong = () =>
   badInput(`A JSON record is longer than ${MAX_RECORD_BYTES / 1024 / 1024} MiB`, { limit: MAX_RECORD_BYTES });
 
 /** One JSON object per line; blank lines are skipped, a bad line is a failure row. */
-export async function* readNdjson(input: ByteSource): AsyncGenerator<ParsedRow> {
+export async function* readNdjson(input: ByteSource, encoding?: TextEncoding): AsyncGenerator<ParsedRow> {
   let pending = "";
   let rowNumber = 0;
   function* lines(text: string, final: boolean): Generator<ParsedRow> {
@@ -56,7 +33,7 @@ export async function* readNdjson(input: ByteSource): AsyncGenerator<ParsedRow> 
     if (pending.length > MAX_RECORD_BYTES) throw tooLong();
     if (final && pending.trim()) yield toRow(++rowNumber, pending.trim());
   }
-  for await (const text of decodeUtf8(input)) yield* lines(pending + text, false);
+  for await (const text of decodeText(input, encoding)) yield* lines(pending + text, false);
   yield* lines(pending, true);
 }
 
@@ -65,7 +42,7 @@ export async function* readNdjson(input: ByteSource): AsyncGenerator<ParsedRow> 
  * (tracking strings and nesting) and JSON.parse reads that element alone, so memory holds one
  * element at a time whatever the file's size.
  */
-export async function* readJsonArray(input: ByteSource): AsyncGenerator<ParsedRow> {
+export async function* readJsonArray(input: ByteSource, encoding?: TextEncoding): AsyncGenerator<ParsedRow> {
   let state: "before" | "element" | "done" = "before";
   let depth = 0;
   let inString = false;
@@ -75,7 +52,7 @@ export async function* readJsonArray(input: ByteSource): AsyncGenerator<ParsedRo
 
   const notArray = () => badInput("The JSON file must hold a top-level array of objects");
 
-  for await (const text of decodeUtf8(input)) {
+  for await (const text of decodeText(input, encoding)) {
     let start = state === "element" ? 0 : -1;
     for (let i = 0; i < text.length; i++) {
       const c = text[i]!;

@@ -4,8 +4,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, type FileMetaData } from "hyparquet";
+import {
+  asyncBufferFromFile,
+  parquetMetadataAsync,
+  parquetReadObjects,
+  type FileMetaData,
+  type ParquetParsers,
+  type SchemaElement,
+} from "hyparquet";
+// hyparquet decodes SNAPPY itself; its companion package adds GZIP, ZSTD, LZ4 (raw and Hadoop
+// framing) and BROTLI, so Parquet from any writer loads whatever codec it chose.
+import { compressors } from "hyparquet-compressors";
 import { AppError, ErrorCode } from "../../errors.js";
+import { formatUnscaled } from "../../records/values.js";
 import { toBuffer, type ByteSource, type ParsedRow } from "./types.js";
 
 const notParquet = (detail: string, cause?: unknown) =>
@@ -21,6 +32,53 @@ export function plainValue(value: unknown): unknown {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plainValue(v)]));
   }
   return value;
+}
+
+const DAY_MS = 86_400_000;
+
+/** DATE values as the calendar day ('YYYY-MM-DD'), not a timestamp at midnight. */
+const PARSERS: Partial<ParquetParsers> = {
+  dateFromDays: (days: number) => new Date(days * DAY_MS).toISOString().slice(0, 10),
+};
+
+/**
+ * hyparquet turns DECIMAL into a binary float, which loses digits (a DECIMAL(38,10) keeps about
+ * 16). The top-level DECIMAL columns are read as their unscaled integers instead (the annotation
+ * is taken off the schema before decoding) and formatted here as exact text; returns each such
+ * column's scale by name.
+ */
+function takeDecimals(schema: SchemaElement[]): Map<string, number> {
+  const scales = new Map<string, number>();
+  const skip = (i: number): number => {
+    const children = schema[i]?.num_children ?? 0;
+    let next = i + 1;
+    for (let c = 0; c < children; c++) next = skip(next);
+    return next;
+  };
+  let i = 1;
+  for (let c = 0; c < (schema[0]?.num_children ?? 0); c++) {
+    const element = schema[i]!;
+    const decimal = element.converted_type === "DECIMAL" || element.logical_type?.type === "DECIMAL";
+    if (!element.num_children && decimal && element.type !== "BYTE_ARRAY") {
+      scales.set(element.name, element.scale ?? 0);
+      element.converted_type = undefined;
+      element.logical_type = undefined;
+    }
+    i = skip(i);
+  }
+  return scales;
+}
+
+/** An unscaled decimal as hyparquet gives it raw: a number, a bigint, or big-endian bytes. */
+function unscaledOf(value: unknown): bigint | null {
+  if (typeof value === "bigint") return value;
+  if (typeof value === "number") return BigInt(value);
+  if (value instanceof Uint8Array) {
+    if (value.length === 0) return 0n;
+    const hex = Buffer.from(value).toString("hex");
+    return BigInt.asIntN(value.length * 8, BigInt(`0x${hex}`));
+  }
+  return null;
 }
 
 async function hasParquetMagic(path: string, size: number): Promise<boolean> {
@@ -64,17 +122,22 @@ export async function* readParquet(input: ByteSource): AsyncGenerator<ParsedRow>
     } catch (err) {
       throw notParquet(`its footer cannot be decoded (${(err as Error).message})`, err);
     }
+    const decimals = takeDecimals(metadata.schema);
     let rowStart = 0;
     let rowNumber = 0;
     for (const group of metadata.row_groups) {
       const rowEnd = rowStart + Number(group.num_rows);
       let rows: Record<string, unknown>[];
       try {
-        rows = await parquetReadObjects({ file, metadata, rowStart, rowEnd });
+        rows = await parquetReadObjects({ file, metadata, rowStart, rowEnd, compressors, parsers: PARSERS });
       } catch (err) {
         throw notParquet(`rows ${rowStart + 1}-${rowEnd} cannot be decoded (${(err as Error).message})`, err);
       }
       for (const row of rows) {
+        for (const [name, scale] of decimals) {
+          const unscaled = unscaledOf(row[name]);
+          if (unscaled !== null) row[name] = formatUnscaled(unscaled, scale);
+        }
         const record = plainValue(row) as Record<string, unknown>;
         yield { rowNumber: ++rowNumber, ok: true, record, bytes: Buffer.byteLength(JSON.stringify(record)) };
       }
