@@ -213,7 +213,7 @@ export class WebhookDispatcher {
     const failed = made.filter((m) => !succeeded(m.outcome));
     try {
       await this.recordSuccesses(made.filter((m) => succeeded(m.outcome)));
-      for (const m of failed) await this.recordFailure(m);
+      await this.recordFailures(failed);
     } catch (error) {
       // Give back the tries not recorded, so that pg-boss's retry of these jobs can make them.
       const ids = made.map((m) => m.attemptId);
@@ -303,43 +303,54 @@ export class WebhookDispatcher {
     for (const m of latest.values()) await this.outcomes.succeeded(m.delivery, m.attemptId);
   }
 
-  /** A failed try: recorded with its next try (or DEAD), and the failure counted. */
-  private async recordFailure({ job, delivery, attemptId, outcome, durationMs }: Made): Promise<void> {
-    const { deliveryId, eventId, attempt } = job;
-    const triesMade = attempt - job.firstAttempt + 1;
-    const delay = nextRetryDelay(this.settings.retrySchedule, triesMade, this.settings.jitter, this.random);
-    const status: DeliveryAttemptStatus = delay === null ? "DEAD" : "FAILED";
-    const nextAttemptAt = delay === null ? null : new Date(this.now().getTime() + delay);
-    // The outcome and the next try commit together, so a failed try is never left without one.
+  /**
+   * The failed tries: each recorded with its next try (or DEAD) in one transaction, so a failed
+   * try is never left without one and the batch's retries are all in place together; then each
+   * failure is counted (which may disable the endpoint) and told.
+   */
+  private async recordFailures(made: readonly Made[]): Promise<void> {
+    if (made.length === 0) return;
+    const decided = made.map((m) => {
+      const triesMade = m.job.attempt - m.job.firstAttempt + 1;
+      const delay = nextRetryDelay(this.settings.retrySchedule, triesMade, this.settings.jitter, this.random);
+      const status: DeliveryAttemptStatus = delay === null ? "DEAD" : "FAILED";
+      const nextAttemptAt = delay === null ? null : new Date(this.now().getTime() + delay);
+      return { ...m, triesMade, status, nextAttemptAt };
+    });
     await this.prisma.$transaction(async (tx) => {
-      await tx.deliveryAttempt.update({
-        where: { id: attemptId },
-        data: {
-          status,
-          httpStatus: outcome.httpStatus,
-          durationMs,
-          responseExcerpt: outcome.excerpt,
-          error: outcome.error,
-          nextAttemptAt,
-        },
-      });
-      if (nextAttemptAt) {
-        await this.sendJob(
-          { ...job, attempt: attempt + 1 },
-          { deterministic: true, startAfter: nextAttemptAt, tx },
-        );
+      for (const { attemptId, status, outcome, durationMs, nextAttemptAt } of decided) {
+        await tx.deliveryAttempt.update({
+          where: { id: attemptId },
+          data: {
+            status,
+            httpStatus: outcome.httpStatus,
+            durationMs,
+            responseExcerpt: outcome.excerpt,
+            error: outcome.error,
+            nextAttemptAt,
+          },
+        });
       }
+      const retries = decided.flatMap(({ job, nextAttemptAt }) => {
+        if (!nextAttemptAt) return [];
+        const data = { ...job, attempt: job.attempt + 1 };
+        return [{ id: jobId(data), data, startAfter: nextAttemptAt }];
+      });
+      await this.jobs.insert<WebhookJob>(WEBHOOK_QUEUE, retries, { db: inTransaction(tx) });
     });
-    this.log.info(
-      { deliveryId, eventId, attempt, httpStatus: outcome.httpStatus, error: outcome.error, status },
-      "webhook try failed",
-    );
-    await this.outcomes.failed(delivery, {
-      id: attemptId,
-      eventId,
-      dead: status === "DEAD",
-      reason: `no success after ${triesMade} tries: ${outcome.error}`,
-    });
+    for (const { job, delivery, attemptId, outcome, status, triesMade } of decided) {
+      const { deliveryId, eventId, attempt } = job;
+      this.log.info(
+        { deliveryId, eventId, attempt, httpStatus: outcome.httpStatus, error: outcome.error, status },
+        "webhook try failed",
+      );
+      await this.outcomes.failed(delivery, {
+        id: attemptId,
+        eventId,
+        dead: status === "DEAD",
+        reason: `no success after ${triesMade} tries: ${outcome.error}`,
+      });
+    }
   }
 
   /**
