@@ -121,7 +121,10 @@ it(`delivers ${EVENTS} webhook events to a loopback receiver`, async () => {
   const publishedIn = performance.now() - started;
 
   const deadline = Date.now() + DEADLINE_MS;
-  while (received.size < EVENTS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  while (received.size < EVENTS && Date.now() < deadline) {
+    if (process.env.BENCH_DEBUG) console.log("received", received.size, "published", published.size);
+    await new Promise((r) => setTimeout(r, process.env.BENCH_DEBUG ? 2000 : 50));
+  }
   const deliveredIn = Math.max(...received.values()) - started;
 
   expect(received.size).toBe(EVENTS);
@@ -152,8 +155,12 @@ it(`delivers ${EVENTS} webhook events to a loopback receiver`, async () => {
   expect(received.size).toBe(EVENTS + TRICKLE);
   expect(duplicates).toBe(0);
   expect(invalid).toBe(0);
-  const succeeded = await prisma.deliveryAttempt.count({ where: { status: "SUCCEEDED" } });
-  expect(succeeded).toBe(EVENTS + TRICKLE);
+  // A receipt comes before its attempt is recorded: wait (bounded) for the last records.
+  const succeeded = async () => prisma.deliveryAttempt.count({ where: { status: "SUCCEEDED" } });
+  while ((await succeeded()) < EVENTS + TRICKLE && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(await succeeded()).toBe(EVENTS + TRICKLE);
   const idle = trickle.map((id) => received.get(id)! - published.get(id)!).sort((a, b) => a - b);
   console.log(
     [

@@ -172,6 +172,7 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
       await http.close();
       await boss.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS });
       await services.usage.close();
+      await services.webhooks.close();
       await channels.close();
       await closeStores(stores);
     },

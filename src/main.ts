@@ -166,6 +166,7 @@ async function worker(config: Config): Promise<number> {
   await untilSignal(log, config.SHUTDOWN_TIMEOUT_MS, async () => {
     await boss.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS });
     await services.usage.close();
+    await services.webhooks.close();
     await livePublisher?.quit().catch(() => livePublisher.disconnect());
     await closeStores(stores);
   });

@@ -66,6 +66,7 @@ export interface Services {
 /** For processes that never enqueue (CLI commands): any attempt is a programming error. */
 export const noJobQueue: JobQueue = {
   send: () => Promise.reject(new Error("this process has no job queue")),
+  insert: () => Promise.reject(new Error("this process has no job queue")),
   schedule: () => Promise.reject(new Error("this process has no job queue")),
   unschedule: () => Promise.reject(new Error("this process has no job queue")),
   cancel: () => Promise.reject(new Error("this process has no job queue")),

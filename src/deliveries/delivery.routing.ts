@@ -3,7 +3,7 @@
 // delivery failures. File drops set to ON_UPDATE: a drop each time their dataset is updated, for
 // accounts that may still read it.
 import { isActiveEntitlement } from "../credits/ledger.js";
-import type { DomainEvent } from "../events/events.js";
+import type { DatasetUpdated, DomainEvent } from "../events/events.js";
 import type { Prisma, PrismaClient } from "../generated/prisma/client.js";
 
 // Paused and disabled webhooks get their events too: held until resumed, never dropped
@@ -18,6 +18,40 @@ export class DeliveryRouting {
     private readonly prisma: PrismaClient,
     private readonly now: () => Date = () => new Date(),
   ) {}
+
+  /**
+   * Where each of many events goes: webhooks and file drops, by event id. The dataset updates of
+   * the batch (nearly all events when data flows) share one query for their deliveries and one
+   * entitlement check; other events are routed one by one.
+   */
+  async routeMany(events: readonly DomainEvent[]): Promise<Map<string, Routes>> {
+    const routes = new Map<string, Routes>();
+    const updates = events.filter((e): e is DatasetUpdated => e.type === "dataset.updated");
+    const datasetIds = [...new Set(updates.map((e) => e.data.datasetId))];
+    const deliveries = datasetIds.length
+      ? await this.prisma.delivery.findMany({
+          where: { datasetId: { in: datasetIds }, status: "ACTIVE", kind: { in: ["WEBHOOK", "SFTP", "S3"] } },
+          select: { id: true, accountId: true, datasetId: true, kind: true, trigger: true, eventTypes: true },
+        })
+      : [];
+    const allowed = new Set(await this.entitledMany(deliveries));
+    for (const event of updates) {
+      const mine = deliveries.filter((d) => d.datasetId === event.data.datasetId && allowed.has(d.id));
+      routes.set(event.id, {
+        hooks: mine
+          .filter(
+            (d) => d.kind === "WEBHOOK" && (d.eventTypes.length === 0 || d.eventTypes.includes(event.type)),
+          )
+          .map((d) => d.id),
+        drops: mine.filter((d) => d.kind !== "WEBHOOK" && d.trigger === "ON_UPDATE").map((d) => d.id),
+      });
+    }
+    for (const event of events) {
+      if (event.type !== "dataset.updated")
+        routes.set(event.id, { hooks: await this.targets(event), drops: [] });
+    }
+    return routes;
+  }
 
   /** The ids of the ON_UPDATE file-drop deliveries an event starts a drop for. */
   async drops(event: DomainEvent): Promise<string[]> {
@@ -69,28 +103,56 @@ export class DeliveryRouting {
 
   /** The deliveries whose accounts may still read the dataset (a purchase can expire). */
   async entitled(datasetId: string, deliveries: { id: string; accountId: string }[]): Promise<string[]> {
+    return this.entitledMany(deliveries.map((d) => ({ ...d, datasetId })));
+  }
+
+  /** `entitled` for deliveries of many datasets: one query for the datasets, one for purchases. */
+  private async entitledMany(
+    deliveries: { id: string; accountId: string; datasetId: string | null }[],
+  ): Promise<string[]> {
     if (deliveries.length === 0) return [];
-    const dataset = await this.prisma.dataset.findUnique({
-      where: { id: datasetId },
-      select: { accountId: true, status: true, access: true },
+    const datasetIds = [...new Set(deliveries.flatMap((d) => (d.datasetId ? [d.datasetId] : [])))];
+    const datasets = new Map(
+      (
+        await this.prisma.dataset.findMany({
+          where: { id: { in: datasetIds } },
+          select: { id: true, accountId: true, status: true, access: true },
+        })
+      ).map((d) => [d.id, d]),
+    );
+    const buyers = deliveries.filter((d) => {
+      const dataset = d.datasetId ? datasets.get(d.datasetId) : undefined;
+      return dataset?.access === "PURCHASED" && d.accountId !== dataset.accountId;
     });
-    if (!dataset) return [];
-    const buyers = deliveries.filter((d) => d.accountId !== dataset.accountId);
-    const purchases =
-      dataset.access === "PURCHASED" && buyers.length
-        ? await this.prisma.purchase.findMany({
-            where: { datasetId, accountId: { in: buyers.map((d) => d.accountId) } },
-            select: { accountId: true, status: true, expiresAt: true },
-          })
-        : [];
+    const purchases = buyers.length
+      ? await this.prisma.purchase.findMany({
+          where: {
+            datasetId: { in: [...new Set(buyers.map((d) => d.datasetId!))] },
+            accountId: { in: [...new Set(buyers.map((d) => d.accountId))] },
+          },
+          select: { accountId: true, datasetId: true, status: true, expiresAt: true },
+        })
+      : [];
     const now = this.now();
-    const paid = new Set(purchases.filter((p) => isActiveEntitlement(p, now)).map((p) => p.accountId));
+    const paid = new Set(
+      purchases.filter((p) => isActiveEntitlement(p, now)).map((p) => `${p.datasetId} ${p.accountId}`),
+    );
     return deliveries
-      .filter(
-        (d) =>
+      .filter((d) => {
+        const dataset = d.datasetId ? datasets.get(d.datasetId) : undefined;
+        if (!dataset) return false;
+        return (
           d.accountId === dataset.accountId ||
-          (dataset.status === "PUBLISHED" && (dataset.access !== "PURCHASED" || paid.has(d.accountId))),
-      )
+          (dataset.status === "PUBLISHED" &&
+            (dataset.access !== "PURCHASED" || paid.has(`${d.datasetId} ${d.accountId}`)))
+        );
+      })
       .map((d) => d.id);
   }
+}
+
+/** The deliveries one event goes to. */
+export interface Routes {
+  hooks: string[];
+  drops: string[];
 }

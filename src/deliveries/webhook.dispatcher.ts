@@ -1,9 +1,12 @@
 // Webhooks from event to receiver. For each delivery an event goes to (delivery.sink.ts) it stores
 // the event's body once (so every retry and redelivery sends the same bytes under the same
 // webhook-id) before sending a job. The job handler POSTs, records every try as a
-// DeliveryAttempt, and schedules the next try or gives up.
+// DeliveryAttempt, and schedules the next try or gives up. Both ends work in batches: the events
+// of many publishes are stored with their jobs in one transaction, and the jobs of one fetch share
+// their lookups, claims and success updates; sends go over keep-alive connections pinned to the
+// receiver's checked addresses (net/outbound.ts `PinnedAgents`). New jobs wake the workers through
+// pg-boss's LISTEN/NOTIFY instead of waiting for a poll.
 import { createHash } from "node:crypto";
-import { isUniqueViolation } from "../db/prisma-errors.js";
 import type { EventBus } from "../events/events.js";
 import type {
   Delivery,
@@ -14,7 +17,7 @@ import type {
 import type { SendOptions } from "pg-boss";
 import type { JobDefinition } from "../jobs/boss.js";
 import type { JobQueue } from "../jobs/queue.js";
-import { OutboundRefused, guardedFetch, type OutboundPolicy } from "../net/outbound.js";
+import { OutboundRefused, PinnedAgents, type OutboundPolicy } from "../net/outbound.js";
 import type { Logger } from "../observability/logger.js";
 import type { DeliverySecrets } from "./delivery.secrets.js";
 import { nextRetryDelay } from "./webhook.retry.js";
@@ -49,8 +52,8 @@ const ABANDONED_AFTER_MS = 60_000;
 /** pg-boss priority of the jobs a resume sends (others have 0; higher runs first). */
 const RESUME_PRIORITY = 1;
 
-/** Jobs one poller takes per fetch (worked one after the other). */
-const WORK_BATCH = 4;
+/** Jobs one poller takes per fetch, sent together (up to the receiver's connections at once). */
+const WORK_BATCH = 50;
 
 /** Response bytes kept on an attempt. */
 export const EXCERPT_BYTES = 1024;
@@ -61,8 +64,36 @@ interface Outcome {
   error: string | null;
 }
 
+/** One event stored for one delivery, to be sent. */
+export interface WebhookEvent {
+  deliveryId: string;
+  eventId: string;
+  eventType: string;
+  body: string;
+}
+
+/** A try claimed for sending, with what it needs. */
+interface Claimed {
+  job: WebhookJob;
+  delivery: Delivery;
+  stored: DeliveryEvent;
+  attemptId: string;
+  started: Date;
+}
+
+/** A try made: its outcome, still to be recorded. */
+interface Made extends Claimed {
+  outcome: Outcome;
+  durationMs: number;
+}
+
+const tryKey = ({ deliveryId, eventId, attempt }: Omit<WebhookJob, "firstAttempt">) =>
+  `${deliveryId} ${eventId} ${attempt}`;
+const eventKey = (deliveryId: string, eventId: string) => `${deliveryId} ${eventId}`;
+
 export class WebhookDispatcher {
   private readonly outcomes: DeliveryOutcomes;
+  private readonly agents: PinnedAgents;
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -75,6 +106,12 @@ export class WebhookDispatcher {
     private readonly random: () => number = Math.random,
   ) {
     this.outcomes = new DeliveryOutcomes(prisma, events, log, settings.disableAfter);
+    this.agents = new PinnedAgents(settings.policy, { connections: settings.concurrency });
+  }
+
+  /** Closes the kept-alive connections. */
+  async close(): Promise<void> {
+    await this.agents.close();
   }
 
   /**
@@ -82,13 +119,23 @@ export class WebhookDispatcher {
    * the first body stored is the one sent, and the job id is derived from the pair.
    */
   async enqueue(deliveryId: string, eventId: string, eventType: string, body: string): Promise<void> {
-    // The event and its job commit together: a crash leaves both or neither.
+    await this.enqueueMany([{ deliveryId, eventId, eventType, body }]);
+  }
+
+  /** `enqueue` for many events at once: one transaction, one insert of events and one of jobs. */
+  async enqueueMany(events: readonly WebhookEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    // The events and their jobs commit together: a crash leaves both or neither.
     await this.prisma.$transaction(async (tx) => {
-      await tx.deliveryEvent.createMany({
-        data: [{ deliveryId, eventId, eventType, body }],
-        skipDuplicates: true,
-      });
-      await this.sendJob({ deliveryId, eventId, attempt: 1, firstAttempt: 1 }, { deterministic: true, tx });
+      await tx.deliveryEvent.createMany({ data: [...events], skipDuplicates: true });
+      await this.jobs.insert<WebhookJob>(
+        WEBHOOK_QUEUE,
+        events.map(({ deliveryId, eventId }) => {
+          const data = { deliveryId, eventId, attempt: 1, firstAttempt: 1 };
+          return { id: jobId(data), data };
+        }),
+        { db: inTransaction(tx) },
+      );
     });
   }
 
@@ -138,118 +185,191 @@ export class WebhookDispatcher {
       queue: WEBHOOK_QUEUE,
       // pg-boss retries only what our handler could not record (the database was down); the
       // receiver's failures are retried by our own schedule, recorded one attempt each.
-      options: { retryLimit: 5, retryDelay: 5, retryBackoff: true, expireInSeconds: 120 },
+      // `notify`: a new job wakes the workers at once (pg-boss LISTEN/NOTIFY), the poll is a backstop.
+      options: { retryLimit: 5, retryDelay: 5, retryBackoff: true, expireInSeconds: 120, notify: true },
       // Jobs that still fail keep their data in deliveries.webhook.dead, for inspection and redrive.
       deadLetter: true,
-      // Each poller takes a few jobs at a time and, while its fetches come back full, fetches again
-      // at once instead of waiting for the next poll: a backlog drains at full speed.
+      // Each poller takes a batch of jobs and, while its fetches come back full, fetches again at
+      // once instead of waiting for the next poll: a backlog drains at full speed. Two pollers keep
+      // one batch sending while the other is fetched and recorded.
+      // The poll stays at 0.5 s with NOTIFY on (pg-boss would relax it to 30 s): retries due later
+      // are not announced when they come due.
       work: {
         pollingIntervalSeconds: 0.5,
+        notifyPollingIntervalSeconds: 0.5,
         batchSize: WORK_BATCH,
         burstWhenBatchFull: true,
-        localConcurrency: this.settings.concurrency,
+        localConcurrency: 2,
       },
       handle: (data) => this.send(data),
+      handleBatch: (jobs) => this.sendMany(jobs.map((job) => job.data)),
     };
   }
 
   /** One try of one event. */
   async send(job: WebhookJob): Promise<void> {
-    const { deliveryId, eventId } = job;
-    const delivery = await this.prisma.delivery.findUnique({ where: { id: deliveryId } });
-    if (!delivery || delivery.kind !== "WEBHOOK") return;
-    if (delivery.status !== "ACTIVE") {
-      // Held: the event stays stored and resumeDelivery sends it (resumePending).
-      this.log.info({ deliveryId, eventId, status: delivery.status }, "webhook held: delivery not active");
-      return;
-    }
-    const stored = await this.prisma.deliveryEvent.findUnique({
-      where: { deliveryId_eventId: { deliveryId, eventId } },
-    });
-    if (!stored) return;
-    const started = this.now();
-    const attemptId = await this.claim(job, stored.eventType, started);
-    if (attemptId === null) return;
+    await this.sendMany([job]);
+  }
+
+  /**
+   * One try of each job's event. The lookups, the claims and the successes' records are one query
+   * each for the whole batch; the sends run at once (the agent bounds the connections per
+   * receiver); failed tries are recorded one by one, each with its next try.
+   */
+  async sendMany(jobs: readonly WebhookJob[]): Promise<void> {
+    const unique = [...new Map(jobs.map((job) => [tryKey(job), job])).values()];
+    const claimed = await this.claimMany(await this.ready(unique), this.now());
+    const made = await Promise.all(claimed.map((c) => this.make(c)));
+    const failed = made.filter((m) => !succeeded(m.outcome));
     try {
-      await this.attempt(job, delivery, stored, attemptId, started);
+      await this.recordSuccesses(made.filter((m) => succeeded(m.outcome)));
+      await this.recordFailures(failed);
     } catch (error) {
-      // Give the try back, so that pg-boss's retry of this job can make it.
-      await this.prisma.deliveryAttempt.deleteMany({ where: { id: attemptId, status: "PENDING" } });
+      // Give back the tries not recorded, so that pg-boss's retry of these jobs can make them.
+      const ids = made.map((m) => m.attemptId);
+      await this.prisma.deliveryAttempt.deleteMany({ where: { id: { in: ids }, status: "PENDING" } });
       throw error;
     }
   }
 
-  private async attempt(
-    job: WebhookJob,
-    delivery: Delivery,
-    stored: DeliveryEvent,
-    attemptId: string,
-    started: Date,
-  ): Promise<void> {
-    const { deliveryId, eventId, attempt } = job;
-    const clock = performance.now();
-    const outcome = await this.post(delivery, stored.eventId, stored.body, started);
-    const durationMs = Math.round(performance.now() - clock);
-    const succeeded = outcome.httpStatus !== null && outcome.httpStatus >= 200 && outcome.httpStatus < 300;
-    const triesMade = attempt - job.firstAttempt + 1;
-    const delay = succeeded
-      ? null
-      : nextRetryDelay(this.settings.retrySchedule, triesMade, this.settings.jitter, this.random);
-    const status: DeliveryAttemptStatus = succeeded ? "SUCCEEDED" : delay === null ? "DEAD" : "FAILED";
-    const nextAttemptAt = delay === null ? null : new Date(this.now().getTime() + delay);
-    // The outcome and the next try commit together, so a failed try is never left without one.
-    await this.prisma.$transaction(async (tx) => {
-      await tx.deliveryAttempt.update({
-        where: { id: attemptId },
-        data: {
-          status,
-          httpStatus: outcome.httpStatus,
-          durationMs,
-          responseExcerpt: outcome.excerpt,
-          error: outcome.error,
-          nextAttemptAt,
-        },
-      });
-      if (nextAttemptAt) {
-        await this.sendJob(
-          { ...job, attempt: attempt + 1 },
-          { deterministic: true, startAfter: nextAttemptAt, tx },
+  /** The jobs whose delivery is an active webhook and whose event is stored, with both. */
+  private async ready(jobs: readonly WebhookJob[]) {
+    if (jobs.length === 0) return [];
+    const deliveryIds = [...new Set(jobs.map((j) => j.deliveryId))];
+    const eventIds = [...new Set(jobs.map((j) => j.eventId))];
+    const [deliveries, stored] = await Promise.all([
+      this.prisma.delivery.findMany({ where: { id: { in: deliveryIds } } }),
+      this.prisma.deliveryEvent.findMany({
+        where: { deliveryId: { in: deliveryIds }, eventId: { in: eventIds } },
+      }),
+    ]);
+    const byId = new Map(deliveries.map((d) => [d.id, d]));
+    const events = new Map(stored.map((e) => [eventKey(e.deliveryId, e.eventId), e]));
+    return jobs.flatMap((job) => {
+      const delivery = byId.get(job.deliveryId);
+      if (!delivery || delivery.kind !== "WEBHOOK") return [];
+      if (delivery.status !== "ACTIVE") {
+        // resumeDelivery starts the events still owed again.
+        this.log.info(
+          { deliveryId: job.deliveryId, eventId: job.eventId, status: delivery.status },
+          "webhook held: delivery not active",
         );
+        return [];
       }
-    });
-
-    if (succeeded) {
-      await this.outcomes.succeeded(delivery, attemptId);
-      return;
-    }
-    this.log.info(
-      { deliveryId, eventId, attempt, httpStatus: outcome.httpStatus, error: outcome.error, status },
-      "webhook try failed",
-    );
-    await this.outcomes.failed(delivery, {
-      id: attemptId,
-      eventId,
-      dead: status === "DEAD",
-      reason: `no success after ${triesMade} tries: ${outcome.error}`,
+      const event = events.get(eventKey(job.deliveryId, job.eventId));
+      return event ? [{ job, delivery, stored: event }] : [];
     });
   }
 
-  /**
-   * Claims one try before it is made (a PENDING attempt, unique per delivery, event and number), so
-   * two jobs for the same try (a retry and a resume racing) never both send. A claim left PENDING
-   * by a process that died mid-send is taken over once that send cannot still be running.
-   */
-  private async claim(job: WebhookJob, eventType: string, now: Date): Promise<string | null> {
-    const { deliveryId, eventId, attempt } = job;
-    try {
-      const row = await this.prisma.deliveryAttempt.create({
-        data: { deliveryId, eventId, eventType, attempt, status: "PENDING", createdAt: now },
-        select: { id: true },
-      });
-      return row.id;
-    } catch (error) {
-      if (!isUniqueViolation(error)) throw error;
+  /** Claims every try in one insert; a try already claimed goes through `takeOver`. */
+  private async claimMany(
+    ready: { job: WebhookJob; delivery: Delivery; stored: DeliveryEvent }[],
+    now: Date,
+  ): Promise<Claimed[]> {
+    if (ready.length === 0) return [];
+    const rows = await this.prisma.deliveryAttempt.createManyAndReturn({
+      data: ready.map(({ job, stored }) => ({
+        deliveryId: job.deliveryId,
+        eventId: job.eventId,
+        eventType: stored.eventType,
+        attempt: job.attempt,
+        status: "PENDING" as const,
+        createdAt: now,
+      })),
+      skipDuplicates: true,
+      select: { id: true, deliveryId: true, eventId: true, attempt: true },
+    });
+    const ids = new Map(rows.map((r) => [tryKey(r), r.id]));
+    const claimed: Claimed[] = [];
+    for (const r of ready) {
+      const attemptId = ids.get(tryKey(r.job)) ?? (await this.takeOver(r.job, now));
+      if (attemptId !== null) claimed.push({ ...r, attemptId, started: now });
     }
+    return claimed;
+  }
+
+  private async make(claimed: Claimed): Promise<Made> {
+    const clock = performance.now();
+    const { delivery, stored, started } = claimed;
+    const outcome = await this.post(delivery, stored.eventId, stored.body, started);
+    return { ...claimed, outcome, durationMs: Math.round(performance.now() - clock) };
+  }
+
+  /**
+   * The successful tries, recorded in one statement; then each delivery's failure count is reset
+   * and its account told once per batch (delivery.updated with the latest attempt).
+   */
+  private async recordSuccesses(made: readonly Made[]): Promise<void> {
+    if (made.length === 0) return;
+    await this.prisma.$executeRaw`
+      UPDATE delivery_attempts AS a
+         SET status = 'SUCCEEDED', http_status = t.http_status, duration_ms = t.duration_ms,
+             response_excerpt = t.excerpt, error = NULL, next_attempt_at = NULL
+        FROM unnest(${made.map((m) => m.attemptId)}::uuid[], ${made.map((m) => m.outcome.httpStatus)}::int[],
+                    ${made.map((m) => m.durationMs)}::int[], ${made.map((m) => m.outcome.excerpt)}::text[])
+             AS t(id, http_status, duration_ms, excerpt)
+       WHERE a.id = t.id`;
+    const latest = new Map(made.map((m) => [m.delivery.id, m]));
+    for (const m of latest.values()) await this.outcomes.succeeded(m.delivery, m.attemptId);
+  }
+
+  /**
+   * The failed tries: each recorded with its next try (or DEAD) in one transaction, so a failed
+   * try is never left without one and the batch's retries are all in place together; then each
+   * failure is counted (which may disable the endpoint) and told.
+   */
+  private async recordFailures(made: readonly Made[]): Promise<void> {
+    if (made.length === 0) return;
+    const decided = made.map((m) => {
+      const triesMade = m.job.attempt - m.job.firstAttempt + 1;
+      const delay = nextRetryDelay(this.settings.retrySchedule, triesMade, this.settings.jitter, this.random);
+      const status: DeliveryAttemptStatus = delay === null ? "DEAD" : "FAILED";
+      const nextAttemptAt = delay === null ? null : new Date(this.now().getTime() + delay);
+      return { ...m, triesMade, status, nextAttemptAt };
+    });
+    await this.prisma.$transaction(async (tx) => {
+      for (const { attemptId, status, outcome, durationMs, nextAttemptAt } of decided) {
+        await tx.deliveryAttempt.update({
+          where: { id: attemptId },
+          data: {
+            status,
+            httpStatus: outcome.httpStatus,
+            durationMs,
+            responseExcerpt: outcome.excerpt,
+            error: outcome.error,
+            nextAttemptAt,
+          },
+        });
+      }
+      const retries = decided.flatMap(({ job, nextAttemptAt }) => {
+        if (!nextAttemptAt) return [];
+        const data = { ...job, attempt: job.attempt + 1 };
+        return [{ id: jobId(data), data, startAfter: nextAttemptAt }];
+      });
+      await this.jobs.insert<WebhookJob>(WEBHOOK_QUEUE, retries, { db: inTransaction(tx) });
+    });
+    for (const { job, delivery, attemptId, outcome, status, triesMade } of decided) {
+      const { deliveryId, eventId, attempt } = job;
+      this.log.info(
+        { deliveryId, eventId, attempt, httpStatus: outcome.httpStatus, error: outcome.error, status },
+        "webhook try failed",
+      );
+      await this.outcomes.failed(delivery, {
+        id: attemptId,
+        eventId,
+        dead: status === "DEAD",
+        reason: `no success after ${triesMade} tries: ${outcome.error}`,
+      });
+    }
+  }
+
+  /**
+   * A try is claimed before it is made (a PENDING attempt, unique per delivery, event and number),
+   * so two jobs for the same try (a retry and a resume racing) never both send. A claim left
+   * PENDING by a process that died mid-send is taken over once that send cannot still be running.
+   */
+  private async takeOver(job: WebhookJob, now: Date): Promise<string | null> {
+    const { deliveryId, eventId, attempt } = job;
     const abandoned = new Date(now.getTime() - this.settings.timeoutMs - ABANDONED_AFTER_MS);
     const where = { deliveryId, eventId, attempt, status: "PENDING" as const, createdAt: { lt: abandoned } };
     const { count } = await this.prisma.deliveryAttempt.updateMany({ where, data: { createdAt: now } });
@@ -272,16 +392,11 @@ export class WebhookDispatcher {
       ...webhookHeaders(eventId, now, body, this.secrets.signingSecrets(delivery, now)),
     };
     try {
-      const response = await guardedFetch(
+      const { status, excerpt } = await this.agents.post(
         config.url,
-        { method: "POST", headers, body },
-        this.settings.policy,
-        {
-          timeoutMs: this.settings.timeoutMs,
-        },
+        { headers, body },
+        { timeoutMs: this.settings.timeoutMs, excerptBytes: EXCERPT_BYTES },
       );
-      const excerpt = await readExcerpt(response.body);
-      const { status } = response;
       const error =
         status >= 200 && status < 300
           ? null
@@ -335,21 +450,5 @@ function jobId({ deliveryId, eventId, attempt }: WebhookJob): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
-/** The first bytes of a response, the rest discarded. */
-async function readExcerpt(body: ReadableStream<Uint8Array> | null): Promise<string> {
-  if (!body) return "";
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (size < EXCERPT_BYTES) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.length;
-    }
-  } finally {
-    await reader.cancel().catch(() => undefined);
-  }
-  return Buffer.concat(chunks).subarray(0, EXCERPT_BYTES).toString("utf8");
-}
+const succeeded = (outcome: Outcome) =>
+  outcome.httpStatus !== null && outcome.httpStatus >= 200 && outcome.httpStatus < 300;

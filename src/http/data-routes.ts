@@ -6,7 +6,15 @@ import { Readable } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { AppError, badInput } from "../errors.js";
 import type { Caller } from "../identity/caller.js";
-import { CONTENT_TYPES, exportBody, formatRows, TEXT_FORMATS } from "../records/export.js";
+import {
+  CONTENT_TYPES,
+  csvHeader,
+  exportBody,
+  formatRows,
+  TEXT_FORMATS,
+  type TextFormat,
+} from "../records/export.js";
+import { EXPORT_CONTENT_TYPES, EXPORT_FORMATS, RowCounter } from "../records/export.engine.js";
 import type { RecordFilter } from "../records/filter.js";
 import { CostMeter, type Cost } from "../records/read.service.js";
 import type { Services } from "../services.js";
@@ -20,7 +28,7 @@ export interface DataRouteDeps {
 const QUERY_FORMATS = ["json", ...TEXT_FORMATS] as const;
 
 const QUERY_PARAMS = ["dataset", "format", "limit", "cursor", "filter"] as const;
-const EXPORT_PARAMS = ["dataset", "format", "filter"] as const;
+const EXPORT_PARAMS = ["dataset", "format", "filter", "after"] as const;
 
 // Read by programs (and by browsers, when CORS lets the origin in).
 const COST_HEADERS = ["x-next-cursor", "x-records", "x-credits-charged", "x-credits-remaining"];
@@ -60,43 +68,62 @@ export async function registerDataRoutes(app: FastifyInstance, deps: DataRouteDe
 
   app.get("/api/v1/data/export", options, async (request, reply) => {
     const params = readParams(request.query, EXPORT_PARAMS);
-    const format = oneOf("format", params.format ?? "ndjson", TEXT_FORMATS);
+    const format = oneOf("format", params.format ?? "ndjson", EXPORT_FORMATS);
     const filter = parseFilter(params.filter);
     const caller = deps.callerOf(request);
     const { id } = await reads.datasetBySlug(caller, required("dataset", params.dataset));
     // The client going away stops the ClickHouse query, even one waiting for its first rows.
     const gone = new AbortController();
     reply.raw.once("close", () => gone.abort());
-    const run = await reads.exportRows(caller, id, filter, {
-      requestId: request.id,
-      meter: new CostMeter(),
-      log: request.log,
-      signal: gone.signal,
-    });
+    const run = await reads.exportRows(
+      caller,
+      id,
+      filter,
+      { requestId: request.id, meter: new CostMeter(), log: request.log, signal: gone.signal },
+      { after: params.after ?? null, format },
+    );
+    if (!run.bytes && !isTextFormat(format)) {
+      await run.finish(0);
+      throw badInput(`This server cannot write "${format}" for this dataset; ask for ndjson or csv`, {
+        argument: "format",
+      });
+    }
     // Sent before the first row: what the whole export costs (the hold) and the balance after it.
     // When the stream stops early the buyer pays for the rows sent only (ReadService.exportRows).
     costHeaders(reply, run.reserved, null);
     reply.header("content-disposition", `attachment; filename="${run.dataset.slug}.${format}"`);
-    reply.type(CONTENT_TYPES[format]);
+    reply.type(EXPORT_CONTENT_TYPES[format]);
 
-    const progress = { sent: 0 };
     const log = request.log;
+    const counter = new RowCounter(format);
+    const progress = { sent: 0 };
     async function* body() {
       let complete = false;
       try {
-        yield* exportBody(format, run.dataset.columns, run.batches, progress);
+        if (run.bytes) {
+          // The engine writes CSV rows only (export.engine.ts); the header is Datahus's.
+          if (format === "csv") yield csvHeader(run.dataset.columns);
+          for await (const chunk of run.bytes) {
+            counter.add(chunk);
+            yield chunk;
+          }
+        } else {
+          yield* exportBody(format as TextFormat, run.dataset.columns, run.batches, progress);
+        }
         complete = true;
       } finally {
+        const sent = !run.bytes ? progress.sent : complete && format === "parquet" ? run.total : counter.rows;
         // Before the last byte: once a client has the whole body, its charge is booked.
-        await run.finish(progress.sent);
-        if (!complete) {
-          log.warn({ sent: progress.sent, total: run.total }, "export stopped before its last row");
-        }
+        await run.finish(sent);
+        if (!complete) log.warn({ sent, total: run.total }, "export stopped before its last row");
       }
     }
     return reply.send(Readable.from(body(), { objectMode: false }));
   });
 }
+
+const isTextFormat = (format: string): format is TextFormat =>
+  (TEXT_FORMATS as readonly string[]).includes(format);
 
 function costHeaders(reply: FastifyReply, cost: Cost, next: string | null): void {
   reply.headers({

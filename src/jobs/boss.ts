@@ -1,4 +1,4 @@
-import { PgBoss, type QueueOptions, type QueuePolicy, type WorkOptions } from "pg-boss";
+import { PgBoss, type Queue, type WorkOptions } from "pg-boss";
 import type { Config } from "../config.js";
 import type { Logger } from "../observability/logger.js";
 
@@ -9,13 +9,18 @@ import type { Logger } from "../observability/logger.js";
 export interface JobDefinition<Data extends object = object> {
   queue: string;
   /** `policy` with a singletonKey on each send: e.g. `stately`, one active job per key. */
-  options?: Omit<QueueOptions, "deadLetter"> & { policy?: QueuePolicy };
+  options?: Omit<Queue, "name" | "deadLetter">;
   work?: WorkOptions;
   /** Jobs that exhaust their retries land here with their data, for inspection and redrive. */
   deadLetter?: boolean;
   /** A cron expression (UTC): the worker schedules the job; pg-boss runs each tick once cluster-wide. */
   schedule?: string;
   handle(data: Data, job: JobInfo): Promise<void>;
+  /**
+   * Takes the jobs of one fetch together instead of `handle` one by one (a throw fails them all,
+   * as a throw from `handle` does): for handlers that share queries across jobs.
+   */
+  handleBatch?(jobs: { data: Data; info: JobInfo }[]): Promise<void>;
 }
 
 export interface JobInfo {
@@ -35,6 +40,8 @@ export function createBoss(config: Config, role: "api" | "worker"): PgBoss {
     // Only workers run pg-boss maintenance and cron; API processes just send.
     supervise: role === "worker",
     schedule: role === "worker",
+    // Workers listen for new jobs on queues that opt in (`notify`), instead of waiting for a poll.
+    useListenNotify: role === "worker",
     // How soon a job whose worker died (missed heartbeats) is noticed and retried.
     superviseIntervalSeconds: config.JOBS_MONITOR_INTERVAL_SECONDS,
     monitorIntervalSeconds: config.JOBS_MONITOR_INTERVAL_SECONDS,
@@ -63,6 +70,18 @@ export async function workQueues(
   for (const def of definitions) {
     const options = { ...def.work, includeMetadata: true } as WorkOptions & { includeMetadata: true };
     await boss.work<object, unknown, typeof options>(def.queue, options, async (jobs) => {
+      if (def.handleBatch) {
+        const queueLog = log.child({ queue: def.queue });
+        const started = performance.now();
+        try {
+          await def.handleBatch(jobs.map((job) => ({ data: job.data, info: { id: job.id, log: queueLog } })));
+        } catch (error) {
+          queueLog.error({ err: error, jobIds: jobs.map((job) => job.id) }, "jobs failed");
+          throw error;
+        }
+        queueLog.debug({ jobs: jobs.length, ms: Math.round(performance.now() - started) }, "jobs done");
+        return;
+      }
       for (const job of jobs) {
         const jobLog = log.child({ queue: def.queue, jobId: job.id });
         const started = performance.now();

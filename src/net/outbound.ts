@@ -350,3 +350,109 @@ export async function guardedFetch(
     throw error;
   }
 }
+
+export interface PinnedResponse {
+  status: number;
+  /** The first `excerptBytes` of the body, the rest discarded. */
+  excerpt: string;
+}
+
+export interface PinnedAgentOptions {
+  /** Open connections per receiver (origin and its checked addresses). */
+  connections: number;
+  /** How long an unused agent stays open before it is closed. @default 60_000 */
+  idleMs?: number;
+}
+
+/**
+ * Keep-alive connections to user-chosen receivers, pinned like `guardedFetch`'s: every request
+ * checks its target under the policy first, and goes through an agent whose connections can only
+ * reach the addresses that check returned. Agents are kept per origin and address set, so a name
+ * that resolves elsewhere gets a new agent (pinned to the new, checked addresses) and the old
+ * one is closed once idle. Redirects are answers, never followed (undici's `request` does not).
+ */
+export class PinnedAgents {
+  readonly #agents = new Map<string, { agent: Agent; usedAt: number }>();
+  readonly #idleMs: number;
+  #sweptAt = 0;
+
+  constructor(
+    private readonly policy: OutboundPolicy,
+    private readonly options: PinnedAgentOptions,
+    private readonly resolve: Resolver = systemResolver,
+  ) {
+    this.#idleMs = options.idleMs ?? 60_000;
+  }
+
+  async post(
+    target: string,
+    init: { headers: Record<string, string>; body: string },
+    timing: { timeoutMs: number; excerptBytes: number },
+  ): Promise<PinnedResponse> {
+    const { url, addresses } = await checkTarget(target, this.policy, this.resolve);
+    const agent = this.#agent(url, addresses, timing.timeoutMs);
+    const signal = AbortSignal.timeout(timing.timeoutMs);
+    const response = await agent.request({
+      origin: url.origin,
+      path: `${url.pathname}${url.search}`,
+      method: "POST",
+      headers: init.headers,
+      body: init.body,
+      signal,
+    });
+    return { status: response.statusCode, excerpt: await readExcerpt(response.body, timing.excerptBytes) };
+  }
+
+  async close(): Promise<void> {
+    const agents = [...this.#agents.values()];
+    this.#agents.clear();
+    await Promise.all(agents.map(({ agent }) => agent.close()));
+  }
+
+  #agent(url: URL, addresses: LookupAddress[], timeoutMs: number): Agent {
+    const now = Date.now();
+    if (now - this.#sweptAt > this.#idleMs) this.#sweep(now);
+    const key = `${url.origin} ${addresses.map((a) => a.address).join(",")}`;
+    let entry = this.#agents.get(key);
+    if (!entry) {
+      const agent = new Agent({
+        connect: { timeout: timeoutMs, lookup: pinnedLookup(addresses) },
+        connections: this.options.connections,
+        keepAliveTimeout: 10_000,
+      });
+      entry = { agent, usedAt: now };
+      this.#agents.set(key, entry);
+    }
+    entry.usedAt = now;
+    return entry.agent;
+  }
+
+  #sweep(now: number): void {
+    this.#sweptAt = now;
+    for (const [key, entry] of this.#agents) {
+      if (now - entry.usedAt < this.#idleMs) continue;
+      this.#agents.delete(key);
+      void entry.agent.close();
+    }
+  }
+}
+
+/** The first bytes of a response body as text; the rest is read and discarded. */
+async function readExcerpt(body: AsyncIterable<Buffer> & { destroy(): void }, limit: number) {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      if (size < limit) chunks.push(chunk);
+      size += chunk.length;
+      if (size >= limit * 64) {
+        // A receiver answering at length: stop reading and let the connection go.
+        body.destroy();
+        break;
+      }
+    }
+  } catch {
+    // A body cut off after the status: the status is the answer.
+  }
+  return Buffer.concat(chunks).subarray(0, limit).toString("utf8");
+}

@@ -24,6 +24,7 @@ import type {
 } from "./records.reader.js";
 import type { DatasetRef } from "./records.writer.js";
 import type { RecordFilter } from "./filter.js";
+import type { ExportFormat } from "./export.engine.js";
 
 /** What one operation cost, reported in `extensions.cost` and `X-Credits-Remaining`. */
 export interface Cost {
@@ -74,6 +75,11 @@ export interface RecordExport {
   reserved: Cost;
   /** The rows in key order, in batches; stop iterating to stop the ClickHouse query. */
   batches: AsyncIterable<RecordRow[]>;
+  /**
+   * The export as ClickHouse wrote it in the format asked for (export.engine.ts), when the engine
+   * can write this dataset that way; `batches` is then empty. Null: format `batches` in Node.
+   */
+  bytes: AsyncIterable<Buffer> | null;
   /**
    * Ends the export, once (later calls return the first result): charges the `sent` rows and
    * gives the rest of the hold back (all of it when nothing was sent), records the usage event.
@@ -216,12 +222,14 @@ export class ReadService {
     datasetId: string,
     filter: RecordFilter | null,
     ctx: ExportContext,
+    options: { after?: string | null; format?: ExportFormat } = {},
   ): Promise<RecordExport> {
     const started = performance.now();
     const { who, dataset, pricing } = await this.open(caller, datasetId);
     const target = ref(dataset);
+    const after = options.after ?? null;
     compileFilter(target, filter); // a bad filter is refused before anything is counted or held
-    const total = await this.reader.count(target, filter);
+    const total = await this.reader.count(target, filter, after);
     const held = pricing.kind === "metered" ? readCost(total, pricing.pricePer100) : 0n;
     const reservation =
       held > 0n
@@ -230,10 +238,15 @@ export class ReadService {
             datasetId: dataset.id,
           })
         : null;
-    let batches: AsyncIterable<RecordRow[]>;
+    let batches: AsyncIterable<RecordRow[]> = noBatches();
+    let bytes: AsyncIterable<Buffer> | null = null;
     let balance: bigint;
     try {
-      batches = total === 0 ? noBatches() : await this.reader.stream(target, filter, total, ctx.signal);
+      if (total > 0 && options.format) {
+        const range = { filter, after, limit: total };
+        bytes = await this.reader.exportBytes(target, range, options.format, ctx.signal);
+      }
+      if (total > 0 && !bytes) batches = await this.reader.stream(target, filter, total, ctx.signal, after);
       balance = await this.ledger.balance(who.accountId);
     } catch (error) {
       if (reservation) await this.ledger.release(reservation);
@@ -250,6 +263,7 @@ export class ReadService {
       total,
       reserved: { records: total, credits: Number(held), balance: Number(balance) },
       batches,
+      bytes,
       finish,
     };
   }

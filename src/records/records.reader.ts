@@ -9,6 +9,7 @@ import type { Column } from "../catalog/columns.js";
 import { LIVE, liveRows, tableRef } from "../catalog/dataset-table.js";
 import { pageRequest, type Page, type PageArgs, type PageLimits } from "../pagination.js";
 import { compileFilter, type RecordFilter } from "./filter.js";
+import { engineAbilities, engineExport, type EngineAbilities, type ExportFormat } from "./export.engine.js";
 import {
   decodeSortCursor,
   encodeSortCursor,
@@ -95,9 +96,16 @@ const asCount = (raw: unknown) => Number(raw ?? 0);
 // Exports stream: without wait_end_of_query the server sends rows as it produces them (an error
 // after the first rows then arrives as a "Code: N, ..." line, which stream() turns into an
 // error). 18.16 sorts FINAL ... ORDER BY _key in memory; past this size it sorts on disk instead.
+/** Bytes of an export held back to check for an error the server appended (exportBytes). */
+const TAIL_BYTES = 4096;
+// 18.16: "Code: 394, e.displayText() = DB::Exception: …"; current servers: "Code: 394. DB::Exception: …".
+const TRAILING_ERROR = /Code: \d+[.,] (e\.displayText\(\) = )?DB::Exception[^\n]*\n?$/;
+
 const STREAM_SETTINGS: ClickHouseSettings = { max_bytes_before_external_sort: String(512 * 1024 * 1024) };
 
 export class RecordsReader {
+  #engine: Promise<EngineAbilities> | null = null;
+
   constructor(
     private readonly ch: ClickHouse,
     private readonly database: string,
@@ -149,10 +157,14 @@ export class RecordsReader {
   }
 
   /** How many live records match the filter (exact: count() over FINAL). */
-  async count(dataset: DatasetRef, filter?: RecordFilter | null): Promise<number> {
+  async count(
+    dataset: DatasetRef,
+    filter?: RecordFilter | null,
+    after: string | null = null,
+  ): Promise<number> {
     const where = compileFilter(dataset, filter);
     const [row] = await this.ch.query<{ n: string }>(
-      sql`SELECT count() AS n FROM ${liveRows(this.database, dataset.tableName)} WHERE ${LIVE} AND ${where}`,
+      sql`SELECT count() AS n FROM ${liveRows(this.database, dataset.tableName)} WHERE ${LIVE} AND ${where} AND ${afterKey(after)}`,
     );
     return Number(row?.n ?? 0);
   }
@@ -169,11 +181,12 @@ export class RecordsReader {
     filter: RecordFilter | null | undefined,
     limit: number,
     signal?: AbortSignal,
+    after: string | null = null,
   ): Promise<AsyncIterable<RecordRow[]>> {
     const where = compileFilter(dataset, filter);
     const query = sql`
       SELECT ${recordSelect(dataset.columns)} FROM ${liveRows(this.database, dataset.tableName)}
-      WHERE ${LIVE} AND ${where}
+      WHERE ${LIVE} AND ${where} AND ${afterKey(after)}
       ORDER BY _key
       LIMIT ${limit}`;
     const rows = await this.streamQuery(query, signal);
@@ -181,6 +194,69 @@ export class RecordsReader {
     return (async function* batches() {
       for await (const batch of rows) yield batch.map((row) => toRecord(columns, row));
     })();
+  }
+
+  /**
+   * The live records matching the filter in key order after `after` (a key; null from the start),
+   * at most `limit`, as ClickHouse writes them in `format` (export.engine.ts): raw bytes, streamed
+   * with backpressure. Null when this dataset and format need the Node path.
+   */
+  async exportBytes(
+    dataset: DatasetRef,
+    range: { filter: RecordFilter | null | undefined; after: string | null; limit: number },
+    format: ExportFormat,
+    signal?: AbortSignal,
+  ): Promise<AsyncIterable<Buffer> | null> {
+    const where = compileFilter(dataset, range.filter);
+    const rows = sql`
+      SELECT ${recordSelect(dataset.columns, false)} FROM ${liveRows(this.database, dataset.tableName)}
+      WHERE ${LIVE} AND ${where} AND ${afterKey(range.after)}
+      ORDER BY _key
+      LIMIT ${range.limit}`;
+    const statement = engineExport(format, dataset.columns, rows, await this.engine());
+    if (statement === null) return null;
+    const result = await this.ch.client
+      .exec({
+        query: statement.text,
+        clickhouse_settings: STREAM_SETTINGS,
+        ...(signal ? { abort_signal: signal } : {}),
+      })
+      .catch((error: unknown) => {
+        throw toClickHouseError(error);
+      });
+    return (async function* bytes() {
+      let ended = false;
+      try {
+        // A server that fails after the first rows appends its error to the body and ends it as
+        // if complete. The last bytes are held back until the end, and an error there fails the
+        // stream instead of reaching the client as data.
+        let tail: Buffer = Buffer.alloc(0);
+        for await (const chunk of result.stream as AsyncIterable<Buffer>) {
+          tail = tail.length ? Buffer.concat([tail, chunk]) : chunk;
+          if (tail.length > TAIL_BYTES) {
+            yield tail.subarray(0, tail.length - TAIL_BYTES);
+            tail = tail.subarray(tail.length - TAIL_BYTES);
+          }
+        }
+        const failure = TRAILING_ERROR.exec(tail.toString("latin1"));
+        if (failure) throw new Error(failure[0].trim());
+        if (tail.length) yield tail;
+        ended = true;
+      } catch (error) {
+        throw toClickHouseError(error);
+      } finally {
+        if (!ended) result.stream.destroy();
+      }
+    })();
+  }
+
+  /** The server's version, asked once. */
+  private async engine(): Promise<EngineAbilities> {
+    this.#engine ??= this.ch.version().then((version) => engineAbilities(version.text));
+    return this.#engine.catch((error: unknown) => {
+      this.#engine = null;
+      throw error;
+    });
   }
 
   /**
@@ -335,11 +411,14 @@ export class RecordsReader {
 // Columns are selected under aliases (_c0, _c1, ...) rather than their own names: in ClickHouse
 // an alias is visible everywhere in the query, so `toString(x) AS x` would change what `x` means
 // in WHERE and ORDER BY. Dataset column names cannot start with an underscore.
-function recordSelect(columns: readonly Column[]): Sql {
-  return join([
-    sql`_key`,
-    ...columns.map((c, i) => sql`${transportExpr(c, sql`${ident(c.name)}`)} AS ${ident(`_c${i}`)}`),
-  ]);
+/** Rows after a key, for an export that resumes where a cut-off one stopped. */
+function afterKey(after: string | null): Sql {
+  return after === null ? sql`1` : sql`_key > ${after}`;
+}
+
+function recordSelect(columns: readonly Column[], transport = true): Sql {
+  const value = (c: Column) => (transport ? transportExpr(c, sql`${ident(c.name)}`) : sql`${ident(c.name)}`);
+  return join([sql`_key`, ...columns.map((c, i) => sql`${value(c)} AS ${ident(`_c${i}`)}`)]);
 }
 
 function toRecord(columns: readonly Column[], row: RawRow): RecordRow {

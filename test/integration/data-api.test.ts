@@ -437,6 +437,51 @@ describe("GET /api/v1/data/export", () => {
     expect(await balance(reader)).toBe(91);
   });
 
+  it("writes the same records as CSV and TSV from the engine as NDJSON from Node, and resumes after a key", async () => {
+    const reader = await buyer("FormatExporter", 100);
+    const filter = JSON.stringify({ column: "id", lte: 300 });
+    // orders has a BOOLEAN column: its NDJSON comes from the Node path, CSV and TSV from ClickHouse.
+    const json = ndjson(
+      await (await exportOf({ dataset: "orders_20k", format: "ndjson", filter }, reader)).text(),
+    );
+    const text = (value: unknown) => (value === null ? null : String(value));
+    const expected = json.map((r) => ["_key", ...COLUMNS.map((c) => c.name)].map((name) => text(r[name])));
+    expect(expected).toHaveLength(300);
+
+    const csv = await exportOf({ dataset: "orders_20k", format: "csv", filter }, reader);
+    const [csvHeader, ...csvRows] = parseCsv(await csv.text());
+    expect(csvHeader).toEqual(["_key", ...COLUMNS.map((c) => c.name)]);
+    // CSV has no NULL: the empty field stands for it.
+    expect(csvRows).toEqual(expected.map((r) => r.map((v) => v ?? "")));
+
+    const tsv = await exportOf({ dataset: "orders_20k", format: "tsv", filter }, reader);
+    expect(tsv.status).toBe(200);
+    expect(tsv.headers.get("content-type")).toMatch(/^text\/tab-separated-values/);
+    const [tsvHeader, ...tsvRows] = (await tsv.text())
+      .split("\n")
+      .slice(0, -1)
+      .map((line) =>
+        line
+          .split("\t")
+          .map((field) =>
+            field === "\\N"
+              ? null
+              : field.replace(/\\(.)/g, (_, c: string) => ({ n: "\n", t: "\t", r: "\r", "0": "\0" })[c] ?? c),
+          ),
+      );
+    expect(tsvHeader).toEqual(["_key", ...COLUMNS.map((c) => c.name)]);
+    expect(tsvRows).toEqual(expected);
+
+    // Cut off after 100 rows: the rest, from the key after the last one received, priced as such.
+    const resumed = await exportOf(
+      { dataset: "orders_20k", format: "csv", filter, after: csvRows[99]![0]! },
+      reader,
+    );
+    expect(resumed.headers.get("x-records")).toBe("200");
+    const [, ...rest] = parseCsv(await resumed.text());
+    expect(rest).toEqual(csvRows.slice(100));
+  });
+
   it("refuses an export the buyer cannot afford with 402, before any row", async () => {
     const reader = await buyer("ShortOfCredits");
     const res = await exportOf({ dataset: "orders_20k", format: "ndjson" }, reader);

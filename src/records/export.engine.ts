@@ -1,0 +1,147 @@
+// Exports as ClickHouse writes them: the query formats every value the way Datahus represents it
+// (columns.ts: 64-bit integers and decimals as exact text, dates in ISO form, the epoch as 1970 on
+// 18.16 too) and ClickHouse's own output goes to the client byte for byte, so Node neither parses
+// nor serializes rows. Pure: the SQL for one export and the count of rows in the bytes sent.
+//
+// What the engine cannot write the Datahus way stays on the Node path (export.ts), chosen per
+// dataset and format by `engineExport`: NDJSON with BOOLEAN columns (18.16 has no JSON boolean),
+// and decimals wider than 18 digits on 18.16 (it cannot print them as text exactly).
+import type { Column } from "../catalog/columns.js";
+import { ident, join, sql, type Sql } from "../db/sql.js";
+import { decimalShape } from "./values.js";
+
+export const EXPORT_FORMATS = ["ndjson", "csv", "tsv", "parquet"] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+export const EXPORT_CONTENT_TYPES: Record<ExportFormat, string> = {
+  ndjson: "application/x-ndjson; charset=utf-8",
+  csv: "text/csv; charset=utf-8; header=present",
+  tsv: "text/tab-separated-values; charset=utf-8; header=present",
+  parquet: "application/vnd.apache.parquet",
+};
+
+/** What the server can do, probed once (ClickHouse.version()). */
+export interface EngineAbilities {
+  major: number;
+  parquet: boolean;
+}
+
+export function engineAbilities(version: string): EngineAbilities {
+  const major = Number(version.split(".")[0]);
+  return { major, parquet: major >= 20 };
+}
+
+/**
+ * The statement (with its FORMAT) that makes ClickHouse write the export, or null when this
+ * dataset and format need the Node path. `rows` is the inner query (keys, filter, order, limit)
+ * whose columns are `_key` and `_c0`, `_c1`, … in schema order.
+ */
+export function engineExport(
+  format: ExportFormat,
+  columns: readonly Column[],
+  rows: Sql,
+  engine: EngineAbilities,
+): Sql | null {
+  if (!columns.every((c) => decimalText(c, engine) !== null)) return null;
+  const value = (c: Column, i: number) => ({ column: c, expr: sql`${ident(`_c${i}`)}` });
+  const values = columns.map(value);
+  switch (format) {
+    case "ndjson": {
+      if (columns.some((c) => c.type === "BOOLEAN")) return null;
+      const fields = values.map(
+        ({ column, expr }) => sql`${jsonValue(column, expr, engine)} AS ${ident(column.name)}`,
+      );
+      return sql`SELECT _key, ${join(fields)} FROM (${rows}) FORMAT JSONEachRow`;
+    }
+    case "tsv":
+    case "parquet": {
+      if (format === "parquet" && !engine.parquet) return null;
+      const fields = values.map(
+        ({ column, expr }) => sql`${textValue(column, expr, engine)} AS ${ident(column.name)}`,
+      );
+      const output = format === "tsv" ? sql`TabSeparatedWithNames` : sql`Parquet`;
+      return sql`SELECT _key, ${join(fields)} FROM (${rows}) FORMAT ${output}`;
+    }
+    case "csv": {
+      // One pre-built CSV line per row, written raw: the field rules are csvField's (export.ts),
+      // which ClickHouse's own CSV does not follow (18.16 writes NULL as \N and quotes every string).
+      const line = [sql`_key`, ...values.map(({ column, expr }) => textValue(column, expr, engine))]
+        .map(csvField)
+        .reduce((text, field) => sql`${text}, ',', ${field}`);
+      return sql`SELECT concat(${line}, '\r') FROM (${rows}) FORMAT TabSeparatedRaw`;
+    }
+  }
+}
+
+/** A value in its JSON form: numbers stay numbers, the rest is text. */
+function jsonValue(column: Column, expr: Sql, engine: EngineAbilities): Sql {
+  return column.type === "INT32" || column.type === "FLOAT64" ? expr : textValue(column, expr, engine);
+}
+
+/** A value as the text of its JSON representation (columns.ts); NULL stays NULL. */
+function textValue(column: Column, expr: Sql, engine: EngineAbilities): Sql {
+  switch (column.type) {
+    case "BOOLEAN":
+      return sql`if(${expr} = 0, 'false', 'true')`;
+    case "DATE":
+      // 18.16 prints day 0 as 0000-00-00.
+      return sql`if(toUInt16(${expr}) = 0, '1970-01-01', toString(${expr}))`;
+    case "DATETIME":
+      return sql`if(toUInt32(${expr}) = 0, '1970-01-01T00:00:00Z', concat(replaceOne(toString(${expr}, 'UTC'), ' ', 'T'), 'Z'))`;
+    case "DECIMAL":
+      return decimalText(column, engine)!(expr);
+    case "STRING":
+      return expr;
+    default:
+      return sql`toString(${expr})`;
+  }
+}
+
+/** How this server prints the column's decimals with every digit of the scale, or null. */
+function decimalText(column: Column, engine: EngineAbilities): ((expr: Sql) => Sql) | null {
+  if (column.type !== "DECIMAL") return (expr) => expr;
+  const { precision, scale } = decimalShape(column);
+  // 18.16 pads to the scale (2.20); current servers drop trailing zeros unless asked.
+  if (engine.major >= 23) return (expr) => sql`toDecimalString(${expr}, ${scale})`;
+  if (engine.major < 19 && precision <= 18) return (expr) => sql`toString(${expr})`;
+  return null;
+}
+
+// RFC 4180 as export.ts csvField writes it: NULL is the empty field, the empty string `""`, a field
+// holding a comma, quote, CR or LF is quoted with its quotes doubled.
+function csvField(text: Sql): Sql {
+  return sql`multiIf(isNull(${text}), '', ${text} = '', '""', match(${text}, '[",\\r\\n]'), concat('"', replaceAll(${text}, '"', '""'), '"'), ${text})`;
+}
+
+/**
+ * Counts the rows in an export's bytes as they go out, so a cut-off export is charged for the
+ * rows sent. A row counts once its line end is out; CSV line ends inside quoted fields do not count.
+ * Parquet is only whole at its end (the footer): its rows count when the last byte is out.
+ */
+export class RowCounter {
+  rows = 0;
+  #quoted = false;
+  #header: boolean;
+
+  constructor(private readonly format: ExportFormat) {
+    this.#header = format === "tsv";
+  }
+
+  add(chunk: Uint8Array): void {
+    if (this.format === "parquet") return;
+    if (this.format !== "csv") {
+      for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) this.#line();
+      return;
+    }
+    for (let i = 0; i < chunk.length; i++) {
+      const byte = chunk[i]!;
+      if (byte === 34) this.#quoted = !this.#quoted;
+      else if (byte === 10 && !this.#quoted) this.#line();
+    }
+  }
+
+  #line(): void {
+    if (this.#header) this.#header = false;
+    else this.rows++;
+  }
+}

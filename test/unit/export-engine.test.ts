@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import type { Column } from "../../src/catalog/columns.js";
+import { sql } from "../../src/db/sql.js";
+import { engineAbilities, engineExport, RowCounter } from "../../src/records/export.engine.js";
+
+const rows = sql`SELECT 1`;
+const v18 = engineAbilities("18.16.1");
+const v26 = engineAbilities("26.7.2.1");
+const col = (name: string, type: Column["type"], extra: Partial<Column> = {}): Column => ({
+  name,
+  type,
+  nullable: true,
+  ...extra,
+});
+
+describe("engineExport", () => {
+  it("lets the engine write what it can write the Datahus way, per server", () => {
+    const plain = [col("name", "STRING"), col("n", "INT64"), col("at", "DATETIME")];
+    for (const format of ["ndjson", "csv", "tsv"] as const) {
+      expect(engineExport(format, plain, rows, v18)?.text).toContain("FORMAT");
+    }
+    expect(engineExport("parquet", plain, rows, v18)).toBeNull();
+    expect(engineExport("parquet", plain, rows, v26)?.text).toMatch(/FORMAT Parquet$/);
+  });
+
+  it("keeps booleans in NDJSON and wide decimals on 18.16 on the Node path", () => {
+    expect(engineExport("ndjson", [col("ok", "BOOLEAN")], rows, v18)).toBeNull();
+    expect(engineExport("csv", [col("ok", "BOOLEAN")], rows, v18)?.text).toContain("'false'");
+    const wide = [col("d", "DECIMAL", { precision: 30, scale: 4 })];
+    expect(engineExport("csv", wide, rows, v18)).toBeNull();
+    expect(engineExport("csv", wide, rows, v26)?.text).toContain("toDecimalString(`_c0`, 4)");
+    const narrow = [col("d", "DECIMAL", { precision: 12, scale: 2 })];
+    expect(engineExport("ndjson", narrow, rows, v18)?.text).toContain("toString(`_c0`)");
+  });
+});
+
+describe("RowCounter", () => {
+  const count = (format: "csv" | "ndjson" | "tsv" | "parquet", chunks: string[]) => {
+    const counter = new RowCounter(format);
+    for (const chunk of chunks) counter.add(Buffer.from(chunk));
+    return counter.rows;
+  };
+
+  it("counts complete lines, across chunk boundaries", () => {
+    expect(count("ndjson", ['{"a":1}\n{"a"', ":2}\n{"])).toBe(2);
+    expect(count("tsv", ["_key\ta\n1\tx\n", "2\ty\n3"])).toBe(2);
+  });
+
+  it("does not count line ends inside quoted CSV fields, even split between chunks", () => {
+    expect(count("csv", ['1,"a\r\nb"\r\n2,"', 'x""\n', 'y"\r\n3,z'])).toBe(2);
+  });
+
+  it("counts nothing of a Parquet file before its end", () => {
+    expect(count("parquet", ["PAR1\n\n\n"])).toBe(0);
+  });
+});
