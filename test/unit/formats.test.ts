@@ -116,7 +116,12 @@ describe("CSV", () => {
     expect(rows).toEqual([
       { rowNumber: 1, ok: true, record: { a: "1", b: "2", c: "3" }, bytes: 5 },
       { rowNumber: 2, ok: false, raw: "4,5", reasons: ["expected 3 fields, found 2: column 3 is missing"] },
-      { rowNumber: 3, ok: false, raw: "6,7,8,9", reasons: ["expected 3 fields, found 4: column 4 is one too many"] },
+      {
+        rowNumber: 3,
+        ok: false,
+        raw: "6,7,8,9",
+        reasons: ["expected 3 fields, found 4: column 4 is one too many"],
+      },
       { rowNumber: 4, ok: true, record: { a: "10", b: "11", c: "12" }, bytes: 8 },
     ]);
   });
