@@ -115,6 +115,8 @@ export const configSchema = z.object({
   PIPELINE_RUN_RETRY_LIMIT: int(0, 100).default(3),
   PIPELINE_RUN_HEARTBEAT_SECONDS: int(10, 3600).default(30),
   JOBS_MONITOR_INTERVAL_SECONDS: int(1, 3600).default(60),
+  // Stream sources (src/streams): how often a worker looks for STREAM pipelines started or stopped.
+  STREAM_POLL_INTERVAL_MS: int(100, 600_000).default(2000),
 });
 
 export type Env = z.input<typeof configSchema>;
