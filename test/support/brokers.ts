@@ -4,6 +4,11 @@
 // the shared brokers.
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect as natsConnect } from "@nats-io/transport-node";
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import amqp from "amqplib";
 import { Kafka, logLevel } from "kafkajs";
 import mqtt from "mqtt";
@@ -82,15 +87,15 @@ export async function rabbitmqBroker(): Promise<TestBroker> {
   };
 }
 
-export async function mqttBroker(): Promise<TestBroker> {
+export async function mqttBroker(url = "mqtt://127.0.0.1:1883"): Promise<TestBroker> {
   const name = uniqueName("dh");
   const topic = `datahus-test/${name}`;
-  const client = await mqtt.connectAsync("mqtt://127.0.0.1:1883", { protocolVersion: 5 });
+  const client = await mqtt.connectAsync(url, { protocolVersion: 5 });
   return {
     broker: "mqtt",
     config: {
       broker: "mqtt",
-      url: "mqtt://127.0.0.1:1883",
+      url,
       topics: [topic],
       clientId: name,
       sessionExpirySeconds: 600,
@@ -100,7 +105,7 @@ export async function mqttBroker(): Promise<TestBroker> {
     async cleanup() {
       await client.endAsync().catch(() => {});
       // A clean start with the consumer's client id ends its persistent session on the broker.
-      const ender = await mqtt.connectAsync("mqtt://127.0.0.1:1883", { clientId: name, clean: true });
+      const ender = await mqtt.connectAsync(url, { clientId: name, clean: true });
       await ender.endAsync().catch(() => {});
     },
   };
@@ -158,4 +163,50 @@ export function testMessages(from: number, count: number, badEvery: number): Tes
     out.push({ id: `m${id}`, body });
   }
   return out;
+}
+
+/**
+ * A Mosquitto of the test's own, configured as README: Stream sources asks of a broker that
+ * feeds Datahus (max_queued_messages 0: a session away keeps every message). The shared one on
+ * 1883 keeps Mosquitto's default of 1000 and drops the rest.
+ */
+export async function privateMosquitto(): Promise<{ url: string; stop(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), "datahus-mqtt-"));
+  const port = await freePort();
+  const conf = join(dir, "mosquitto.conf");
+  await writeFile(
+    conf,
+    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n`,
+  );
+  const child = spawn("mosquitto", ["-c", conf], { stdio: "ignore" });
+  const url = `mqtt://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    const probe = await mqtt
+      .connectAsync(url, { reconnectPeriod: 0, connectTimeout: 1000 })
+      .catch(() => null);
+    if (probe) {
+      await probe.endAsync();
+      break;
+    }
+    if (i > 50) throw new Error("mosquitto did not start");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    async stop() {
+      child.kill("SIGTERM");
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on("error", reject);
+  });
 }
