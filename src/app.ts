@@ -146,7 +146,7 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
     live,
     config,
     log,
-    metrics: new Metrics(),
+    metrics: new Metrics(() => services.pipelines.streamStates()),
     services,
     redis: stores.redis,
     readinessChecks: {

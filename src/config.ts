@@ -140,6 +140,8 @@ export const configSchema = z.object({
   LOAD_MAX_IN_FLIGHT: int(0, 100_000).default(32),
   LOAD_MAX_EVENT_LOOP_DELAY_MS: int(0, 60_000).default(1000),
   LOAD_RETRY_AFTER_SECONDS: int(1, 3600).default(1),
+  // Stream sources (src/streams): how often a worker looks for STREAM pipelines started or stopped.
+  STREAM_POLL_INTERVAL_MS: int(100, 600_000).default(2000),
 });
 
 export type Env = z.input<typeof configSchema>;

@@ -15,6 +15,7 @@ import { createServices } from "./services.js";
 import { createBoss } from "./jobs/boss.js";
 import { bossQueue } from "./jobs/queue.js";
 import { startJobs } from "./jobs/worker.js";
+import { StreamSupervisor } from "./streams/stream.supervisor.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 
 const USAGE = `usage: datahus <command> [options]
@@ -162,8 +163,18 @@ async function worker(config: Config): Promise<number> {
   );
   const livePublisher = forwardLiveEvents(config, log, services.events);
   await startJobs(config, "worker", services, log, boss);
+  const streams = new StreamSupervisor(
+    stores.prisma,
+    stores.clickhouse,
+    config,
+    services.sources,
+    services.events,
+    log.child({ part: "streams" }),
+  );
+  streams.start();
   // pg-boss stop waits for active jobs up to the timeout, then lets them be retried elsewhere.
   await untilSignal(log, config.SHUTDOWN_TIMEOUT_MS, async () => {
+    await streams.stop();
     await boss.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS });
     await services.usage.close();
     await services.webhooks.close();

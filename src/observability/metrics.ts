@@ -1,4 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { StreamState } from "../streams/stream.state.js";
+
+/** Each STREAM source's last report (Source.state), read when /metrics is scraped. */
+export type StreamStates = () => Promise<{ sourceId: string; state: StreamState }[]>;
 
 /** One registry per app instance, so several instances (tests) never share counters. */
 export class Metrics {
@@ -58,7 +62,44 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor() {
+  constructor(streams?: StreamStates) {
     collectDefaultMetrics({ register: this.registry, prefix: "datahus_" });
+    if (streams) this.streamGauges(streams);
+  }
+
+  /** Lag, throughput and last-message time per STREAM source, as its worker last reported. */
+  private streamGauges(read: StreamStates): void {
+    let reading: Promise<{ sourceId: string; state: StreamState }[]> | null = null;
+    // The three gauges are collected one after the other: one query serves a scrape.
+    const states = () => {
+      reading ??= read().finally(() => setTimeout(() => (reading = null), 100));
+      return reading;
+    };
+    const gauge = (name: string, help: string, value: (s: StreamState) => number | null) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["source"] as const,
+        registers: [this.registry],
+        async collect() {
+          this.reset();
+          for (const { sourceId, state } of await states().catch(() => [])) {
+            const v = value(state);
+            if (v !== null) this.set({ source: sourceId }, v);
+          }
+        },
+      });
+    gauge("datahus_stream_lag_messages", "Messages of a STREAM source not yet in its dataset", (s) => s.lag);
+    gauge("datahus_stream_messages_per_second", "Messages a STREAM source stored per second", (s) =>
+      s.consuming ? s.messagesPerSecond : 0,
+    );
+    gauge(
+      "datahus_stream_last_message_timestamp_seconds",
+      "When a STREAM source's last message was taken (Unix seconds)",
+      (s) => (s.lastMessageAt ? Date.parse(s.lastMessageAt) / 1000 : null),
+    );
+    gauge("datahus_stream_paused", "1 while a STREAM source waits for ClickHouse to take its batch", (s) =>
+      s.paused ? 1 : 0,
+    );
   }
 }

@@ -186,6 +186,11 @@ export class SourceMetricsResolver {
       ...m,
       rowsWritten: safeInt(m.rowsWritten),
       rowsRejected: safeInt(m.rowsRejected),
+      stream: m.stream && {
+        ...m.stream,
+        lastMessageAt: m.stream.lastMessageAt ? new Date(m.stream.lastMessageAt) : null,
+        updatedAt: new Date(m.stream.updatedAt),
+      },
     });
   }
 }

@@ -587,7 +587,7 @@ function connectorLog(log: Logger): ConnectorLog {
  * One run per pipeline at a time, across every worker: a session advisory lock on a connection
  * of its own. PostgreSQL releases it when the connection ends, so a killed worker frees it.
  */
-class PipelineLock {
+export class PipelineLock {
   private constructor(private readonly client: pg.Client) {}
 
   static async acquire(databaseUrl: string, pipelineId: string): Promise<PipelineLock | null> {

@@ -22,6 +22,7 @@ import type { Caller } from "../identity/caller.js";
 import type { JobQueue } from "../jobs/queue.js";
 import type { Page, PageArgs, PageLimits } from "../pagination.js";
 import { isCronExpression } from "../sources/source.service.js";
+import { streamStateOf, type StreamState } from "../streams/stream.state.js";
 import { PIPELINE_RUN_QUEUE, PIPELINE_SCHEDULE_QUEUE, type PipelineRunJob } from "./pipeline.queue.js";
 import { rejectedRowsPage, type RejectedRow } from "./run-tables.js";
 import { compilePipeline } from "./steps/compile.js";
@@ -64,6 +65,8 @@ export interface SourceMetrics {
   lastSyncAt: Date | null;
   lastStatus: PipelineRunStatus | null;
   lastError: string | null;
+  /** STREAM sources: what the consuming worker last reported. */
+  stream: StreamState | null;
 }
 
 const WRITE = ["PUBLISHER", "pipelines:write"];
@@ -98,7 +101,8 @@ export class PipelineService {
     if (source.accountId !== dataset.accountId) {
       throw badInput("The source and the dataset belong to different accounts");
     }
-    const mode = input.mode ?? (source.type === "PUSH" ? "INCREMENTAL" : "FULL_REFRESH");
+    const appends = source.type === "PUSH" || source.type === "STREAM";
+    const mode = input.mode ?? (appends ? "INCREMENTAL" : "FULL_REFRESH");
     const fields = checkPipeline({
       name: input.name,
       steps: input.steps,
@@ -156,6 +160,9 @@ export class PipelineService {
   /** Queues a MANUAL run now; CONFLICT (with the run's id) while another run is queued or going. */
   async run(caller: Caller, id: string): Promise<PipelineRun> {
     const pipeline = await this.own(caller, id);
+    if (await this.isStream(pipeline)) {
+      throw badInput("A STREAM pipeline is not run: start it (startPipeline) and a worker consumes it");
+    }
     const run = await this.queueRun(pipeline, "MANUAL");
     if ("conflict" in run) throw runInProgress(run.conflict);
     return run.run;
@@ -164,6 +171,10 @@ export class PipelineService {
   /** Enables the pipeline's cron schedule (required); each tick queues a run unless one is going. */
   async start(caller: Caller, id: string): Promise<Pipeline> {
     const pipeline = await this.own(caller, id);
+    // A STREAM pipeline needs no schedule: a worker consumes it from now until stopPipeline.
+    if (await this.isStream(pipeline)) {
+      return this.prisma.pipeline.update({ where: { id: pipeline.id }, data: { enabled: true } });
+    }
     if (!pipeline.schedule)
       throw badInput("Set the pipeline's schedule (a cron expression) before starting it");
     const updated = await this.prisma.pipeline.update({
@@ -203,6 +214,7 @@ export class PipelineService {
     if (!source || source.deletedAt || (who.role !== "ADMIN" && source.accountId !== who.accountId)) {
       throw notFound("Source");
     }
+    if (source.type === "STREAM") return []; // consumed continuously, never synced
     const pipelines = await this.prisma.pipeline.findMany({
       where: { sourceId, enabled: true },
       orderBy: { id: "asc" },
@@ -221,6 +233,14 @@ export class PipelineService {
     if (!pipeline?.enabled) return null;
     const queued = await this.queueRun(pipeline, "SCHEDULE");
     return "run" in queued ? queued.run : null;
+  }
+
+  private async isStream(pipeline: Pipeline): Promise<boolean> {
+    const source = await this.prisma.source.findUnique({
+      where: { id: pipeline.sourceId },
+      select: { type: true },
+    });
+    return source?.type === "STREAM";
   }
 
   async lastRun(pipelineId: string): Promise<PipelineRun | null> {
@@ -251,7 +271,7 @@ export class PipelineService {
 
   async sourceMetrics(sourceId: string): Promise<SourceMetrics> {
     const where = { pipeline: { sourceId } };
-    const [pipelines, runs, failedRuns, totals, last] = await Promise.all([
+    const [pipelines, runs, failedRuns, totals, last, source] = await Promise.all([
       this.prisma.pipeline.count({ where: { sourceId } }),
       this.prisma.pipelineRun.count({ where }),
       this.prisma.pipelineRun.count({ where: { ...where, status: "FAILED" } }),
@@ -263,6 +283,7 @@ export class PipelineService {
         where: { ...where, finishedAt: { not: null } },
         orderBy: { finishedAt: "desc" },
       }),
+      this.prisma.source.findUnique({ where: { id: sourceId }, select: { type: true, state: true } }),
     ]);
     return {
       pipelines,
@@ -273,7 +294,20 @@ export class PipelineService {
       lastSyncAt: last?.finishedAt ?? null,
       lastStatus: last?.status ?? null,
       lastError: last?.error ?? null,
+      stream: source?.type === "STREAM" ? streamStateOf(source.state) : null,
     };
+  }
+
+  /** Every STREAM source's last report, for /metrics. */
+  async streamStates(): Promise<{ sourceId: string; state: StreamState }[]> {
+    const sources = await this.prisma.source.findMany({
+      where: { type: "STREAM", deletedAt: null },
+      select: { id: true, state: true },
+    });
+    return sources.flatMap((s) => {
+      const state = streamStateOf(s.state);
+      return state ? [{ sourceId: s.id, state }] : [];
+    });
   }
 
   /**
@@ -360,6 +394,12 @@ function checkPipeline(input: {
   }
   if (input.sourceType === "PUSH" && input.mode !== "INCREMENTAL") {
     problems.push("mode: pipelines of PUSH sources are INCREMENTAL (each push adds to the dataset)");
+  }
+  if (input.sourceType === "STREAM" && input.mode !== "INCREMENTAL") {
+    problems.push("mode: pipelines of STREAM sources are INCREMENTAL (each message adds to the dataset)");
+  }
+  if (input.sourceType === "STREAM" && schedule !== null) {
+    problems.push("schedule: STREAM pipelines run continuously once started; give no schedule");
   }
   try {
     compilePipeline(input.steps, {

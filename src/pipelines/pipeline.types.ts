@@ -218,6 +218,34 @@ export class RejectedRow {
   reasons!: string[];
 }
 
+@ObjectType({ description: "What the worker consuming a STREAM source last reported (about once a second)." })
+export class StreamMetrics {
+  @Field({ description: "A worker is consuming the stream." })
+  consuming!: boolean;
+
+  @Field({
+    description:
+      "Writes to the dataset fail (ClickHouse down or slow): consumption waits; nothing is acknowledged or dropped.",
+  })
+  paused!: boolean;
+
+  @Field(() => SafeInt, {
+    nullable: true,
+    description:
+      "Messages not yet in the dataset: waiting at the broker plus taken and not yet acknowledged. Null when the broker cannot tell (MQTT) and none are held.",
+  })
+  lag!: number | null;
+
+  @Field(() => Float, { description: "Messages stored per second over the last few seconds." })
+  messagesPerSecond!: number;
+
+  @Field(() => Date, { nullable: true, description: "When the last message was taken from the broker." })
+  lastMessageAt!: Date | null;
+
+  @Field(() => Date, { description: "When the worker reported; an old report means no worker consumes." })
+  updatedAt!: Date;
+}
+
 @ObjectType({ description: "How a source's syncs have gone, over all its pipelines." })
 export class SourceMetrics {
   @Field(() => Int)
@@ -243,6 +271,9 @@ export class SourceMetrics {
 
   @Field(() => String, { nullable: true })
   lastError!: string | null;
+
+  @Field(() => StreamMetrics, { nullable: true, description: "STREAM sources only." })
+  stream!: StreamMetrics | null;
 }
 
 @InputType()

@@ -28,6 +28,8 @@ export interface WriteOptions {
   now?: Date;
   /** Rows per INSERT. */
   chunkSize?: number;
+  /** See {@link SystemValues.represented}. */
+  represented?: boolean;
 }
 
 const DEFAULT_CHUNK = 10_000;

@@ -5,6 +5,7 @@ import { httpConnector, httpConnectorWith } from "./http.connector.js";
 import { postgresConnector, postgresConnectorWith } from "./postgres.connector.js";
 import { s3Connector, s3ConnectorWith } from "./s3.connector.js";
 import { sftpConnector, sftpConnectorWith } from "./sftp.connector.js";
+import { streamConnector } from "./stream.connector.js";
 import type { Connector } from "./types.js";
 
 /** Server settings some connectors need (from config.ts). */
@@ -25,6 +26,7 @@ const connectors: Partial<Record<SourceType, (settings: ConnectorSettings) => Co
   POSTGRES: ({ outbound }) => (outbound ? postgresConnectorWith(outbound) : postgresConnector),
   SFTP: ({ outbound }) => (outbound ? sftpConnectorWith(outbound) : sftpConnector),
   S3: ({ outbound }) => (outbound ? s3ConnectorWith(outbound) : s3Connector),
+  STREAM: () => streamConnector,
 };
 
 export function connectorFor(type: SourceType, settings: ConnectorSettings = {}): Connector | undefined {
