@@ -5,7 +5,7 @@
 // the worker (a proxy the test switches off; the shared server keeps running): consumption
 // pauses, nothing is acknowledged, and everything arrives once it is back.
 import type { ChildProcess } from "node:child_process";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { liveRows } from "../../src/catalog/dataset-table.js";
 import { ident, sql } from "../../src/db/sql.js";
 import {
