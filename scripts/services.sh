@@ -599,6 +599,8 @@ stop_cluster() {
   fi
   rm -f "$ZK_PID_FILE"
   [[ -n "$any" || -n "$quiet" ]] || say "cluster: not running (nothing started by this script)"
+}
+
 # -------------------------------------------------------------------------------------- chromium
 
 # Headless Chromium for the tests of pages (the GraphQL IDE, /docs), driven by playwright-core:
