@@ -17,14 +17,14 @@
 // idempotency key `release:<reservation id>`, so the unique (account, key) index makes it
 // impossible to give a hold back twice (a settle after a release, a double settle): CONFLICT.
 //
-// Sellers: a sale is recorded as a Sale row (what the publisher earned, for sales reports and
-// payouts); the seller's credit balance is not touched here. Crediting sellers on every read would
-// lock the publisher's account row from every buyer's request (one hot row per popular dataset)
-// and would need two account locks in a fixed order; proceeds are paid out from Sale rows instead
-// (SALE_PROCEEDS entries, by a payout job).
+// Sellers: every charge that pays a publisher (a metered read's settle, a purchase) calls
+// earnings/earnings.ts `recordCharge` inside its transaction: the Sale row, the publisher's
+// earnings entry and the platform fee are written with the buyer's debit or not at all. The
+// publisher's earnings are their own ledger (earnings_entries), not this one.
 import { noBalanceWatch, type BalanceWatch } from "./low-credit.js";
 import { AppError, badInput, conflict, notFound } from "../errors.js";
 import { isUniqueViolation, translatePrismaError } from "../db/prisma-errors.js";
+import { recordCharge, reverseCharge } from "../earnings/earnings.js";
 import {
   Prisma,
   type CreditTransaction,
@@ -59,7 +59,7 @@ export interface SettleMeta {
   /**
    * Records the METERED sale in the same transaction as the charge (needs the reservation's
    * datasetId), so a charge can never exist without the publisher's sale or the other way round.
-   * A read that returned no records makes no sale.
+   * A read that returned no records and cost nothing makes no sale.
    */
   sale?: { sellerAccountId: string; records: number };
 }
@@ -92,6 +92,14 @@ export interface PurchaseResult {
   replayed: boolean;
 }
 
+export interface RefundResult {
+  sale: Sale;
+  /** The buyer's REFUND ledger row. */
+  transaction: CreditTransaction;
+  /** True when the sale was refunded before and nothing was applied this time. */
+  replayed: boolean;
+}
+
 export interface TopUpResult {
   transaction: CreditTransaction;
   /** True when the idempotency key was seen before and nothing was applied this time. */
@@ -107,6 +115,7 @@ const key = {
   topUp: (k: string) => `top-up:${k}`,
   purchase: (k: string) => `purchase:${k}`,
   release: (reservationId: string) => `release:${reservationId}`,
+  refund: (saleId: string) => `refund:${saleId}`,
   charge: (reservationId: string) => `charge:${reservationId}`,
 };
 
@@ -177,23 +186,6 @@ async function credit(db: Db, accountId: string, amount: bigint): Promise<bigint
     RETURNING credit_balance`;
   if (!rows[0]) throw notFound("Account");
   return BigInt(rows[0].credit_balance);
-}
-
-function createMeteredSale(db: Db, input: MeteredSaleInput): Promise<Sale> {
-  if (!Number.isSafeInteger(input.records) || input.records < 0) {
-    throw new RangeError(`records must be a non-negative integer, got ${input.records}`);
-  }
-  assertAmount("credits", input.credits);
-  return db.sale.create({
-    data: {
-      kind: "METERED",
-      datasetId: input.datasetId,
-      buyerAccountId: input.buyerAccountId,
-      sellerAccountId: input.sellerAccountId,
-      credits: input.credits,
-      records: BigInt(input.records),
-    },
-  });
 }
 
 export class Ledger {
@@ -287,8 +279,11 @@ export class Ledger {
             reference: meta.reference ?? hold.reference,
           },
         });
-        if (meta.sale && meta.sale.records > 0 && hold.datasetId !== null) {
-          await createMeteredSale(tx, {
+        // Whatever the buyer paid reaches the publisher (a fixed-price aggregate of no rows too).
+        if (meta.sale && (meta.sale.records > 0 || actual > 0n) && hold.datasetId !== null) {
+          // The publisher's side of the charge (earnings/earnings.ts), in this transaction.
+          await recordCharge(tx, {
+            kind: "METERED",
             buyerAccountId: hold.accountId,
             sellerAccountId: meta.sale.sellerAccountId,
             datasetId: hold.datasetId,
@@ -473,15 +468,13 @@ export class Ledger {
           : await tx.purchase.create({
               data: { accountId: buyerAccountId, datasetId: dataset.id, ...entitlement },
             });
-        const sale = await tx.sale.create({
-          data: {
-            kind: term === "MONTHLY" ? "SUBSCRIPTION" : "PURCHASE",
-            datasetId: dataset.id,
-            buyerAccountId,
-            sellerAccountId: dataset.accountId,
-            purchaseId: purchase.id,
-            credits: price,
-          },
+        const sale = await recordCharge(tx, {
+          kind: term === "MONTHLY" ? "SUBSCRIPTION" : "PURCHASE",
+          datasetId: dataset.id,
+          buyerAccountId,
+          sellerAccountId: dataset.accountId,
+          purchaseId: purchase.id,
+          credits: price,
         });
         const transaction = await tx.creditTransaction.create({
           data: {
@@ -506,11 +499,74 @@ export class Ledger {
   }
 
   /**
+   * Refunds a sale whole, once: the buyer gets its credits back (REFUND), the publisher's earnings
+   * and the platform fee are reversed (earnings/earnings.ts), and a refunded purchase's entitlement
+   * ends, all in one transaction. `inTransaction` runs in it too (the admin log). Refunding again
+   * returns the first refund with `replayed`.
+   */
+  async refund(
+    saleId: string,
+    inTransaction: (tx: Db, sale: Sale) => Promise<void> = async () => {},
+  ): Promise<RefundResult> {
+    const result = await this.transaction(async (tx) => {
+      // Marking the sale first takes its row lock: a concurrent refund waits, then sees it marked.
+      const marked = await tx.sale.updateMany({
+        where: { id: saleId, refundedAt: null, credits: { gt: 0n } },
+        data: { refundedAt: this.now() },
+      });
+      const sale = await tx.sale.findUnique({ where: { id: saleId } });
+      if (!sale) throw notFound("Sale");
+      if (marked.count === 0) {
+        if (sale.credits === 0n) throw badInput("This sale cost nothing: there is nothing to refund");
+        const transaction = await tx.creditTransaction.findUniqueOrThrow({
+          where: {
+            accountId_idempotencyKey: { accountId: sale.buyerAccountId, idempotencyKey: key.refund(sale.id) },
+          },
+        });
+        return { sale, transaction, replayed: true };
+      }
+      const balance = await credit(tx, sale.buyerAccountId, sale.credits);
+      const transaction = await tx.creditTransaction.create({
+        data: {
+          accountId: sale.buyerAccountId,
+          kind: "REFUND",
+          amount: sale.credits,
+          balanceAfter: balance,
+          idempotencyKey: key.refund(sale.id),
+          reference: `sale:${sale.id}`,
+          datasetId: sale.datasetId,
+        },
+      });
+      if (sale.purchaseId !== null) await this.endRefundedEntitlement(tx, sale);
+      await reverseCharge(tx, sale);
+      await inTransaction(tx, sale);
+      return { sale, transaction, replayed: false };
+    });
+    if (!result.replayed) await this.watch.afterCredit(result.sale.buyerAccountId);
+    return result;
+  }
+
+  // A refunded purchase no longer grants access, unless a later sale (a renewal, a purchase made
+  // after this one) paid for the entitlement as it is now.
+  private async endRefundedEntitlement(tx: Db, sale: Sale): Promise<void> {
+    const latest = await tx.sale.findFirst({
+      where: { purchaseId: sale.purchaseId },
+      orderBy: { id: "desc" },
+      select: { id: true },
+    });
+    if (latest?.id !== sale.id) return;
+    await tx.purchase.updateMany({
+      where: { id: sale.purchaseId!, status: "ACTIVE" },
+      data: { status: "CANCELLED" },
+    });
+  }
+
+  /**
    * Records a METERED sale on its own. Prefer `settle(..., { sale })`, which writes it in the
    * charge's transaction; this is for reads charged in bulk elsewhere (an export job).
    */
   recordMeteredSale(input: MeteredSaleInput): Promise<Sale> {
-    return createMeteredSale(this.prisma, input);
+    return this.transaction((tx) => recordCharge(tx, { kind: "METERED", ...input }));
   }
 
   /** True while the account holds an active, unexpired entitlement to the dataset. */

@@ -1,6 +1,8 @@
 import "reflect-metadata";
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from "graphql";
 import { buildSchemaSync, type PubSub } from "type-graphql";
+import { AdminResolver } from "../admin/admin.resolver.js";
+import { EarningsResolver } from "../earnings/earnings.resolver.js";
 import { CatalogResolver } from "../catalog/catalog.resolver.js";
 import { CreditResolver } from "../credits/credit.resolver.js";
 import { DeliveryAttemptResolver, DeliveryResolver } from "../deliveries/delivery.resolver.js";
@@ -27,6 +29,8 @@ import { NodeResolver } from "./node.resolver.js";
 const resolvers = [
   NodeResolver,
   AccountResolver,
+  AdminResolver,
+  EarningsResolver,
   ApiKeyResolver,
   AuthResolver,
   CatalogResolver,

@@ -164,6 +164,12 @@ export type DeliveryTrigger =
   | 'ON_UPDATE'
   | 'SCHEDULE';
 
+export type EarningsEntryKind =
+  | 'PAYOUT'
+  | 'PAYOUT_REVERSAL'
+  | 'REFUND'
+  | 'SALE';
+
 export type GroupByInput = {
   /** DATE and DATETIME columns: group by time bucket. */
   bucket?: TimeBucket | null | undefined;
@@ -200,6 +206,11 @@ export type NewFieldPolicy =
   | 'ADD_COLUMN'
   | 'FAIL'
   | 'IGNORE';
+
+export type PayoutStatus =
+  | 'PAID'
+  | 'REJECTED'
+  | 'REQUESTED';
 
 /** FULL_REFRESH replaces the dataset atomically; INCREMENTAL upserts by key. */
 export type PipelineMode =
@@ -457,11 +468,14 @@ export type NodesAsSeenQueryVariables = Exact<{
 
 export type NodesAsSeenQuery = { nodes: Array<
     | { __typename: 'Account', id: string }
+    | { __typename: 'AdminLogEntry', id: string }
     | { __typename: 'ApiKey', id: string }
     | { __typename: 'CreditTransaction', id: string }
     | { __typename: 'Dataset', id: string }
     | { __typename: 'Delivery', id: string }
     | { __typename: 'DeliveryAttempt', id: string }
+    | { __typename: 'EarningsEntry', id: string }
+    | { __typename: 'Payout', id: string }
     | { __typename: 'Pipeline', id: string }
     | { __typename: 'PipelineLog', id: string }
     | { __typename: 'PipelineRun', id: string }
@@ -658,11 +672,14 @@ export type DeliveryAttemptsQueryVariables = Exact<{
 
 export type DeliveryAttemptsQuery = { node:
     | { __typename: 'Account' }
+    | { __typename: 'AdminLogEntry' }
     | { __typename: 'ApiKey' }
     | { __typename: 'CreditTransaction' }
     | { __typename: 'Dataset' }
     | { __typename: 'Delivery', id: string, status: DeliveryStatus, consecutiveFailures: number, attempts: { edges: Array<{ node: { id: string, eventId: string, eventType: string, attempt: number, status: DeliveryAttemptStatus, httpStatus: number | null, durationMs: number | null, responseExcerpt: string | null, error: string | null, nextAttemptAt: string | null, createdAt: string } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } }
     | { __typename: 'DeliveryAttempt' }
+    | { __typename: 'EarningsEntry' }
+    | { __typename: 'Payout' }
     | { __typename: 'Pipeline' }
     | { __typename: 'PipelineLog' }
     | { __typename: 'PipelineRun' }
@@ -670,6 +687,81 @@ export type DeliveryAttemptsQuery = { node:
     | { __typename: 'Source' }
     | { __typename: 'User' }
    | null };
+
+export type EarningsQueryVariables = Exact<{
+  accountId?: string | null | undefined;
+}>;
+
+
+export type EarningsQuery = { earnings: { balance: number, gross: number, fees: number, pending: number, paidOut: number } };
+
+export type EarningsEntriesQueryVariables = Exact<{
+  first?: number | null | undefined;
+  after?: string | null | undefined;
+}>;
+
+
+export type EarningsEntriesQuery = { earningsEntries: { edges: Array<{ node: { kind: EarningsEntryKind, gross: number, fee: number, feeBasisPoints: number, amount: number, balanceAfter: number, dataset: { slug: string } | null, sale: { id: string, kind: SaleKind } | null } }> } };
+
+export type PayoutsQueryVariables = Exact<{
+  status?: PayoutStatus | null | undefined;
+}>;
+
+
+export type PayoutsQuery = { payouts: { edges: Array<{ node: { id: string, amount: number, status: PayoutStatus, note: string | null } }> } };
+
+export type RequestPayoutMutationVariables = Exact<{
+  amount: number;
+  idempotencyKey?: string | null | undefined;
+}>;
+
+
+export type RequestPayoutMutation = { requestPayout: { replayed: boolean, payout: { id: string, amount: number, status: PayoutStatus } } };
+
+export type ApprovePayoutMutationVariables = Exact<{
+  id: string;
+  reference: string;
+}>;
+
+
+export type ApprovePayoutMutation = { approvePayout: { replayed: boolean, payout: { status: PayoutStatus, note: string | null } } };
+
+export type RejectPayoutMutationVariables = Exact<{
+  id: string;
+  reason: string;
+}>;
+
+
+export type RejectPayoutMutation = { rejectPayout: { replayed: boolean, payout: { status: PayoutStatus } } };
+
+export type RefundSaleMutationVariables = Exact<{
+  saleId: string;
+  reason: string;
+}>;
+
+
+export type RefundSaleMutation = { refundSale: { replayed: boolean, sale: { refundedAt: string | null }, transaction: { kind: CreditTransactionKind, amount: number, balanceAfter: number } } };
+
+export type SetPlatformFeeMutationVariables = Exact<{
+  basisPoints: number;
+}>;
+
+
+export type SetPlatformFeeMutation = { setPlatformFee: number };
+
+export type AdminLogQueryVariables = Exact<{
+  action?: string | null | undefined;
+}>;
+
+
+export type AdminLogQuery = { adminLog: { edges: Array<{ node: { actorId: string | null, action: string, targetType: string, targetId: string, details: Record<string, unknown> } }> } };
+
+export type BuyDatasetMutationVariables = Exact<{
+  datasetId: string;
+}>;
+
+
+export type BuyDatasetMutation = { purchaseDataset: { balance: number, sale: { id: string } } };
 
 export type DatasetsCountQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -704,6 +796,8 @@ export type IsoAccountFieldsFragment = { id: string, name: string, slug: string,
 
 type IsoNodeFields_Account_Fragment = { __typename: 'Account', id: string, name: string, slug: string, creditBalance: number, status: AccountStatus, rateLimitPerMinute: number | null, plan: { code: PlanCode } };
 
+type IsoNodeFields_AdminLogEntry_Fragment = { __typename: 'AdminLogEntry', id: string };
+
 type IsoNodeFields_ApiKey_Fragment = { __typename: 'ApiKey', name: string, prefix: string, scopes: Array<string>, revokedAt: string | null, graceUntil: string | null, id: string };
 
 type IsoNodeFields_CreditTransaction_Fragment = { __typename: 'CreditTransaction', amount: number, balanceAfter: number, id: string, transactionKind: CreditTransactionKind, account: { id: string, name: string, slug: string, creditBalance: number, status: AccountStatus, rateLimitPerMinute: number | null, plan: { code: PlanCode } } | null };
@@ -713,6 +807,10 @@ type IsoNodeFields_Dataset_Fragment = { __typename: 'Dataset', slug: string, id:
 type IsoNodeFields_Delivery_Fragment = { __typename: 'Delivery', id: string };
 
 type IsoNodeFields_DeliveryAttempt_Fragment = { __typename: 'DeliveryAttempt', id: string };
+
+type IsoNodeFields_EarningsEntry_Fragment = { __typename: 'EarningsEntry', id: string };
+
+type IsoNodeFields_Payout_Fragment = { __typename: 'Payout', id: string };
 
 type IsoNodeFields_Pipeline_Fragment = { __typename: 'Pipeline', name: string, id: string, source: { id: string, name: string } | null, dataset: { id: string, slug: string, status: DatasetStatus } | null };
 
@@ -728,11 +826,14 @@ type IsoNodeFields_User_Fragment = { __typename: 'User', email: string, role: Us
 
 export type IsoNodeFieldsFragment =
   | IsoNodeFields_Account_Fragment
+  | IsoNodeFields_AdminLogEntry_Fragment
   | IsoNodeFields_ApiKey_Fragment
   | IsoNodeFields_CreditTransaction_Fragment
   | IsoNodeFields_Dataset_Fragment
   | IsoNodeFields_Delivery_Fragment
   | IsoNodeFields_DeliveryAttempt_Fragment
+  | IsoNodeFields_EarningsEntry_Fragment
+  | IsoNodeFields_Payout_Fragment
   | IsoNodeFields_Pipeline_Fragment
   | IsoNodeFields_PipelineLog_Fragment
   | IsoNodeFields_PipelineRun_Fragment
@@ -753,11 +854,14 @@ export type IsoNodeQueryVariables = Exact<{
 
 export type IsoNodeQuery = { node:
     | { __typename: 'Account', id: string, name: string, slug: string, creditBalance: number, status: AccountStatus, rateLimitPerMinute: number | null, plan: { code: PlanCode } }
+    | { __typename: 'AdminLogEntry', id: string }
     | { __typename: 'ApiKey', name: string, prefix: string, scopes: Array<string>, revokedAt: string | null, graceUntil: string | null, id: string }
     | { __typename: 'CreditTransaction', amount: number, balanceAfter: number, id: string, transactionKind: CreditTransactionKind, account: { id: string, name: string, slug: string, creditBalance: number, status: AccountStatus, rateLimitPerMinute: number | null, plan: { code: PlanCode } } | null }
     | { __typename: 'Dataset', slug: string, id: string, datasetStatus: DatasetStatus, publisher: { name: string, slug: string } | null }
     | { __typename: 'Delivery', id: string }
     | { __typename: 'DeliveryAttempt', id: string }
+    | { __typename: 'EarningsEntry', id: string }
+    | { __typename: 'Payout', id: string }
     | { __typename: 'Pipeline', name: string, id: string, source: { id: string, name: string } | null, dataset: { id: string, slug: string, status: DatasetStatus } | null }
     | { __typename: 'PipelineLog', id: string }
     | { __typename: 'PipelineRun', id: string, runStatus: PipelineRunStatus, pipeline: { id: string, name: string } | null }
@@ -773,11 +877,14 @@ export type IsoNodesQueryVariables = Exact<{
 
 export type IsoNodesQuery = { nodes: Array<
     | { __typename: 'Account', id: string, name: string, slug: string, creditBalance: number, status: AccountStatus, rateLimitPerMinute: number | null, plan: { code: PlanCode } }
+    | { __typename: 'AdminLogEntry', id: string }
     | { __typename: 'ApiKey', name: string, prefix: string, scopes: Array<string>, revokedAt: string | null, graceUntil: string | null, id: string }
     | { __typename: 'CreditTransaction', amount: number, balanceAfter: number, id: string, transactionKind: CreditTransactionKind, account: { id: string, name: string, slug: string, creditBalance: number, status: AccountStatus, rateLimitPerMinute: number | null, plan: { code: PlanCode } } | null }
     | { __typename: 'Dataset', slug: string, id: string, datasetStatus: DatasetStatus, publisher: { name: string, slug: string } | null }
     | { __typename: 'Delivery', id: string }
     | { __typename: 'DeliveryAttempt', id: string }
+    | { __typename: 'EarningsEntry', id: string }
+    | { __typename: 'Payout', id: string }
     | { __typename: 'Pipeline', name: string, id: string, source: { id: string, name: string } | null, dataset: { id: string, slug: string, status: DatasetStatus } | null }
     | { __typename: 'PipelineLog', id: string }
     | { __typename: 'PipelineRun', id: string, runStatus: PipelineRunStatus, pipeline: { id: string, name: string } | null }
@@ -1100,11 +1207,14 @@ export type NodeByIdQueryVariables = Exact<{
 
 export type NodeByIdQuery = { node:
     | { __typename: 'Account', name: string, id: string }
+    | { __typename: 'AdminLogEntry', id: string }
     | { __typename: 'ApiKey', id: string }
     | { __typename: 'CreditTransaction', id: string }
     | { __typename: 'Dataset', slug: string, id: string }
     | { __typename: 'Delivery', id: string }
     | { __typename: 'DeliveryAttempt', id: string }
+    | { __typename: 'EarningsEntry', id: string }
+    | { __typename: 'Payout', id: string }
     | { __typename: 'Pipeline', id: string }
     | { __typename: 'PipelineLog', id: string }
     | { __typename: 'PipelineRun', id: string }
@@ -1120,11 +1230,14 @@ export type NodesByIdsQueryVariables = Exact<{
 
 export type NodesByIdsQuery = { nodes: Array<
     | { __typename: 'Account', id: string }
+    | { __typename: 'AdminLogEntry', id: string }
     | { __typename: 'ApiKey', id: string }
     | { __typename: 'CreditTransaction', id: string }
     | { __typename: 'Dataset', slug: string, id: string }
     | { __typename: 'Delivery', id: string }
     | { __typename: 'DeliveryAttempt', id: string }
+    | { __typename: 'EarningsEntry', id: string }
+    | { __typename: 'Payout', id: string }
     | { __typename: 'Pipeline', id: string }
     | { __typename: 'PipelineLog', id: string }
     | { __typename: 'PipelineRun', id: string }
@@ -1184,6 +1297,9 @@ export type SourceNodeQueryVariables = Exact<{
 
 
 export type SourceNodeQuery = { node:
+    | { id: string }
+    | { id: string }
+    | { id: string }
     | { id: string }
     | { id: string }
     | { id: string }
@@ -1272,6 +1388,16 @@ export const RotateDeliverySecretDocument = {"kind":"Document","definitions":[{"
 export const RedeliverDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"Redeliver"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"attemptId"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"ID"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"redeliver"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"attemptId"},"value":{"kind":"Variable","name":{"kind":"Name","value":"attemptId"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"eventId"}},{"kind":"Field","name":{"kind":"Name","value":"delivery"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}}]}}]}}]}}]} as unknown as DocumentNode<RedeliverMutation, RedeliverMutationVariables>;
 export const DeliveriesDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"Deliveries"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"first"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"Int"}}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"datasetId"}},"type":{"kind":"NamedType","name":{"kind":"Name","value":"ID"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"deliveries"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"first"},"value":{"kind":"Variable","name":{"kind":"Name","value":"first"}}},{"kind":"Argument","name":{"kind":"Name","value":"datasetId"},"value":{"kind":"Variable","name":{"kind":"Name","value":"datasetId"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"edges"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"node"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"FragmentSpread","name":{"kind":"Name","value":"DeliveryFields"}}]}}]}},{"kind":"Field","name":{"kind":"Name","value":"pageInfo"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"hasNextPage"}}]}}]}}]}},{"kind":"FragmentDefinition","name":{"kind":"Name","value":"DeliveryFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"Delivery"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"kind"}},{"kind":"Field","name":{"kind":"Name","value":"config"}},{"kind":"Field","name":{"kind":"Name","value":"hasSecrets"}},{"kind":"Field","name":{"kind":"Name","value":"format"}},{"kind":"Field","name":{"kind":"Name","value":"gzip"}},{"kind":"Field","name":{"kind":"Name","value":"trigger"}},{"kind":"Field","name":{"kind":"Name","value":"schedule"}},{"kind":"Field","name":{"kind":"Name","value":"mode"}},{"kind":"Field","name":{"kind":"Name","value":"eventTypes"}},{"kind":"Field","name":{"kind":"Name","value":"status"}},{"kind":"Field","name":{"kind":"Name","value":"consecutiveFailures"}},{"kind":"Field","name":{"kind":"Name","value":"lastDeliveredVersion"}},{"kind":"Field","name":{"kind":"Name","value":"previousSecretExpiresAt"}},{"kind":"Field","name":{"kind":"Name","value":"createdAt"}},{"kind":"Field","name":{"kind":"Name","value":"updatedAt"}},{"kind":"Field","name":{"kind":"Name","value":"dataset"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}}]}}]}}]} as unknown as DocumentNode<DeliveriesQuery, DeliveriesQueryVariables>;
 export const DeliveryAttemptsDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"DeliveryAttempts"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"id"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"ID"}}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"first"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"Int"}}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"after"}},"type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"node"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"id"},"value":{"kind":"Variable","name":{"kind":"Name","value":"id"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"Delivery"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"status"}},{"kind":"Field","name":{"kind":"Name","value":"consecutiveFailures"}},{"kind":"Field","name":{"kind":"Name","value":"attempts"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"first"},"value":{"kind":"Variable","name":{"kind":"Name","value":"first"}}},{"kind":"Argument","name":{"kind":"Name","value":"after"},"value":{"kind":"Variable","name":{"kind":"Name","value":"after"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"edges"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"node"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"FragmentSpread","name":{"kind":"Name","value":"DeliveryAttemptFields"}}]}}]}},{"kind":"Field","name":{"kind":"Name","value":"pageInfo"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"hasNextPage"}},{"kind":"Field","name":{"kind":"Name","value":"endCursor"}}]}}]}}]}}]}}]}},{"kind":"FragmentDefinition","name":{"kind":"Name","value":"DeliveryAttemptFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"DeliveryAttempt"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"eventId"}},{"kind":"Field","name":{"kind":"Name","value":"eventType"}},{"kind":"Field","name":{"kind":"Name","value":"attempt"}},{"kind":"Field","name":{"kind":"Name","value":"status"}},{"kind":"Field","name":{"kind":"Name","value":"httpStatus"}},{"kind":"Field","name":{"kind":"Name","value":"durationMs"}},{"kind":"Field","name":{"kind":"Name","value":"responseExcerpt"}},{"kind":"Field","name":{"kind":"Name","value":"error"}},{"kind":"Field","name":{"kind":"Name","value":"nextAttemptAt"}},{"kind":"Field","name":{"kind":"Name","value":"createdAt"}}]}}]} as unknown as DocumentNode<DeliveryAttemptsQuery, DeliveryAttemptsQueryVariables>;
+export const EarningsDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"Earnings"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"accountId"}},"type":{"kind":"NamedType","name":{"kind":"Name","value":"ID"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"earnings"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"accountId"},"value":{"kind":"Variable","name":{"kind":"Name","value":"accountId"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"balance"}},{"kind":"Field","name":{"kind":"Name","value":"gross"}},{"kind":"Field","name":{"kind":"Name","value":"fees"}},{"kind":"Field","name":{"kind":"Name","value":"pending"}},{"kind":"Field","name":{"kind":"Name","value":"paidOut"}}]}}]}}]} as unknown as DocumentNode<EarningsQuery, EarningsQueryVariables>;
+export const EarningsEntriesDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"EarningsEntries"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"first"}},"type":{"kind":"NamedType","name":{"kind":"Name","value":"Int"}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"after"}},"type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"earningsEntries"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"first"},"value":{"kind":"Variable","name":{"kind":"Name","value":"first"}}},{"kind":"Argument","name":{"kind":"Name","value":"after"},"value":{"kind":"Variable","name":{"kind":"Name","value":"after"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"edges"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"node"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"kind"}},{"kind":"Field","name":{"kind":"Name","value":"gross"}},{"kind":"Field","name":{"kind":"Name","value":"fee"}},{"kind":"Field","name":{"kind":"Name","value":"feeBasisPoints"}},{"kind":"Field","name":{"kind":"Name","value":"amount"}},{"kind":"Field","name":{"kind":"Name","value":"balanceAfter"}},{"kind":"Field","name":{"kind":"Name","value":"dataset"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"slug"}}]}},{"kind":"Field","name":{"kind":"Name","value":"sale"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"kind"}}]}}]}}]}}]}}]}}]} as unknown as DocumentNode<EarningsEntriesQuery, EarningsEntriesQueryVariables>;
+export const PayoutsDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"Payouts"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"status"}},"type":{"kind":"NamedType","name":{"kind":"Name","value":"PayoutStatus"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"payouts"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"first"},"value":{"kind":"IntValue","value":"50"}},{"kind":"Argument","name":{"kind":"Name","value":"status"},"value":{"kind":"Variable","name":{"kind":"Name","value":"status"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"edges"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"node"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"amount"}},{"kind":"Field","name":{"kind":"Name","value":"status"}},{"kind":"Field","name":{"kind":"Name","value":"note"}}]}}]}}]}}]}}]} as unknown as DocumentNode<PayoutsQuery, PayoutsQueryVariables>;
+export const RequestPayoutDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"RequestPayout"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"amount"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"SafeInt"}}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"idempotencyKey"}},"type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"requestPayout"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"amount"},"value":{"kind":"Variable","name":{"kind":"Name","value":"amount"}}},{"kind":"Argument","name":{"kind":"Name","value":"idempotencyKey"},"value":{"kind":"Variable","name":{"kind":"Name","value":"idempotencyKey"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"replayed"}},{"kind":"Field","name":{"kind":"Name","value":"payout"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"amount"}},{"kind":"Field","name":{"kind":"Name","value":"status"}}]}}]}}]}}]} as unknown as DocumentNode<RequestPayoutMutation, RequestPayoutMutationVariables>;
+export const ApprovePayoutDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"ApprovePayout"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"id"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"ID"}}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"reference"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"approvePayout"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"id"},"value":{"kind":"Variable","name":{"kind":"Name","value":"id"}}},{"kind":"Argument","name":{"kind":"Name","value":"reference"},"value":{"kind":"Variable","name":{"kind":"Name","value":"reference"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"replayed"}},{"kind":"Field","name":{"kind":"Name","value":"payout"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"status"}},{"kind":"Field","name":{"kind":"Name","value":"note"}}]}}]}}]}}]} as unknown as DocumentNode<ApprovePayoutMutation, ApprovePayoutMutationVariables>;
+export const RejectPayoutDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"RejectPayout"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"id"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"ID"}}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"reason"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"rejectPayout"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"id"},"value":{"kind":"Variable","name":{"kind":"Name","value":"id"}}},{"kind":"Argument","name":{"kind":"Name","value":"reason"},"value":{"kind":"Variable","name":{"kind":"Name","value":"reason"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"replayed"}},{"kind":"Field","name":{"kind":"Name","value":"payout"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"status"}}]}}]}}]}}]} as unknown as DocumentNode<RejectPayoutMutation, RejectPayoutMutationVariables>;
+export const RefundSaleDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"RefundSale"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"saleId"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"ID"}}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"reason"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"refundSale"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"saleId"},"value":{"kind":"Variable","name":{"kind":"Name","value":"saleId"}}},{"kind":"Argument","name":{"kind":"Name","value":"reason"},"value":{"kind":"Variable","name":{"kind":"Name","value":"reason"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"replayed"}},{"kind":"Field","name":{"kind":"Name","value":"sale"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"refundedAt"}}]}},{"kind":"Field","name":{"kind":"Name","value":"transaction"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"kind"}},{"kind":"Field","name":{"kind":"Name","value":"amount"}},{"kind":"Field","name":{"kind":"Name","value":"balanceAfter"}}]}}]}}]}}]} as unknown as DocumentNode<RefundSaleMutation, RefundSaleMutationVariables>;
+export const SetPlatformFeeDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"SetPlatformFee"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"basisPoints"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"Int"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"setPlatformFee"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"basisPoints"},"value":{"kind":"Variable","name":{"kind":"Name","value":"basisPoints"}}}]}]}}]} as unknown as DocumentNode<SetPlatformFeeMutation, SetPlatformFeeMutationVariables>;
+export const AdminLogDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"AdminLog"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"action"}},"type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"adminLog"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"first"},"value":{"kind":"IntValue","value":"100"}},{"kind":"Argument","name":{"kind":"Name","value":"action"},"value":{"kind":"Variable","name":{"kind":"Name","value":"action"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"edges"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"node"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"actorId"}},{"kind":"Field","name":{"kind":"Name","value":"action"}},{"kind":"Field","name":{"kind":"Name","value":"targetType"}},{"kind":"Field","name":{"kind":"Name","value":"targetId"}},{"kind":"Field","name":{"kind":"Name","value":"details"}}]}}]}}]}}]}}]} as unknown as DocumentNode<AdminLogQuery, AdminLogQueryVariables>;
+export const BuyDatasetDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"BuyDataset"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"datasetId"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"ID"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"purchaseDataset"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"datasetId"},"value":{"kind":"Variable","name":{"kind":"Name","value":"datasetId"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"balance"}},{"kind":"Field","name":{"kind":"Name","value":"sale"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}}]}}]}}]}}]} as unknown as DocumentNode<BuyDatasetMutation, BuyDatasetMutationVariables>;
 export const DatasetsCountDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"DatasetsCount"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"datasets"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"first"},"value":{"kind":"IntValue","value":"1"}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"pageInfo"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"hasNextPage"}}]}}]}}]}}]} as unknown as DocumentNode<DatasetsCountQuery, DatasetsCountQueryVariables>;
 export const UpsertRecordsDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"UpsertRecords"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"datasetId"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"ID"}}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"records"}},"type":{"kind":"NonNullType","type":{"kind":"ListType","type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"JSON"}}}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"upsertRecords"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"datasetId"},"value":{"kind":"Variable","name":{"kind":"Name","value":"datasetId"}}},{"kind":"Argument","name":{"kind":"Name","value":"records"},"value":{"kind":"Variable","name":{"kind":"Name","value":"records"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"changedRows"}},{"kind":"Field","name":{"kind":"Name","value":"dataset"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"version"}},{"kind":"Field","name":{"kind":"Name","value":"rowCount"}},{"kind":"Field","name":{"kind":"Name","value":"lastUpdatedAt"}}]}}]}}]}}]} as unknown as DocumentNode<UpsertRecordsMutation, UpsertRecordsMutationVariables>;
 export const DeleteRecordsDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"DeleteRecords"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"datasetId"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"ID"}}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"keys"}},"type":{"kind":"NonNullType","type":{"kind":"ListType","type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"JSON"}}}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"deleteRecords"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"datasetId"},"value":{"kind":"Variable","name":{"kind":"Name","value":"datasetId"}}},{"kind":"Argument","name":{"kind":"Name","value":"keys"},"value":{"kind":"Variable","name":{"kind":"Name","value":"keys"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"changedRows"}},{"kind":"Field","name":{"kind":"Name","value":"dataset"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"version"}},{"kind":"Field","name":{"kind":"Name","value":"rowCount"}}]}}]}}]}}]} as unknown as DocumentNode<DeleteRecordsMutation, DeleteRecordsMutationVariables>;
