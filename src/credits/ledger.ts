@@ -25,6 +25,7 @@ import { noBalanceWatch, type BalanceWatch } from "./low-credit.js";
 import { AppError, badInput, conflict, notFound } from "../errors.js";
 import { isUniqueViolation, translatePrismaError } from "../db/prisma-errors.js";
 import { recordCharge, reverseCharge } from "../earnings/earnings.js";
+import { holdSpend, returnSpend } from "./spend-limits.js";
 import {
   Prisma,
   type CreditTransaction,
@@ -51,6 +52,8 @@ export interface ReservationMeta {
   /** What the hold is for: request id, operation name, export id. */
   reference: string;
   datasetId?: string;
+  /** The API key making the read: the hold counts against its spend limits (spend-limits.ts). */
+  apiKeyId?: string | null;
 }
 
 export interface SettleMeta {
@@ -216,8 +219,11 @@ export class Ledger {
     if (amount === 0n) {
       return Object.freeze({ id: null, accountId, amount, reference: meta.reference, datasetId });
     }
+    const apiKeyId = meta.apiKeyId ?? null;
     const row = await this.transaction(async (tx) => {
       const balance = await debit(tx, accountId, amount);
+      const now = this.now();
+      if (apiKeyId !== null) await holdSpend(tx, apiKeyId, amount, now);
       return tx.creditTransaction.create({
         data: {
           accountId,
@@ -226,6 +232,8 @@ export class Ledger {
           balanceAfter: balance,
           reference: meta.reference,
           datasetId,
+          apiKeyId,
+          createdAt: now,
         },
       });
     });
@@ -258,7 +266,9 @@ export class Ledger {
           throw new RangeError(`Cannot charge ${actual}: only ${hold.amount} credits are held`);
         }
         const balance = await credit(tx, hold.accountId, hold.amount - actual);
-        const common = { accountId: hold.accountId, datasetId: hold.datasetId };
+        if (hold.apiKeyId !== null)
+          await returnSpend(tx, hold.apiKeyId, hold.amount - actual, hold.createdAt);
+        const common = { accountId: hold.accountId, datasetId: hold.datasetId, apiKeyId: hold.apiKeyId };
         await tx.creditTransaction.create({
           data: {
             ...common,
@@ -306,10 +316,12 @@ export class Ledger {
       this.transaction(async (tx) => {
         const hold = await this.heldReservation(tx, reservationId, reservation.accountId);
         const balance = await credit(tx, hold.accountId, hold.amount);
+        if (hold.apiKeyId !== null) await returnSpend(tx, hold.apiKeyId, hold.amount, hold.createdAt);
         await tx.creditTransaction.create({
           data: {
             accountId: hold.accountId,
             datasetId: hold.datasetId,
+            apiKeyId: hold.apiKeyId,
             kind: "RELEASE",
             amount: hold.amount,
             balanceAfter: balance,
@@ -425,6 +437,7 @@ export class Ledger {
     buyerAccountId: string,
     dataset: PurchasableDataset,
     idempotencyKey?: string,
+    apiKeyId: string | null = null,
   ): Promise<PurchaseResult> {
     if (dataset.access !== "PURCHASED") {
       throw badInput(`This dataset is ${dataset.access}: there is nothing to buy`, { field: "datasetId" });
@@ -459,6 +472,7 @@ export class Ledger {
           });
         }
         const balance = await debit(tx, buyerAccountId, price);
+        if (apiKeyId !== null) await holdSpend(tx, apiKeyId, price, now);
         const entitlement = {
           status: "ACTIVE" as const,
           expiresAt: term === "MONTHLY" ? new Date(now.getTime() + SUBSCRIPTION_PERIOD_MS) : null,
@@ -486,6 +500,7 @@ export class Ledger {
             // Links the ledger row to its sale, which links to the entitlement.
             reference: `sale:${sale.id}`,
             datasetId: dataset.id,
+            apiKeyId,
           },
         });
         return { purchase, sale, transaction, replayed: false };
@@ -607,7 +622,14 @@ export class Ledger {
     tx: Db,
     id: string,
     accountId: string,
-  ): Promise<{ accountId: string; amount: bigint; reference: string | null; datasetId: string | null }> {
+  ): Promise<{
+    accountId: string;
+    amount: bigint;
+    reference: string | null;
+    datasetId: string | null;
+    apiKeyId: string | null;
+    createdAt: Date;
+  }> {
     const row = await tx.creditTransaction.findUnique({ where: { id } });
     if (!row || row.kind !== "RESERVATION" || row.accountId !== accountId) throw notFound("Reservation");
     return {
@@ -615,6 +637,8 @@ export class Ledger {
       amount: -row.amount,
       reference: row.reference,
       datasetId: row.datasetId,
+      apiKeyId: row.apiKeyId,
+      createdAt: row.createdAt,
     };
   }
 

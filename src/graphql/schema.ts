@@ -4,7 +4,7 @@ import { buildSchemaSync, type PubSub } from "type-graphql";
 import { AdminResolver } from "../admin/admin.resolver.js";
 import { EarningsResolver } from "../earnings/earnings.resolver.js";
 import { CatalogResolver } from "../catalog/catalog.resolver.js";
-import { CreditResolver } from "../credits/credit.resolver.js";
+import { CreditResolver, UsageLogEntryResolver } from "../credits/credit.resolver.js";
 import { DeliveryAttemptResolver, DeliveryResolver } from "../deliveries/delivery.resolver.js";
 import { AccountResolver } from "../identity/account.resolver.js";
 import { ApiKeyResolver } from "../identity/api-key.resolver.js";
@@ -35,6 +35,7 @@ const resolvers = [
   AuthResolver,
   CatalogResolver,
   CreditResolver,
+  UsageLogEntryResolver,
   IngestResolver,
   DatasetUpdateResolver,
   DeliveryAttemptResolver,

@@ -8,7 +8,7 @@ import type { Dataset, PrismaClient } from "../generated/prisma/client.js";
 import type { Ledger, Reservation } from "../credits/ledger.js";
 import { aggregateCost, readCost, recordLookupCost } from "../credits/pricing.js";
 import type { UsageRecorder } from "../credits/usage-recorder.js";
-import { authorize } from "../identity/authorization.js";
+import { authorize, checkKeyDatasets } from "../identity/authorization.js";
 import type { AuthenticatedCaller, Caller } from "../identity/caller.js";
 import { readScope } from "../identity/read-scope.js";
 import type { Logger } from "../observability/logger.js";
@@ -228,6 +228,7 @@ export class ReadService {
         ? await this.ledger.reserve(who.accountId, held, {
             reference: `export ${dataset.slug}`,
             datasetId: dataset.id,
+            apiKeyId: who.kind === "apiKey" ? who.apiKeyId : null,
           })
         : null;
     let batches: AsyncIterable<RecordRow[]>;
@@ -309,6 +310,7 @@ export class ReadService {
       where: { AND: [{ id: datasetId }, readScope(caller, "dataset")] },
     });
     if (!dataset) throw new AppError("NOT_FOUND", "Dataset not found");
+    checkKeyDatasets(who, dataset.id);
     // Publishers read their own data free, whatever its status; admins too.
     if (who.role === "ADMIN" || dataset.accountId === who.accountId)
       return { who, dataset, pricing: { kind: "free" } };
@@ -348,6 +350,7 @@ export class ReadService {
       reservation = await this.ledger.reserve(who.accountId, maxCost(pricing.pricePer100), {
         reference: `${operation} ${dataset.slug}`,
         datasetId: dataset.id,
+        apiKeyId: who.kind === "apiKey" ? who.apiKeyId : null,
       });
     }
     let outcome: { result: T; records: number; fixed?: boolean };
