@@ -4,7 +4,7 @@
 import type { Column } from "../catalog/columns.js";
 import type { ClickHouse } from "../db/clickhouse.js";
 import { AppError } from "../errors.js";
-import type { Dataset, PrismaClient } from "../generated/prisma/client.js";
+import { Prisma, type Dataset, type PrismaClient } from "../generated/prisma/client.js";
 import type { Ledger, Reservation } from "../credits/ledger.js";
 import { aggregateCost, readCost, recordLookupCost } from "../credits/pricing.js";
 import type { UsageRecorder } from "../credits/usage-recorder.js";
@@ -91,6 +91,17 @@ export interface Quote {
   credits: number;
   balance: number;
 }
+
+/** A dataset's free sample: marked as such wherever it is shown. */
+export interface DatasetSample {
+  rows: RecordRow[];
+  /** The rows the publisher offers (fewer come back when fewer match). */
+  size: number;
+  filter: RecordFilter | null;
+}
+
+/** Samples are a look before buying, not a free read path: a page at most. */
+export const MAX_SAMPLE_ROWS = 100;
 
 type Pricing = { kind: "free" } | { kind: "metered"; pricePer100: bigint };
 
@@ -181,6 +192,49 @@ export class ReadService {
    */
   async checkReadable(caller: Caller, datasetId: string): Promise<void> {
     await this.open(caller, datasetId);
+  }
+
+  /**
+   * The dataset's free sample, for anyone who may see the dataset (anonymous callers too, for a
+   * published one): the publisher's chosen rows, never charged, nothing written to the ledger.
+   * null when the publisher offers none.
+   */
+  async sample(caller: Caller, datasetId: string): Promise<DatasetSample | null> {
+    const dataset = await this.prisma.dataset.findFirst({
+      where: { AND: [{ id: datasetId }, readScope(caller, "dataset")] },
+    });
+    if (!dataset) throw new AppError("NOT_FOUND", "Dataset not found");
+    if (dataset.sampleRows === null) return null;
+    const filter = (dataset.sampleFilter ?? null) as RecordFilter | null;
+    const page = await this.reader.page(ref(dataset), { first: dataset.sampleRows, filter });
+    return { rows: page.items, size: dataset.sampleRows, filter };
+  }
+
+  /** The publisher picks the sample: `rows` rows (1..MAX_SAMPLE_ROWS) matching `filter`; null rows removes it. */
+  async setSample(
+    caller: Caller,
+    datasetId: string,
+    rows: number | null,
+    filter: RecordFilter | null,
+  ): Promise<Dataset> {
+    const who = authorize(caller, ["PUBLISHER", "datasets:write"]);
+    const dataset = await this.prisma.dataset.findFirst({
+      where: { AND: [{ id: datasetId }, readScope(caller, "dataset")] },
+    });
+    if (!dataset || (dataset.accountId !== who.accountId && who.role !== "ADMIN")) {
+      throw new AppError("NOT_FOUND", "Dataset not found");
+    }
+    if (rows !== null && (!Number.isSafeInteger(rows) || rows < 1 || rows > MAX_SAMPLE_ROWS)) {
+      throw new AppError("BAD_USER_INPUT", `rows must be 1 to ${MAX_SAMPLE_ROWS}`, { argument: "rows" });
+    }
+    if (filter) compileFilter(ref(dataset), filter); // a bad filter is refused now, not at every read
+    return this.prisma.dataset.update({
+      where: { id: dataset.id },
+      data: {
+        sampleRows: rows,
+        sampleFilter: rows === null || filter === null ? Prisma.DbNull : (filter as Prisma.InputJsonValue),
+      },
+    });
   }
 
   /** The largest page a read may ask for (MAX_LIMIT). */
