@@ -13,6 +13,11 @@ export const ErrorCode = {
   NOT_FOUND: "NOT_FOUND",
   /** The account cannot pay for the operation; carries `required` and `balance`. */
   INSUFFICIENT_CREDITS: "INSUFFICIENT_CREDITS",
+  /**
+   * The API key's own spend limit (per day or month) would be passed; carries `period`, `limit`,
+   * `spent`, `required`. The account's other keys are not affected.
+   */
+  SPEND_LIMIT_EXCEEDED: "SPEND_LIMIT_EXCEEDED",
   /** Over the plan's rate or quota; carries `retryAfterSeconds`. */
   RATE_LIMITED: "RATE_LIMITED",
   /** The write conflicts with existing state (unique value taken, run already in progress). */
@@ -43,6 +48,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   BAD_USER_INPUT: 400,
   NOT_FOUND: 404,
   INSUFFICIENT_CREDITS: 402,
+  SPEND_LIMIT_EXCEEDED: 402,
   RATE_LIMITED: 429,
   CONFLICT: 409,
   SERVICE_UNAVAILABLE: 503,

@@ -32,9 +32,15 @@ import { DropDispatcher } from "./deliveries/drop.dispatcher.js";
 import { DeliveryRouting } from "./deliveries/delivery.routing.js";
 import { DeliverySink } from "./deliveries/delivery.sink.js";
 import { outboundPolicy } from "./net/outbound.js";
+import { AdminService } from "./admin/admin.service.js";
+import { EarningsService } from "./earnings/earnings.service.js";
 
 export interface Services {
   accounts: AccountService;
+  /** The admin log. */
+  admin: AdminService;
+  /** Publishers' earnings, payouts, the platform fee and refunds. */
+  earnings: EarningsService;
   apiKeys: ApiKeyService;
   auth: AuthService;
   catalog: CatalogService;
@@ -131,6 +137,8 @@ export function createServices(
   events.addSink(new DeliverySink(routing, webhooks, drops));
   return {
     accounts: new AccountService(prisma, limits, events),
+    admin: new AdminService(prisma, limits),
+    earnings: new EarningsService(prisma, credits.ledger, limits),
     apiKeys: new ApiKeyService(prisma, config, encryption, limits, events),
     auth: new AuthService(prisma, config, encryption, nonces),
     catalog,

@@ -20,8 +20,13 @@ import {
   CreditTransactionConnection,
   TopUpPayload,
   UsageGroup,
+  UsageLogEntry,
+  UsageLogEntryConnection,
   UsageRow,
 } from "./credit.types.js";
+import { Dataset } from "../catalog/catalog.types.js";
+import { ApiKey } from "../identity/api-key.types.js";
+import type { UsageLogLine } from "./usage.js";
 
 @Resolver(() => CreditTransaction)
 export class CreditResolver {
@@ -72,6 +77,29 @@ export class CreditResolver {
   }
 
   @Authorized("account:read")
+  @Query(() => UsageLogEntryConnection, {
+    description: "Your usage, request by request, newest first (pages forward: first/after).",
+  })
+  async usageLog(
+    @Args(() => ConnectionArgs) args: ConnectionArgs,
+    @Arg("apiKeyId", () => ID, { nullable: true, description: "Only this key's requests." })
+    apiKeyId: string | null,
+    @Arg("datasetId", () => ID, { nullable: true, description: "Only this dataset." })
+    datasetId: string | null,
+    @Arg("accountId", () => ID, { nullable: true, description: "Admins: another account." })
+    accountId: string | null,
+    @Ctx() ctx: Context,
+  ) {
+    const filter = {
+      apiKeyId: apiKeyId ? decodeGlobalId(apiKeyId, ["ApiKey"]).id : null,
+      datasetId: datasetId ? decodeGlobalId(datasetId, ["Dataset"]).id : null,
+    };
+    const target = accountId ? decodeGlobalId(accountId, ["Account"]).id : null;
+    const page = await ctx.services.credits.usageLog(ctx.caller, args, filter, target);
+    return toConnection(page, (line: UsageLogLine) => Object.assign(new UsageLogEntry(), line));
+  }
+
+  @Authorized("account:read")
   @Query(() => [UsageRow], {
     description: "Your usage between from (inclusive) and to (exclusive), grouped.",
   })
@@ -85,5 +113,18 @@ export class CreditResolver {
   ) {
     const target = accountId ? decodeGlobalId(accountId, ["Account"]).id : null;
     return ctx.services.credits.usage(ctx.caller, { from, to, groupBy }, target);
+  }
+}
+
+@Resolver(() => UsageLogEntry)
+export class UsageLogEntryResolver {
+  @FieldResolver(() => Dataset, { nullable: true })
+  async dataset(@Root() line: UsageLogEntry, @Ctx() ctx: Context) {
+    return ctx.loaders.node("Dataset", line.datasetId);
+  }
+
+  @FieldResolver(() => ApiKey, { nullable: true, description: "null for dashboard sessions." })
+  async apiKey(@Root() line: UsageLogEntry, @Ctx() ctx: Context) {
+    return line.apiKeyId ? ctx.loaders.node("ApiKey", line.apiKeyId) : null;
   }
 }

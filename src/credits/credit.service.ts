@@ -4,14 +4,36 @@ import type { ClickHouse } from "../db/clickhouse.js";
 import { ModelReader } from "../db/model-reader.js";
 import { AppError } from "../errors.js";
 import type { Account, CreditTransaction, PrismaClient } from "../generated/prisma/client.js";
-import { authorize } from "../identity/authorization.js";
+import { authorize, checkKeyDatasets } from "../identity/authorization.js";
 import type { Caller } from "../identity/caller.js";
 import { readScope } from "../identity/read-scope.js";
 import type { PageLimits } from "../pagination.js";
 import { Ledger, type PurchaseResult, type TopUpResult } from "./ledger.js";
 import { noBalanceWatch, type BalanceWatch } from "./low-credit.js";
 import type { UsageRecorder } from "./usage-recorder.js";
-import { usageReport, type UsageGroupBy, type UsageReportRow } from "./usage.js";
+import {
+  usageLogPage,
+  usageReport,
+  type UsageGroupBy,
+  type UsageLogFilter,
+  type UsageLogKey,
+  type UsageLogLine,
+  type UsageReportRow,
+} from "./usage.js";
+import { decodeCursor, encodeCursor, pageRequest, type Page, type PageArgs } from "../pagination.js";
+
+function decodeLogCursor(cursor: string): UsageLogKey {
+  const key = decodeCursor(cursor, 5, "after");
+  const [seconds, ...rest] = key;
+  if (
+    typeof seconds !== "number" ||
+    !Number.isSafeInteger(seconds) ||
+    rest.some((v) => typeof v !== "string")
+  ) {
+    throw new AppError("BAD_USER_INPUT", "Invalid cursor", { argument: "after" });
+  }
+  return [seconds, ...(rest as [string, string, string, string])];
+}
 
 export class CreditService {
   readonly transactions: ModelReader<CreditTransaction>;
@@ -20,7 +42,7 @@ export class CreditService {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly clickhouse: ClickHouse,
-    limits: PageLimits,
+    private readonly limits: PageLimits,
     private readonly recorder: UsageRecorder,
     private readonly watch: BalanceWatch = noBalanceWatch,
   ) {
@@ -71,9 +93,11 @@ export class CreditService {
       where: { AND: [{ id: datasetId }, readScope(caller, "dataset")] },
     });
     if (!dataset) throw new AppError("NOT_FOUND", "Dataset not found");
+    checkKeyDatasets(who, dataset.id);
     if (dataset.status !== "PUBLISHED")
       throw new AppError("CONFLICT", "Only published datasets can be bought");
-    return this.ledger.purchase(who.accountId, dataset, idempotencyKey ?? undefined);
+    const apiKeyId = who.kind === "apiKey" ? who.apiKeyId : null;
+    return this.ledger.purchase(who.accountId, dataset, idempotencyKey ?? undefined, apiKeyId);
   }
 
   async balance(accountId: string): Promise<bigint> {
@@ -94,5 +118,37 @@ export class CreditService {
     // Events this process still holds are written first; other processes' within a second.
     await this.recorder.flush();
     return usageReport(this.clickhouse, target, range);
+  }
+
+  /**
+   * The caller's per-request usage log (admins: any account's), newest first: operation, dataset,
+   * records, credits, duration and key of every billed read. Pages forward only.
+   */
+  async usageLog(
+    caller: Caller,
+    args: PageArgs,
+    filter: UsageLogFilter,
+    accountId?: string | null,
+  ): Promise<Page<UsageLogLine>> {
+    const who = authorize(caller, ["account:read"]);
+    const target = accountId ?? who.accountId;
+    if (target !== who.accountId && who.role !== "ADMIN") {
+      throw new AppError("NOT_FOUND", "Account not found");
+    }
+    const request = pageRequest(args, this.limits);
+    if (request.direction !== "forward") {
+      throw new AppError("BAD_USER_INPUT", "usageLog pages forward only: use first and after", {
+        argument: "last",
+      });
+    }
+    const after = request.after === null ? null : decodeLogCursor(request.after);
+    await this.recorder.flush();
+    const page = await usageLogPage(this.clickhouse, target, filter, request.size, after);
+    return {
+      items: page.lines,
+      cursors: page.keys.map((key) => encodeCursor(key)),
+      hasNextPage: page.hasNextPage,
+      hasPreviousPage: after !== null,
+    };
   }
 }

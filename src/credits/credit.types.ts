@@ -81,3 +81,30 @@ export class TopUpPayload {
   })
   replayed!: boolean;
 }
+
+@ObjectType({ description: "What one request did to one dataset: a line of the usage log." })
+export class UsageLogEntry {
+  datasetId!: string;
+  apiKeyId!: string | null;
+
+  @Field(() => Date, { description: "When it happened, to the second." })
+  at!: Date;
+
+  @Field(() => String, { description: "The request's id (X-Request-Id), to match logs and receipts." })
+  requestId!: string;
+
+  @Field(() => String, { description: "records, record, aggregate, export, delivery..." })
+  operation!: string;
+
+  @Field(() => SafeInt)
+  records!: number;
+
+  @Field(() => SafeInt)
+  credits!: number;
+
+  @Field(() => SafeInt)
+  durationMs!: number;
+}
+
+@ObjectType()
+export class UsageLogEntryConnection extends ConnectionType(UsageLogEntry) {}

@@ -17,11 +17,10 @@
 // idempotency key `release:<reservation id>`, so the unique (account, key) index makes it
 // impossible to give a hold back twice (a settle after a release, a double settle): CONFLICT.
 //
-// Sellers: a sale is recorded as a Sale row (what the publisher earned, for sales reports and
-// payouts); the seller's credit balance is not touched here. Crediting sellers on every read would
-// lock the publisher's account row from every buyer's request (one hot row per popular dataset)
-// and would need two account locks in a fixed order; proceeds are paid out from Sale rows instead
-// (SALE_PROCEEDS entries, by a payout job).
+// Sellers: every charge that pays a publisher (a metered read's settle, a purchase) calls
+// earnings/earnings.ts `recordCharge` inside its transaction: the Sale row, the publisher's
+// earnings entry and the platform fee are written with the buyer's debit or not at all. The
+// publisher's earnings are their own ledger (earnings_entries), not this one.
 import { noBalanceWatch, type BalanceWatch } from "./low-credit.js";
 import { AppError, badInput, conflict, notFound } from "../errors.js";
 import { isUniqueViolation, translatePrismaError } from "../db/prisma-errors.js";
@@ -29,6 +28,8 @@ import { unavailableStore } from "../db/store-unavailable.js";
 
 /** How often settles and releases cut short by a PostgreSQL outage are retried. */
 const OWED_RETRY_MS = 1000;
+import { recordCharge, reverseCharge } from "../earnings/earnings.js";
+import { holdSpend, returnSpend } from "./spend-limits.js";
 import {
   Prisma,
   type CreditTransaction,
@@ -55,6 +56,8 @@ export interface ReservationMeta {
   /** What the hold is for: request id, operation name, export id. */
   reference: string;
   datasetId?: string;
+  /** The API key making the read: the hold counts against its spend limits (spend-limits.ts). */
+  apiKeyId?: string | null;
 }
 
 export interface SettleMeta {
@@ -63,7 +66,7 @@ export interface SettleMeta {
   /**
    * Records the METERED sale in the same transaction as the charge (needs the reservation's
    * datasetId), so a charge can never exist without the publisher's sale or the other way round.
-   * A read that returned no records makes no sale.
+   * A read that returned no records and cost nothing makes no sale.
    */
   sale?: { sellerAccountId: string; records: number };
 }
@@ -96,6 +99,14 @@ export interface PurchaseResult {
   replayed: boolean;
 }
 
+export interface RefundResult {
+  sale: Sale;
+  /** The buyer's REFUND ledger row. */
+  transaction: CreditTransaction;
+  /** True when the sale was refunded before and nothing was applied this time. */
+  replayed: boolean;
+}
+
 export interface TopUpResult {
   transaction: CreditTransaction;
   /** True when the idempotency key was seen before and nothing was applied this time. */
@@ -111,6 +122,7 @@ const key = {
   topUp: (k: string) => `top-up:${k}`,
   purchase: (k: string) => `purchase:${k}`,
   release: (reservationId: string) => `release:${reservationId}`,
+  refund: (saleId: string) => `refund:${saleId}`,
   charge: (reservationId: string) => `charge:${reservationId}`,
 };
 
@@ -183,23 +195,6 @@ async function credit(db: Db, accountId: string, amount: bigint): Promise<bigint
   return BigInt(rows[0].credit_balance);
 }
 
-function createMeteredSale(db: Db, input: MeteredSaleInput): Promise<Sale> {
-  if (!Number.isSafeInteger(input.records) || input.records < 0) {
-    throw new RangeError(`records must be a non-negative integer, got ${input.records}`);
-  }
-  assertAmount("credits", input.credits);
-  return db.sale.create({
-    data: {
-      kind: "METERED",
-      datasetId: input.datasetId,
-      buyerAccountId: input.buyerAccountId,
-      sellerAccountId: input.sellerAccountId,
-      credits: input.credits,
-      records: BigInt(input.records),
-    },
-  });
-}
-
 export class Ledger {
   constructor(
     private readonly prisma: PrismaClient,
@@ -228,8 +223,11 @@ export class Ledger {
     if (amount === 0n) {
       return Object.freeze({ id: null, accountId, amount, reference: meta.reference, datasetId });
     }
+    const apiKeyId = meta.apiKeyId ?? null;
     const row = await this.transaction(async (tx) => {
       const balance = await debit(tx, accountId, amount);
+      const now = this.now();
+      if (apiKeyId !== null) await holdSpend(tx, apiKeyId, amount, now);
       return tx.creditTransaction.create({
         data: {
           accountId,
@@ -238,6 +236,8 @@ export class Ledger {
           balanceAfter: balance,
           reference: meta.reference,
           datasetId,
+          apiKeyId,
+          createdAt: now,
         },
       });
     });
@@ -270,7 +270,9 @@ export class Ledger {
           throw new RangeError(`Cannot charge ${actual}: only ${hold.amount} credits are held`);
         }
         const balance = await credit(tx, hold.accountId, hold.amount - actual);
-        const common = { accountId: hold.accountId, datasetId: hold.datasetId };
+        if (hold.apiKeyId !== null)
+          await returnSpend(tx, hold.apiKeyId, hold.amount - actual, hold.createdAt);
+        const common = { accountId: hold.accountId, datasetId: hold.datasetId, apiKeyId: hold.apiKeyId };
         await tx.creditTransaction.create({
           data: {
             ...common,
@@ -291,8 +293,11 @@ export class Ledger {
             reference: meta.reference ?? hold.reference,
           },
         });
-        if (meta.sale && meta.sale.records > 0 && hold.datasetId !== null) {
-          await createMeteredSale(tx, {
+        // Whatever the buyer paid reaches the publisher (a fixed-price aggregate of no rows too).
+        if (meta.sale && (meta.sale.records > 0 || actual > 0n) && hold.datasetId !== null) {
+          // The publisher's side of the charge (earnings/earnings.ts), in this transaction.
+          await recordCharge(tx, {
+            kind: "METERED",
             buyerAccountId: hold.accountId,
             sellerAccountId: meta.sale.sellerAccountId,
             datasetId: hold.datasetId,
@@ -315,10 +320,12 @@ export class Ledger {
       this.transaction(async (tx) => {
         const hold = await this.heldReservation(tx, reservationId, reservation.accountId);
         const balance = await credit(tx, hold.accountId, hold.amount);
+        if (hold.apiKeyId !== null) await returnSpend(tx, hold.apiKeyId, hold.amount, hold.createdAt);
         await tx.creditTransaction.create({
           data: {
             accountId: hold.accountId,
             datasetId: hold.datasetId,
+            apiKeyId: hold.apiKeyId,
             kind: "RELEASE",
             amount: hold.amount,
             balanceAfter: balance,
@@ -434,6 +441,7 @@ export class Ledger {
     buyerAccountId: string,
     dataset: PurchasableDataset,
     idempotencyKey?: string,
+    apiKeyId: string | null = null,
   ): Promise<PurchaseResult> {
     if (dataset.access !== "PURCHASED") {
       throw badInput(`This dataset is ${dataset.access}: there is nothing to buy`, { field: "datasetId" });
@@ -468,6 +476,7 @@ export class Ledger {
           });
         }
         const balance = await debit(tx, buyerAccountId, price);
+        if (apiKeyId !== null) await holdSpend(tx, apiKeyId, price, now);
         const entitlement = {
           status: "ACTIVE" as const,
           expiresAt: term === "MONTHLY" ? new Date(now.getTime() + SUBSCRIPTION_PERIOD_MS) : null,
@@ -477,15 +486,13 @@ export class Ledger {
           : await tx.purchase.create({
               data: { accountId: buyerAccountId, datasetId: dataset.id, ...entitlement },
             });
-        const sale = await tx.sale.create({
-          data: {
-            kind: term === "MONTHLY" ? "SUBSCRIPTION" : "PURCHASE",
-            datasetId: dataset.id,
-            buyerAccountId,
-            sellerAccountId: dataset.accountId,
-            purchaseId: purchase.id,
-            credits: price,
-          },
+        const sale = await recordCharge(tx, {
+          kind: term === "MONTHLY" ? "SUBSCRIPTION" : "PURCHASE",
+          datasetId: dataset.id,
+          buyerAccountId,
+          sellerAccountId: dataset.accountId,
+          purchaseId: purchase.id,
+          credits: price,
         });
         const transaction = await tx.creditTransaction.create({
           data: {
@@ -497,6 +504,7 @@ export class Ledger {
             // Links the ledger row to its sale, which links to the entitlement.
             reference: `sale:${sale.id}`,
             datasetId: dataset.id,
+            apiKeyId,
           },
         });
         return { purchase, sale, transaction, replayed: false };
@@ -510,11 +518,74 @@ export class Ledger {
   }
 
   /**
+   * Refunds a sale whole, once: the buyer gets its credits back (REFUND), the publisher's earnings
+   * and the platform fee are reversed (earnings/earnings.ts), and a refunded purchase's entitlement
+   * ends, all in one transaction. `inTransaction` runs in it too (the admin log). Refunding again
+   * returns the first refund with `replayed`.
+   */
+  async refund(
+    saleId: string,
+    inTransaction: (tx: Db, sale: Sale) => Promise<void> = async () => {},
+  ): Promise<RefundResult> {
+    const result = await this.transaction(async (tx) => {
+      // Marking the sale first takes its row lock: a concurrent refund waits, then sees it marked.
+      const marked = await tx.sale.updateMany({
+        where: { id: saleId, refundedAt: null, credits: { gt: 0n } },
+        data: { refundedAt: this.now() },
+      });
+      const sale = await tx.sale.findUnique({ where: { id: saleId } });
+      if (!sale) throw notFound("Sale");
+      if (marked.count === 0) {
+        if (sale.credits === 0n) throw badInput("This sale cost nothing: there is nothing to refund");
+        const transaction = await tx.creditTransaction.findUniqueOrThrow({
+          where: {
+            accountId_idempotencyKey: { accountId: sale.buyerAccountId, idempotencyKey: key.refund(sale.id) },
+          },
+        });
+        return { sale, transaction, replayed: true };
+      }
+      const balance = await credit(tx, sale.buyerAccountId, sale.credits);
+      const transaction = await tx.creditTransaction.create({
+        data: {
+          accountId: sale.buyerAccountId,
+          kind: "REFUND",
+          amount: sale.credits,
+          balanceAfter: balance,
+          idempotencyKey: key.refund(sale.id),
+          reference: `sale:${sale.id}`,
+          datasetId: sale.datasetId,
+        },
+      });
+      if (sale.purchaseId !== null) await this.endRefundedEntitlement(tx, sale);
+      await reverseCharge(tx, sale);
+      await inTransaction(tx, sale);
+      return { sale, transaction, replayed: false };
+    });
+    if (!result.replayed) await this.watch.afterCredit(result.sale.buyerAccountId);
+    return result;
+  }
+
+  // A refunded purchase no longer grants access, unless a later sale (a renewal, a purchase made
+  // after this one) paid for the entitlement as it is now.
+  private async endRefundedEntitlement(tx: Db, sale: Sale): Promise<void> {
+    const latest = await tx.sale.findFirst({
+      where: { purchaseId: sale.purchaseId },
+      orderBy: { id: "desc" },
+      select: { id: true },
+    });
+    if (latest?.id !== sale.id) return;
+    await tx.purchase.updateMany({
+      where: { id: sale.purchaseId!, status: "ACTIVE" },
+      data: { status: "CANCELLED" },
+    });
+  }
+
+  /**
    * Records a METERED sale on its own. Prefer `settle(..., { sale })`, which writes it in the
    * charge's transaction; this is for reads charged in bulk elsewhere (an export job).
    */
   recordMeteredSale(input: MeteredSaleInput): Promise<Sale> {
-    return createMeteredSale(this.prisma, input);
+    return this.transaction((tx) => recordCharge(tx, { kind: "METERED", ...input }));
   }
 
   /** True while the account holds an active, unexpired entitlement to the dataset. */
@@ -555,7 +626,14 @@ export class Ledger {
     tx: Db,
     id: string,
     accountId: string,
-  ): Promise<{ accountId: string; amount: bigint; reference: string | null; datasetId: string | null }> {
+  ): Promise<{
+    accountId: string;
+    amount: bigint;
+    reference: string | null;
+    datasetId: string | null;
+    apiKeyId: string | null;
+    createdAt: Date;
+  }> {
     const row = await tx.creditTransaction.findUnique({ where: { id } });
     if (!row || row.kind !== "RESERVATION" || row.accountId !== accountId) throw notFound("Reservation");
     return {
@@ -563,6 +641,8 @@ export class Ledger {
       amount: -row.amount,
       reference: row.reference,
       datasetId: row.datasetId,
+      apiKeyId: row.apiKeyId,
+      createdAt: row.createdAt,
     };
   }
 

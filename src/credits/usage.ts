@@ -3,7 +3,7 @@
 // PostgreSQL is what the account paid; these rows are what it did, at request granularity.
 import { badInput } from "../errors.js";
 import type { ClickHouse } from "../db/clickhouse.js";
-import { ident, sql, type Sql } from "../db/sql.js";
+import { ident, join, sql, type Sql } from "../db/sql.js";
 
 export interface UsageEvent {
   accountId: string;
@@ -111,4 +111,93 @@ export async function usageReport(
     records: Number(row.total_records),
     credits: Number(row.total_credits),
   }));
+}
+
+/** One line of an account's usage log: what one request did to one dataset. */
+export interface UsageLogLine {
+  at: Date;
+  requestId: string;
+  apiKeyId: string | null;
+  datasetId: string;
+  operation: string;
+  records: number;
+  credits: number;
+  durationMs: number;
+}
+
+export interface UsageLogFilter {
+  apiKeyId?: string | null;
+  datasetId?: string | null;
+}
+
+interface LogRow {
+  at_s: string | number;
+  request_id: string;
+  dataset_id: string;
+  operation: string;
+  api_key_id: string;
+  total_records: string | number;
+  total_credits: string | number;
+  total_ms: string | number;
+}
+
+/** The log's sort key, newest first: (second, request, dataset, operation, key). */
+export type UsageLogKey = readonly [number, string, string, string, string];
+
+/**
+ * A page of the account's usage log, newest first, after `after` (a key from a previous page).
+ * One line per request, dataset, operation and key (a request that read one dataset twice the same
+ * way shows once, summed), so the key is unique and keyset paging never skips or repeats a line.
+ */
+export async function usageLogPage(
+  ch: ClickHouse,
+  accountId: string,
+  filter: UsageLogFilter,
+  size: number,
+  after: UsageLogKey | null,
+): Promise<{ lines: UsageLogLine[]; keys: UsageLogKey[]; hasNextPage: boolean }> {
+  const conditions = [sql`account_id = ${accountId}`];
+  if (filter.apiKeyId) conditions.push(sql`api_key_id = ${filter.apiKeyId}`);
+  if (filter.datasetId) conditions.push(sql`dataset_id = ${filter.datasetId}`);
+  if (after) conditions.push(beforeKey(after));
+  const rows = await ch.query<LogRow>(sql`
+    SELECT toUInt32(occurred_at) AS at_s, request_id, dataset_id, operation, api_key_id,
+      sum(records) AS total_records, sum(credits) AS total_credits, sum(duration_ms) AS total_ms
+    FROM ${ident(ch.database, "usage_events")}
+    WHERE ${join(conditions, " AND ")}
+    GROUP BY occurred_at, request_id, dataset_id, operation, api_key_id
+    ORDER BY at_s DESC, request_id DESC, dataset_id DESC, operation DESC, api_key_id DESC
+    LIMIT ${size + 1}`);
+  const page = rows.slice(0, size);
+  return {
+    lines: page.map((row) => ({
+      at: new Date(Number(row.at_s) * 1000),
+      requestId: row.request_id,
+      apiKeyId: row.api_key_id === "" ? null : row.api_key_id,
+      datasetId: row.dataset_id,
+      operation: row.operation,
+      records: Number(row.total_records),
+      credits: Number(row.total_credits),
+      durationMs: Number(row.total_ms),
+    })),
+    keys: page.map((row) => [
+      Number(row.at_s),
+      row.request_id,
+      row.dataset_id,
+      row.operation,
+      row.api_key_id,
+    ]),
+    hasNextPage: rows.length > size,
+  };
+}
+
+// Rows strictly after `key` in the log's order (descending on every column), spelled out column
+// by column: 18.16 cannot compare tuples.
+function beforeKey(key: UsageLogKey): Sql {
+  const [seconds, requestId, datasetId, operation, apiKeyId] = key;
+  const at = new Date(seconds * 1000);
+  return sql`(occurred_at < ${at} OR (occurred_at = ${at} AND (request_id < ${requestId}
+    OR (request_id = ${requestId} AND (dataset_id < ${datasetId}
+    OR (dataset_id = ${datasetId} AND (operation < ${operation}
+    OR (operation = ${operation} AND api_key_id < ${apiKeyId}))))))))`;
 }

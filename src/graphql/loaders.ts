@@ -1,7 +1,9 @@
 // Per-request DataLoaders, one per node type, so `node(id:)`, `nodes(ids:)` and relation fields
 // batch into one query per type per tick, always through the caller's read scope.
 import DataLoader from "dataloader";
+import { AdminLogEntry } from "../admin/admin.types.js";
 import { Dataset } from "../catalog/catalog.types.js";
+import { EarningsEntry, Payout } from "../earnings/earnings.types.js";
 import { CreditTransaction } from "../credits/credit.types.js";
 import { Account } from "../identity/account.types.js";
 import { ApiKey } from "../identity/api-key.types.js";
@@ -32,6 +34,9 @@ function nodeType<Row extends { id: string }>(
 /** Every type `node(id:)` resolves. A new node type is added here and nowhere else. */
 export const NODE_TYPES = {
   Account: nodeType((s) => s.accounts.accounts, Account.from),
+  AdminLogEntry: nodeType((s) => s.admin.log, AdminLogEntry.from),
+  EarningsEntry: nodeType((s) => s.earnings.entries, EarningsEntry.from),
+  Payout: nodeType((s) => s.earnings.payouts, Payout.from),
   ApiKey: nodeType((s) => s.apiKeys.keys, ApiKey.from),
   User: nodeType((s) => s.accounts.users, User.from),
   CreditTransaction: nodeType((s) => s.credits.transactions, CreditTransaction.from),

@@ -1,8 +1,10 @@
 import "reflect-metadata";
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from "graphql";
 import { buildSchemaSync, type PubSub } from "type-graphql";
+import { AdminResolver } from "../admin/admin.resolver.js";
+import { EarningsResolver } from "../earnings/earnings.resolver.js";
 import { CatalogResolver } from "../catalog/catalog.resolver.js";
-import { CreditResolver } from "../credits/credit.resolver.js";
+import { CreditResolver, UsageLogEntryResolver } from "../credits/credit.resolver.js";
 import { DeliveryAttemptResolver, DeliveryResolver } from "../deliveries/delivery.resolver.js";
 import { AccountResolver } from "../identity/account.resolver.js";
 import { ApiKeyResolver } from "../identity/api-key.resolver.js";
@@ -27,10 +29,13 @@ import { NodeResolver } from "./node.resolver.js";
 const resolvers = [
   NodeResolver,
   AccountResolver,
+  AdminResolver,
+  EarningsResolver,
   ApiKeyResolver,
   AuthResolver,
   CatalogResolver,
   CreditResolver,
+  UsageLogEntryResolver,
   IngestResolver,
   DatasetUpdateResolver,
   DeliveryAttemptResolver,

@@ -7,7 +7,9 @@ import { AppError } from "../errors.js";
 import { newEvent, type AccessRevoked, type EventBus } from "../events/events.js";
 import type { ApiKey, PrismaClient } from "../generated/prisma/client.js";
 import type { PageLimits } from "../pagination.js";
+import { spendPeriods, spent } from "../credits/spend-limits.js";
 import { authorize } from "./authorization.js";
+import { readScope } from "./read-scope.js";
 import { ROLE_SCOPES, isScope, type Caller, type Scope } from "./caller.js";
 import { generateSigningSecret } from "./request-signing.js";
 import { generateApiKey } from "./secrets.js";
@@ -19,7 +21,14 @@ export interface NewKey {
   signingSecret: string | null;
 }
 
-export interface CreateApiKeyInput {
+export interface ApiKeyLimits {
+  dailySpendLimit?: number | null;
+  monthlySpendLimit?: number | null;
+  /** Raw dataset ids. */
+  datasetIds?: readonly string[] | null;
+}
+
+export interface CreateApiKeyInput extends ApiKeyLimits {
   name: string;
   scopes?: readonly string[] | null;
   expiresAt?: Date | null;
@@ -50,6 +59,7 @@ export class ApiKeyService {
     if (input.expiresAt && input.expiresAt <= this.now()) {
       throw new AppError("BAD_USER_INPUT", "expiresAt must be in the future", { argument: "expiresAt" });
     }
+    const limits = await this.checkLimits(caller, input);
     const key = generateApiKey();
     const signingSecret = input.requireSignature ? generateSigningSecret() : null;
     const apiKey = await this.prisma.apiKey.create({
@@ -63,9 +73,27 @@ export class ApiKeyService {
         expiresAt: input.expiresAt ?? null,
         requireSignature: signingSecret !== null,
         signingSecretEncrypted: signingSecret && this.encryption.encrypt(signingSecret),
+        ...limits,
       },
     });
     return { apiKey, secret: key.key, signingSecret };
+  }
+
+  /** Replaces the key's spend limits and dataset list; they apply from its next request. */
+  async setLimits(caller: Caller, id: string, input: ApiKeyLimits): Promise<ApiKey> {
+    const key = await this.ownKey(caller, id);
+    const limits = await this.checkLimits(caller, input);
+    return this.prisma.apiKey.update({ where: { id: key.id }, data: limits });
+  }
+
+  /** Credits the key spent today and this month (UTC), holds of reads in flight included. */
+  async spend(id: string): Promise<{ today: bigint; thisMonth: bigint }> {
+    const periods = spendPeriods(this.now());
+    const [today, thisMonth] = await Promise.all([
+      spent(this.prisma, id, "DAY", periods.DAY),
+      spent(this.prisma, id, "MONTH", periods.MONTH),
+    ]);
+    return { today, thisMonth };
   }
 
   async revoke(caller: Caller, id: string): Promise<ApiKey> {
@@ -118,6 +146,9 @@ export class ApiKeyService {
           requireSignature: old.requireSignature,
           signingSecretEncrypted: signingSecret && this.encryption.encrypt(signingSecret),
           rotatedFromId: old.id,
+          dailySpendLimit: old.dailySpendLimit,
+          monthlySpendLimit: old.monthlySpendLimit,
+          datasetIds: old.datasetIds,
         },
       }),
     ]);
@@ -134,6 +165,35 @@ export class ApiKeyService {
       select: { id: true },
     });
     return { ...key, rotatedToId: rotatedTo?.id ?? null };
+  }
+
+  private async checkLimits(caller: Caller, input: ApiKeyLimits) {
+    const limit = (value: number | null | undefined, argument: string): bigint | null => {
+      if (value == null) return null;
+      if (!Number.isSafeInteger(value) || value < 1) {
+        throw new AppError("BAD_USER_INPUT", `${argument} must be a whole number of credits >= 1`, {
+          argument,
+        });
+      }
+      return BigInt(value);
+    };
+    const datasetIds = [...new Set(input.datasetIds ?? [])];
+    if (datasetIds.length > 100) {
+      throw new AppError("BAD_USER_INPUT", "A key may be limited to at most 100 datasets", {
+        argument: "datasetIds",
+      });
+    }
+    if (datasetIds.length > 0) {
+      const visible = await this.prisma.dataset.count({
+        where: { AND: [{ id: { in: datasetIds } }, readScope(caller, "dataset")] },
+      });
+      if (visible !== datasetIds.length) throw new AppError("NOT_FOUND", "Dataset not found");
+    }
+    return {
+      dailySpendLimit: limit(input.dailySpendLimit, "dailySpendLimit"),
+      monthlySpendLimit: limit(input.monthlySpendLimit, "monthlySpendLimit"),
+      datasetIds,
+    };
   }
 
   private grantableScopes(role: keyof typeof ROLE_SCOPES, requested?: readonly string[] | null): Scope[] {

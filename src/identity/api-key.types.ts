@@ -1,12 +1,15 @@
 import { ArgsType, Field, ID, InputType, Int, ObjectType } from "type-graphql";
 import type { ApiKey as ApiKeyRow } from "../generated/prisma/client.js";
 import { ConnectionType, Node, encodeGlobalId } from "../graphql/relay.js";
+import { SafeInt } from "../graphql/scalars.js";
 
 @ObjectType({
   implements: Node,
   description: "An API key. The secret is shown once, when created or rotated.",
 })
 export class ApiKey extends Node {
+  rawId!: string;
+
   @Field(() => String)
   name!: string;
 
@@ -34,6 +37,21 @@ export class ApiKey extends Node {
   @Field(() => Date, { nullable: true, description: "Set on a rotated key: it stops working at this time." })
   graceUntil!: Date | null;
 
+  @Field(() => SafeInt, {
+    nullable: true,
+    description: "Credits it may spend per UTC day; null: no limit of its own.",
+  })
+  dailySpendLimit!: number | null;
+
+  @Field(() => SafeInt, {
+    nullable: true,
+    description: "Credits it may spend per UTC month; null: no limit of its own.",
+  })
+  monthlySpendLimit!: number | null;
+
+  @Field(() => [ID], { description: "The datasets it may read and buy; empty: all its account may." })
+  datasetIds!: string[];
+
   static from(row: ApiKeyRow): ApiKey {
     return Object.assign(new ApiKey(), {
       id: encodeGlobalId("ApiKey", row.id),
@@ -46,6 +64,10 @@ export class ApiKey extends Node {
       expiresAt: row.expiresAt,
       revokedAt: row.revokedAt,
       graceUntil: row.graceUntil,
+      dailySpendLimit: row.dailySpendLimit === null ? null : Number(row.dailySpendLimit),
+      monthlySpendLimit: row.monthlySpendLimit === null ? null : Number(row.monthlySpendLimit),
+      datasetIds: row.datasetIds.map((id) => encodeGlobalId("Dataset", id)),
+      rawId: row.id,
     });
   }
 }
@@ -82,6 +104,38 @@ export class CreateApiKeyInput {
 
   @Field(() => Boolean, { nullable: true, description: "Require HMAC-signed requests with this key." })
   requireSignature?: boolean | null;
+
+  @Field(() => SafeInt, { nullable: true, description: "Credits it may spend per UTC day." })
+  dailySpendLimit?: number | null;
+
+  @Field(() => SafeInt, { nullable: true, description: "Credits it may spend per UTC month." })
+  monthlySpendLimit?: number | null;
+
+  @Field(() => [ID], { nullable: true, description: "Limit it to these datasets (reads and purchases)." })
+  datasetIds?: string[] | null;
+}
+
+@InputType({ description: "A key's limits, replaced whole: null or empty removes a limit." })
+export class ApiKeyLimitsInput {
+  @Field(() => SafeInt, { nullable: true })
+  dailySpendLimit?: number | null;
+
+  @Field(() => SafeInt, { nullable: true })
+  monthlySpendLimit?: number | null;
+
+  @Field(() => [ID], { nullable: true })
+  datasetIds?: string[] | null;
+}
+
+@ObjectType({
+  description: "Credits a key spent (reads in flight count in full) in the current UTC day and month.",
+})
+export class ApiKeySpend {
+  @Field(() => SafeInt)
+  today!: number;
+
+  @Field(() => SafeInt)
+  thisMonth!: number;
 }
 
 @ArgsType()

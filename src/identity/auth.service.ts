@@ -118,6 +118,7 @@ export class AuthService {
     return {
       kind: "apiKey",
       apiKeyId: row.id,
+      datasetIds: row.datasetIds,
       accountId: row.accountId,
       userId: row.user.id,
       role,

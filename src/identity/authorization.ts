@@ -32,6 +32,17 @@ export function authorize(caller: Caller, rules: readonly string[] = []): Authen
   return caller;
 }
 
+/**
+ * A key limited to chosen datasets may touch only those: FORBIDDEN elsewhere (the dataset exists
+ * and its account may read it; the key may not).
+ */
+export function checkKeyDatasets(caller: AuthenticatedCaller, datasetId: string): void {
+  if (caller.kind !== "apiKey" || !caller.datasetIds || caller.datasetIds.length === 0) return;
+  if (!caller.datasetIds.includes(datasetId)) {
+    throw new AppError("FORBIDDEN", "This API key is limited to other datasets", { keyDatasetScoped: true });
+  }
+}
+
 // Jobs act for the platform; they never go through GraphQL, but services they call may authorize.
 const systemAsAdmin: AuthenticatedCaller = {
   kind: "user",

@@ -55,7 +55,12 @@ export type Caller =
   /** Background jobs and CLI commands acting for the platform itself. */
   | { kind: "system" }
   | ({ kind: "user" } & Authenticated)
-  | ({ kind: "apiKey"; apiKeyId: string } & Authenticated);
+  | ({
+      kind: "apiKey";
+      apiKeyId: string;
+      /** Datasets the key is limited to; absent or empty: every dataset the account may read. */
+      datasetIds?: readonly string[];
+    } & Authenticated);
 
 export type AuthenticatedCaller = Extract<Caller, { kind: "user" | "apiKey" }>;
 

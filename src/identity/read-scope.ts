@@ -14,7 +14,10 @@ export type ScopedModel =
   | "creditTransaction"
   | "sale"
   | "delivery"
-  | "deliveryAttempt";
+  | "deliveryAttempt"
+  | "earningsEntry"
+  | "payout"
+  | "adminLogEntry";
 
 export type Where = Record<string, unknown>;
 
@@ -33,6 +36,9 @@ const READ_SCOPE: Record<ScopedModel, Scope> = {
   sale: "account:read",
   delivery: "account:read",
   deliveryAttempt: "account:read",
+  earningsEntry: "account:read",
+  payout: "account:read",
+  adminLogEntry: "admin",
   dataset: "catalog:read",
   source: "pipelines:read",
   pipeline: "pipelines:read",
@@ -59,7 +65,11 @@ export function readScope(caller: Caller, model: ScopedModel): Where {
     case "pipelineRun":
     case "creditTransaction":
     case "delivery":
+    case "earningsEntry":
+    case "payout":
       return { accountId: own };
+    case "adminLogEntry":
+      return nothing;
     case "deliveryAttempt":
       return { delivery: { accountId: own } };
     case "pipelineLog":

@@ -4,11 +4,11 @@
 import type { Column } from "../catalog/columns.js";
 import type { ClickHouse } from "../db/clickhouse.js";
 import { AppError } from "../errors.js";
-import type { Dataset, PrismaClient } from "../generated/prisma/client.js";
+import { Prisma, type Dataset, type PrismaClient } from "../generated/prisma/client.js";
 import type { Ledger, Reservation } from "../credits/ledger.js";
 import { aggregateCost, readCost, recordLookupCost } from "../credits/pricing.js";
 import type { UsageRecorder } from "../credits/usage-recorder.js";
-import { authorize } from "../identity/authorization.js";
+import { authorize, checkKeyDatasets } from "../identity/authorization.js";
 import type { AuthenticatedCaller, Caller } from "../identity/caller.js";
 import { readScope } from "../identity/read-scope.js";
 import type { Logger } from "../observability/logger.js";
@@ -97,6 +97,17 @@ export interface Quote {
   credits: number;
   balance: number;
 }
+
+/** A dataset's free sample: marked as such wherever it is shown. */
+export interface DatasetSample {
+  rows: RecordRow[];
+  /** The rows the publisher offers (fewer come back when fewer match). */
+  size: number;
+  filter: RecordFilter | null;
+}
+
+/** Samples are a look before buying, not a free read path: a page at most. */
+export const MAX_SAMPLE_ROWS = 100;
 
 type Pricing = { kind: "free" } | { kind: "metered"; pricePer100: bigint };
 
@@ -189,6 +200,49 @@ export class ReadService {
     await this.open(caller, datasetId);
   }
 
+  /**
+   * The dataset's free sample, for anyone who may see the dataset (anonymous callers too, for a
+   * published one): the publisher's chosen rows, never charged, nothing written to the ledger.
+   * null when the publisher offers none.
+   */
+  async sample(caller: Caller, datasetId: string): Promise<DatasetSample | null> {
+    const dataset = await this.prisma.dataset.findFirst({
+      where: { AND: [{ id: datasetId }, readScope(caller, "dataset")] },
+    });
+    if (!dataset) throw new AppError("NOT_FOUND", "Dataset not found");
+    if (dataset.sampleRows === null) return null;
+    const filter = (dataset.sampleFilter ?? null) as RecordFilter | null;
+    const page = await this.reader.page(ref(dataset), { first: dataset.sampleRows, filter });
+    return { rows: page.items, size: dataset.sampleRows, filter };
+  }
+
+  /** The publisher picks the sample: `rows` rows (1..MAX_SAMPLE_ROWS) matching `filter`; null rows removes it. */
+  async setSample(
+    caller: Caller,
+    datasetId: string,
+    rows: number | null,
+    filter: RecordFilter | null,
+  ): Promise<Dataset> {
+    const who = authorize(caller, ["PUBLISHER", "datasets:write"]);
+    const dataset = await this.prisma.dataset.findFirst({
+      where: { AND: [{ id: datasetId }, readScope(caller, "dataset")] },
+    });
+    if (!dataset || (dataset.accountId !== who.accountId && who.role !== "ADMIN")) {
+      throw new AppError("NOT_FOUND", "Dataset not found");
+    }
+    if (rows !== null && (!Number.isSafeInteger(rows) || rows < 1 || rows > MAX_SAMPLE_ROWS)) {
+      throw new AppError("BAD_USER_INPUT", `rows must be 1 to ${MAX_SAMPLE_ROWS}`, { argument: "rows" });
+    }
+    if (filter) compileFilter(ref(dataset), filter); // a bad filter is refused now, not at every read
+    return this.prisma.dataset.update({
+      where: { id: dataset.id },
+      data: {
+        sampleRows: rows,
+        sampleFilter: rows === null || filter === null ? Prisma.DbNull : (filter as Prisma.InputJsonValue),
+      },
+    });
+  }
+
   /** The largest page a read may ask for (MAX_LIMIT). */
   get maxPageSize(): number {
     return this.limits.maxLimit;
@@ -236,6 +290,7 @@ export class ReadService {
         ? await this.ledger.reserve(who.accountId, held, {
             reference: `export ${dataset.slug}`,
             datasetId: dataset.id,
+            apiKeyId: who.kind === "apiKey" ? who.apiKeyId : null,
           })
         : null;
     let batches: AsyncIterable<RecordRow[]> = noBatches();
@@ -323,6 +378,7 @@ export class ReadService {
       where: { AND: [{ id: datasetId }, readScope(caller, "dataset")] },
     });
     if (!dataset) throw new AppError("NOT_FOUND", "Dataset not found");
+    checkKeyDatasets(who, dataset.id);
     // Publishers read their own data free, whatever its status; admins too.
     if (who.role === "ADMIN" || dataset.accountId === who.accountId)
       return { who, dataset, pricing: { kind: "free" } };
@@ -362,6 +418,7 @@ export class ReadService {
       reservation = await this.ledger.reserve(who.accountId, maxCost(pricing.pricePer100), {
         reference: `${operation} ${dataset.slug}`,
         datasetId: dataset.id,
+        apiKeyId: who.kind === "apiKey" ? who.apiKeyId : null,
       });
     }
     let outcome: { result: T; records: number; fixed?: boolean };

@@ -1,4 +1,4 @@
-import { Arg, Args, Authorized, Ctx, FieldResolver, Int, Resolver, Root } from "type-graphql";
+import { Arg, Args, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Resolver, Root } from "type-graphql";
 import { Dataset } from "../catalog/catalog.types.js";
 import type { Context } from "../graphql/context.js";
 import { decodeGlobalId, toConnection } from "../graphql/relay.js";
@@ -7,6 +7,7 @@ import {
   AggregateRowConnection,
   DataRecord,
   DataRecordConnection,
+  DatasetSample,
   Quote,
   RecordFilterInput,
   RecordsArgs,
@@ -32,6 +33,36 @@ export class RecordsResolver {
         filter: args.filter ?? null,
       },
     );
+  }
+
+  @FieldResolver(() => DatasetSample, {
+    nullable: true,
+    description:
+      "The free sample, for anyone who can see the dataset; null when none is offered. Never charged.",
+  })
+  async sample(@Root() dataset: Dataset, @Ctx() ctx: Context) {
+    const sample = await ctx.services.reads.sample(ctx.caller, rawId(dataset));
+    if (!sample) return null;
+    return Object.assign(new DatasetSample(), {
+      isSample: true,
+      size: sample.size,
+      filter: sample.filter as Record<string, unknown> | null,
+      rows: sample.rows.map((row) => Object.assign(new DataRecord(), row)),
+    });
+  }
+
+  @Authorized("datasets:write")
+  @Mutation(() => Dataset, {
+    description: "Publishers: offer a free sample of `rows` rows matching `filter`; rows null removes it.",
+  })
+  async setDatasetSample(
+    @Arg("id", () => ID) id: string,
+    @Arg("rows", () => Int, { nullable: true }) rows: number | null,
+    @Arg("filter", () => RecordFilterInput, { nullable: true }) filter: RecordFilterInput | null,
+    @Ctx() ctx: Context,
+  ) {
+    const raw = decodeGlobalId(id, ["Dataset"]).id;
+    return Dataset.from(await ctx.services.reads.setSample(ctx.caller, raw, rows, filter));
   }
 
   @Authorized("records:read")

@@ -45,6 +45,23 @@ export class DataRecord {
   values!: Record<string, unknown>;
 }
 
+@ObjectType({
+  description: "A dataset's free sample: rows the publisher chose to show before buying. Never charged.",
+})
+export class DatasetSample {
+  @Field(() => Boolean, { description: "Always true: these rows are a sample, not the dataset." })
+  isSample!: boolean;
+
+  @Field(() => Int, { description: "The rows offered (fewer come back when fewer match the filter)." })
+  size!: number;
+
+  @Field(() => GraphQLJSONObject, { nullable: true, description: "The filter the sample's rows match." })
+  filter!: Record<string, unknown> | null;
+
+  @Field(() => [DataRecord])
+  rows!: DataRecord[];
+}
+
 @ObjectType()
 export class DataRecordConnection extends ConnectionType(DataRecord) {
   /** What totalCount needs, resolved only when asked for. */

@@ -25,6 +25,9 @@ export class Sale extends Node {
   @Field(() => SafeInt, { description: "Records sold (METERED sales)." })
   records!: number;
 
+  @Field(() => Date, { nullable: true, description: "When an admin refunded it (both sides reversed)." })
+  refundedAt!: Date | null;
+
   @Field(() => Date)
   createdAt!: Date;
 
@@ -37,6 +40,7 @@ export class Sale extends Node {
       kind: row.kind,
       credits: safeInt(row.credits),
       records: safeInt(row.records),
+      refundedAt: row.refundedAt,
       createdAt: row.createdAt,
     });
   }
