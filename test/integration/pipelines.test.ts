@@ -214,7 +214,7 @@ describe("pipelines", () => {
     expect(rejected.map((r) => r.rowNumber)).toEqual([3, 4, 5]);
     expect(rejected.every((r) => r.origin === "edge.csv")).toBe(true);
     expect(rejected[0]!.reasons.join()).toMatch(/amount/);
-    expect(rejected[1]!.reasons).toEqual(["expected 4 fields, found 5"]);
+    expect(rejected[1]!.reasons).toEqual(["expected 4 fields, found 5: column 5 is one too many"]);
     expect(rejected[1]!.raw).toContain("too,many,fields,here");
     expect(rejected[2]!.reasons.join()).toMatch(/column "id"/);
 
