@@ -147,6 +147,29 @@ const COVERED = {
   Subscription: ["datasetUpdated", "deliveryUpdated", "pipelineRunUpdated"],
 } as const;
 
+/**
+ * Root fields whose scoping is proven in their own files rather than probed here (yet): who may
+ * call them and what a foreign id answers. earnings-api.test.ts (earnings, ledger, payouts, fee,
+ * refunds, admin log: FORBIDDEN for the wrong role), admin.test.ts (roles and plans),
+ * key-limits.test.ts (key limits on another account's key: NOT_FOUND; usage log), samples.test.ts
+ * (another publisher's dataset: NOT_FOUND). A new root field still fails the guard below.
+ */
+const COVERED_ELSEWHERE = {
+  Query: ["adminLog", "earnings", "earningsEntries", "payouts", "platformFee", "usageLog"],
+  Mutation: [
+    "approvePayout",
+    "refundSale",
+    "rejectPayout",
+    "requestPayout",
+    "setApiKeyLimits",
+    "setDatasetSample",
+    "setPlatformFee",
+    "setUserRole",
+    "updatePlan",
+  ],
+  Subscription: [],
+} as const;
+
 const PAGE = 100;
 const NO_SUCH_UUID = "0190a000-0000-7000-8000-000000000000";
 const CALLERS = ["P1", "P2", "B1", "B2"] as const;
@@ -636,9 +659,9 @@ describe("the schema", () => {
     Subscription: sorted(Object.keys(schema.getSubscriptionType()?.getFields() ?? {})),
   });
   const covered = {
-    Query: sorted(COVERED.Query),
-    Mutation: sorted(COVERED.Mutation),
-    Subscription: sorted(COVERED.Subscription),
+    Query: sorted([...COVERED.Query, ...COVERED_ELSEWHERE.Query]),
+    Mutation: sorted([...COVERED.Mutation, ...COVERED_ELSEWHERE.Mutation]),
+    Subscription: sorted([...COVERED.Subscription, ...COVERED_ELSEWHERE.Subscription]),
   };
 
   it("has exactly the root fields this test covers (add new ones to the isolation test)", () => {
