@@ -327,9 +327,10 @@ export class ClickHouse {
         const body = Buffer.concat(chunks.splice(0));
         if (body.length === 0) return;
         signal?.throwIfAborted();
-        await this.command(
-          sql`INSERT INTO ${table} (${names}) SELECT * FROM format(RowBinary, ${structure}, unhex(${body.toString("hex")}))`,
-        );
+        const statement = sql`INSERT INTO ${table} (${names}) SELECT * FROM format(RowBinary, ${structure}, unhex(${body.toString("hex")}))`;
+        // The rows are part of the statement's text here, which is limited to 256 KiB by default.
+        const settings = { max_query_size: String(statement.text.length + 65_536) };
+        await this.call(() => this.client.command({ query: statement.text, clickhouse_settings: settings }));
       },
       abort() {
         aborted = true;
