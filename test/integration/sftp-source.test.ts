@@ -68,7 +68,7 @@ describe("SFTP source", () => {
         ok: false,
         rowNumber: 3,
         raw: "3,too,many",
-        reasons: ["expected 2 fields, found 3"],
+        reasons: ["expected 2 fields, found 3: column 3 is one too many"],
         origin: `${dir}/a.csv`,
       },
       expect.objectContaining({ ok: false, rowNumber: 2, raw: "{broken", origin: `${dir}/c.ndjson` }),
