@@ -30,7 +30,12 @@ export class DeliveryRouting {
     const datasetIds = [...new Set(updates.map((e) => e.data.datasetId))];
     const deliveries = datasetIds.length
       ? await this.prisma.delivery.findMany({
-          where: { datasetId: { in: datasetIds }, status: "ACTIVE", kind: { in: ["WEBHOOK", "SFTP", "S3"] } },
+          // Webhooks whatever their state (a paused or disabled one holds its events until it is
+          // resumed); file drops only while ACTIVE.
+          where: {
+            datasetId: { in: datasetIds },
+            OR: [{ kind: "WEBHOOK" }, { kind: { in: ["SFTP", "S3"] }, status: "ACTIVE" }],
+          },
           select: { id: true, accountId: true, datasetId: true, kind: true, trigger: true, eventTypes: true },
         })
       : [];

@@ -105,13 +105,24 @@ it("holds events while disabled or paused and sends every one, once, on resume",
   // find it disabled.
   const events: string[] = [];
   for (let i = 0; i < 8; i++) events.push(await publish());
-  await until("the delivery disabled", async () => (await state(buyer, hookId)).status === "DISABLED");
+  // Polled once a second: the buyer's plan allows 60 requests a minute.
+  await until(
+    "the delivery disabled",
+    async () => (await state(buyer, hookId)).status === "DISABLED",
+    30_000,
+    1000,
+  );
   for (let i = 0; i < 3; i++) events.push(await publish());
-  await until("every event tried or held", async () => {
-    const held = stack.logs.filter((l) => l.msg === "webhook held: delivery not active").length;
-    const tried = (await state(buyer, hookId)).attempts.edges.length;
-    return held + tried >= events.length;
-  });
+  await until(
+    "every event tried or held",
+    async () => {
+      const held = stack.logs.filter((l) => l.msg === "webhook held: delivery not active").length;
+      const tried = (await state(buyer, hookId)).attempts.edges.length;
+      return held + tried >= events.length;
+    },
+    30_000,
+    1000,
+  );
 
   // Resumed and paused again at once; events that happen while paused are held too.
   receiverUp = true;
