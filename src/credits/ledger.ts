@@ -28,6 +28,8 @@ import { unavailableStore } from "../db/store-unavailable.js";
 
 /** How often settles and releases cut short by a PostgreSQL outage are retried. */
 const OWED_RETRY_MS = 1000;
+/** Tries of one owed settle or release that fail other than by an outage before it is left. */
+const OWED_MAX_TRIES = 60;
 import { recordCharge, reverseCharge } from "../earnings/earnings.js";
 import { holdSpend, returnSpend } from "./spend-limits.js";
 import {
@@ -653,6 +655,7 @@ export class Ledger {
    * dies meanwhile). Both are idempotent, so a retry of one that did commit is a CONFLICT, done.
    */
   private readonly owed = new Map<string, () => Promise<unknown>>();
+  private readonly owedTries = new Map<string, number>();
   private retrying: NodeJS.Timeout | undefined;
 
   /** Holds whose settle or release waits for PostgreSQL in this process. */
@@ -674,9 +677,18 @@ export class Ledger {
         await fn();
       } catch (error) {
         if (unavailableStore(error)) break; // still down: try them all again later
+        // Just back, a database may still refuse for a moment (connections being re-established,
+        // a pool that timed out): try again, for a minute at most.
+        const conflict = error instanceof AppError && error.code === "CONFLICT";
+        const tries = (this.owedTries.get(reservationId) ?? 0) + 1;
+        if (!conflict && tries < OWED_MAX_TRIES) {
+          this.owedTries.set(reservationId, tries);
+          continue;
+        }
       }
       // Done, already done (CONFLICT), or failing for good: the stale-hold sweep has the last word.
       this.owed.delete(reservationId);
+      this.owedTries.delete(reservationId);
     }
     const next = this.owed.entries().next().value;
     if (next) this.oweLater(...next);
