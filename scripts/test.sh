@@ -23,16 +23,21 @@ status=0
 results=()
 for engine in $engines; do
   case "$engine" in
-    # Files whose engine does not depend on the pass run once: the cluster's servers, and
-    # `datahus all` on an embedded engine of its own.
-    server) url="http://127.0.0.1:${CLICKHOUSE_HTTP_PORT:-8123}" once=test/integration/one-process.test.ts ;;
-    embedded) url="embedded:" once=test/integration/cluster.test.ts ;;
+    # Files whose engine does not depend on the pass run once: the cluster's servers, the
+    # private servers the outage test stops, and `datahus all` on an embedded engine of its own.
+    server) url="http://127.0.0.1:${CLICKHOUSE_HTTP_PORT:-8123}" once=(test/integration/one-process.test.ts) ;;
+    embedded)
+      url="embedded:"
+      once=(test/integration/cluster.test.ts test/integration/store-outages.test.ts)
+      ;;
     *) echo "test.sh: unknown engine '$engine' (server or embedded)" >&2; exit 2 ;;
   esac
   result=".data/vitest-results-$engine.json"
   rm -f "$result"
   echo "tests: ClickHouse engine $engine ($url)"
-  CLICKHOUSE_URL="$url" npx vitest run --exclude "$once" --passWithNoTests --reporter=default --reporter=json \
+  excludes=()
+  for file in "${once[@]}"; do excludes+=(--exclude "$file"); done
+  CLICKHOUSE_URL="$url" npx vitest run "${excludes[@]}" --passWithNoTests --reporter=default --reporter=json \
     --outputFile.json="$result" "$@" ||
     status=$?
   results+=("$DATAHUS_ROOT/$result")
