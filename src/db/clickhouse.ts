@@ -91,11 +91,12 @@ export function parseJsonEachRow<T>(body: string): T[] {
   return rows;
 }
 
-// Table names for insert may be qualified ("db.table"); each part is validated by ident().
-function tableIdentifier(table: string | Identifier): Identifier {
+// Table names for insert may be qualified ("db.table"); each part is validated by ident(). An
+// unqualified name is this instance's database's (the embedded engine has no per-request one).
+function tableIdentifier(table: string | Identifier, database: string): Identifier {
   if (Identifier.is(table)) return table;
   const parts = table.split(".");
-  if (parts.length === 1) return ident(parts[0]!);
+  if (parts.length === 1) return ident(database, parts[0]!);
   if (parts.length === 2) return ident(parts[0]!, parts[1]!);
   throw new TypeError(`Invalid table name ${JSON.stringify(table)}: expected "table" or "db.table"`);
 }
@@ -114,6 +115,9 @@ const INSERT_SETTINGS: ClickHouseSettings = {
 // The server buffers the whole result before answering, so an error surfaces as an HTTP error
 // instead of text appended to a half-sent 200 response (18.16 has no exception tag for that).
 const QUERY_SETTINGS: ClickHouseSettings = { wait_end_of_query: 1 };
+// chDB's engine writes 64-bit integers in JSON as numbers by default, which lose precision past
+// 2^53; quoted, they arrive as strings as they do from a server.
+const EMBEDDED_QUERY_SETTINGS: ClickHouseSettings = { output_format_json_quote_64bit_integers: 1 };
 
 // On a cluster (CLICKHOUSE_CLUSTER, src/db/table-layout.ts) every table the code names is a
 // Distributed table. By default an insert into one is queued on the receiving server and sent to
@@ -261,7 +265,7 @@ export class ClickHouse {
         query: q.text,
         query_params: q.params,
         format: "JSONEachRow",
-        clickhouse_settings: QUERY_SETTINGS,
+        clickhouse_settings: this.engine === "embedded" ? EMBEDDED_QUERY_SETTINGS : QUERY_SETTINGS,
       });
       return result.text();
     });
@@ -275,7 +279,7 @@ export class ClickHouse {
 
   /** Inserts rows as JSONEachRow; Dates may be passed as Date objects or ISO strings. */
   async insert<T extends object>(table: string | Identifier, rows: readonly T[]): Promise<void> {
-    const target = tableIdentifier(table);
+    const target = tableIdentifier(table, this.database);
     if (rows.length === 0) return;
     await this.call(() =>
       this.client.insert({

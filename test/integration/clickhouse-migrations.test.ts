@@ -73,7 +73,9 @@ describe("migrateClickHouse", () => {
     const own = createClickHouse(config, { database: fresh });
     try {
       expect(await migrateClickHouse(own, fresh)).toEqual({ applied: allVersions });
-      const rows = await own.query<{ n: string }>(sql`SELECT count() AS n FROM usage_events`);
+      const rows = await own.query<{ n: string }>(
+        sql`SELECT count() AS n FROM ${ident(fresh, "usage_events")}`,
+      );
       expect(rows).toEqual([{ n: "0" }]);
     } finally {
       await ch.command(sql`DROP DATABASE IF EXISTS ${ident(fresh)}`);
@@ -99,7 +101,7 @@ describe("migrateClickHouse", () => {
         },
       ]);
       const rows = await events.query<Record<string, unknown>>(
-        sql`SELECT *, toUnixTimestamp(occurred_at) AS ts FROM usage_events WHERE account_id = ${"acc_1"}`,
+        sql`SELECT *, toUnixTimestamp(occurred_at) AS ts FROM ${ident(events.database, "usage_events")} WHERE account_id = ${"acc_1"}`,
       );
       expect(rows).toEqual([
         {

@@ -64,7 +64,7 @@ const range = { from: day(1, "00:00:00"), to: day(4, "00:00:00") };
 describe("recordUsage", () => {
   it("stores one row per event with every column", async () => {
     const rows = await ch.query<Record<string, unknown>>(
-      sql`SELECT * FROM usage_events WHERE request_id = ${"req-0"}`,
+      sql`SELECT * FROM ${ident(ch.database, "usage_events")} WHERE request_id = ${"req-0"}`,
     );
     expect(rows).toEqual([
       {
@@ -93,7 +93,7 @@ describe("recordUsage", () => {
       requestId: "req-now",
     });
     const [row] = await ch.query<{ api_key_id: string; at: string }>(
-      sql`SELECT api_key_id, toUnixTimestamp(occurred_at) AS at FROM usage_events WHERE request_id = ${"req-now"}`,
+      sql`SELECT api_key_id, toUnixTimestamp(occurred_at) AS at FROM ${ident(ch.database, "usage_events")} WHERE request_id = ${"req-now"}`,
     );
     expect(row?.api_key_id).toBe("");
     expect(Number(row?.at)).toBeGreaterThanOrEqual(before);
