@@ -38,6 +38,12 @@ const USAGE = `usage: datahus <command> [options]
 
 /** Each command's help and the options it takes; `--help` prints the help and does nothing else. */
 const COMMANDS: Record<string, { help: string; options: string[] }> = {
+  all: {
+    help:
+      "usage: datahus all\n\nStart the API and the worker in one process (the embedded ClickHouse needs it; " +
+      "Redis optional); stops cleanly on SIGTERM or SIGINT.\n",
+    options: [],
+  },
   serve: {
     help: "usage: datahus serve\n\nStart the GraphQL/HTTP API on HOST:PORT; stops cleanly on SIGTERM or SIGINT.\n",
     options: [],
