@@ -56,9 +56,15 @@ function serverMessage(text: string): string {
 /** Translates whatever the driver threw; the original stays reachable as `cause`. */
 export function toClickHouseError(error: unknown): ClickHouseError {
   if (error instanceof ClickHouseError) return error;
-  if (error instanceof DriverError) {
+  // chDB's connection throws the same class from its own copy of @clickhouse/client-common, which
+  // `instanceof` does not recognise: it is known by its name and its string code.
+  const foreignDriverError =
+    error instanceof Error &&
+    error.constructor.name === "ClickHouseError" &&
+    typeof (error as { code?: unknown }).code === "string";
+  if (error instanceof DriverError || foreignDriverError) {
     // The driver recognised a current-server error; `code` is a string there.
-    const code = Number(error.code);
+    const code = Number((error as unknown as { code: string }).code);
     return new ClickHouseError(error.message, {
       code: Number.isInteger(code) ? code : undefined,
       cause: error,
