@@ -298,16 +298,6 @@ export class ClickHouse {
   }
 
   /**
-   * Runs an INSERT … FORMAT statement whose data is `body` (text in that format), sent as the
-   * request body: data, never part of the statement.
-   */
-  async insertText(statement: Sql, body: string | Uint8Array): Promise<void> {
-    const insert = this.insertStream(statement);
-    await insert.write(body);
-    await insert.end();
-  }
-
-  /**
    * An INSERT of RowBinary rows into `table`, `columns` naming each value of a row in order with
    * its type. On a server the bytes stream to it as the body of `INSERT … FORMAT RowBinary`. The
    * embedded engine's connection takes insert bodies as text only (bytes would be re-encoded as
