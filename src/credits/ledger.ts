@@ -30,7 +30,8 @@ import { unavailableStore } from "../db/store-unavailable.js";
 const OWED_RETRY_MS = 1000;
 /** Tries of one owed settle or release that fail other than by an outage before it is left. */
 const OWED_MAX_TRIES = 60;
-import { recordCharge, reverseCharge } from "../earnings/earnings.js";
+import { ENTRY_ID_AFTER_LOCK, recordCharge, reverseCharge } from "../earnings/earnings.js";
+import { uuidv7, uuidv7InStatement } from "../db/uuid.js";
 import { holdSpend, returnSpend } from "./spend-limits.js";
 import {
   Prisma,
@@ -52,6 +53,8 @@ export interface Reservation {
   readonly amount: bigint;
   readonly reference: string;
   readonly datasetId: string | null;
+  /** The API key whose spend the hold counts against (spend-limits.ts), if any. */
+  readonly apiKeyId?: string | null;
 }
 
 export interface ReservationMeta {
@@ -197,6 +200,85 @@ async function credit(db: Db, accountId: string, amount: bigint): Promise<bigint
   return BigInt(rows[0].credit_balance);
 }
 
+interface SettledRow {
+  balance: bigint;
+  threshold: bigint | null;
+  notified: boolean;
+}
+
+/**
+ * A settle as one statement. Each part reads `hold` (the RESERVATION row as the ledger recorded
+ * it, so a stale or hand-made Reservation cannot create credits) and `credited` (the buyer's row,
+ * updated and locked), so nothing is written unless the hold exists and covers `actual`:
+ *
+ * - the buyer gets `hold - actual` back; the RELEASE (+hold, keyed `release:<id>`, which makes a
+ *   second settle or a settle after a release fail as a unique violation) and CHARGE (-actual) rows;
+ * - the key's spend counters of the period the hold was made in get back what was not charged
+ *   (the UTC day and month, as spend-limits.ts `spendPeriods`);
+ * - the publisher's side, as earnings.ts `recordCharge`: the Sale, and for a charge above zero the
+ *   earnings balance and its SALE entry, net of the platform fee rounded down (fees.ts `feeFor`).
+ */
+function settleStatement(reservation: Reservation, id: string, actual: bigint, meta: SettleMeta): Prisma.Sql {
+  const sale = meta.sale && (meta.sale.records > 0 || actual > 0n) ? meta.sale : null;
+  const now = Date.now();
+  return Prisma.sql`
+    WITH hold AS (
+      SELECT account_id, -amount AS amount, reference, dataset_id, api_key_id, created_at
+      FROM credit_transactions
+      WHERE id = ${id}::uuid AND kind = 'RESERVATION' AND account_id = ${reservation.accountId}::uuid),
+    credited AS (
+      UPDATE accounts a SET credit_balance = a.credit_balance + (hold.amount - ${actual}::bigint)
+      FROM hold WHERE a.id = hold.account_id AND hold.amount >= ${actual}::bigint
+      RETURNING a.credit_balance, a.low_credit_threshold, a.low_credit_notified),
+    clock AS (SELECT extract(epoch FROM clock_timestamp()) * 1000 + 0 * credit_balance AS ms FROM credited),
+    rows AS (
+      INSERT INTO credit_transactions
+        (id, account_id, kind, amount, balance_after, idempotency_key, reference, dataset_id, api_key_id)
+      SELECT ${uuidv7InStatement(Prisma.sql`clock.ms`)}, hold.account_id, 'RELEASE'::credit_transaction_kind, hold.amount,
+        credited.credit_balance + ${actual}::bigint, ${key.release(id)}, hold.reference, hold.dataset_id,
+        hold.api_key_id
+      FROM hold, credited, clock
+      UNION ALL
+      -- One tick of the id's fraction later: the CHARGE sorts after its RELEASE.
+      SELECT ${uuidv7InStatement(Prisma.sql`(clock.ms + 1.0 / 4096)`)}, hold.account_id, 'CHARGE'::credit_transaction_kind, ${-actual}::bigint, credited.credit_balance,
+        ${key.charge(id)}, coalesce(${meta.reference ?? null}::text, hold.reference), hold.dataset_id,
+        hold.api_key_id
+      FROM hold, credited, clock),
+    spend AS (
+      UPDATE api_key_spend s SET spent = greatest(s.spent - (hold.amount - ${actual}::bigint), 0)
+      FROM hold, credited
+      WHERE s.api_key_id = hold.api_key_id AND hold.amount > ${actual}::bigint
+        AND ((s.period = 'DAY' AND s.period_start = (hold.created_at AT TIME ZONE 'UTC')::date)
+          OR (s.period = 'MONTH'
+            AND s.period_start = date_trunc('month', hold.created_at AT TIME ZONE 'UTC')::date))),
+    sale AS (
+      INSERT INTO sales (id, dataset_id, buyer_account_id, seller_account_id, kind, credits, records)
+      SELECT ${uuidv7(now)}::uuid, hold.dataset_id, hold.account_id, ${sale?.sellerAccountId ?? null}::uuid,
+        'METERED', ${actual}::bigint, ${BigInt(sale?.records ?? 0)}::bigint
+      FROM hold, credited WHERE ${sale !== null} AND hold.dataset_id IS NOT NULL
+      RETURNING id, dataset_id, buyer_account_id, seller_account_id, credits),
+    fee AS (
+      SELECT sale.*, coalesce((SELECT fee_basis_points FROM platform_settings WHERE id = 1), 0) AS bp
+      FROM sale WHERE sale.credits > 0),
+    split AS (SELECT fee.*, (fee.credits * fee.bp) / 10000 AS fee FROM fee),
+    moved AS (
+      INSERT INTO earnings_accounts (account_id, balance, updated_at)
+      SELECT seller_account_id, credits - fee, now() FROM split
+      ON CONFLICT (account_id) DO UPDATE
+        SET balance = earnings_accounts.balance + EXCLUDED.balance, updated_at = now()
+      RETURNING balance),
+    entry AS (
+      INSERT INTO earnings_entries (id, account_id, kind, gross, fee, fee_basis_points, amount,
+        balance_after, idempotency_key, sale_id, dataset_id, buyer_account_id)
+      SELECT ${ENTRY_ID_AFTER_LOCK}, split.seller_account_id, 'SALE', split.credits, split.fee, split.bp,
+        split.credits - split.fee, moved.balance, 'sale:' || split.id::text, split.id, split.dataset_id,
+        split.buyer_account_id
+      FROM split, moved CROSS JOIN LATERAL
+        (SELECT extract(epoch FROM clock_timestamp()) * 1000 + 0 * moved.balance AS ms) AS now_ms)
+    SELECT credit_balance AS balance, low_credit_threshold AS threshold, low_credit_notified AS notified
+    FROM credited`;
+}
+
 export class Ledger {
   constructor(
     private readonly prisma: PrismaClient,
@@ -226,6 +308,50 @@ export class Ledger {
       return Object.freeze({ id: null, accountId, amount, reference: meta.reference, datasetId });
     }
     const apiKeyId = meta.apiKeyId ?? null;
+    const id =
+      (await this.holdInOneStatement(accountId, amount, meta)) ??
+      (await this.holdCountingSpend(accountId, amount, meta));
+    return Object.freeze({ id, accountId, amount, reference: meta.reference, datasetId, apiKeyId });
+  }
+
+  /**
+   * The hold as one statement (one round trip, its own transaction): the conditional debit and
+   * the RESERVATION row. Null when the reading key has spend limits, which need the counting
+   * transaction ({@link holdCountingSpend}); INSUFFICIENT_CREDITS when the balance is short.
+   */
+  private async holdInOneStatement(
+    accountId: string,
+    amount: bigint,
+    meta: ReservationMeta,
+  ): Promise<string | null> {
+    const now = this.now();
+    const apiKeyId = meta.apiKeyId ?? null;
+    const [row] = await this.prisma.$queryRaw<{ held: string | null; limited: boolean }[]>`
+      WITH limited AS (
+        SELECT EXISTS (SELECT 1 FROM api_keys WHERE id = ${apiKeyId}::uuid
+          AND (daily_spend_limit IS NOT NULL OR monthly_spend_limit IS NOT NULL)) AS yes),
+      debited AS (
+        UPDATE accounts SET credit_balance = credit_balance - ${amount}::bigint
+        WHERE id = ${accountId}::uuid AND credit_balance >= ${amount}::bigint AND NOT (SELECT yes FROM limited)
+        RETURNING credit_balance),
+      held AS (
+        INSERT INTO credit_transactions
+          (id, account_id, kind, amount, balance_after, reference, dataset_id, api_key_id, created_at)
+        SELECT ${uuidv7InStatement(Prisma.sql`clock.ms`)}, ${accountId}::uuid, 'RESERVATION', ${-amount}::bigint,
+          credit_balance, ${meta.reference}, ${meta.datasetId ?? null}::uuid, ${apiKeyId}::uuid, ${now}
+        FROM debited CROSS JOIN LATERAL
+          (SELECT extract(epoch FROM clock_timestamp()) * 1000 + 0 * debited.credit_balance AS ms) AS clock
+        RETURNING id)
+      SELECT (SELECT id FROM held) AS held, (SELECT yes FROM limited) AS limited`;
+    if (row!.held !== null) return row!.held;
+    if (row!.limited) return null;
+    // Read after the statement: its own snapshot may predate the debits it waited for.
+    throw insufficientCredits(amount, await this.balance(accountId));
+  }
+
+  /** The hold of a key with spend limits: the debit, the key's spend counters and the row, in one transaction. */
+  private async holdCountingSpend(accountId: string, amount: bigint, meta: ReservationMeta): Promise<string> {
+    const apiKeyId = meta.apiKeyId ?? null;
     const row = await this.transaction(async (tx) => {
       const balance = await debit(tx, accountId, amount);
       const now = this.now();
@@ -237,18 +363,19 @@ export class Ledger {
           amount: -amount,
           balanceAfter: balance,
           reference: meta.reference,
-          datasetId,
+          datasetId: meta.datasetId ?? null,
           apiKeyId,
           createdAt: now,
         },
       });
     });
-    return Object.freeze({ id: row.id, accountId, amount, reference: meta.reference, datasetId });
+    return row.id;
   }
 
   /**
    * Ends a hold for a read that succeeded: gives the hold back and charges `actual` (at most the
-   * hold), in one transaction. Settling a hold twice, or after releasing it, is a CONFLICT.
+   * hold), with the publisher's sale and earnings when `meta.sale` says so, as one statement (one
+   * round trip, one transaction). Settling a hold twice, or after releasing it, is a CONFLICT.
    */
   async settle(
     reservation: Reservation,
@@ -265,53 +392,26 @@ export class Ledger {
     // A zero hold means a free read: nothing to give back, nothing to charge, nothing to write.
     if (reservation.id === null) return { charged: 0n, balance: await this.balance(reservation.accountId) };
     const reservationId = reservation.id;
-    const settled = await this.once(reservationId, () =>
-      this.transaction(async (tx) => {
-        const hold = await this.heldReservation(tx, reservationId, reservation.accountId);
-        if (actual > hold.amount) {
-          throw new RangeError(`Cannot charge ${actual}: only ${hold.amount} credits are held`);
-        }
-        const balance = await credit(tx, hold.accountId, hold.amount - actual);
-        if (hold.apiKeyId !== null)
-          await returnSpend(tx, hold.apiKeyId, hold.amount - actual, hold.createdAt);
-        const common = { accountId: hold.accountId, datasetId: hold.datasetId, apiKeyId: hold.apiKeyId };
-        await tx.creditTransaction.create({
-          data: {
-            ...common,
-            kind: "RELEASE",
-            amount: hold.amount,
-            balanceAfter: balance + actual,
-            idempotencyKey: key.release(reservationId),
-            reference: hold.reference,
-          },
-        });
-        await tx.creditTransaction.create({
-          data: {
-            ...common,
-            kind: "CHARGE",
-            amount: -actual,
-            balanceAfter: balance,
-            idempotencyKey: key.charge(reservationId),
-            reference: meta.reference ?? hold.reference,
-          },
-        });
-        // Whatever the buyer paid reaches the publisher (a fixed-price aggregate of no rows too).
-        if (meta.sale && (meta.sale.records > 0 || actual > 0n) && hold.datasetId !== null) {
-          // The publisher's side of the charge (earnings/earnings.ts), in this transaction.
-          await recordCharge(tx, {
-            kind: "METERED",
-            buyerAccountId: hold.accountId,
-            sellerAccountId: meta.sale.sellerAccountId,
-            datasetId: hold.datasetId,
-            records: meta.sale.records,
-            credits: actual,
-          });
-        }
-        return { charged: actual, balance };
-      }),
-    );
-    if (settled.charged > 0n) await this.watch.afterDebit(reservation.accountId);
-    return settled;
+    const settled = await this.once(reservationId, async () => {
+      const [row] = await this.prisma.$queryRaw<SettledRow[]>(
+        settleStatement(reservation, reservationId, actual, meta),
+      );
+      if (!row) throw await this.unsettleable(reservationId, reservation.accountId, actual);
+      return row;
+    });
+    const balance = BigInt(settled.balance);
+    // The low-credit check is a write of its own: only when this charge may have crossed the line.
+    const threshold = settled.threshold === null ? null : BigInt(settled.threshold);
+    if (actual > 0n && threshold !== null && !settled.notified && balance < threshold) {
+      await this.watch.afterDebit(reservation.accountId);
+    }
+    return { charged: actual, balance };
+  }
+
+  // Why a settle statement changed nothing: the hold does not exist (for this account) or holds less.
+  private async unsettleable(id: string, accountId: string, actual: bigint): Promise<Error> {
+    const hold = await this.heldReservation(this.prisma, id, accountId);
+    return new RangeError(`Cannot charge ${actual}: only ${hold.amount} credits are held`);
   }
 
   /** Ends a hold for a read that failed: everything held comes back, nothing is charged. */

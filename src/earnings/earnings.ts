@@ -9,6 +9,7 @@
 // at every entry.
 import { Prisma, type Sale, type SaleKind } from "../generated/prisma/client.js";
 import { feeFor } from "./fees.js";
+import { uuidv7InStatement } from "../db/uuid.js";
 
 type Db = Prisma.TransactionClient;
 
@@ -33,15 +34,8 @@ export const earningsKey = {
   payoutReversal: (payoutId: string) => `payout-reversal:${payoutId}`,
 };
 
-// A UUIDv7 made in the statement, after the row lock was taken (the lateral `now_ms` reads the
-// clock once `moved` has its row): 48 bits of milliseconds, the version, then 12 bits of the
-// sub-millisecond fraction (RFC 9562 method 3), then randomness. So one publisher's entries sort
-// by id in the order their balances were written, as keyset pages and balanceAfter need. An id
-// made in JavaScript before the statement would be taken before waiting for the lock.
-const ENTRY_ID_AFTER_LOCK = Prisma.sql`encode(
-      substring(int8send(floor(now_ms.ms)::bigint) FROM 3)
-      || int2send((28672 + floor((now_ms.ms - floor(now_ms.ms)) * 4096))::int2)
-      || substring(uuid_send(gen_random_uuid()) FROM 9), 'hex')::uuid`;
+// The entry's id is made in the statement once `moved` has the seller's row lock (db/uuid.ts).
+export const ENTRY_ID_AFTER_LOCK = uuidv7InStatement(Prisma.sql`now_ms.ms`);
 
 /** The fee rate in force (basis points). Read without a lock: a change applies from the next charge. */
 export async function currentFeeBasisPoints(db: Db): Promise<number> {
