@@ -22,6 +22,7 @@ import { encodeSortCursor, recordSortTerms } from "../src/records/order.js";
 import { CostMeter, ref } from "../src/records/read.service.js";
 import { RecordsReader, type RecordRow } from "../src/records/records.reader.js";
 import { writeRecords, type DatasetRef } from "../src/records/records.writer.js";
+import type { Dataset } from "../src/generated/prisma/client.js";
 import { CreateDatasetDocument, PublishDatasetDocument, RecordsDocument } from "../test/generated/graphql.js";
 import { startStack, type TestAccount, type TestStack } from "../test/support/stack.js";
 import { concurrentSlice, figures, measure, ms, ok, table, type Figures } from "./support/measure.js";
@@ -68,6 +69,7 @@ let buyer: TestAccount;
 let buyerCaller: AuthenticatedCaller;
 let sellerAccountId: string;
 let target: DatasetRef;
+let targetRow: Dataset;
 let reader: RecordsReader;
 let cursorAt: (row: number) => string;
 
@@ -136,6 +138,7 @@ beforeAll(async () => {
   const database = stack.app.config.CLICKHOUSE_DATABASE;
   const dataset = await prisma.dataset.findUniqueOrThrow({ where: { slug: SLUG } });
   target = ref(dataset);
+  targetRow = dataset;
   sellerAccountId = dataset.accountId;
 
   // The load: writeRecords (encoding and validating each row, then one INSERT) per 100,000 rows.
@@ -218,7 +221,7 @@ const httpPage = async (after: number | null) => {
 const servicePage = async (after: number | null) => {
   const page = await stack.app.services.reads.page(
     buyerCaller,
-    target.id,
+    targetRow,
     { first: PAGE, after: after === null ? null : cursorAt(after) },
     { requestId: "bench", meter: new CostMeter(), log: stack.app.log },
   );

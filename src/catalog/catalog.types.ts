@@ -77,6 +77,12 @@ export class Dataset extends Node {
   /** Raw foreign key, resolved to `publisher` through a loader. */
   accountId!: string;
 
+  /**
+   * The stored row this was made from, loaded under the caller's read scope: record reads take
+   * it as it is (records.resolver.ts), never decoding the id to read it again.
+   */
+  row!: DatasetRow;
+
   @Field(() => String, { description: "Stable, URL-safe name, e.g. housing_prices_ny_2024." })
   slug!: string;
 
@@ -130,6 +136,7 @@ export class Dataset extends Node {
 
   static from(row: DatasetRow): Dataset {
     return Object.assign(new Dataset(), {
+      row,
       id: encodeGlobalId("Dataset", row.id),
       accountId: row.accountId,
       slug: row.slug,

@@ -2,6 +2,7 @@
 // they may still read, publishers of their own runs, every account of its own credits and
 // delivery failures. File drops set to ON_UPDATE: a drop each time their dataset is updated, for
 // accounts that may still read it.
+import { decideAccess, grants, needsEntitlement, type Reader } from "../credits/access.js";
 import { isActiveEntitlement } from "../credits/ledger.js";
 import type { DatasetUpdated, DomainEvent } from "../events/events.js";
 import type { Prisma, PrismaClient } from "../generated/prisma/client.js";
@@ -121,13 +122,15 @@ export class DeliveryRouting {
       (
         await this.prisma.dataset.findMany({
           where: { id: { in: datasetIds } },
-          select: { id: true, accountId: true, status: true, access: true },
+          select: { id: true, accountId: true, status: true, access: true, pricePer100Records: true },
         })
       ).map((d) => [d.id, d]),
     );
+    // Deliveries read as their account's buyer, never as an admin (access.ts).
+    const readerOf = (d: { accountId: string }): Reader => ({ accountId: d.accountId, admin: false });
     const buyers = deliveries.filter((d) => {
       const dataset = d.datasetId ? datasets.get(d.datasetId) : undefined;
-      return dataset?.access === "PURCHASED" && d.accountId !== dataset.accountId;
+      return dataset !== undefined && needsEntitlement(readerOf(d), dataset);
     });
     const purchases = buyers.length
       ? await this.prisma.purchase.findMany({
@@ -146,11 +149,7 @@ export class DeliveryRouting {
       .filter((d) => {
         const dataset = d.datasetId ? datasets.get(d.datasetId) : undefined;
         if (!dataset) return false;
-        return (
-          d.accountId === dataset.accountId ||
-          (dataset.status === "PUBLISHED" &&
-            (dataset.access !== "PURCHASED" || paid.has(`${d.datasetId} ${d.accountId}`)))
-        );
+        return grants(decideAccess(readerOf(d), dataset, paid.has(`${d.datasetId} ${d.accountId}`)));
       })
       .map((d) => d.id);
   }

@@ -1,9 +1,10 @@
 // Deliveries: how an account has data pushed to it (signed webhooks, SFTP and S3 file drops).
 // The rules: only for datasets the account may read, settings checked in full, credentials and
 // signing secrets encrypted at rest and the signing secret shown once (at creation and rotation).
+import { decideAccess, deniedError, needsEntitlement, type Reader } from "../credits/access.js";
 import { ModelReader } from "../db/model-reader.js";
 import { uuidv7 } from "../db/uuid.js";
-import { AppError, badInput, conflict, notFound } from "../errors.js";
+import { badInput, conflict, notFound } from "../errors.js";
 import type { Ledger } from "../credits/ledger.js";
 import type {
   Dataset,
@@ -279,14 +280,16 @@ export class DeliveryService {
       where: { AND: [{ id: datasetId }, readScope(who, "dataset")] },
     });
     if (!dataset) throw notFound("Dataset");
-    const accountId = delivery?.accountId ?? who.accountId;
-    const owner = dataset.accountId === accountId;
-    if (owner || (who.role === "ADMIN" && !delivery)) return { dataset, owner };
-    if (dataset.status !== "PUBLISHED") throw notFound("Dataset");
-    if (dataset.access === "PURCHASED" && !(await this.ledger.isEntitled(accountId, dataset.id))) {
-      throw new AppError("FORBIDDEN", "Buy this dataset first (purchaseDataset)", { requiresPurchase: true });
-    }
-    return { dataset, owner };
+    // A delivery reads as its account; an admin setting one up for themselves reads as an admin.
+    const reader: Reader = {
+      accountId: delivery?.accountId ?? who.accountId,
+      admin: who.role === "ADMIN" && !delivery,
+    };
+    const entitled =
+      needsEntitlement(reader, dataset) && (await this.ledger.isEntitled(reader.accountId, dataset.id));
+    const decision = decideAccess(reader, dataset, entitled);
+    if (decision.kind === "denied") throw deniedError(decision);
+    return { dataset, owner: dataset.accountId === reader.accountId };
   }
 
   private async checkReachable(settings: DeliverySettings): Promise<void> {

@@ -8,8 +8,9 @@ import { isUniqueViolation } from "../db/prisma-errors.js";
 import { uuidv7 } from "../db/uuid.js";
 import type { Column } from "../catalog/columns.js";
 import type { UsageRecorder } from "../credits/usage-recorder.js";
-import type { Ledger, Reservation } from "../credits/ledger.js";
-import { readCost } from "../credits/pricing.js";
+import { decideAccess } from "../credits/access.js";
+import type { Ledger } from "../credits/ledger.js";
+import { Metering, type Hold } from "../credits/metering.js";
 import { AppError } from "../errors.js";
 import type { EventBus } from "../events/events.js";
 import type {
@@ -86,14 +87,15 @@ const DELETED_COLUMN: Pick<Column, "name" | "type" | "nullable"> = {
 
 export class DropDispatcher {
   private readonly outcomes: DeliveryOutcomes;
+  private readonly metering: Metering;
 
   constructor(
     private readonly prisma: PrismaClient,
     private readonly secrets: DeliverySecrets,
     private readonly reader: RecordsReader,
-    private readonly ledger: Ledger,
+    ledger: Ledger,
     /** Drops show in usage reports as the operation "delivery", beside the reads. */
-    private readonly usage: Pick<UsageRecorder, "record">,
+    usage: Pick<UsageRecorder, "record">,
     private readonly routing: DeliveryRouting,
     events: EventBus,
     private readonly jobs: JobQueue,
@@ -103,6 +105,7 @@ export class DropDispatcher {
     private readonly random: () => number = Math.random,
   ) {
     this.outcomes = new DeliveryOutcomes(prisma, events, log, settings.disableAfter);
+    this.metering = new Metering(ledger, usage);
   }
 
   /**
@@ -342,30 +345,16 @@ export class DropDispatcher {
     try {
       // Deletions carry no data: only the records are charged, as a read of them would be.
       const records = incremental ? live : staged.rowCount;
-      const credits = this.price(delivery, dataset, records);
-      const reservation = await this.reserve(delivery, dataset, credits);
+      const hold = await this.hold(delivery, dataset, dropId, records);
       let receipt: DropReceipt;
       try {
         receipt = await dropFiles(target, staged, connect);
       } catch (error) {
-        if (reservation) await this.ledger.release(reservation);
+        await hold.finish(0);
         throw error;
       }
-      if (reservation) {
-        await this.ledger.settle(reservation, credits, {
-          sale: { sellerAccountId: dataset.accountId, records },
-        });
-      }
-      this.usage.record({
-        accountId: delivery.accountId,
-        datasetId: dataset.id,
-        operation: "delivery",
-        records,
-        credits,
-        durationMs: this.now().getTime() - started.getTime(),
-        requestId: dropId,
-      });
-      return { plan, receipt, rows: staged.rowCount, credits };
+      await hold.finish(records);
+      return { plan, receipt, rows: staged.rowCount, credits: hold.credits };
     } finally {
       await staged.dispose();
     }
@@ -397,19 +386,27 @@ export class DropDispatcher {
     return parseDropTarget(delivery.kind as "SFTP" | "S3", delivery.config, secrets);
   }
 
-  /** What the drop's live records cost the delivery's account: a read of as many, on METERED data. */
-  private price(delivery: Delivery, dataset: Dataset, records: number): bigint {
-    if (dataset.access !== "METERED" || dataset.accountId === delivery.accountId) return 0n;
-    return readCost(records, dataset.pricePer100Records);
-  }
-
-  private async reserve(delivery: Delivery, dataset: Dataset, credits: bigint): Promise<Reservation | null> {
-    if (credits === 0n) return null;
+  /**
+   * Holds what the drop's live records cost the delivery's account: a read of as many, through
+   * the one metering path (the delivery is entitled: `perform` asked routing first). A balance
+   * that cannot cover it fails the drop for good, with nothing sent or charged.
+   */
+  private async hold(delivery: Delivery, dataset: Dataset, dropId: string, records: number): Promise<Hold> {
+    const decision = decideAccess({ accountId: delivery.accountId, admin: false }, dataset, true);
+    if (decision.kind === "denied")
+      throw new FinalFailure(`${decision.code}: the account may not read this dataset`);
     try {
-      return await this.ledger.reserve(delivery.accountId, credits, {
-        reference: `drop ${dataset.slug}`,
-        datasetId: dataset.id,
-      });
+      return await this.metering.hold(
+        {
+          accountId: delivery.accountId,
+          apiKeyId: null,
+          dataset: { id: dataset.id, slug: dataset.slug, accountId: dataset.accountId },
+          decision,
+          operation: "delivery",
+          requestId: dropId,
+        },
+        records,
+      );
     } catch (error) {
       if (error instanceof AppError && error.code === "INSUFFICIENT_CREDITS") {
         throw new FinalFailure(`INSUFFICIENT_CREDITS: ${error.message}; nothing was sent`);

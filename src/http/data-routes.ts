@@ -16,7 +16,7 @@ import {
 } from "../records/export.js";
 import { EXPORT_CONTENT_TYPES, EXPORT_FORMATS, RowCounter } from "../records/export.engine.js";
 import type { RecordFilter } from "../records/filter.js";
-import { CostMeter, type Cost } from "../records/read.service.js";
+import { CostMeter, ref, type Cost } from "../records/read.service.js";
 import type { Services } from "../services.js";
 
 export interface DataRouteDeps {
@@ -53,7 +53,7 @@ export async function registerDataRoutes(app: FastifyInstance, deps: DataRouteDe
     const page = await reads
       .page(
         caller,
-        dataset.id,
+        dataset,
         { first: limit, after: params.cursor ?? null, filter },
         { requestId: request.id, meter, log: request.log },
       )
@@ -63,7 +63,7 @@ export async function registerDataRoutes(app: FastifyInstance, deps: DataRouteDe
     costHeaders(reply, cost, next);
     reply.type(CONTENT_TYPES[format]);
     if (format === "json") return { data: page.items, next_cursor: next, cost };
-    return formatRows(format, dataset.columns, page.items);
+    return formatRows(format, ref(dataset).columns, page.items);
   });
 
   app.get("/api/v1/data/export", options, async (request, reply) => {
@@ -71,13 +71,13 @@ export async function registerDataRoutes(app: FastifyInstance, deps: DataRouteDe
     const format = oneOf("format", params.format ?? "ndjson", EXPORT_FORMATS);
     const filter = parseFilter(params.filter);
     const caller = deps.callerOf(request);
-    const { id } = await reads.datasetBySlug(caller, required("dataset", params.dataset));
+    const dataset = await reads.datasetBySlug(caller, required("dataset", params.dataset));
     // The client going away stops the ClickHouse query, even one waiting for its first rows.
     const gone = new AbortController();
     reply.raw.once("close", () => gone.abort());
     const run = await reads.exportRows(
       caller,
-      id,
+      dataset,
       filter,
       { requestId: request.id, meter: new CostMeter(), log: request.log, signal: gone.signal },
       { after: params.after ?? null, format },

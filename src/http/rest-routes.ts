@@ -202,12 +202,12 @@ export async function registerRestRoutes(app: FastifyInstance, deps: RestRouteDe
     },
     async (request, reply) => {
       const caller = deps.callerOf(request);
-      const { id } = await reads.datasetBySlug(caller, request.params.slug);
+      const dataset = await reads.datasetBySlug(caller, request.params.slug);
       const meter = new CostMeter();
       const { limit, cursor, filter } = request.query;
       const page = await reads.page(
         caller,
-        id,
+        dataset,
         { first: limit, after: cursor ?? null, filter: parseFilter(filter) },
         context(request, meter),
       );
@@ -238,9 +238,9 @@ export async function registerRestRoutes(app: FastifyInstance, deps: RestRouteDe
     },
     async (request, reply) => {
       const caller = deps.callerOf(request);
-      const { id } = await reads.datasetBySlug(caller, request.params.slug);
+      const dataset = await reads.datasetBySlug(caller, request.params.slug);
       const meter = new CostMeter();
-      const row = await reads.record(caller, id, request.params.key, context(request, meter));
+      const row = await reads.record(caller, dataset, request.params.key, context(request, meter));
       if (!row) throw notFound("Record");
       return { data: row, cost: costOf(meter, reply) };
     },
@@ -317,9 +317,9 @@ export async function registerRestRoutes(app: FastifyInstance, deps: RestRouteDe
     },
     async (request, reply) => {
       const caller = deps.callerOf(request);
-      const { id } = await reads.datasetBySlug(caller, request.params.slug);
+      const dataset = await reads.datasetBySlug(caller, request.params.slug);
       const meter = new CostMeter();
-      const page = await reads.aggregate(caller, id, request.body, context(request, meter));
+      const page = await reads.aggregate(caller, dataset, request.body, context(request, meter));
       const next = page.hasNextPage ? (page.cursors.at(-1) ?? null) : null;
       return { data: page.items, next_cursor: next, cost: costOf(meter, reply) };
     },

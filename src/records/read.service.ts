@@ -1,14 +1,16 @@
-// What a buyer's read costs and who may make it: the access rules (OPEN, METERED, PURCHASED),
-// the credit reservation before ClickHouse is queried and its settlement after, the usage event.
-// Resolvers and REST routes call this; RecordsReader knows nothing of money.
+// A buyer's reads of records: the access decision (credits/access.ts), paid for through the one
+// metering path (credits/metering.ts: hold, read, settle, usage). Resolvers and REST routes hand
+// in the dataset row they loaded; RecordsReader knows nothing of money.
 import type { Column } from "../catalog/columns.js";
 import type { ClickHouse } from "../db/clickhouse.js";
 import { AppError } from "../errors.js";
 import { Prisma, type Dataset, type PrismaClient } from "../generated/prisma/client.js";
-import type { Ledger, Reservation } from "../credits/ledger.js";
+import { decideAccess, deniedError, needsEntitlement, type Reader } from "../credits/access.js";
+import type { Ledger } from "../credits/ledger.js";
+import { Metering, type Cost, type Granted, type Metered } from "../credits/metering.js";
 import { aggregateCost, readCost, recordLookupCost } from "../credits/pricing.js";
 import type { UsageRecorder } from "../credits/usage-recorder.js";
-import { authorize, checkKeyDatasets } from "../identity/authorization.js";
+import { authorize } from "../identity/authorization.js";
 import type { AuthenticatedCaller, Caller } from "../identity/caller.js";
 import { readScope } from "../identity/read-scope.js";
 import type { Logger } from "../observability/logger.js";
@@ -26,12 +28,7 @@ import type { DatasetRef } from "./records.writer.js";
 import type { RecordFilter } from "./filter.js";
 import type { ExportFormat } from "./export.engine.js";
 
-/** What one operation cost, reported in `extensions.cost` and `X-Credits-Remaining`. */
-export interface Cost {
-  records: number;
-  credits: number;
-  balance: number;
-}
+export type { Cost } from "../credits/metering.js";
 
 /** Collects the cost of every read in one request. */
 export class CostMeter {
@@ -109,25 +106,37 @@ export interface DatasetSample {
 /** Samples are a look before buying, not a free read path: a page at most. */
 export const MAX_SAMPLE_ROWS = 100;
 
-type Pricing = { kind: "free" } | { kind: "metered"; pricePer100: bigint };
+/** A read the access decision allowed: who reads, and the decision (free or its price). */
+interface Opened {
+  who: AuthenticatedCaller;
+  decision: Granted;
+}
 
 export class ReadService {
+  private readonly metering: Metering;
+
   constructor(
     private readonly prisma: PrismaClient,
     private readonly clickhouse: ClickHouse,
     private readonly reader: RecordsReader,
     private readonly ledger: Ledger,
     private readonly limits: PageLimits,
-    private readonly usage: UsageRecorder,
-  ) {}
+    usage: UsageRecorder,
+  ) {
+    this.metering = new Metering(ledger, usage);
+  }
 
+  /**
+   * A page of records. `dataset` is the row the caller loaded under its read scope (the GraphQL
+   * parent, a REST route's `datasetBySlug`); it is not read again.
+   */
   async page(
     caller: Caller,
-    datasetId: string,
+    dataset: Dataset,
     args: RecordPageArgs,
     ctx: ReadContext,
   ): Promise<Page<RecordRow>> {
-    const { who, dataset, pricing } = await this.open(caller, datasetId);
+    const opened = await this.open(caller, dataset);
     // Bad arguments are refused before anything is reserved: a rejected read writes nothing.
     const request = pageRequest(args, this.limits);
     compileFilter(ref(dataset), args.filter);
@@ -136,9 +145,8 @@ export class ReadService {
     if (anchor !== null) decodeSortCursor(terms, anchor, request.after !== null ? "after" : "before");
     const size = request.size;
     return this.charged(
-      who,
+      opened,
       dataset,
-      pricing,
       "records",
       ctx,
       (p) => readCost(size, p),
@@ -149,9 +157,9 @@ export class ReadService {
     );
   }
 
-  async record(caller: Caller, datasetId: string, key: string, ctx: ReadContext): Promise<RecordRow | null> {
-    const { who, dataset, pricing } = await this.open(caller, datasetId);
-    return this.charged(who, dataset, pricing, "record", ctx, recordLookupCost, async () => {
+  async record(caller: Caller, dataset: Dataset, key: string, ctx: ReadContext): Promise<RecordRow | null> {
+    const opened = await this.open(caller, dataset);
+    return this.charged(opened, dataset, "record", ctx, recordLookupCost, async () => {
       const row = await this.reader.byKey(ref(dataset), key);
       return { result: row, records: row ? 1 : 0, fixed: row !== null };
     });
@@ -159,35 +167,35 @@ export class ReadService {
 
   async aggregate(
     caller: Caller,
-    datasetId: string,
+    dataset: Dataset,
     args: AggregateArgs,
     ctx: ReadContext,
   ): Promise<Page<AggregateRow>> {
-    const { who, dataset, pricing } = await this.open(caller, datasetId);
+    const opened = await this.open(caller, dataset);
     compileFilter(ref(dataset), args.filter);
-    return this.charged(who, dataset, pricing, "aggregate", ctx, aggregateCost, async () => {
+    return this.charged(opened, dataset, "aggregate", ctx, aggregateCost, async () => {
       const page = await this.reader.aggregate(ref(dataset), args);
       return { result: page, records: page.items.length, fixed: true };
     });
   }
 
   /** Free: what `records(first:, filter:)` would cost now, without reading any record. */
-  async quote(caller: Caller, datasetId: string, first: number, filter: RecordFilter | null): Promise<Quote> {
-    const { who, dataset, pricing } = await this.open(caller, datasetId);
+  async quote(caller: Caller, dataset: Dataset, first: number, filter: RecordFilter | null): Promise<Quote> {
+    const { who, decision } = await this.open(caller, dataset);
     const matching = Math.min(first, await this.reader.count(ref(dataset), filter));
     const balance = Number(await this.ledger.balance(who.accountId));
-    if (pricing.kind === "free") return { maxCredits: 0, records: matching, credits: 0, balance };
+    if (decision.kind === "free") return { maxCredits: 0, records: matching, credits: 0, balance };
     return {
-      maxCredits: Number(readCost(first, pricing.pricePer100)),
+      maxCredits: Number(readCost(first, decision.pricePer100)),
       records: matching,
-      credits: Number(readCost(matching, pricing.pricePer100)),
+      credits: Number(readCost(matching, decision.pricePer100)),
       balance,
     };
   }
 
   /** Free: rows matching the filter (Dataset.records.totalCount), for callers who may read them. */
-  async count(caller: Caller, datasetId: string, filter: RecordFilter | null): Promise<number> {
-    const { dataset } = await this.open(caller, datasetId);
+  async count(caller: Caller, dataset: Dataset, filter: RecordFilter | null): Promise<number> {
+    await this.open(caller, dataset);
     return this.reader.count(ref(dataset), filter);
   }
 
@@ -197,7 +205,11 @@ export class ReadService {
    * nothing. For live subscriptions to a dataset's changes.
    */
   async checkReadable(caller: Caller, datasetId: string): Promise<void> {
-    await this.open(caller, datasetId);
+    const dataset = await this.prisma.dataset.findFirst({
+      where: { AND: [{ id: datasetId }, readScope(caller, "dataset")] },
+    });
+    if (!dataset) throw new AppError("NOT_FOUND", "Dataset not found");
+    await this.open(caller, dataset);
   }
 
   /**
@@ -253,14 +265,13 @@ export class ReadService {
    * else NOT_FOUND (UNAUTHENTICATED/FORBIDDEN first, so a stranger learns nothing of slugs). Its
    * access rule and price are applied by the read itself.
    */
-  async datasetBySlug(caller: Caller, slug: string): Promise<DatasetHandle> {
+  async datasetBySlug(caller: Caller, slug: string): Promise<Dataset> {
     authorize(caller, ["records:read"]);
     const dataset = await this.prisma.dataset.findFirst({
       where: { AND: [{ slug }, readScope(caller, "dataset")] },
-      select: { id: true, slug: true, columns: true },
     });
     if (!dataset) throw new AppError("NOT_FOUND", "Dataset not found");
-    return { id: dataset.id, slug: dataset.slug, columns: dataset.columns as unknown as Column[] };
+    return dataset;
   }
 
   /**
@@ -273,186 +284,99 @@ export class ReadService {
    */
   async exportRows(
     caller: Caller,
-    datasetId: string,
+    dataset: Dataset,
     filter: RecordFilter | null,
     ctx: ExportContext,
     options: { after?: string | null; format?: ExportFormat } = {},
   ): Promise<RecordExport> {
-    const started = performance.now();
-    const { who, dataset, pricing } = await this.open(caller, datasetId);
+    const { who, decision } = await this.open(caller, dataset);
     const target = ref(dataset);
     const after = options.after ?? null;
     compileFilter(target, filter); // a bad filter is refused before anything is counted or held
     const total = await this.reader.count(target, filter, after);
-    const held = pricing.kind === "metered" ? readCost(total, pricing.pricePer100) : 0n;
-    const reservation =
-      held > 0n
-        ? await this.ledger.reserve(who.accountId, held, {
-            reference: `export ${dataset.slug}`,
-            datasetId: dataset.id,
-            apiKeyId: who.kind === "apiKey" ? who.apiKeyId : null,
-          })
-        : null;
+    const hold = await this.metering.hold(this.metered(who, decision, dataset, "export", ctx), total);
     let batches: AsyncIterable<RecordRow[]> = noBatches();
     let bytes: AsyncIterable<Buffer> | null = null;
-    let balance: bigint;
     try {
       if (total > 0 && options.format) {
         const range = { filter, after, limit: total };
         bytes = await this.reader.exportBytes(target, range, options.format, ctx.signal);
       }
       if (total > 0 && !bytes) batches = await this.reader.stream(target, filter, total, ctx.signal, after);
-      balance = await this.ledger.balance(who.accountId);
     } catch (error) {
-      if (reservation) await this.ledger.release(reservation);
+      await hold.finish(0);
       throw error;
     }
-
-    let finished: Promise<Cost | null> | null = null;
-    const finish = (sent: number) => {
-      finished ??= this.finishExport(who, dataset, pricing, reservation, sent, ctx, started);
-      return finished;
+    // The rows are out when it ends: a ledger failure is logged and the hold stays open for
+    // reconciliation (the stale-hold sweep), never thrown at a client mid-stream.
+    const finish = async (sent: number): Promise<Cost | null> => {
+      try {
+        const cost = await hold.finish(sent);
+        ctx.meter.add(cost);
+        return cost;
+      } catch (err) {
+        ctx.log.error(
+          { err, sent, datasetId: dataset.id },
+          "could not settle an export; its credit hold stays open",
+        );
+        return null;
+      }
     };
     return {
       dataset: { id: dataset.id, slug: dataset.slug, columns: target.columns },
       total,
-      reserved: { records: total, credits: Number(held), balance: Number(balance) },
+      reserved: { records: total, credits: Number(hold.credits), balance: Number(hold.balance) },
       batches,
       bytes,
       finish,
     };
   }
 
-  private async finishExport(
+  /** The access decision for this caller and dataset row: free or metered, else its error. */
+  private async open(caller: Caller, dataset: Dataset): Promise<Opened> {
+    const who = authorize(caller, ["records:read"]);
+    const reader: Reader = {
+      accountId: who.accountId,
+      admin: who.role === "ADMIN",
+      keyDatasetIds: who.kind === "apiKey" ? who.datasetIds : undefined,
+    };
+    const entitled =
+      needsEntitlement(reader, dataset) && (await this.ledger.isEntitled(who.accountId, dataset.id));
+    const decision = decideAccess(reader, dataset, entitled);
+    if (decision.kind === "denied") throw deniedError(decision);
+    return { who, decision };
+  }
+
+  private metered(
     who: AuthenticatedCaller,
+    decision: Granted,
     dataset: Dataset,
-    pricing: Pricing,
-    reservation: Reservation | null,
-    sent: number,
-    ctx: ExportContext,
-    started: number,
-  ): Promise<Cost | null> {
-    let credits = 0n;
-    let balance: bigint;
-    try {
-      if (reservation && pricing.kind === "metered" && sent > 0) {
-        credits = readCost(sent, pricing.pricePer100);
-        const settled = await this.ledger.settle(reservation, credits, {
-          sale: { sellerAccountId: dataset.accountId, records: sent },
-        });
-        balance = settled.balance;
-      } else if (reservation) {
-        balance = (await this.ledger.release(reservation)).balance;
-      } else {
-        balance = await this.ledger.balance(who.accountId);
-      }
-    } catch (err) {
-      ctx.log.error(
-        { err, reservationId: reservation?.id ?? null, sent, datasetId: dataset.id },
-        "could not settle an export; its credit hold stays open",
-      );
-      return null;
-    }
-    const cost = { records: sent, credits: Number(credits), balance: Number(balance) };
-    ctx.meter.add(cost);
-    this.usage.record({
+    operation: string,
+    ctx: ReadContext,
+  ): Metered {
+    return {
       accountId: who.accountId,
       apiKeyId: who.kind === "apiKey" ? who.apiKeyId : null,
-      datasetId: dataset.id,
-      operation: "export",
-      records: sent,
-      credits,
-      durationMs: performance.now() - started,
+      dataset: { id: dataset.id, slug: dataset.slug, accountId: dataset.accountId },
+      decision,
+      operation,
       requestId: ctx.requestId,
-    });
-    return cost;
+    };
   }
 
-  /** The dataset, if the caller may read its records, and how reads are priced for them. */
-  private async open(
-    caller: Caller,
-    datasetId: string,
-  ): Promise<{ who: AuthenticatedCaller; dataset: Dataset; pricing: Pricing }> {
-    const who = authorize(caller, ["records:read"]);
-    const dataset = await this.prisma.dataset.findFirst({
-      where: { AND: [{ id: datasetId }, readScope(caller, "dataset")] },
-    });
-    if (!dataset) throw new AppError("NOT_FOUND", "Dataset not found");
-    checkKeyDatasets(who, dataset.id);
-    // Publishers read their own data free, whatever its status; admins too.
-    if (who.role === "ADMIN" || dataset.accountId === who.accountId)
-      return { who, dataset, pricing: { kind: "free" } };
-    if (dataset.status !== "PUBLISHED") throw new AppError("NOT_FOUND", "Dataset not found");
-    switch (dataset.access) {
-      case "OPEN":
-        return { who, dataset, pricing: { kind: "free" } };
-      case "METERED":
-        return { who, dataset, pricing: { kind: "metered", pricePer100: dataset.pricePer100Records } };
-      case "PURCHASED":
-        if (!(await this.ledger.isEntitled(who.accountId, dataset.id))) {
-          throw new AppError("FORBIDDEN", "Buy this dataset first (purchaseDataset)", {
-            requiresPurchase: true,
-          });
-        }
-        return { who, dataset, pricing: { kind: "free" } };
-    }
-  }
-
-  /**
-   * Reserves the most the read can cost before ClickHouse is queried (INSUFFICIENT_CREDITS and
-   * nothing read when the balance cannot cover it), then charges what was returned and releases
-   * the rest. A failed read releases everything.
-   */
+  /** A read through the metering path, its cost added to the request's meter. */
   private async charged<T>(
-    who: AuthenticatedCaller,
+    { who, decision }: Opened,
     dataset: Dataset,
-    pricing: Pricing,
     operation: string,
     ctx: ReadContext,
     maxCost: (pricePer100: bigint) => bigint,
     read: () => Promise<{ result: T; records: number; fixed?: boolean }>,
   ): Promise<T> {
-    const started = performance.now();
-    let reservation: Reservation | null = null;
-    if (pricing.kind === "metered") {
-      reservation = await this.ledger.reserve(who.accountId, maxCost(pricing.pricePer100), {
-        reference: `${operation} ${dataset.slug}`,
-        datasetId: dataset.id,
-        apiKeyId: who.kind === "apiKey" ? who.apiKeyId : null,
-      });
-    }
-    let outcome: { result: T; records: number; fixed?: boolean };
-    try {
-      outcome = await read();
-    } catch (error) {
-      if (reservation) await this.ledger.release(reservation);
-      throw error;
-    }
-    let credits = 0n;
-    let balance: bigint;
-    if (reservation && pricing.kind === "metered") {
-      // Fixed-price operations (lookups that found a record, aggregates) cost their reservation.
-      credits = outcome.fixed ? reservation.amount : readCost(outcome.records, pricing.pricePer100);
-      const settled = await this.ledger.settle(reservation, credits, {
-        sale: { sellerAccountId: dataset.accountId, records: outcome.records },
-      });
-      balance = settled.balance;
-    } else {
-      balance = await this.ledger.balance(who.accountId);
-    }
-    ctx.meter.add({ records: outcome.records, credits: Number(credits), balance: Number(balance) });
-    // Usage is reporting, not money: batched off the request path (UsageRecorder).
-    this.usage.record({
-      accountId: who.accountId,
-      apiKeyId: who.kind === "apiKey" ? who.apiKeyId : null,
-      datasetId: dataset.id,
-      operation,
-      records: outcome.records,
-      credits,
-      durationMs: performance.now() - started,
-      requestId: ctx.requestId,
-    });
-    return outcome.result;
+    const op = this.metered(who, decision, dataset, operation, ctx);
+    const { result, cost } = await this.metering.read(op, maxCost, read);
+    ctx.meter.add(cost);
+    return result;
   }
 }
 

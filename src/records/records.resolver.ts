@@ -24,12 +24,11 @@ export class RecordsResolver {
       "Records, keyset-paged. METERED datasets cost ceil(records / 100) × pricePer100Records (at least 1 when any record is returned); the price of `first` is reserved before reading.",
   })
   async records(@Root() dataset: Dataset, @Args(() => RecordsArgs) args: RecordsArgs, @Ctx() ctx: Context) {
-    const id = rawId(dataset);
-    const page = await ctx.services.reads.page(ctx.caller, id, args, readContext(ctx));
+    const page = await ctx.services.reads.page(ctx.caller, dataset.row, args, readContext(ctx));
     return Object.assign(
       toConnection(page, (row) => Object.assign(new DataRecord(), row)),
       {
-        datasetId: id,
+        dataset: dataset.row,
         filter: args.filter ?? null,
       },
     );
@@ -71,7 +70,7 @@ export class RecordsResolver {
     description: "One record by key. METERED: costs the price of 100 records when found.",
   })
   async record(@Root() dataset: Dataset, @Arg("key", () => String) key: string, @Ctx() ctx: Context) {
-    const row = await ctx.services.reads.record(ctx.caller, rawId(dataset), key, readContext(ctx));
+    const row = await ctx.services.reads.record(ctx.caller, dataset.row, key, readContext(ctx));
     return row && Object.assign(new DataRecord(), row);
   }
 
@@ -85,7 +84,7 @@ export class RecordsResolver {
     @Args(() => AggregateArgsType) args: AggregateArgsType,
     @Ctx() ctx: Context,
   ) {
-    const page = await ctx.services.reads.aggregate(ctx.caller, rawId(dataset), args, readContext(ctx));
+    const page = await ctx.services.reads.aggregate(ctx.caller, dataset.row, args, readContext(ctx));
     return toConnection(page, (row) => row);
   }
 
@@ -97,7 +96,7 @@ export class RecordsResolver {
     @Arg("filter", () => RecordFilterInput, { nullable: true }) filter: RecordFilterInput | null,
     @Ctx() ctx: Context,
   ) {
-    return ctx.services.reads.quote(ctx.caller, rawId(dataset), first, filter);
+    return ctx.services.reads.quote(ctx.caller, dataset.row, first, filter);
   }
 }
 
@@ -105,6 +104,6 @@ export class RecordsResolver {
 export class RecordConnectionResolver {
   @FieldResolver(() => Int, { description: "Rows matching the filter. Counted only when asked for; free." })
   async totalCount(@Root() connection: DataRecordConnection, @Ctx() ctx: Context) {
-    return ctx.services.reads.count(ctx.caller, connection.datasetId, connection.filter);
+    return ctx.services.reads.count(ctx.caller, connection.dataset, connection.filter);
   }
 }

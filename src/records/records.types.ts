@@ -5,6 +5,7 @@ import { SafeInt } from "../graphql/scalars.js";
 import type { Scalar } from "./values.js";
 import type { MetricFn as MetricFnName, TimeBucket as TimeBucketName } from "./records.reader.js";
 import type { RecordFilter } from "./filter.js";
+import type { Dataset as DatasetRow } from "../generated/prisma/client.js";
 
 export enum SortDirection {
   ASC = "ASC",
@@ -64,8 +65,8 @@ export class DatasetSample {
 
 @ObjectType()
 export class DataRecordConnection extends ConnectionType(DataRecord) {
-  /** What totalCount needs, resolved only when asked for. */
-  datasetId!: string;
+  /** What totalCount needs, resolved only when asked for: the dataset row the page was read from. */
+  dataset!: DatasetRow;
   filter!: RecordFilter | null;
 }
 
