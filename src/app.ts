@@ -141,6 +141,8 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
     prefix: config.REDIS_KEY_PREFIX,
     recheckMs: config.SUBSCRIPTION_RECHECK_SECONDS * 1000,
   });
+  // Access changed for an account somewhere (any process): its callers are read again here.
+  const stopForgetting = live.onAccessRevoked((event) => services.auth.forgetAccount(event.data.accountId));
   await startJobs(config, "api", services, log, boss);
   const http = await createHttpServer({
     live,
@@ -170,6 +172,8 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
     },
     async close() {
       await http.close();
+      await stopForgetting();
+      await services.auth.flushLastUsed();
       await boss.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS });
       await services.usage.close();
       await services.webhooks.close();

@@ -93,6 +93,8 @@ export const configSchema = z.object({
   JWT_SECRET: z.string().min(32).default(DEV_JWT_SECRET),
   JWT_TTL_SECONDS: int(60, 86_400).default(900),
   API_KEY_ROTATION_GRACE_SECONDS: int(0, 30 * 86_400).default(86_400),
+  /** How long an API process remembers an authenticated caller (0: not at all); see identity-cache.ts. */
+  IDENTITY_CACHE_SECONDS: int(0, 3600).default(30),
   SIGNATURE_TOLERANCE_SECONDS: int(1, 3600).default(300),
   ENCRYPTION_KEY: z
     .string()

@@ -140,7 +140,9 @@ export function createServices(
     admin: new AdminService(prisma, limits),
     earnings: new EarningsService(prisma, credits.ledger, limits),
     apiKeys: new ApiKeyService(prisma, config, encryption, limits, events),
-    auth: new AuthService(prisma, config, encryption, nonces),
+    auth: new AuthService(prisma, config, encryption, nonces, undefined, (err) =>
+      log.warn({ err }, "could not write API keys' lastUsedAt"),
+    ),
     catalog,
     corrections: new CorrectionService(prisma, clickhouse, config.CLICKHOUSE_DATABASE, catalog, events),
     credits,

@@ -75,12 +75,17 @@ export type DeliveryFailed = EventBase<
 >;
 
 /**
- * A credential stopped being valid before its time: an API key revoked, an account suspended.
- * API processes re-check their open subscriptions at once rather than at the next interval.
+ * A credential's standing changed before its time: an API key revoked or rotated, an account
+ * suspended, its plan changed. API processes forget the account's remembered callers
+ * (identity/identity-cache.ts) and re-check their open subscriptions at once.
  */
 export type AccessRevoked = EventBase<
   "access.revoked",
-  { accountId: string; apiKeyId: string | null; reason: "KEY_REVOKED" | "ACCOUNT_SUSPENDED" }
+  {
+    accountId: string;
+    apiKeyId: string | null;
+    reason: "KEY_REVOKED" | "KEY_ROTATED" | "ACCOUNT_SUSPENDED" | "PLAN_CHANGED";
+  }
 >;
 
 export type DomainEvent =

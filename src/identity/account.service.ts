@@ -70,12 +70,20 @@ export class AccountService {
       });
     }
     const plan = await this.prisma.plan.findUniqueOrThrow({ where: { code } });
-    return this.update(accountId, { planId: plan.id, rateLimitPerMinute: rateLimitPerMinute ?? null });
+    const account = await this.update(accountId, {
+      planId: plan.id,
+      rateLimitPerMinute: rateLimitPerMinute ?? null,
+    });
+    // Every API process forgets the account's remembered callers, whose limits were the old plan's.
+    await this.events?.publish(
+      newEvent<AccessRevoked>("access.revoked", { accountId, apiKeyId: null, reason: "PLAN_CHANGED" }),
+    );
+    return account;
   }
 
   /**
-   * Suspension takes effect on the next request (credentials are checked on every request) and
-   * closes the account's live subscriptions at once.
+   * Suspension takes effect on the next request on every API process (each forgets the account's
+   * remembered callers on access.revoked) and closes the account's live subscriptions at once.
    */
   async suspend(caller: Caller, accountId: string) {
     const who = authorize(caller, ["ADMIN", "admin"]);

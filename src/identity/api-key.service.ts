@@ -152,6 +152,14 @@ export class ApiKeyService {
         },
       }),
     ]);
+    // Processes that remember the old key forget it: from now on it ends at its grace.
+    await this.events?.publish(
+      newEvent<AccessRevoked>("access.revoked", {
+        accountId: old.accountId,
+        apiKeyId: old.id,
+        reason: "KEY_ROTATED",
+      }),
+    );
     return { apiKey, secret: key.key, signingSecret };
   }
 

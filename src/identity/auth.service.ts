@@ -13,6 +13,7 @@ import {
   type PlanLimits,
   type Role,
 } from "./caller.js";
+import { IdentityCache, LastUsedBatch } from "./identity-cache.js";
 import { verifySignedRequest, type SignedRequest } from "./request-signing.js";
 import {
   DUMMY_PASSWORD_HASH,
@@ -50,8 +51,13 @@ export interface NonceStore {
   claim(key: string, ttlSeconds: number): Promise<boolean>;
 }
 
-// lastUsedAt is written at most this often per key, so reads do not each cost a write.
-const LAST_USED_RESOLUTION_MS = 60_000;
+/** What a request with an API key needs once the key is known: who calls, and how to check a signature. */
+interface KnownKey {
+  caller: Extract<AuthenticatedCaller, { kind: "apiKey" }>;
+  signingSecretEncrypted: string | null;
+  requireSignature: boolean;
+  lastUsedAt: Date | null;
+}
 
 export function planLimits(plan: Plan, account: { rateLimitPerMinute: number | null }): PlanLimits {
   return {
@@ -76,18 +82,50 @@ function checkPassword(password: string): void {
 }
 
 export class AuthService {
+  private readonly keys: IdentityCache<KnownKey>;
+  private readonly users: IdentityCache<{ caller: AuthenticatedCaller }>;
+  private readonly lastUsed: LastUsedBatch;
+
   constructor(
     private readonly prisma: PrismaClient,
-    private readonly config: Pick<Config, "JWT_SECRET" | "JWT_TTL_SECONDS" | "SIGNATURE_TOLERANCE_SECONDS">,
+    private readonly config: Pick<
+      Config,
+      "JWT_SECRET" | "JWT_TTL_SECONDS" | "SIGNATURE_TOLERANCE_SECONDS" | "IDENTITY_CACHE_SECONDS"
+    >,
     private readonly encryption: Encryption,
     private readonly nonces: NonceStore,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+    onError: (err: unknown) => void = () => undefined,
+  ) {
+    const ttlMs = config.IDENTITY_CACHE_SECONDS * 1000;
+    const clock = () => this.now().getTime();
+    this.keys = new IdentityCache(ttlMs, 10_000, clock);
+    this.users = new IdentityCache(ttlMs, 10_000, clock);
+    this.lastUsed = new LastUsedBatch(async (ids, at) => {
+      await this.prisma.apiKey.updateMany({ where: { id: { in: ids } }, data: { lastUsedAt: at } });
+    }, onError);
+  }
 
   /**
-   * The caller behind these credentials; anonymous when there are none. Nothing is cached:
-   * revocation and suspension apply to the next request. `request` is needed to check the
-   * signature of keys that require signed requests.
+   * Forgets the account's remembered callers: their next request reads them again. Called on
+   * every process when access changes (`access.revoked`: a key revoked or rotated, the account
+   * suspended, its plan changed).
+   */
+  forgetAccount(accountId: string): void {
+    this.keys.forgetAccount(accountId);
+    this.users.forgetAccount(accountId);
+  }
+
+  /** Writes the keys' pending `lastUsedAt` (at shutdown). */
+  flushLastUsed(): Promise<void> {
+    return this.lastUsed.flush();
+  }
+
+  /**
+   * The caller behind these credentials; anonymous when there are none. A caller is remembered
+   * for IDENTITY_CACHE_SECONDS (never past its key's expiry or rotation grace); revocation,
+   * suspension and plan changes apply to the next request through `forgetAccount`. `request` is
+   * needed to check the signature of keys that require signed requests (checked every time).
    */
   async authenticate(credentials: Credentials, request?: SignedRequest): Promise<Caller> {
     if (credentials.apiKey !== undefined) return this.byApiKey(credentials.apiKey, request);
@@ -100,32 +138,45 @@ export class AuthService {
   }
 
   private async byApiKey(key: string, request?: SignedRequest): Promise<Caller> {
-    const invalid = new AppError("UNAUTHENTICATED", "Invalid API key");
-    if (!looksLikeApiKey(key)) throw invalid;
+    if (!looksLikeApiKey(key)) throw new AppError("UNAUTHENTICATED", "Invalid API key");
+    const digest = hashApiKey(key);
+    const known = this.keys.get(digest) ?? (await this.readKey(digest));
+    if (known.requireSignature) {
+      await this.checkSignature(known.caller.apiKeyId, known.signingSecretEncrypted, request);
+    }
+    this.lastUsed.mark(known.caller.apiKeyId, this.now(), known.lastUsedAt);
+    return known.caller;
+  }
+
+  private async readKey(digest: string): Promise<KnownKey> {
     const row = await this.prisma.apiKey.findUnique({
-      where: { secretHash: hashApiKey(key) },
+      where: { secretHash: digest },
       include: { account: { include: { plan: true } }, user: true },
     });
-    if (!row || !row.user) throw invalid;
-    const now = this.now();
-    const refusal = keyRefusal(row, now);
+    if (!row || !row.user) throw new AppError("UNAUTHENTICATED", "Invalid API key");
+    const refusal = keyRefusal(row, this.now());
     if (refusal) throw refusal;
-    if (row.requireSignature) await this.checkSignature(row.id, row.signingSecretEncrypted, request);
-    if (!row.lastUsedAt || now.getTime() - row.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
-      await this.prisma.apiKey.update({ where: { id: row.id }, data: { lastUsedAt: now } });
-    }
     const role = row.user.role as Role;
-    return {
-      kind: "apiKey",
-      apiKeyId: row.id,
-      datasetIds: row.datasetIds,
-      accountId: row.accountId,
-      userId: row.user.id,
-      role,
-      // A key never holds more than its user's role allows, even if the role was lowered later.
-      scopes: row.scopes.filter(isScope).filter((s) => ROLE_SCOPES[role].includes(s)),
-      limits: planLimits(row.account.plan, row.account),
+    const known: KnownKey = {
+      caller: {
+        kind: "apiKey",
+        apiKeyId: row.id,
+        datasetIds: row.datasetIds,
+        accountId: row.accountId,
+        userId: row.user.id,
+        role,
+        // A key never holds more than its user's role allows, even if the role was lowered later.
+        scopes: row.scopes.filter(isScope).filter((s) => ROLE_SCOPES[role].includes(s)),
+        limits: planLimits(row.account.plan, row.account),
+      },
+      signingSecretEncrypted: row.signingSecretEncrypted,
+      requireSignature: row.requireSignature,
+      lastUsedAt: row.lastUsedAt,
     };
+    const ends = [row.expiresAt, row.graceUntil].filter((d): d is Date => d !== null);
+    const endsAt = ends.length ? new Date(Math.min(...ends.map((d) => d.getTime()))) : null;
+    this.keys.set(digest, known, endsAt);
+    return known;
   }
 
   private async checkSignature(keyId: string, encrypted: string | null, request?: SignedRequest) {
@@ -142,6 +193,8 @@ export class AuthService {
   private async byToken(token: string): Promise<Caller> {
     const claims = verifyToken(token, this.config.JWT_SECRET, Math.floor(this.now().getTime() / 1000));
     if (!claims) throw new AppError("UNAUTHENTICATED", "Invalid or expired token");
+    const known = this.users.get(claims.sub);
+    if (known && known.caller.accountId === claims.acc) return known.caller;
     const user = await this.prisma.user.findUnique({
       where: { id: claims.sub },
       include: { account: { include: { plan: true } } },
@@ -151,7 +204,7 @@ export class AuthService {
     const refusal = accountRefusal(user.account);
     if (refusal) throw refusal;
     const role = user.role as Role;
-    return {
+    const caller: AuthenticatedCaller = {
       kind: "user",
       accountId: user.accountId,
       userId: user.id,
@@ -159,6 +212,8 @@ export class AuthService {
       scopes: ROLE_SCOPES[role],
       limits: planLimits(user.account.plan, user.account),
     };
+    this.users.set(user.id, { caller });
+    return caller;
   }
 
   /**
