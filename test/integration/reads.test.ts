@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeRecords, type DatasetRef } from "../../src/records/records.writer.js";
 import { ref } from "../../src/records/read.service.js";
+import { ident, sql } from "../../src/db/sql.js";
 import {
   AggregateDocument,
   CreateDatasetDocument,
@@ -122,15 +123,21 @@ describe("metered reads", () => {
     expect(await balance(buyer)).toBe(96);
   });
 
-  it("never overdraw: 200 concurrent reads against a balance for 50 charge exactly 50 times", async () => {
+  it("never overdraw: 1,000 concurrent reads against a balance for 100 charge exactly 100 times", async () => {
     const buyer = await stack.signup("Crowd");
     await stack.graphql(
       SetAccountPlanDocument,
       { accountId: buyer.accountId, plan: "ENTERPRISE", rateLimitPerMinute: 100_000 },
       admin.headers,
     );
+    // 100 credits from signup + 100: a hundred reads at 2 credits.
+    await stack.graphql(
+      TopUpCreditsDocument,
+      { accountId: buyer.accountId, amount: 100, idempotencyKey: "crowd" },
+      admin.headers,
+    );
     const responses = await Promise.all(
-      Array.from({ length: 200 }, () =>
+      Array.from({ length: 1000 }, () =>
         stack.graphql(RecordsDocument, { slug: "sales_metered", first: 100 }, buyer.headers),
       ),
     );
@@ -138,8 +145,8 @@ describe("metered reads", () => {
     const other = responses.filter((r) => r.errors && code(r) !== "INSUFFICIENT_CREDITS");
     expect(other.map((r) => JSON.stringify(r.errors))).toEqual([]);
     const refused = responses.filter((r) => code(r) === "INSUFFICIENT_CREDITS");
-    expect(ok).toHaveLength(50);
-    expect(refused).toHaveLength(150);
+    expect(ok).toHaveLength(100);
+    expect(refused).toHaveLength(900);
     for (const r of refused) {
       expect(r.errors?.[0]?.extensions).toMatchObject({ required: 2 });
       expect(r.errors?.[0]?.extensions?.balance).toBeLessThan(2);
@@ -147,8 +154,49 @@ describe("metered reads", () => {
     for (const r of ok) expect(r.data!.dataset!.records.edges).toHaveLength(100);
     expect(await balance(buyer)).toBe(0);
     expect(await ledgerSum(buyer)).toBe(0);
-    // The embedded engine answers the 50 funded reads' queries a few at a time.
-  }, 120_000);
+    // Each funded read charged once, each hold ended once; the publisher sold exactly 100 reads.
+    const kinds = await stack.app.stores.prisma.creditTransaction.groupBy({
+      by: ["kind"],
+      where: { accountId: buyer.rawAccountId },
+      _count: true,
+    });
+    expect(Object.fromEntries(kinds.map((k) => [k.kind, k._count]))).toEqual({
+      TOP_UP: 2,
+      RESERVATION: 100,
+      RELEASE: 100,
+      CHARGE: 100,
+    });
+    const sales = await stack.app.stores.prisma.sale.aggregate({
+      where: { buyerAccountId: buyer.rawAccountId },
+      _sum: { credits: true },
+      _count: true,
+    });
+    expect({ count: sales._count, credits: sales._sum.credits }).toEqual({ count: 100, credits: 200n });
+  }, 240_000);
+
+  it("charge nothing for a read that fails in ClickHouse", async () => {
+    const buyer = await stack.signup("Unlucky");
+    await dataset("sales_broken", "METERED", { pricePer100Records: 2 });
+    const row = await stack.app.stores.prisma.dataset.findUniqueOrThrow({ where: { slug: "sales_broken" } });
+    await stack.app.stores.clickhouse.command(
+      sql`DROP TABLE ${ident(stack.app.config.CLICKHOUSE_DATABASE)}.${ident(row.tableName)}`,
+    );
+    const res = await stack.graphql(RecordsDocument, { slug: "sales_broken", first: 100 }, buyer.headers);
+    expect(res.errors).toBeDefined();
+    expect(res.data?.dataset?.records ?? null).toBeNull();
+    expect(await balance(buyer)).toBe(100);
+    expect(await ledgerSum(buyer)).toBe(100);
+    // The hold was made and given back whole: no CHARGE, no sale.
+    const ledger = await stack.graphql(CreditTransactionsDocument, { first: 10 }, buyer.headers);
+    expect(ledger.data!.creditTransactions.edges.map((e) => e.node.kind).sort()).toEqual([
+      "RELEASE",
+      "RESERVATION",
+      "TOP_UP",
+    ]);
+    expect(await stack.app.stores.prisma.sale.count({ where: { buyerAccountId: buyer.rawAccountId } })).toBe(
+      0,
+    );
+  });
 
   it("charge nothing for a rejected read", async () => {
     const buyer = await stack.signup("Clumsy");
