@@ -84,10 +84,22 @@ export function pageRequest(args: PageArgs, limits: PageLimits): PageRequest {
   return { direction: "forward", size: first!, after, before: null };
 }
 
+/**
+ * Whether rows lie on one side of a page: known, or a probe run only if asked for. The side a
+ * page was read towards is always known (one row more was read); the side behind its cursor
+ * costs a query of its own, so it is left to the client: GraphQL resolves `pageInfo` fields that
+ * are functions by calling them, so the probe runs only for a query that selects that field.
+ */
+export type PageFlag = boolean | (() => Promise<boolean>);
+
+/** The flag's value, running the probe if it is one. */
+export const pageFlag = async (flag: PageFlag): Promise<boolean> =>
+  typeof flag === "function" ? flag() : flag;
+
 /** One page of items in the requested order, each with the cursor that points at it. */
 export interface Page<T> {
   items: T[];
   cursors: string[];
-  hasNextPage: boolean;
-  hasPreviousPage: boolean;
+  hasNextPage: PageFlag;
+  hasPreviousPage: PageFlag;
 }

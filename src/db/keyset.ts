@@ -2,7 +2,7 @@
 // order) or by one sort field then the id. Page 10,000 costs what page 1 costs: every read is an
 // index range scan from the cursor, never an OFFSET.
 import { badInput } from "../errors.js";
-import { decodeCursor, encodeCursor, type Page, type PageRequest } from "../pagination.js";
+import { decodeCursor, encodeCursor, type Page, type PageFlag, type PageRequest } from "../pagination.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -87,17 +87,17 @@ export async function pageByKeyset<T extends { id: string }>(
 
   const order = (d: Direction) => [...(sort ? [{ [sort.field]: d }] : []), { id: d }];
   const orderBy = order(reading);
-  const [rows, beyondAnchor] = await Promise.all([
-    source.find({
-      where: anchorKey ? beyond(sort, anchorKey.value, anchorKey.id, reading, false) : {},
-      orderBy,
-      take: request.size + 1,
-    }),
-    // Whether anything lies on the other side of the cursor: one indexed probe, not a count.
-    anchorKey
-      ? source.exists(beyond(sort, anchorKey.value, anchorKey.id, flip(reading), true), order(flip(reading)))
-      : Promise.resolve(false),
-  ]);
+  const rows = await source.find({
+    where: anchorKey ? beyond(sort, anchorKey.value, anchorKey.id, reading, false) : {},
+    orderBy,
+    take: request.size + 1,
+  });
+  // Whether anything lies on the other side of the cursor: one indexed probe, not a count, run
+  // only when asked for (PageFlag).
+  const behind = anchorKey;
+  const beyondAnchor: PageFlag = behind
+    ? () => source.exists(beyond(sort, behind.value, behind.id, flip(reading), true), order(flip(reading)))
+    : false;
 
   const more = rows.length > request.size;
   const items = rows.slice(0, request.size);

@@ -4,7 +4,7 @@ import "reflect-metadata";
 import { fromGlobalId, toGlobalId } from "graphql-relay";
 import { ArgsType, Field, ID, Int, InterfaceType, ObjectType, type ClassType } from "type-graphql";
 import { badInput } from "../errors.js";
-import type { Page, PageArgs } from "../pagination.js";
+import { pageFlag, type Page, type PageArgs, type PageFlag } from "../pagination.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -42,17 +42,32 @@ export abstract class Node {
 
 @ObjectType({ description: "Where a page sits in its connection (Relay cursor connections spec)." })
 export class PageInfo {
-  @Field(() => Boolean)
-  hasNextPage!: boolean;
+  constructor(
+    // A flag may be a probe (pagination.ts PageFlag): run only when a query selects its field.
+    private readonly next: PageFlag,
+    private readonly previous: PageFlag,
+    startCursor: string | null,
+    endCursor: string | null,
+  ) {
+    this.startCursor = startCursor;
+    this.endCursor = endCursor;
+  }
 
   @Field(() => Boolean)
-  hasPreviousPage!: boolean;
+  get hasNextPage(): Promise<boolean> {
+    return pageFlag(this.next);
+  }
+
+  @Field(() => Boolean)
+  get hasPreviousPage(): Promise<boolean> {
+    return pageFlag(this.previous);
+  }
 
   @Field(() => String, { nullable: true })
-  startCursor!: string | null;
+  startCursor: string | null;
 
   @Field(() => String, { nullable: true })
-  endCursor!: string | null;
+  endCursor: string | null;
 }
 
 @ArgsType()
@@ -109,11 +124,11 @@ export function toConnection<Row, T>(page: Page<Row>, toNode: (row: Row) => T): 
   const edges = page.items.map((row, i) => ({ node: toNode(row), cursor: page.cursors[i]! }));
   return {
     edges,
-    pageInfo: {
-      hasNextPage: page.hasNextPage,
-      hasPreviousPage: page.hasPreviousPage,
-      startCursor: edges[0]?.cursor ?? null,
-      endCursor: edges.at(-1)?.cursor ?? null,
-    },
+    pageInfo: new PageInfo(
+      page.hasNextPage,
+      page.hasPreviousPage,
+      edges[0]?.cursor ?? null,
+      edges.at(-1)?.cursor ?? null,
+    ),
   };
 }

@@ -2,6 +2,7 @@
 // filtered datasets streamed (`/api/v1/data/export`). Same credentials, rate limits, access rules
 // and prices as `Dataset.records`: authentication and limits come from the server's `identify`,
 // every rule about reading and paying from ReadService. Errors are `{ error: { code, message } }`.
+import { pageFlag } from "../pagination.js";
 import { Readable } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { AppError, badInput } from "../errors.js";
@@ -58,7 +59,7 @@ export async function registerDataRoutes(app: FastifyInstance, deps: DataRouteDe
         { requestId: request.id, meter, log: request.log },
       )
       .catch(inRestTerms);
-    const next = page.hasNextPage ? (page.cursors.at(-1) ?? null) : null;
+    const next = (await pageFlag(page.hasNextPage)) ? (page.cursors.at(-1) ?? null) : null;
     const cost: Cost = { records: meter.records, credits: meter.credits, balance: meter.balance ?? 0 };
     costHeaders(reply, cost, next);
     reply.type(CONTENT_TYPES[format]);

@@ -3,6 +3,7 @@
 // pages of records, a record by key and aggregates. Authentication, rate limits, access rules and
 // prices are the GraphQL API's own: `identify` from the server, every rule from CatalogService and
 // ReadService. Errors are `{ error: { code, message, … } }` with the status of their code.
+import { pageFlag } from "../pagination.js";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { Dataset } from "../catalog/catalog.types.js";
 import { badInput, notFound } from "../errors.js";
@@ -142,7 +143,7 @@ export async function registerRestRoutes(app: FastifyInstance, deps: RestRouteDe
       );
       return {
         data: page.items.map((row) => Dataset.from(row)),
-        next_cursor: page.hasNextPage ? (page.cursors.at(-1) ?? null) : null,
+        next_cursor: (await pageFlag(page.hasNextPage)) ? (page.cursors.at(-1) ?? null) : null,
       };
     },
   );
@@ -211,7 +212,7 @@ export async function registerRestRoutes(app: FastifyInstance, deps: RestRouteDe
         { first: limit, after: cursor ?? null, filter: parseFilter(filter) },
         context(request, meter),
       );
-      const next = page.hasNextPage ? (page.cursors.at(-1) ?? null) : null;
+      const next = (await pageFlag(page.hasNextPage)) ? (page.cursors.at(-1) ?? null) : null;
       return { data: page.items, next_cursor: next, cost: costOf(meter, reply) };
     },
   );
@@ -320,7 +321,7 @@ export async function registerRestRoutes(app: FastifyInstance, deps: RestRouteDe
       const dataset = await reads.datasetBySlug(caller, request.params.slug);
       const meter = new CostMeter();
       const page = await reads.aggregate(caller, dataset, request.body, context(request, meter));
-      const next = page.hasNextPage ? (page.cursors.at(-1) ?? null) : null;
+      const next = (await pageFlag(page.hasNextPage)) ? (page.cursors.at(-1) ?? null) : null;
       return { data: page.items, next_cursor: next, cost: costOf(meter, reply) };
     },
   );

@@ -7,7 +7,7 @@ import { ident, join, sql, type Sql } from "../db/sql.js";
 import { badInput } from "../errors.js";
 import type { Column } from "../catalog/columns.js";
 import { LIVE, liveRows, tableRef } from "../catalog/dataset-table.js";
-import { pageRequest, type Page, type PageArgs, type PageLimits } from "../pagination.js";
+import { pageRequest, type Page, type PageArgs, type PageFlag, type PageLimits } from "../pagination.js";
 import { compileFilter, type RecordFilter } from "./filter.js";
 import { engineAbilities, engineExport, type EngineAbilities, type ExportFormat } from "./export.engine.js";
 import {
@@ -132,8 +132,7 @@ export class RecordsReader {
     // them all before sorting. Repeating LIVE and the filter outside keeps a version written
     // between the two reads from slipping in.
     const order = orderByClause(terms, !forward);
-    const [rows, otherSide] = await Promise.all([
-      this.ch.query<RawRow>(sql`
+    const rows = await this.ch.query<RawRow>(sql`
         SELECT ${recordSelect(dataset.columns)} FROM ${from}
         WHERE _key IN (
           SELECT _key FROM ${from}
@@ -141,9 +140,10 @@ export class RecordsReader {
           ORDER BY ${order}
           LIMIT ${request.size + 1}
         ) AND ${LIVE} AND ${where}
-        ORDER BY ${order}`),
-      key === null ? false : this.exists(from, sql`${where} AND NOT (${beyond})`),
-    ]);
+        ORDER BY ${order}`);
+    // The side behind the cursor is a query of its own, run only when asked for (PageFlag).
+    const otherSide: PageFlag =
+      key === null ? false : () => this.exists(from, sql`${where} AND NOT (${beyond})`);
 
     const more = rows.length > request.size;
     const items = rows.slice(0, request.size).map((row) => toRecord(dataset.columns, row));
