@@ -59,9 +59,13 @@ export class Metering {
   ) {}
 
   /**
-   * A read of records: holds `maxCost` at the decided price (INSUFFICIENT_CREDITS and nothing
-   * read when the balance cannot cover it), runs `read`, charges what it returned and gives back
-   * the rest. A failed read gives back everything and charges nothing.
+   * A read of records: holds `maxCost` at the decided price while the read runs, charges what it
+   * returned and gives back the rest. INSUFFICIENT_CREDITS (or a spend limit) when the hold fails:
+   * the rows read meanwhile are dropped, never returned, and nothing is charged. A failed read
+   * gives back everything and charges nothing.
+   *
+   * The hold and the read run side by side, so a metered read waits for the longer of the two
+   * rather than their sum; a free read fetches the balance it reports the same way.
    */
   async read<T>(
     op: Metered,
@@ -69,23 +73,23 @@ export class Metering {
     read: () => Promise<ReadOutcome<T>>,
   ): Promise<{ result: T; cost: Cost }> {
     const started = performance.now();
-    const reservation =
-      op.decision.kind === "metered" ? await this.reserve(op, maxCost(op.decision.pricePer100)) : null;
-    let outcome: ReadOutcome<T>;
-    try {
-      outcome = await read();
-    } catch (error) {
-      if (reservation) await this.ledger.release(reservation);
-      throw error;
+    if (op.decision.kind !== "metered") {
+      const [outcome, balance] = await Promise.all([read(), this.ledger.balance(op.accountId)]);
+      const cost = { records: outcome.records, credits: 0, balance: Number(balance) };
+      this.recordUsage(op, cost, started);
+      return { result: outcome.result, cost };
     }
-    let credits = 0n;
-    let balance: bigint;
-    if (reservation && op.decision.kind === "metered") {
-      credits = outcome.fixed ? reservation.amount : readCost(outcome.records, op.decision.pricePer100);
-      balance = (await this.settle(op, reservation, credits, outcome.records)).balance;
-    } else {
-      balance = await this.ledger.balance(op.accountId);
+    const price = op.decision.pricePer100;
+    const [held, done] = await Promise.allSettled([this.reserve(op, maxCost(price)), read()]);
+    if (held.status === "rejected") throw held.reason;
+    const reservation = held.value;
+    if (done.status === "rejected") {
+      await this.ledger.release(reservation);
+      throw done.reason;
     }
+    const outcome = done.value;
+    const credits = outcome.fixed ? reservation.amount : readCost(outcome.records, price);
+    const { balance } = await this.settle(op, reservation, credits, outcome.records);
     const cost = { records: outcome.records, credits: Number(credits), balance: Number(balance) };
     this.recordUsage(op, cost, started);
     return { result: outcome.result, cost };
