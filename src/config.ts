@@ -134,6 +134,10 @@ export const configSchema = z.object({
   PIPELINE_RUN_RETRY_LIMIT: int(0, 100).default(3),
   PIPELINE_RUN_HEARTBEAT_SECONDS: int(10, 3600).default(30),
   JOBS_MONITOR_INTERVAL_SECONDS: int(1, 3600).default(60),
+  // The worker's own /metrics (runs, rows, delivery tries, queue depths). Unset: not served;
+  // 0: any free port (logged). `datahus all` serves it too.
+  WORKER_METRICS_PORT: int(0, 65535).optional(),
+  WORKER_METRICS_HOST: z.string().min(1).default("127.0.0.1"),
 
   // Hostile input and load (README "Under faults, load and hostile input").
   INPUT_MAX_DEPTH: int(4, 1000).default(64),

@@ -14,7 +14,7 @@ import { printGraphqlSchema } from "./graphql/schema.js";
 import { createServices } from "./services.js";
 import { createBoss } from "./jobs/boss.js";
 import { bossQueue } from "./jobs/queue.js";
-import { startJobs } from "./jobs/worker.js";
+import { serveWorkerMetricsFor, startJobs } from "./jobs/worker.js";
 import { StreamSupervisor } from "./streams/stream.supervisor.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 
@@ -49,7 +49,9 @@ const COMMANDS: Record<string, { help: string; options: string[] }> = {
     options: [],
   },
   worker: {
-    help: "usage: datahus worker\n\nStart the background job worker (syncs, deliveries, exports); stops cleanly on SIGTERM or SIGINT.\n",
+    help:
+      "usage: datahus worker\n\nStart the background job worker (syncs, deliveries, exports); stops cleanly on SIGTERM or SIGINT.\n" +
+      "With WORKER_METRICS_PORT set it serves GET /metrics (Prometheus) on WORKER_METRICS_HOST.\n",
     options: [],
   },
   migrate: {
@@ -138,10 +140,12 @@ async function all(config: Config): Promise<number> {
   const app = await createApp(config);
   const log = app.log.child({ role: "worker" });
   const jobs = await startJobs(config, "worker", app.services, log, createBoss(config, "worker"));
+  const metrics = await serveWorkerMetricsFor(config, app.services, jobs, log);
   const url = await app.listen();
   const { engine } = app.stores.clickhouse;
   app.log.info({ url, engine, redis: config.REDIS_URL ? "on" : "off" }, "datahus API and worker listening");
   await untilSignal(app.log, config.SHUTDOWN_TIMEOUT_MS, async () => {
+    await metrics?.close();
     await jobs.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS });
     await app.close();
   });
@@ -169,6 +173,7 @@ async function worker(config: Config): Promise<number> {
   );
   const livePublisher = forwardLiveEvents(config, log, services.events);
   await startJobs(config, "worker", services, log, boss);
+  const metrics = await serveWorkerMetricsFor(config, services, boss, log);
   const streams = new StreamSupervisor(
     stores.prisma,
     stores.clickhouse,
@@ -180,6 +185,7 @@ async function worker(config: Config): Promise<number> {
   streams.start();
   // pg-boss stop waits for active jobs up to the timeout, then lets them be retried elsewhere.
   await untilSignal(log, config.SHUTDOWN_TIMEOUT_MS, async () => {
+    await metrics?.close();
     await streams.stop();
     await boss.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS });
     await services.usage.close();
