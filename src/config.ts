@@ -204,3 +204,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 export function adminPasswordFromEnvironment(env: Record<string, string | undefined> = process.env) {
   return env.DATAHUS_ADMIN_PASSWORD || undefined;
 }
+
+/**
+ * Where the publisher's commands (`datahus upload`, `follow`, `export`) send their requests and
+ * the key they send: DATAHUS_URL (default the local API) and DATAHUS_API_KEY (required).
+ */
+export function clientSettingsFromEnvironment(env: Record<string, string | undefined> = process.env) {
+  const url = env.DATAHUS_URL || "http://127.0.0.1:4000";
+  const problems: string[] = [];
+  if (!/^https?:\/\/[^\s]+$/.test(url)) problems.push("DATAHUS_URL: must be the API's http(s) URL");
+  if (!env.DATAHUS_API_KEY) problems.push("DATAHUS_API_KEY: must be set (an API key of the publisher)");
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { url, apiKey: env.DATAHUS_API_KEY! };
+}
