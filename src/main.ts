@@ -54,6 +54,8 @@ Publisher commands (a client of the HTTP API: DATAHUS_URL, DATAHUS_API_KEY):
   upload FILE --dataset SLUG [--follow]
                       push a CSV, TSV, JSON, NDJSON or Parquet file (.gz too) to a dataset's
                       PUSH pipeline; prints each run id
+  run PIPELINE_ID [--follow]
+                      queue a run of a pipeline (any source); prints its id
   follow RUN_ID...    show a run's progress until it ends; exit 1 unless it SUCCEEDED
   export SLUG --format ndjson|csv|tsv|parquet --out FILE
                       stream a dataset to a file
@@ -108,6 +110,14 @@ const COMMANDS: Record<string, { help: string; options: string[] }> = {
       "Settings: DATAHUS_URL (default http://127.0.0.1:4000), DATAHUS_API_KEY.\n" +
       "Exit status: 0 pushed (and, with --follow, every run SUCCEEDED), 1 failed, 2 usage.\n",
     options: ["--dataset", "--format", "--batch-bytes", "--follow"],
+  },
+  run: {
+    help:
+      "usage: datahus run PIPELINE_ID [--follow]\n\nQueue a run of the pipeline now (as runPipeline) and print " +
+      "its id; with --follow, follow it until it ends (as `datahus follow`).\n" +
+      "Settings: DATAHUS_URL, DATAHUS_API_KEY. Exit status: 0 queued (with --follow: SUCCEEDED), 1 failed " +
+      "(409 while another run of the pipeline goes), 2 usage.\n",
+    options: ["--follow"],
   },
   follow: {
     help:
@@ -172,6 +182,7 @@ async function main(argv: string[]): Promise<number> {
     case "create-admin":
       return createAdmin(loadConfig(), rest);
     case "upload":
+    case "run":
     case "follow":
     case "export":
       return publisherCommand(command, rest, spec.help);
@@ -317,6 +328,12 @@ async function publisherCommand(command: string, args: string[], help: string): 
       return ok ? EXIT.ok : EXIT.failed;
     };
     if (command === "follow") return first ? await followAll([first, ...more]) : usage("give a run id");
+    if (command === "run") {
+      if (!first || more.length) return usage("give one pipeline id");
+      const runId = await client.startRun(first);
+      term.out(`${runId}\n`);
+      return args.includes("--follow") ? await followAll([runId]) : EXIT.ok;
+    }
     if (command === "export") {
       if (!first || more.length) return usage("give one dataset slug");
       const format = (optionValue(args, "format") ?? "ndjson").toLowerCase();

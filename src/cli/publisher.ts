@@ -1,7 +1,8 @@
-// The publisher's commands (`datahus upload`, `follow`, `export`): a client of the HTTP API with
+// The publisher's commands (`datahus upload`, `run`, `follow`, `export`): a client of the HTTP API with
 // an API key, nothing more. An upload reads the file with the same readers FILE sources use (CSV,
 // TSV, JSON, NDJSON, Parquet, gzip), sends its records as NDJSON pushes (`POST /api/v1/ingest`)
-// of at most --batch-bytes each, and prints each push's run id; `follow` polls a run through
+// of at most --batch-bytes each, and prints each push's run id; `run` queues a pipeline's run
+// (`POST /api/v1/pipelines/{id}/runs`); `follow` polls a run through
 // GraphQL until it ends; `export` streams `/api/v1/data/export` to a file.
 import { createReadStream, createWriteStream } from "node:fs";
 import { stat } from "node:fs/promises";
@@ -68,6 +69,15 @@ export class PublisherClient {
       body: ndjson,
     });
     return (await response.json()) as { runId: string; records: number };
+  }
+
+  /** Queues a run of the pipeline (POST /api/v1/pipelines/{id}/runs); its id. */
+  async startRun(pipelineId: string): Promise<string> {
+    const response = await this.fetch(`api/v1/pipelines/${encodeURIComponent(pipelineId)}/runs`, {
+      method: "POST",
+      headers: this.headers(),
+    });
+    return ((await response.json()) as { id: string }).id;
   }
 
   async run(runId: string): Promise<RunState> {

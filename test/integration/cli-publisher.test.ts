@@ -51,7 +51,8 @@ function datahus(args: string[], env: Record<string, string> = {}): Promise<Ran>
 const row = (i: number) => ({ id: i, name: `name ${i}, "quoted"`, n: i % 1000 });
 
 beforeAll(async () => {
-  stack = await startStack({}, { worker: true });
+  dir = await mkdtemp(join(tmpdir(), "datahus-cli-"));
+  stack = await startStack({ FILE_SOURCE_ROOT: dir }, { worker: true });
   publisher = await stack.signup("CLI publisher", "PUBLISHER");
   const journey = publishing(stack, publisher);
   dataset = await journey.dataset([
@@ -60,7 +61,6 @@ beforeAll(async () => {
     { name: "n", type: "INT32", nullable: false },
   ]);
   await journey.pipeline(await journey.source("PUSH", {}), dataset.id, "INCREMENTAL");
-  dir = await mkdtemp(join(tmpdir(), "datahus-cli-"));
   const lines = ["id,name,n"];
   for (let i = 1; i <= ROWS; i++) {
     const r = row(i);
@@ -151,6 +151,24 @@ describe("datahus upload, follow, export", () => {
       expect(asParquet.stderr).toMatch(/HTTP 400 .*BAD_USER_INPUT: .*cannot write "parquet"/);
     }
   }, 300_000);
+
+  it("runs a pipeline of any source and follows it (datahus run --follow)", async () => {
+    const journey = publishing(stack, publisher);
+    const target = await journey.dataset([
+      { name: "id", type: "INT64", nullable: false },
+      { name: "name", type: "STRING", nullable: false },
+      { name: "n", type: "INT32", nullable: false },
+    ]);
+    const pipeline = await journey.pipeline(
+      await journey.source("FILE", { path: "rows.csv" }),
+      target.id,
+      "FULL_REFRESH",
+    );
+    const ran = await datahus(["run", pipeline, "--follow"]);
+    expect(ran.status, ran.stderr).toBe(0);
+    const [runId, final] = ran.stdout.trim().split("\n");
+    expect(final).toBe(`${runId} SUCCEEDED read ${ROWS} written ${ROWS} rejected 0`);
+  }, 120_000);
 
   it("exits 1 on a failed run, a refused key or a missing file, 2 on usage, 78 without a key", async () => {
     const bad = join(dir, "bad.ndjson");
