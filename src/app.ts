@@ -142,11 +142,14 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
     recheckMs: config.SUBSCRIPTION_RECHECK_SECONDS * 1000,
   });
   await startJobs(config, "api", services, log, boss);
+  const metrics = new Metrics(() => services.pipelines.streamStates());
+  // Credits are charged where reads are served: here, and on workers for drops.
+  for (const shared of services.workerMetrics.shared()) metrics.registry.registerMetric(shared);
   const http = await createHttpServer({
     live,
     config,
     log,
-    metrics: new Metrics(() => services.pipelines.streamStates()),
+    metrics,
     services,
     redis: stores.redis,
     readinessChecks: {

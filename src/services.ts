@@ -91,7 +91,9 @@ export function createServices(
 ): Services {
   const limits = { maxLimit: config.MAX_LIMIT };
   const encryption = new Encryption(config.ENCRYPTION_KEY);
-  const usage = new UsageRecorder(clickhouse, log);
+  // Counted in every process; served by workers (WORKER_METRICS_PORT), where runs and tries happen.
+  const workerMetrics = new WorkerMetrics();
+  const usage = new UsageRecorder(clickhouse, log, undefined, workerMetrics);
   const events = new EventBus(log);
   const lowCredit = new LowCreditWatch(prisma, events, log);
   const credits = new CreditService(prisma, clickhouse, limits, usage, lowCredit);
@@ -101,8 +103,6 @@ export function createServices(
   registerConnector("PUSH", pushConnector(push));
   const policy = outboundPolicy(config);
   const secrets = new DeliverySecrets(encryption);
-  // Counted in every process; served by workers (WORKER_METRICS_PORT), where runs and tries happen.
-  const workerMetrics = new WorkerMetrics();
   events.addSink(workerMetrics);
   const webhooks = new WebhookDispatcher(
     prisma,

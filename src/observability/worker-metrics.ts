@@ -1,5 +1,5 @@
 // What a worker does, for Prometheus: pipeline runs and their rows, webhook tries and their
-// outcomes, and the depth of every job queue (dead-letter queues included). The worker serves
+// outcomes, credits charged, and the depth of every job queue (dead-letter queues included). The worker serves
 // them on its own port (WORKER_METRICS_PORT, `serveWorkerMetrics`); ops/ holds the dashboard and
 // alert rules built on these names.
 //
@@ -88,6 +88,21 @@ export class WorkerMetrics implements EventSink, DeliveryMeter {
     registers: [this.registry],
   });
 
+  /** Credits charged by reads and drops, also registered on the API's /metrics (`shared`). */
+  readonly creditsCharged = new Counter({
+    name: "datahus_credits_charged_total",
+    help: "Credits charged for reads, exports and file drops, by operation",
+    labelNames: ["operation"] as const,
+    registers: [this.registry],
+  });
+
+  readonly recordsCharged = new Counter({
+    name: "datahus_records_served_total",
+    help: "Records served by metered operations (reads, exports, drops), by operation",
+    labelNames: ["operation"] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "datahus_worker_" });
     const running = this.#running;
@@ -126,6 +141,17 @@ export class WorkerMetrics implements EventSink, DeliveryMeter {
 
   async handle(event: DomainEvent): Promise<void> {
     if (event.type === "pipeline.run.updated") this.runUpdated(event.data);
+  }
+
+  /** The usage recorder's hook: what each metered operation served and charged. */
+  used(operation: string, records: number, credits: bigint | number): void {
+    this.recordsCharged.inc({ operation }, records);
+    this.creditsCharged.inc({ operation }, Number(credits));
+  }
+
+  /** Series the API's /metrics shows too: reads are charged there, drops on workers. */
+  shared() {
+    return [this.creditsCharged, this.recordsCharged];
   }
 
   tried(kind: string, outcome: TryOutcome, durationMs: number): void {

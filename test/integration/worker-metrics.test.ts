@@ -172,6 +172,14 @@ describe("the worker's /metrics", () => {
     expect(counter(after, 'datahus_delivery_attempt_duration_seconds_count{kind="WEBHOOK"}')).toBeGreaterThan(
       0,
     );
+    // Reads are counted where they are served: the API's /metrics (drops: the worker's).
+    const read10 = await fetch(`${stack.url}/api/v1/datasets/${ds.slug}/records?limit=10`, {
+      headers: publisher.headers,
+    });
+    expect(read10.status).toBe(200);
+    const api = await scrape(stack.url);
+    expect(api.get('datahus_records_served_total{operation="records"}')).toBe(10);
+    expect(api.has('datahus_credits_charged_total{operation="records"}')).toBe(true);
     // Queue depths come from pg-boss, dead-letter queues included.
     expect(after.has('datahus_queue_jobs{queue="pipelines.run",state="queued"}')).toBe(true);
     expect([...after.keys()].some((k) => /datahus_queue_jobs\{queue="[^"]+\.dead"/.test(k))).toBe(true);
