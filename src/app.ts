@@ -144,11 +144,14 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
   // Access changed for an account somewhere (any process): its callers are read again here.
   const stopForgetting = live.onAccessRevoked((event) => services.auth.forgetAccount(event.data.accountId));
   await startJobs(config, "api", services, log, boss);
+  const metrics = new Metrics(() => services.pipelines.streamStates());
+  // Credits are charged where reads are served: here, and on workers for drops.
+  for (const shared of services.workerMetrics.shared()) metrics.registry.registerMetric(shared);
   const http = await createHttpServer({
     live,
     config,
     log,
-    metrics: new Metrics(() => services.pipelines.streamStates()),
+    metrics,
     services,
     redis: stores.redis,
     readinessChecks: {

@@ -136,6 +136,10 @@ export const configSchema = z.object({
   PIPELINE_RUN_RETRY_LIMIT: int(0, 100).default(3),
   PIPELINE_RUN_HEARTBEAT_SECONDS: int(10, 3600).default(30),
   JOBS_MONITOR_INTERVAL_SECONDS: int(1, 3600).default(60),
+  // The worker's own /metrics (runs, rows, delivery tries, queue depths). Unset: not served;
+  // 0: any free port (logged). `datahus all` serves it too.
+  WORKER_METRICS_PORT: int(0, 65535).optional(),
+  WORKER_METRICS_HOST: z.string().min(1).default("127.0.0.1"),
 
   // Hostile input and load (README "Under faults, load and hostile input").
   INPUT_MAX_DEPTH: int(4, 1000).default(64),
@@ -201,4 +205,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 /** The first admin's password for `datahus create-admin`, when given in the environment. */
 export function adminPasswordFromEnvironment(env: Record<string, string | undefined> = process.env) {
   return env.DATAHUS_ADMIN_PASSWORD || undefined;
+}
+
+/**
+ * Where the publisher's commands (`datahus upload`, `follow`, `export`) send their requests and
+ * the key they send: DATAHUS_URL (default the local API) and DATAHUS_API_KEY (required).
+ */
+export function clientSettingsFromEnvironment(env: Record<string, string | undefined> = process.env) {
+  const url = env.DATAHUS_URL || "http://127.0.0.1:4000";
+  const problems: string[] = [];
+  if (!/^https?:\/\/[^\s]+$/.test(url)) problems.push("DATAHUS_URL: must be the API's http(s) URL");
+  if (!env.DATAHUS_API_KEY) problems.push("DATAHUS_API_KEY: must be set (an API key of the publisher)");
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { url, apiKey: env.DATAHUS_API_KEY! };
 }

@@ -4,7 +4,24 @@ import "reflect-metadata";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createApp, closeStores, createStores, forwardLiveEvents, nonceStore } from "./app.js";
-import { ConfigError, adminPasswordFromEnvironment, loadConfig, type Config } from "./config.js";
+import {
+  ConfigError,
+  adminPasswordFromEnvironment,
+  clientSettingsFromEnvironment,
+  loadConfig,
+  type Config,
+} from "./config.js";
+import {
+  CliFailure,
+  EXIT,
+  PublisherClient,
+  exportTo,
+  follow,
+  upload,
+  type Terminal,
+} from "./cli/publisher.js";
+import { AppError } from "./errors.js";
+import type { FileFormat } from "./sources/formats/index.js";
 import { migrateClickHouse } from "./db/clickhouse-migrations.js";
 import { clickHouseEngine } from "./db/clickhouse.js";
 import { findProjectRoot, migratePostgres } from "./db/postgres-migrate.js";
@@ -14,7 +31,7 @@ import { printGraphqlSchema } from "./graphql/schema.js";
 import { createServices } from "./services.js";
 import { createBoss } from "./jobs/boss.js";
 import { bossQueue } from "./jobs/queue.js";
-import { startJobs } from "./jobs/worker.js";
+import { serveWorkerMetricsFor, startJobs } from "./jobs/worker.js";
 import { StreamSupervisor } from "./streams/stream.supervisor.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 
@@ -33,6 +50,16 @@ const USAGE = `usage: datahus <command> [options]
   emit-schema         write schema.graphql from the code
   emit-schema --check exit 1 when schema.graphql differs from the code
 
+Publisher commands (a client of the HTTP API: DATAHUS_URL, DATAHUS_API_KEY):
+  upload FILE --dataset SLUG [--follow]
+                      push a CSV, TSV, JSON, NDJSON or Parquet file (.gz too) to a dataset's
+                      PUSH pipeline; prints each run id
+  run PIPELINE_ID [--follow]
+                      queue a run of a pipeline (any source); prints its id
+  follow RUN_ID...    show a run's progress until it ends; exit 1 unless it SUCCEEDED
+  export SLUG --format ndjson|csv|tsv|parquet --out FILE
+                      stream a dataset to a file
+
 \`datahus <command> --help\` describes one command. Settings come from the environment (.env.example).
 `;
 
@@ -49,7 +76,9 @@ const COMMANDS: Record<string, { help: string; options: string[] }> = {
     options: [],
   },
   worker: {
-    help: "usage: datahus worker\n\nStart the background job worker (syncs, deliveries, exports); stops cleanly on SIGTERM or SIGINT.\n",
+    help:
+      "usage: datahus worker\n\nStart the background job worker (syncs, deliveries, exports); stops cleanly on SIGTERM or SIGINT.\n" +
+      "With WORKER_METRICS_PORT set it serves GET /metrics (Prometheus) on WORKER_METRICS_HOST.\n",
     options: [],
   },
   migrate: {
@@ -67,6 +96,42 @@ const COMMANDS: Record<string, { help: string; options: string[] }> = {
       "usage: datahus create-admin --email EMAIL --name NAME\n\nCreate an administrator. The password is read " +
       "from DATAHUS_ADMIN_PASSWORD or standard input; its API key is printed once.\n",
     options: ["--email", "--name"],
+  },
+  upload: {
+    help:
+      "usage: datahus upload FILE --dataset SLUG [--format FORMAT] [--batch-bytes N] [--follow]\n\n" +
+      "Push FILE's records to the dataset's PUSH pipeline, as NDJSON pushes of at most N bytes\n" +
+      "(default 8388608; keep it under the server's INGEST_MAX_BYTES). Each push queues a run; its\n" +
+      "id is printed on a line of its own. Progress goes to stderr.\n" +
+      "  --dataset SLUG     the dataset (it needs a pipeline with a PUSH source)\n" +
+      "  --format FORMAT    CSV, TSV, JSON, NDJSON or PARQUET (default: from the file name; .gz unzips)\n" +
+      "  --batch-bytes N    largest push\n" +
+      "  --follow           then follow each run until it ends (as `datahus follow`)\n" +
+      "Settings: DATAHUS_URL (default http://127.0.0.1:4000), DATAHUS_API_KEY.\n" +
+      "Exit status: 0 pushed (and, with --follow, every run SUCCEEDED), 1 failed, 2 usage.\n",
+    options: ["--dataset", "--format", "--batch-bytes", "--follow"],
+  },
+  run: {
+    help:
+      "usage: datahus run PIPELINE_ID [--follow]\n\nQueue a run of the pipeline now (as runPipeline) and print " +
+      "its id; with --follow, follow it until it ends (as `datahus follow`).\n" +
+      "Settings: DATAHUS_URL, DATAHUS_API_KEY. Exit status: 0 queued (with --follow: SUCCEEDED), 1 failed " +
+      "(409 while another run of the pipeline goes), 2 usage.\n",
+    options: ["--follow"],
+  },
+  follow: {
+    help:
+      "usage: datahus follow RUN_ID...\n\nShow each pipeline run's status, rows and progress until it " +
+      "ends (a line per run on stdout, progress on stderr).\n" +
+      "Settings: DATAHUS_URL, DATAHUS_API_KEY. Exit status: 0 every run SUCCEEDED, 1 otherwise, 2 usage.\n",
+    options: [],
+  },
+  export: {
+    help:
+      "usage: datahus export SLUG [--format ndjson|csv|tsv|parquet] [--out FILE]\n\n" +
+      "Stream a dataset (priced as a read of every row) to FILE (default SLUG.FORMAT), with progress on\n" +
+      "stderr. Settings: DATAHUS_URL, DATAHUS_API_KEY. Exit status: 0 done, 1 failed, 2 usage.\n",
+    options: ["--format", "--out"],
   },
   "emit-schema": {
     help:
@@ -116,6 +181,11 @@ async function main(argv: string[]): Promise<number> {
       return seed(loadConfig(), rest);
     case "create-admin":
       return createAdmin(loadConfig(), rest);
+    case "upload":
+    case "run":
+    case "follow":
+    case "export":
+      return publisherCommand(command, rest, spec.help);
     default:
       return emitSchema(rest.includes("--check"));
   }
@@ -138,10 +208,12 @@ async function all(config: Config): Promise<number> {
   const app = await createApp(config);
   const log = app.log.child({ role: "worker" });
   const jobs = await startJobs(config, "worker", app.services, log, createBoss(config, "worker"));
+  const metrics = await serveWorkerMetricsFor(config, app.services, jobs, log);
   const url = await app.listen();
   const { engine } = app.stores.clickhouse;
   app.log.info({ url, engine, redis: config.REDIS_URL ? "on" : "off" }, "datahus API and worker listening");
   await untilSignal(app.log, config.SHUTDOWN_TIMEOUT_MS, async () => {
+    await metrics?.close();
     await jobs.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS });
     await app.close();
   });
@@ -169,6 +241,7 @@ async function worker(config: Config): Promise<number> {
   );
   const livePublisher = forwardLiveEvents(config, log, services.events);
   await startJobs(config, "worker", services, log, boss);
+  const metrics = await serveWorkerMetricsFor(config, services, boss, log);
   const streams = new StreamSupervisor(
     stores.prisma,
     stores.clickhouse,
@@ -180,6 +253,7 @@ async function worker(config: Config): Promise<number> {
   streams.start();
   // pg-boss stop waits for active jobs up to the timeout, then lets them be retried elsewhere.
   await untilSignal(log, config.SHUTDOWN_TIMEOUT_MS, async () => {
+    await metrics?.close();
     await streams.stop();
     await boss.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS });
     await services.usage.close();
@@ -222,11 +296,75 @@ async function seed(config: Config, args: string[]): Promise<number> {
   }
 }
 
-async function createAdmin(config: Config, args: string[]): Promise<number> {
-  const option = (name: string) => {
-    const i = args.indexOf(`--${name}`);
-    return i >= 0 ? args[i + 1] : undefined;
+/** The value after `--name`, if given. */
+function optionValue(args: string[], name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+/** The arguments that are neither options nor the values of `valued` options. */
+function positionals(args: string[], valued: string[]): string[] {
+  return args.filter((arg, i) => !arg.startsWith("-") && !valued.includes(args[i - 1] ?? ""));
+}
+
+const FILE_FORMATS: FileFormat[] = ["CSV", "TSV", "JSON", "NDJSON", "PARQUET"];
+
+async function publisherCommand(command: string, args: string[], help: string): Promise<number> {
+  const term: Terminal = {
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(text),
+    tty: process.stderr.isTTY === true,
   };
+  const usage = (problem: string) => {
+    process.stderr.write(`datahus ${command}: ${problem}\n\n${help}`);
+    return EXIT.usage;
+  };
+  const [first, ...more] = positionals(args, ["--dataset", "--format", "--batch-bytes", "--out"]);
+  try {
+    const client = new PublisherClient(clientSettingsFromEnvironment());
+    const followAll = async (runs: string[]) => {
+      let ok = true;
+      for (const run of runs) ok = (await follow(client, run, term)).status === "SUCCEEDED" && ok;
+      return ok ? EXIT.ok : EXIT.failed;
+    };
+    if (command === "follow") return first ? await followAll([first, ...more]) : usage("give a run id");
+    if (command === "run") {
+      if (!first || more.length) return usage("give one pipeline id");
+      const runId = await client.startRun(first);
+      term.out(`${runId}\n`);
+      return args.includes("--follow") ? await followAll([runId]) : EXIT.ok;
+    }
+    if (command === "export") {
+      if (!first || more.length) return usage("give one dataset slug");
+      const format = (optionValue(args, "format") ?? "ndjson").toLowerCase();
+      if (!["ndjson", "csv", "tsv", "parquet"].includes(format)) return usage(`unknown format "${format}"`);
+      await exportTo(
+        client,
+        { slug: first, format, out: optionValue(args, "out") ?? `${first}.${format}` },
+        term,
+      );
+      return EXIT.ok;
+    }
+    const slug = optionValue(args, "dataset");
+    const batchBytes = Number(optionValue(args, "batch-bytes") ?? 8 * 1024 * 1024);
+    if (!first || more.length || !slug) return usage("give one FILE and --dataset SLUG");
+    if (!Number.isInteger(batchBytes) || batchBytes < 1024)
+      return usage("--batch-bytes must be 1024 or more");
+    const format = optionValue(args, "format")?.toUpperCase() as FileFormat | undefined;
+    if (format && !FILE_FORMATS.includes(format)) return usage(`unknown format "${format}"`);
+    const runs = await upload(client, { file: first, slug, format, batchBytes }, term);
+    return args.includes("--follow") ? await followAll(runs) : EXIT.ok;
+  } catch (error) {
+    if (error instanceof CliFailure || error instanceof AppError) {
+      process.stderr.write(`datahus ${command}: ${error.message}\n`);
+      return EXIT.failed;
+    }
+    throw error;
+  }
+}
+
+async function createAdmin(config: Config, args: string[]): Promise<number> {
+  const option = (name: string) => optionValue(args, name);
   const email = option("email");
   const name = option("name") ?? "Platform";
   if (!email) {

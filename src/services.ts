@@ -34,6 +34,7 @@ import { DeliverySink } from "./deliveries/delivery.sink.js";
 import { outboundPolicy } from "./net/outbound.js";
 import { AdminService } from "./admin/admin.service.js";
 import { EarningsService } from "./earnings/earnings.service.js";
+import { WorkerMetrics } from "./observability/worker-metrics.js";
 
 export interface Services {
   accounts: AccountService;
@@ -67,6 +68,8 @@ export interface Services {
   webhooks: WebhookDispatcher;
   /** SFTP and S3 file drops: the drop job, and the cron tick of SCHEDULE deliveries. */
   drops: DropDispatcher;
+  /** Runs, rows, delivery tries and queue depths: the worker's /metrics. */
+  workerMetrics: WorkerMetrics;
 }
 
 /** For processes that never enqueue (CLI commands): any attempt is a programming error. */
@@ -88,7 +91,9 @@ export function createServices(
 ): Services {
   const limits = { maxLimit: config.MAX_LIMIT };
   const encryption = new Encryption(config.ENCRYPTION_KEY);
-  const usage = new UsageRecorder(clickhouse, log);
+  // Counted in every process; served by workers (WORKER_METRICS_PORT), where runs and tries happen.
+  const workerMetrics = new WorkerMetrics();
+  const usage = new UsageRecorder(clickhouse, log, undefined, workerMetrics);
   const events = new EventBus(log);
   const lowCredit = new LowCreditWatch(prisma, events, log);
   const credits = new CreditService(prisma, clickhouse, limits, usage, lowCredit);
@@ -98,6 +103,7 @@ export function createServices(
   registerConnector("PUSH", pushConnector(push));
   const policy = outboundPolicy(config);
   const secrets = new DeliverySecrets(encryption);
+  events.addSink(workerMetrics);
   const webhooks = new WebhookDispatcher(
     prisma,
     secrets,
@@ -110,6 +116,7 @@ export function createServices(
       disableAfter: config.WEBHOOK_DISABLE_AFTER_FAILURES,
       concurrency: config.WEBHOOK_CONCURRENCY,
       policy,
+      meter: workerMetrics,
     },
     log,
   );
@@ -131,6 +138,7 @@ export function createServices(
       jitter: config.WEBHOOK_RETRY_JITTER,
       disableAfter: config.WEBHOOK_DISABLE_AFTER_FAILURES,
       policy,
+      meter: workerMetrics,
     },
     log,
   );
@@ -158,5 +166,6 @@ export function createServices(
     deliveries: new DeliveryService(prisma, secrets, credits.ledger, webhooks, drops, events, policy, limits),
     webhooks,
     drops,
+    workerMetrics,
   };
 }

@@ -17,6 +17,8 @@ export class UsageRecorder {
     private readonly clickhouse: ClickHouse,
     private readonly log: Pick<Logger, "warn">,
     private readonly options: { intervalMs: number; maxBatch: number } = { intervalMs: 1000, maxBatch: 1000 },
+    /** Told of every event as it is recorded (/metrics: credits charged). */
+    private readonly meter?: { used(operation: string, records: number, credits: bigint | number): void },
   ) {
     this.timer = setInterval(() => void this.flush(), options.intervalMs);
     this.timer.unref();
@@ -25,6 +27,7 @@ export class UsageRecorder {
   /** Validates the event now (a bad one throws to the caller) and queues it. */
   record(event: UsageEvent): void {
     this.pending.push(usageRow({ ...event, at: event.at ?? new Date() }));
+    this.meter?.used(event.operation, event.records, event.credits);
     if (this.pending.length >= this.options.maxBatch) void this.flush();
   }
 

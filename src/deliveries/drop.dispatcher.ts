@@ -31,6 +31,7 @@ import {
   type OutboundPolicy,
 } from "../net/outbound.js";
 import type { Logger } from "../observability/logger.js";
+import type { TryOutcome } from "../observability/worker-metrics.js";
 import { ref } from "../records/read.service.js";
 import type { RecordsReader } from "../records/records.reader.js";
 import { DeliveryOutcomes } from "./delivery.outcomes.js";
@@ -59,7 +60,10 @@ export interface DropTick {
   deliveryId: string;
 }
 
-export type DropSettings = Pick<WebhookSettings, "retrySchedule" | "jitter" | "disableAfter" | "policy">;
+export type DropSettings = Pick<
+  WebhookSettings,
+  "retrySchedule" | "jitter" | "disableAfter" | "policy" | "meter"
+>;
 
 /** What a drop covers, fixed at its first try. Versions are row `_version`s, as decimal text. */
 interface DropPlan {
@@ -231,7 +235,11 @@ export class DropDispatcher {
       landed || final
         ? null
         : nextRetryDelay(this.settings.retrySchedule, triesMade, this.settings.jitter, this.random);
-    const status: DeliveryAttemptStatus = landed ? "SUCCEEDED" : delay === null && !final ? "DEAD" : "FAILED";
+    const status: DeliveryAttemptStatus & TryOutcome = landed
+      ? "SUCCEEDED"
+      : delay === null && !final
+        ? "DEAD"
+        : "FAILED";
     const nextAttemptAt = delay === null ? null : new Date(this.now().getTime() + delay);
     let superseded = false;
     await this.prisma.$transaction(async (tx) => {
@@ -277,6 +285,7 @@ export class DropDispatcher {
         }
       }
     });
+    this.settings.meter?.tried(delivery.kind, status, durationMs);
     if (landed) {
       this.log.info(
         { deliveryId: delivery.id, dropId: job.dropId, rows: landed.rows, bytes: landed.receipt.bytes },

@@ -23,6 +23,7 @@ import type { DeliverySecrets } from "./delivery.secrets.js";
 import { nextRetryDelay } from "./webhook.retry.js";
 import { DeliveryOutcomes } from "./delivery.outcomes.js";
 import { webhookHeaders } from "./webhook.signing.js";
+import type { DeliveryMeter } from "../observability/worker-metrics.js";
 
 export const WEBHOOK_QUEUE = "deliveries.webhook";
 
@@ -44,6 +45,8 @@ export interface WebhookSettings {
   disableAfter: number;
   concurrency: number;
   policy: OutboundPolicy;
+  /** Told of every try once recorded (the worker's /metrics). */
+  meter?: DeliveryMeter;
 }
 
 /** Beyond the send timeout, how long a PENDING try waits before another job may take it over. */
@@ -309,6 +312,7 @@ export class WebhookDispatcher {
                     ${made.map((m) => m.durationMs)}::int[], ${made.map((m) => m.outcome.excerpt)}::text[])
              AS t(id, http_status, duration_ms, excerpt)
        WHERE a.id = t.id`;
+    for (const m of made) this.settings.meter?.tried("WEBHOOK", "SUCCEEDED", m.durationMs);
     const latest = new Map(made.map((m) => [m.delivery.id, m]));
     for (const m of latest.values()) await this.outcomes.succeeded(m.delivery, m.attemptId);
   }
@@ -348,6 +352,8 @@ export class WebhookDispatcher {
       });
       await this.jobs.insert<WebhookJob>(WEBHOOK_QUEUE, retries, { db: inTransaction(tx) });
     });
+    for (const m of decided)
+      this.settings.meter?.tried("WEBHOOK", m.status === "DEAD" ? "DEAD" : "FAILED", m.durationMs);
     for (const { job, delivery, attemptId, outcome, status, triesMade } of decided) {
       const { deliveryId, eventId, attempt } = job;
       this.log.info(

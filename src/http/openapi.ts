@@ -16,8 +16,9 @@ export async function registerOpenApiGenerator(app: FastifyInstance): Promise<vo
         title: "Datahus REST API",
         version: "1",
         description:
-          "Catalogue, records, record by key and aggregates: the GraphQL API's reads over REST, with the same " +
-          "keys, rate limits, access rules, prices and error codes. Errors are `{ error: { code, message } }`.",
+          "Catalogue, records, record by key and aggregates (the GraphQL API's reads), and publishers' sources, " +
+          "pipelines and runs, over REST with the same keys, rate limits, access rules, prices and error codes. " +
+          "Ids are the GraphQL global ids. Errors are `{ error: { code, message } }`.",
       },
       components: {
         securitySchemes: { apiKey: { type: "apiKey", in: "header", name: "X-API-Key" } },

@@ -19,7 +19,8 @@ export interface RestRouteDeps {
   callerOf: (request: FastifyRequest) => Caller;
 }
 
-const error = {
+/** The body of every REST error: `{ error: { code, message, … } }`. */
+export const errorBody = {
   type: "object",
   required: ["error"],
   properties: {
@@ -31,6 +32,7 @@ const error = {
     },
   },
 } as const;
+const error = errorBody;
 const errors = { 400: error, 401: error, 402: error, 403: error, 404: error, 429: error, 503: error };
 
 const cost = {

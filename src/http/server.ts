@@ -44,6 +44,7 @@ import { registerEtags } from "./etag.js";
 import { registerIde, wantsIde } from "./ide.js";
 import { registerOpenApiGenerator, registerOpenApiRoutes } from "./openapi.js";
 import { registerRestRoutes } from "./rest-routes.js";
+import { registerPublishingRoutes } from "./publishing-routes.js";
 import { httpCachingPlugin } from "../graphql/http-caching-plugin.js";
 import { registerAuthRoutes } from "./auth-routes.js";
 import { registerDataRoutes } from "./data-routes.js";
@@ -310,6 +311,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
   await registerDataRoutes(app, { services, identify, callerOf });
   await registerIngestRoutes(app, { services, identify, callerOf, ingestMaxBytes: config.INGEST_MAX_BYTES });
   await registerRestRoutes(app, { services, identify, callerOf });
+  await registerPublishingRoutes(app, { services, identify, callerOf });
   registerOpenApiRoutes(app);
 
   app.get("/health", async () => ({ status: "ok" }));

@@ -4,6 +4,7 @@ import type { Logger } from "../observability/logger.js";
 import type { Services } from "../services.js";
 import { createBoss, createQueues, workQueues } from "./boss.js";
 import { jobDefinitions } from "./registry.js";
+import { serveWorkerMetrics } from "../observability/worker-metrics.js";
 
 /**
  * Starts pg-boss for a process. API processes create the queues (so they can send before any
@@ -26,4 +27,26 @@ export async function startJobs(
     log.info({ queues: definitions.map((d) => d.queue) }, "datahus worker started");
   }
   return boss;
+}
+
+/**
+ * The worker's /metrics on WORKER_METRICS_HOST:WORKER_METRICS_PORT, with the depth of every queue
+ * of `boss`; null when the port is unset. Close the returned server on shutdown.
+ */
+export async function serveWorkerMetricsFor(
+  config: Pick<Config, "WORKER_METRICS_PORT" | "WORKER_METRICS_HOST">,
+  services: Pick<Services, "workerMetrics">,
+  boss: Pick<PgBoss, "getQueues">,
+  log: Logger,
+): Promise<{ url: string; close(): Promise<void> } | null> {
+  if (config.WORKER_METRICS_PORT === undefined) return null;
+  const metrics = services.workerMetrics;
+  metrics.watchQueues(() => boss.getQueues());
+  const { url, server } = await serveWorkerMetrics(
+    metrics,
+    config.WORKER_METRICS_HOST,
+    config.WORKER_METRICS_PORT,
+  );
+  log.info({ url: `${url}/metrics` }, "worker metrics listening");
+  return { url, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }

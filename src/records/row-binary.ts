@@ -1,5 +1,5 @@
 // Rows as ClickHouse's RowBinary, the body of the inserts that write dataset tables. Binary
-// because 18.16 parses Float64 text without correct rounding (DESIGN.md §4: -114.6580911 is
+// because 18.16 parses Float64 text without correct rounding (docs/architecture.md §4: -114.6580911 is
 // stored as -114.65809110000001): a float sent as its eight bytes is stored bit for bit, on 18.16
 // and on current servers alike. Every other value is exact too (a Decimal by its unscaled integer,
 // an Int64 by its bytes), and there is no escaping to get wrong. Pure; no I/O.

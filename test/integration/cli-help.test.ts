@@ -8,7 +8,17 @@ import { childEnv } from "../support/flags.js";
 
 const MAIN = new URL("../../dist/src/main.js", import.meta.url).pathname;
 const SCHEMA = new URL("../../schema.graphql", import.meta.url).pathname;
-const COMMANDS = ["serve", "worker", "migrate", "seed", "create-admin", "emit-schema"];
+const COMMANDS = [
+  "serve",
+  "worker",
+  "migrate",
+  "seed",
+  "create-admin",
+  "emit-schema",
+  "upload",
+  "follow",
+  "export",
+];
 
 /** Runs the binary; every case starts at once (each start loads the whole app's modules). */
 function datahus(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {

@@ -82,6 +82,17 @@ describe("the OpenAPI document", () => {
       "/api/v1/datasets/{slug}/aggregate",
       "/api/v1/datasets/{slug}/records",
       "/api/v1/datasets/{slug}/records/{key}",
+      "/api/v1/pipelines",
+      "/api/v1/pipelines/{id}",
+      "/api/v1/pipelines/{id}/logs",
+      "/api/v1/pipelines/{id}/runs",
+      "/api/v1/pipelines/{id}/start",
+      "/api/v1/pipelines/{id}/stop",
+      "/api/v1/runs/{id}",
+      "/api/v1/sources",
+      "/api/v1/sources/{id}",
+      "/api/v1/sources/{id}/metrics",
+      "/api/v1/sources/{id}/sync",
     ]);
   });
 
