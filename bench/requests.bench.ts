@@ -152,7 +152,7 @@ async function loadRecords(): Promise<void> {
     SELECT 'o' || lpad(i::text, ${KEY_WIDTH}, '0'), 100000 + (i * 7919) % 250000,
       (${categories})[i % 8 + 1], 1 + i % 9, (100 + (i * 3697) % 99900) / 100.0,
       to_timestamp(${EPOCH / 1000} + i * 30), CASE WHEN i % 5 = 0 THEN 'SPRING' || (i % 100) END
-    FROM generate_series(0, ${ROWS - 1}) AS i`);
+    FROM generate_series(0::bigint, ${ROWS - 1}) AS i`);
 }
 
 async function loadCatalogue(): Promise<void> {
