@@ -17,6 +17,7 @@ import type { Logger } from "../observability/logger.js";
 import { pageRequest, type Page, type PageLimits } from "../pagination.js";
 import { compileFilter } from "./filter.js";
 import { decodeSortCursor, recordSortTerms } from "./order.js";
+import { pageColumns } from "./records.reader.js";
 import type {
   AggregateArgs,
   AggregateRow,
@@ -141,6 +142,7 @@ export class ReadService {
     const request = pageRequest(args, this.limits);
     compileFilter(ref(dataset), args.filter);
     const terms = recordSortTerms(ref(dataset).columns, args.orderBy);
+    pageColumns(ref(dataset).columns, terms, args.columns);
     const anchor = request.after ?? request.before;
     if (anchor !== null) decodeSortCursor(terms, anchor, request.after !== null ? "after" : "before");
     const size = request.size;

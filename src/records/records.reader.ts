@@ -39,6 +39,8 @@ export interface RecordRow {
 export interface RecordPageArgs extends PageArgs {
   filter?: RecordFilter | null;
   orderBy?: RecordOrder | null;
+  /** Only these columns in each record's values (default: all): ClickHouse reads no others. */
+  columns?: readonly string[] | null;
 }
 
 export type TimeBucket = "HOUR" | "DAY" | "WEEK" | "MONTH";
@@ -132,8 +134,9 @@ export class RecordsReader {
     // them all before sorting. Repeating LIVE and the filter outside keeps a version written
     // between the two reads from slipping in.
     const order = orderByClause(terms, !forward);
+    const { read, shown } = pageColumns(dataset.columns, terms, args.columns);
     const rows = await this.ch.query<RawRow>(sql`
-        SELECT ${recordSelect(dataset.columns)} FROM ${from}
+        SELECT ${recordSelect(read)} FROM ${from}
         WHERE _key IN (
           SELECT _key FROM ${from}
           WHERE ${LIVE} AND ${where} AND ${beyond}
@@ -146,11 +149,18 @@ export class RecordsReader {
       key === null ? false : () => this.exists(from, sql`${where} AND NOT (${beyond})`);
 
     const more = rows.length > request.size;
-    const items = rows.slice(0, request.size).map((row) => toRecord(dataset.columns, row));
+    const items = rows.slice(0, request.size).map((row) => toRecord(read, row));
     if (!forward) items.reverse();
+    const cursors = items.map((item) => encodeSortCursor(terms, sortValues(terms, item)));
+    // Sort columns were read for the cursors; a record shows the columns asked for only.
+    if (shown.size < read.length) {
+      for (const item of items) {
+        for (const name of Object.keys(item.values)) if (!shown.has(name)) delete item.values[name];
+      }
+    }
     return {
       items,
-      cursors: items.map((item) => encodeSortCursor(terms, sortValues(terms, item))),
+      cursors,
       hasNextPage: forward ? more : otherSide,
       hasPreviousPage: forward ? otherSide : more,
     };
@@ -414,6 +424,30 @@ export class RecordsReader {
 /** Rows after a key, for an export that resumes where a cut-off one stopped. */
 function afterKey(after: string | null): Sql {
   return after === null ? sql`1` : sql`_key > ${after}`;
+}
+
+/**
+ * The columns a page reads (those asked for, plus the sort columns its cursors need) and those it
+ * shows. Unknown or repeated names are BAD_USER_INPUT.
+ */
+export function pageColumns(
+  columns: readonly Column[],
+  terms: readonly SortTerm[],
+  asked: readonly string[] | null | undefined,
+): { read: readonly Column[]; shown: Set<string> } {
+  if (asked == null) return { read: columns, shown: new Set(columns.map((c) => c.name)) };
+  const shown = new Set(asked);
+  const unknown = asked.filter((name) => !columns.some((c) => c.name === name));
+  if (unknown.length > 0 || shown.size !== asked.length) {
+    throw badInput(
+      `columns: ${unknown.length ? `no column ${unknown.join(", ")}` : "a column is named twice"}`,
+      {
+        argument: "columns",
+      },
+    );
+  }
+  const sorted = new Set(terms.map((t) => t.label));
+  return { read: columns.filter((c) => shown.has(c.name) || sorted.has(c.name)), shown };
 }
 
 function recordSelect(columns: readonly Column[], transport = true): Sql {

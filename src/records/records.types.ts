@@ -137,6 +137,12 @@ export class RecordsArgs extends ConnectionArgs {
     description: "Up to 3 columns; the key always breaks ties. Cursors carry the sort values.",
   })
   orderBy?: RecordOrderInput[] | null;
+
+  @Field(() => [String], {
+    nullable: true,
+    description: "Only these columns in each record's `values` (default: all); ClickHouse reads no others.",
+  })
+  columns?: string[] | null;
 }
 
 @InputType()

@@ -14,6 +14,7 @@ import {
   PurchaseDatasetDocument,
   QuoteReadDocument,
   RecordByKeyDocument,
+  RecordsColumnsDocument,
   RecordsDocument,
   RecordsTotalDocument,
   SetAccountPlanDocument,
@@ -196,6 +197,48 @@ describe("metered reads", () => {
     expect(await stack.app.stores.prisma.sale.count({ where: { buyerAccountId: buyer.rawAccountId } })).toBe(
       0,
     );
+  });
+
+  it("read only the columns asked for, cursors still carrying the sort columns", async () => {
+    const buyer = await stack.signup("Narrow");
+    const first = await stack.graphql(
+      RecordsColumnsDocument,
+      {
+        slug: "sales_metered",
+        first: 3,
+        columns: ["category"],
+        orderBy: [{ column: "amount", direction: "DESC" }],
+      },
+      buyer.headers,
+    );
+    expect(first.errors).toBeUndefined();
+    const edges = first.data!.dataset!.records.edges;
+    for (const edge of edges) expect(Object.keys(edge.node.values as object)).toEqual(["category"]);
+    const next = await stack.graphql(
+      RecordsColumnsDocument,
+      {
+        slug: "sales_metered",
+        first: 3,
+        after: edges.at(-1)!.cursor,
+        columns: ["category", "amount"],
+        orderBy: [{ column: "amount", direction: "DESC" }],
+      },
+      buyer.headers,
+    );
+    const amounts = next.data!.dataset!.records.edges.map(
+      (e) => (e.node.values as { amount: string }).amount,
+    );
+    expect(amounts).toEqual(["50.25", "50.25", "50.25"]);
+    const balanceBefore = await balance(buyer);
+    for (const columns of [["nope"], ["category", "category"]]) {
+      const bad = await stack.graphql(
+        RecordsColumnsDocument,
+        { slug: "sales_metered", first: 3, columns },
+        buyer.headers,
+      );
+      expect(code(bad)).toBe("BAD_USER_INPUT");
+    }
+    expect(await balance(buyer)).toBe(balanceBefore);
   });
 
   it("charge nothing for a rejected read", async () => {
