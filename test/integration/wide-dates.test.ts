@@ -157,7 +157,7 @@ describe("DATE and DATETIME from 1900 to 2299", () => {
     expect(refused.errors?.[0]?.message).toMatch(/from 1900-01-01 to 2299-12-31/);
   });
 
-  it("groups into DAY, WEEK, MONTH and HOUR buckets on both sides of 1970", async () => {
+  it("groups into DAY, WEEK, MONTH and HOUR buckets on both sides of 1970; MIN and MAX span the range", async () => {
     const grouped = async (column: string, bucket: TimeBucket) => {
       const res = ok(
         await f.stack.graphql(
@@ -188,6 +188,29 @@ describe("DATE and DATETIME from 1900 to 2299", () => {
       null: 1,
     });
     expect(await grouped("t", "HOUR")).toEqual({ ...counts(times.map(hour)), null: 1 });
+
+    const extremes = ok(
+      await f.stack.graphql(
+        AggregateDocument,
+        {
+          slug: dataset.slug,
+          metrics: [
+            { fn: "MIN", column: "d" },
+            { fn: "MAX", column: "d" },
+            { fn: "MIN", column: "t" },
+            { fn: "MAX", column: "t" },
+          ],
+          first: 1,
+        },
+        f.publisher.headers,
+      ),
+    );
+    expect(extremes.dataset!.aggregate.edges[0]!.node.metrics).toEqual({
+      min_d: "1900-01-01",
+      max_d: "2299-12-31",
+      min_t: "1900-01-01T00:00:01Z",
+      max_t: "2299-12-31T23:59:59Z",
+    });
   });
 
   it("exports every value exactly as NDJSON, CSV and TSV", async () => {
