@@ -281,7 +281,8 @@ function dateLiteral(type: ValueType, day: string): Sql {
 }
 
 function dateTimeLiteral(type: ValueType, at: Date): Sql {
-  if (type.storage === "wide") return sql`toDateTime64(${isoSeconds(at).slice(0, 19)}, 3, 'UTC')`;
+  if (type.storage === "wide")
+    return sql`toDateTime64(${isoSeconds(at).slice(0, 19).replace("T", " ")}, 3, 'UTC')`;
   return type.storage === "epoch" ? sql`${at.getTime()}` : sql`${at}`;
 }
 
