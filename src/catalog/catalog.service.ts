@@ -17,7 +17,7 @@ import type {
 import { authorize } from "../identity/authorization.js";
 import type { Caller } from "../identity/caller.js";
 import type { Page, PageArgs, PageLimits } from "../pagination.js";
-import { validateColumns, type Column } from "./columns.js";
+import { timeStorageFor, validateColumns, withTimeStorage, type Column } from "./columns.js";
 import { addDatasetColumns, createDatasetTable, dropDatasetTable, tableNameFor } from "./dataset-table.js";
 
 const SLUG = /^[a-z][a-z0-9_]{2,63}$/;
@@ -130,12 +130,13 @@ export class CatalogService {
       );
     }
     validateColumns(input.columns, input.keyColumns);
+    const columns = await this.newColumns(input.columns);
     const metadata = this.metadata(input);
     const id = uuidv7();
     const tableName = tableNameFor(id);
     // The table first: an orphan empty table after a failed insert is harmless and cleaned up;
     // a catalogue row pointing at no table would not be.
-    await createDatasetTable(this.clickhouse, this.config.CLICKHOUSE_DATABASE, tableName, input.columns);
+    await createDatasetTable(this.clickhouse, this.config.CLICKHOUSE_DATABASE, tableName, columns);
     try {
       return await this.prisma.dataset.create({
         data: {
@@ -143,7 +144,7 @@ export class CatalogService {
           accountId: who.accountId,
           slug: input.slug,
           ...metadata,
-          columns: input.columns as unknown as Prisma.InputJsonValue,
+          columns: columns as unknown as Prisma.InputJsonValue,
           keyColumns: input.keyColumns,
           tableName,
         },
@@ -191,13 +192,22 @@ export class CatalogService {
         },
       );
     }
-    const all = [...existing, ...columns];
-    validateColumns(all, dataset.keyColumns);
-    await addDatasetColumns(this.clickhouse, this.config.CLICKHOUSE_DATABASE, dataset.tableName, columns);
+    validateColumns([...existing, ...columns], dataset.keyColumns);
+    const added = await this.newColumns(columns);
+    const all = [...existing, ...added];
+    await addDatasetColumns(this.clickhouse, this.config.CLICKHOUSE_DATABASE, dataset.tableName, added);
     return this.prisma.dataset.update({
       where: { id: dataset.id },
       data: { columns: all as unknown as Prisma.InputJsonValue },
     });
+  }
+
+  /**
+   * Columns about to be made, with how this engine stores their dates (columns.ts TimeStorage).
+   * The choice is kept with the schema: columns made earlier keep theirs.
+   */
+  private async newColumns(columns: readonly Column[]): Promise<Column[]> {
+    return withTimeStorage(columns, timeStorageFor(await this.clickhouse.version()));
   }
 
   async setStatus(

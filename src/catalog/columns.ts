@@ -23,6 +23,32 @@ export interface Column {
   scale?: number | null;
   nullable: boolean;
   description?: string | null;
+  /**
+   * DATE and DATETIME only: how the column is stored, chosen when the column is made
+   * ({@link timeStorageFor}) and kept with the schema. Absent on columns made before the wide
+   * range: those stay Date/DateTime (1970-01-01 to 2105-12-31).
+   */
+  storage?: TimeStorage;
+}
+
+/**
+ * How a DATE or DATETIME column is stored (README, "Column types"). Both hold 1900-01-01 to
+ * 2299-12-31 (DATETIME as UTC milliseconds, whole seconds written):
+ * - `wide`: Date32 and DateTime64(3, 'UTC'), on engines from 22.8 (whose Date32 and DateTime64
+ *   reach 1900–2299; 26.7 tested);
+ * - `epoch`: Int32 days and Int64 milliseconds since 1970-01-01, on older servers (18.16 has
+ *   neither type, and its Date and DateTime end at 1970 and 2105).
+ */
+export type TimeStorage = "wide" | "epoch";
+
+/** The storage new DATE and DATETIME columns get on an engine of this version. */
+export function timeStorageFor(version: { major: number; minor: number }): TimeStorage {
+  return version.major > 22 || (version.major === 22 && version.minor >= 8) ? "wide" : "epoch";
+}
+
+/** `columns` with the storage new DATE and DATETIME columns get on this engine. */
+export function withTimeStorage(columns: readonly Column[], storage: TimeStorage): Column[] {
+  return columns.map((c) => (c.type === "DATE" || c.type === "DATETIME" ? { ...c, storage } : c));
 }
 
 /**
@@ -94,9 +120,11 @@ function baseType(column: Column): Sql {
     case "BOOLEAN":
       return sql`UInt8`; // 18.16 has no Bool
     case "DATE":
-      return sql`Date`;
+      if (column.storage === "wide") return sql`Date32`;
+      return column.storage === "epoch" ? sql`Int32` : sql`Date`;
     case "DATETIME":
-      return sql`DateTime`; // 18.16 has no DateTime64: second precision, UTC
+      if (column.storage === "wide") return sql`DateTime64(3, 'UTC')`;
+      return column.storage === "epoch" ? sql`Int64` : sql`DateTime`;
   }
 }
 

@@ -8,6 +8,7 @@
 // and decimals wider than 18 digits on 18.16 (it cannot print them as text exactly).
 import type { Column } from "../catalog/columns.js";
 import { ident, join, sql, type Sql } from "../db/sql.js";
+import { epochIsoText } from "./calendar.js";
 import { decimalShape } from "./values.js";
 
 export const EXPORT_FORMATS = ["ndjson", "csv", "tsv", "parquet"] as const;
@@ -43,50 +44,75 @@ export function engineExport(
   engine: EngineAbilities,
 ): Sql | null {
   if (!columns.every((c) => decimalText(c, engine) !== null)) return null;
-  const value = (c: Column, i: number) => ({ column: c, expr: sql`${ident(`_c${i}`)}` });
-  const values = columns.map(value);
+  const { values, from } = withEpochText(columns, rows);
   switch (format) {
     case "ndjson": {
       if (columns.some((c) => c.type === "BOOLEAN")) return null;
-      const fields = values.map(
-        ({ column, expr }) => sql`${jsonValue(column, expr, engine)} AS ${ident(column.name)}`,
-      );
-      return sql`SELECT _key, ${join(fields)} FROM (${rows}) FORMAT JSONEachRow`;
+      const fields = values.map((value) => sql`${jsonValue(value, engine)} AS ${ident(value.column.name)}`);
+      return sql`SELECT _key, ${join(fields)} FROM (${from}) FORMAT JSONEachRow`;
     }
     case "tsv":
     case "parquet": {
       if (format === "parquet" && !engine.parquet) return null;
-      const fields = values.map(
-        ({ column, expr }) => sql`${textValue(column, expr, engine)} AS ${ident(column.name)}`,
-      );
+      const fields = values.map((value) => sql`${textValue(value, engine)} AS ${ident(value.column.name)}`);
       const output = format === "tsv" ? sql`TabSeparatedWithNames` : sql`Parquet`;
-      return sql`SELECT _key, ${join(fields)} FROM (${rows}) FORMAT ${output}`;
+      return sql`SELECT _key, ${join(fields)} FROM (${from}) FORMAT ${output}`;
     }
     case "csv": {
       // One pre-built CSV line per row, written raw: the field rules are csvField's (export.ts),
       // which ClickHouse's own CSV does not follow (18.16 writes NULL as \N and quotes every string).
-      const line = [sql`_key`, ...values.map(({ column, expr }) => textValue(column, expr, engine))]
+      const line = [sql`_key`, ...values.map((value) => textValue(value, engine))]
         .map(csvField)
         .reduce((text, field) => sql`${text}, ',', ${field}`);
-      return sql`SELECT concat(${line}, '\r') FROM (${rows}) FORMAT TabSeparatedRaw`;
+      return sql`SELECT concat(${line}, '\r') FROM (${from}) FORMAT TabSeparatedRaw`;
     }
   }
 }
 
+interface ExportValue {
+  column: Column;
+  expr: Sql;
+  /** An epoch-stored date's ISO text, computed in the row source. */
+  iso?: Sql;
+}
+
+/**
+ * Each column's value in `rows`, and the rows to select from: for dates stored as numbers since
+ * 1970 (TimeStorage "epoch"), which no date type of 18.16 can print, `rows` with their ISO text
+ * worked out (records/calendar.ts).
+ */
+function withEpochText(columns: readonly Column[], rows: Sql): { values: ExportValue[]; from: Sql } {
+  const extra: Sql[] = [];
+  const values = columns.map((column, i): ExportValue => {
+    const expr = sql`${ident(`_c${i}`)}`;
+    if (column.storage !== "epoch" || (column.type !== "DATE" && column.type !== "DATETIME"))
+      return { column, expr };
+    const text = epochIsoText(column.type, expr, `_c${i}`);
+    extra.push(...text.columns);
+    return { column, expr, iso: text.iso };
+  });
+  return { values, from: extra.length ? sql`SELECT *, ${join(extra)} FROM (${rows})` : rows };
+}
+
 /** A value in its JSON form: numbers stay numbers, the rest is text. */
-function jsonValue(column: Column, expr: Sql, engine: EngineAbilities): Sql {
-  return column.type === "INT32" || column.type === "FLOAT64" ? expr : textValue(column, expr, engine);
+function jsonValue({ column, expr, iso }: ExportValue, engine: EngineAbilities): Sql {
+  return column.type === "INT32" || column.type === "FLOAT64"
+    ? expr
+    : textValue({ column, expr, iso }, engine);
 }
 
 /** A value as the text of its JSON representation (columns.ts); NULL stays NULL. */
-function textValue(column: Column, expr: Sql, engine: EngineAbilities): Sql {
+function textValue({ column, expr, iso }: ExportValue, engine: EngineAbilities): Sql {
+  if (iso) return iso;
   switch (column.type) {
     case "BOOLEAN":
       return sql`if(${expr} = 0, 'false', 'true')`;
     case "DATE":
+      if (column.storage === "wide") return sql`toString(${expr})`;
       // 18.16 prints day 0 as 0000-00-00.
       return sql`if(toUInt16(${expr}) = 0, '1970-01-01', toString(${expr}))`;
     case "DATETIME":
+      if (column.storage === "wide") return sql`formatDateTime(${expr}, '%Y-%m-%dT%H:%i:%SZ', 'UTC')`;
       return sql`if(toUInt32(${expr}) = 0, '1970-01-01T00:00:00Z', concat(replaceOne(toString(${expr}, 'UTC'), ' ', 'T'), 'Z'))`;
     case "DECIMAL":
       return decimalText(column, engine)!(expr);

@@ -29,6 +29,7 @@ import {
   type ValueType,
 } from "./values.js";
 import type { DatasetRef } from "./records.writer.js";
+import { bucketOf, TIME_BUCKETS, type TimeBucket } from "./calendar.js";
 
 /** A record: its canonical key and its values in their JSON representation (columns.ts). */
 export interface RecordRow {
@@ -43,7 +44,7 @@ export interface RecordPageArgs extends PageArgs {
   columns?: readonly string[] | null;
 }
 
-export type TimeBucket = "HOUR" | "DAY" | "WEEK" | "MONTH";
+export type { TimeBucket };
 export type MetricFn = "COUNT" | "SUM" | "AVG" | "MIN" | "MAX" | "UNIQ" | "QUANTILE";
 
 export interface GroupByInput {
@@ -466,13 +467,6 @@ function sortValues(terms: readonly SortTerm[], record: RecordRow): unknown[] {
   return terms.map((t) => (t.label === "_key" ? record.key : record.values[t.label]));
 }
 
-const BUCKETS: Record<TimeBucket, { fn: (e: Sql) => Sql; type: ValueType["type"] }> = {
-  HOUR: { fn: (e) => sql`toStartOfHour(${e})`, type: "DATETIME" },
-  DAY: { fn: (e) => sql`toDate(${e})`, type: "DATE" },
-  WEEK: { fn: (e) => sql`toMonday(${e})`, type: "DATE" },
-  MONTH: { fn: (e) => sql`toStartOfMonth(${e})`, type: "DATE" },
-};
-
 function groupName(term: SortTerm): string {
   return term.label.split(":")[0]!;
 }
@@ -492,15 +486,14 @@ function groupTerms(columns: readonly Column[], groupBy: GroupByInput[] | null |
     const base = { expr: sql`${ident(column.name)}`, nullable: column.nullable, direction: "ASC" as const };
     const bucket = entry.bucket ?? null;
     if (bucket === null) return { ...base, label: column.name, type: column };
-    if (!(bucket in BUCKETS)) throw invalid(`unknown bucket ${JSON.stringify(bucket)}`);
+    if (!TIME_BUCKETS.includes(bucket)) throw invalid(`unknown bucket ${JSON.stringify(bucket)}`);
     if (column.type !== "DATE" && column.type !== "DATETIME") {
       throw invalid(`bucket ${bucket} needs a DATE or DATETIME column; "${column.name}" is ${column.type}`);
     }
     if (bucket === "HOUR" && column.type === "DATE") {
       throw invalid(`bucket HOUR needs a DATETIME column; "${column.name}" is a DATE`);
     }
-    const { fn, type } = BUCKETS[bucket];
-    return { ...base, label: `${column.name}:${bucket}`, expr: fn(base.expr), type: { type } };
+    return { ...base, label: `${column.name}:${bucket}`, ...bucketOf(bucket, column, base.expr) };
   });
 }
 

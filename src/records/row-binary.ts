@@ -4,9 +4,7 @@
 // and on current servers alike. Every other value is exact too (a Decimal by its unscaled integer,
 // an Int64 by its bytes), and there is no escaping to get wrong. Pure; no I/O.
 import type { Column } from "../catalog/columns.js";
-import { decimalShape } from "./values.js";
-
-const DAY_MS = 86_400_000;
+import { decimalShape, epochDays } from "./values.js";
 
 /**
  * A growing byte buffer the encoders append to. `take()` hands over what was written so far and
@@ -114,11 +112,6 @@ export class ByteWriter {
 /** Appends one non-null value, given in its column's JSON representation (catalog/columns.ts). */
 export type ValueWriter = (out: ByteWriter, value: unknown) => void;
 
-/** The days since 1970-01-01 of a 'YYYY-MM-DD' date (negative before). */
-export function epochDays(day: string): number {
-  return Math.round(Date.parse(`${day}T00:00:00Z`) / DAY_MS);
-}
-
 /** The seconds since the epoch of an ISO date-time (negative before 1970). */
 export function epochSeconds(iso: string): number {
   return Math.floor(Date.parse(iso) / 1000);
@@ -130,7 +123,7 @@ export function unscaled(text: string): bigint {
 }
 
 /** How a non-null value of the column is written, matching clickHouseType (catalog/columns.ts). */
-export function valueWriter(column: Pick<Column, "type" | "precision" | "scale">): ValueWriter {
+export function valueWriter(column: Pick<Column, "type" | "precision" | "scale" | "storage">): ValueWriter {
   switch (column.type) {
     case "STRING":
       return (out, v) => out.string(v as string);
@@ -148,15 +141,18 @@ export function valueWriter(column: Pick<Column, "type" | "precision" | "scale">
     }
     case "BOOLEAN":
       return (out, v) => out.uint8(v ? 1 : 0);
+    // Date32 is its Int32 of days and DateTime64(3) its Int64 of milliseconds, as epoch storage.
     case "DATE":
-      return (out, v) => out.uint16(epochDays(v as string));
+      if (column.storage === undefined) return (out, v) => out.uint16(epochDays(v as string));
+      return (out, v) => out.int32(epochDays(v as string));
     case "DATETIME":
-      return (out, v) => out.uint32(epochSeconds(v as string));
+      if (column.storage === undefined) return (out, v) => out.uint32(epochSeconds(v as string));
+      return (out, v) => out.int64(BigInt(Date.parse(v as string)));
   }
 }
 
 /** The bytes of the type's default value (what a tombstone holds in a column it leaves out). */
-export function defaultBytes(column: Pick<Column, "type" | "precision" | "scale">): Buffer {
+export function defaultBytes(column: Pick<Column, "type" | "precision" | "scale" | "storage">): Buffer {
   const out = new ByteWriter();
   const zero: Record<Column["type"], unknown> = {
     STRING: "",

@@ -5,7 +5,7 @@ import { sql, type Sql } from "../db/sql.js";
 import type { Column, ColumnType } from "../catalog/columns.js";
 
 /** The parts of a column that decide how its values are parsed, compared and read. */
-export type ValueType = Pick<Column, "type" | "precision" | "scale">;
+export type ValueType = Pick<Column, "type" | "precision" | "scale" | "storage">;
 
 /** A value as clients send it in filters and cursors. */
 export type Scalar = string | number | boolean | null;
@@ -19,10 +19,22 @@ const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
-// Date and DateTime share the range DateTime can hold on 18.16 (a UInt32 of seconds whose calendar
-// tables end with 2105); beyond it the server wraps around to 1970 silently.
-const MIN_DAY = "1970-01-01";
-const MAX_DAY = "2105-12-31";
+/**
+ * The days a DATE or DATETIME column holds (README, "Column types"). Columns made before the wide
+ * range (no `storage`) are Date and DateTime, sharing what DateTime holds on 18.16 (a UInt32 of
+ * seconds whose calendar tables end with 2105; beyond it the server wraps to 1970 silently).
+ * Checked here, never left to the engine: current servers clamp a Date32 out of range silently.
+ */
+export function dayRange(type: Pick<ValueType, "storage">): { min: string; max: string } {
+  return type.storage === undefined ? NARROW_DAYS : WIDE_DAYS;
+}
+const NARROW_DAYS = { min: "1970-01-01", max: "2105-12-31" };
+const WIDE_DAYS = { min: "1900-01-01", max: "2299-12-31" };
+/**
+ * For a value not yet bound to a column (a cast step): the widest range; the column's own range
+ * is checked when the row is made to fit its dataset.
+ */
+export const ANY_STORAGE = { storage: "wide" } as const satisfies Pick<ValueType, "storage">;
 
 const INTEGER = /^[-+]?\d{1,40}$/;
 const SHORT_CANONICAL_INTEGER = /^(?:0|-?[1-9]\d{0,17})$/;
@@ -126,16 +138,33 @@ function dayText(date: Date): string {
   return date.toISOString().slice(0, 10);
 }
 
-/** A calendar date 'YYYY-MM-DD' (or a Date, taken in UTC) within what Date columns hold. */
-export function parseDate(value: unknown): string {
+const DAY_MS = 86_400_000;
+
+/** The days since 1970-01-01 of a 'YYYY-MM-DD' date (negative before). */
+export function epochDays(day: string): number {
+  return Math.round(Date.parse(`${day}T00:00:00Z`) / DAY_MS);
+}
+
+/** The 'YYYY-MM-DD' date so many days after 1970-01-01. */
+export function dayOfEpoch(days: number): string {
+  return dayText(new Date(days * DAY_MS));
+}
+
+/** A calendar date 'YYYY-MM-DD' (or a Date, taken in UTC) within what the column holds. */
+export function parseDate(value: unknown, type: Pick<ValueType, "storage">): string {
   const text = value instanceof Date && !Number.isNaN(value.getTime()) ? dayText(value) : value;
   const m = typeof text === "string" ? DAY.exec(text) : null;
   if (!m || !validDay(Number(m[1]), Number(m[2]), Number(m[3]))) {
     throw new ValueError("expects a date as YYYY-MM-DD");
   }
-  if (text! < MIN_DAY || text! > MAX_DAY)
-    throw new ValueError(`expects a date from ${MIN_DAY} to ${MAX_DAY}`);
+  const { min, max } = dayRange(type);
+  if (text! < min || text! > max) throw new ValueError(`expects a date from ${min} to ${max}`);
   return text as string;
+}
+
+interface TimeOptions extends Pick<ValueType, "storage"> {
+  /** Drop fractions of a second rather than refuse them. */
+  truncate?: boolean;
 }
 
 /**
@@ -143,7 +172,7 @@ export function parseDate(value: unknown): string {
  * (writing); otherwise a non-zero fraction is refused, because DateTime holds whole seconds and
  * `lt: "…:00.5Z"` would silently become `lt: "…:00Z"`.
  */
-export function parseDateTime(value: unknown, opts: { truncate?: boolean } = {}): Date {
+export function parseDateTime(value: unknown, opts: TimeOptions): Date {
   if (value instanceof Date) {
     if (Number.isNaN(value.getTime())) throw new ValueError("is an invalid Date");
     return checkDateTime(new Date(Math.floor(value.getTime() / 1000) * 1000), value.getTime() % 1000, opts);
@@ -174,12 +203,12 @@ export function parseDateTime(value: unknown, opts: { truncate?: boolean } = {})
   return checkDateTime(new Date(ms), Number(m[7] ?? 0), opts);
 }
 
-function checkDateTime(date: Date, fraction: number, opts: { truncate?: boolean }): Date {
+function checkDateTime(date: Date, fraction: number, opts: TimeOptions): Date {
   if (fraction !== 0 && !opts.truncate)
     throw new ValueError("has fractions of a second; DATETIME holds whole seconds");
   const day = dayText(date);
-  if (day < MIN_DAY || day > MAX_DAY)
-    throw new ValueError(`expects a date-time from ${MIN_DAY} to ${MAX_DAY} (UTC)`);
+  const { min, max } = dayRange(opts);
+  if (day < min || day > max) throw new ValueError(`expects a date-time from ${min} to ${max} (UTC)`);
   return date;
 }
 
@@ -212,9 +241,9 @@ export function toRepresentation(type: ValueType, value: unknown): string | numb
     case "BOOLEAN":
       return parseBoolean(value);
     case "DATE":
-      return parseDate(value);
+      return parseDate(value, type);
     case "DATETIME":
-      return isoSeconds(parseDateTime(value, { truncate: true }));
+      return isoSeconds(parseDateTime(value, { truncate: true, storage: type.storage }));
   }
 }
 
@@ -240,10 +269,21 @@ export function literal(type: ValueType, value: unknown): Sql {
     case "BOOLEAN":
       return sql`${parseBoolean(value)}`;
     case "DATE":
-      return sql`toDate(${parseDate(value)})`;
+      return dateLiteral(type, parseDate(value, type));
     case "DATETIME":
-      return sql`${parseDateTime(value)}`;
+      return dateTimeLiteral(type, parseDateTime(value, { storage: type.storage }));
   }
+}
+
+function dateLiteral(type: ValueType, day: string): Sql {
+  if (type.storage === "wide") return sql`toDate32(${day})`;
+  return type.storage === "epoch" ? sql`${epochDays(day)}` : sql`toDate(${day})`;
+}
+
+function dateTimeLiteral(type: ValueType, at: Date): Sql {
+  if (type.storage === "wide")
+    return sql`toDateTime64(${isoSeconds(at).slice(0, 19).replace("T", " ")}, 3, 'UTC')`;
+  return type.storage === "epoch" ? sql`${at.getTime()}` : sql`${at}`;
 }
 
 /**
@@ -270,14 +310,18 @@ function needsHalves(type: ValueType): boolean {
  */
 export function transportExpr(type: ValueType, expr: Sql): Sql {
   switch (type.type) {
-    case "INT64":
     case "DATE":
+      // A wide or epoch date travels as its days since 1970, which every engine prints alike.
+      if (type.storage === "wide") return sql`toInt32(${expr})`;
+      return type.storage === "epoch" ? expr : sql`toString(${expr})`;
+    case "INT64":
       return sql`toString(${expr})`;
     case "DECIMAL":
       if (!needsHalves(type)) return sql`toString(${expr})`;
       return sql`concat(toString(reinterpretAsInt64(substring(reinterpretAsString(${expr}), 9, 8))), ':', toString(reinterpretAsUInt64(substring(reinterpretAsString(${expr}), 1, 8))))`;
     case "DATETIME":
-      return sql`toString(${expr}, 'UTC')`;
+      if (type.storage === "wide") return sql`toUnixTimestamp64Milli(${expr})`;
+      return type.storage === "epoch" ? expr : sql`toString(${expr}, 'UTC')`;
     default:
       return expr;
   }
@@ -306,8 +350,10 @@ export function fromTransport(type: ValueType, raw: unknown): string | number | 
       return Number(raw);
     // 18.16 prints the epoch (day 0, second 0) as zeros; current servers print the date.
     case "DATE":
+      if (type.storage !== undefined) return dayOfEpoch(Number(raw));
       return raw === "0000-00-00" ? "1970-01-01" : String(raw);
     case "DATETIME":
+      if (type.storage !== undefined) return isoSeconds(new Date(Number(raw)));
       return raw === "0000-00-00 00:00:00" ? "1970-01-01T00:00:00Z" : `${String(raw).replace(" ", "T")}Z`;
     case "DECIMAL": {
       const text = String(raw);

@@ -81,7 +81,8 @@ describe("creating a dataset", () => {
     expect(await tableColumns("housing_prices_ny_2024")).toEqual([
       "id Int64",
       "price Nullable(Decimal(18, 2))",
-      "sold_at DateTime",
+      // 1900–2299 (README, "Column types"): Int64 milliseconds where the engine has no DateTime64 reaching that far.
+      stack.app.stores.clickhouse.engine === "embedded" ? "sold_at DateTime64(3, 'UTC')" : "sold_at Int64",
       "_key String",
       "_version UInt64",
       "_run_id String",

@@ -4,36 +4,30 @@
 // a FILE source and a pipeline, and read back through GraphQL and the export: every value
 // identical, counters adding up. Seeded, so a failure repeats.
 import { DuckDBInstance } from "@duckdb/node-api";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { PublishDatasetDocument, RecordsDocument, SetAccountPlanDocument } from "../generated/graphql.js";
+import { PublishDatasetDocument, RecordsDocument } from "../generated/graphql.js";
 import { uniqueName } from "../support/databases.js";
-import { ok, publishing } from "../support/publishing.js";
-import { startStack, type TestAccount, type TestStack } from "../support/stack.js";
+import { ok } from "../support/publishing.js";
+import type { TestAccount, TestStack } from "../support/stack.js";
+import { startFileStack, type FileStack } from "../support/file-stack.js";
 
 const ROWS = 80;
 const SEED = 20261204;
 
+let files: FileStack;
 let stack: TestStack;
 let root: string;
 let publisher: TestAccount;
-let pub: ReturnType<typeof publishing>;
+let pub: FileStack["pub"];
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), "datahus-property-"));
-  stack = await startStack({ FILE_SOURCE_ROOT: root, PIPELINE_BATCH_ROWS: "100" }, { worker: true });
-  publisher = await stack.signup("Property Publisher", "PUBLISHER");
-  const admin = await stack.admin();
-  await stack.graphql(SetAccountPlanDocument, { accountId: publisher.accountId, plan: "PRO" }, admin.headers);
-  pub = publishing(stack, publisher);
+  files = await startFileStack("property", { PIPELINE_BATCH_ROWS: "100" });
+  ({ stack, root, publisher, pub } = files);
 }, 60_000);
 
-afterAll(async () => {
-  await stack?.close();
-  await rm(root, { recursive: true, force: true });
-});
+afterAll(() => files?.close());
 
 const COLUMNS = [
   { name: "id", type: "INT32" as const, nullable: false },
@@ -105,13 +99,26 @@ function generator(seed: number) {
     ];
     return Array.from({ length: u32() % 12 }, () => pick(parts)).join("");
   };
+  // Both ends of the range (README, "Column types"), and either side of 1970 and of 2106 (where
+  // ClickHouse's Date and DateTime end).
   const day = () =>
-    pick(["1970-01-01", "2105-12-31", `${1970 + (u32() % 135)}-0${1 + (u32() % 9)}-1${u32() % 9}`]);
+    pick([
+      "1900-01-01",
+      "1969-12-31",
+      "2299-12-31",
+      `${1900 + (u32() % 400)}-0${1 + (u32() % 9)}-1${u32() % 9}`,
+    ]);
+  const FROM_1900 = Date.UTC(1900, 0, 1) / 1000;
   const seconds = () =>
     pick([
-      "1970-01-01T00:00:00Z",
-      "2105-12-31T23:59:59Z",
-      new Date((u32() % 4_000_000_000) * 1000).toISOString().slice(0, 19) + "Z",
+      "1900-01-01T00:00:00Z",
+      "1969-12-31T23:59:59Z",
+      "2106-01-01T00:00:00Z",
+      "2299-12-31T23:59:59Z",
+      // 146,097 days from 1900-01-01 is 2300-01-01.
+      new Date((FROM_1900 + (u32() % 146_097) * 86_400 + (u32() % 86_400)) * 1000)
+        .toISOString()
+        .slice(0, 19) + "Z",
     ]);
   const decimal38 = () => {
     const sign = u32() % 2 ? "-" : "";

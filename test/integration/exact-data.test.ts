@@ -2,43 +2,36 @@
 // FILE_SOURCE_ROOT, runs worked by the in-process worker, values read back through GraphQL and the
 // export. One test per defect the issue lists; each fails on the code before it.
 import { DuckDBInstance } from "@duckdb/node-api";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   CreatePipelineDocument,
   PublishDatasetDocument,
   RecordsDocument,
-  SetAccountPlanDocument,
   TestSourceConnectionDocument,
   UpdatePipelineDocument,
   type CreatePipelineInput,
 } from "../generated/graphql.js";
 import { uniqueName } from "../support/databases.js";
-import { ok, publishing } from "../support/publishing.js";
-import { startStack, type TestAccount, type TestStack } from "../support/stack.js";
+import { ok } from "../support/publishing.js";
+import type { TestAccount, TestStack } from "../support/stack.js";
+import { startFileStack, type FileStack } from "../support/file-stack.js";
 
+let files: FileStack;
 let stack: TestStack;
 let root: string;
 let publisher: TestAccount;
-let pub: ReturnType<typeof publishing>;
+let pub: FileStack["pub"];
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), "datahus-exact-"));
-  stack = await startStack({ FILE_SOURCE_ROOT: root, PIPELINE_BATCH_ROWS: "500" }, { worker: true });
-  publisher = await stack.signup("Exact Publisher", "PUBLISHER");
-  const admin = await stack.admin();
-  await stack.graphql(SetAccountPlanDocument, { accountId: publisher.accountId, plan: "PRO" }, admin.headers);
-  pub = publishing(stack, publisher);
+  files = await startFileStack("exact", { PIPELINE_BATCH_ROWS: "500" });
+  ({ stack, root, publisher, pub } = files);
 }, 60_000);
 
-afterAll(async () => {
-  await stack?.close();
-  await rm(root, { recursive: true, force: true });
-});
+afterAll(() => files?.close());
 
-type Columns = Parameters<ReturnType<typeof publishing>["dataset"]>[0];
+type Columns = Parameters<FileStack["pub"]["dataset"]>[0];
 
 /** A file in FILE_SOURCE_ROOT and a FILE source reading it. */
 async function fileSource(content: string | Buffer, name: string, config: Record<string, unknown> = {}) {

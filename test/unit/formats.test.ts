@@ -1,4 +1,9 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Readable } from "node:stream";
+import { DuckDBInstance } from "@duckdb/node-api";
+import type { SchemaElement } from "hyparquet";
 import { gzipSync } from "node:zlib";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { describe, expect, it } from "vitest";
@@ -276,6 +281,61 @@ describe("Parquet", () => {
 
   it("reads gzip-compressed Parquet", async () => {
     expect(records(await collect(gzipSync(parquet), { format: "PARQUET", gzip: true }))).toEqual(expected);
+  });
+
+  it("reads decimals stored as BYTE_ARRAY exactly, and text without an annotation as text", async () => {
+    const schema: SchemaElement[] = [
+      { name: "root", num_children: 2 },
+      {
+        name: "d",
+        type: "BYTE_ARRAY",
+        converted_type: "DECIMAL",
+        precision: 38,
+        scale: 10,
+        repetition_type: "OPTIONAL",
+      },
+      { name: "s", type: "BYTE_ARRAY", repetition_type: "OPTIONAL" },
+    ];
+    const file = parquetWriteBuffer({
+      schema,
+      columnData: [
+        { name: "d", data: [10n ** 38n - 1n, -1n, 12345n, null] },
+        { name: "s", data: ["plain", "東京", "", null] },
+      ],
+    });
+    expect(records(await collect(Buffer.from(file), { format: "PARQUET" }))).toEqual([
+      { d: "9999999999999999999999999999.9999999999", s: "plain" },
+      { d: "-0.0000000001", s: "東京" },
+      { d: "0.0000012345", s: "" },
+      { d: null, s: null },
+    ]);
+  });
+
+  it("reads decimals inside structs, lists and maps exactly (a file DuckDB wrote)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "datahus-nested-"));
+    try {
+      const path = join(dir, "nested.parquet");
+      const duck = await (await DuckDBInstance.create(":memory:")).connect();
+      await duck.run(`COPY (
+        SELECT 1 AS id,
+          {'price': CAST('12345678901234567890.1234567890' AS DECIMAL(38,10)), 'note': 'a'} AS item,
+          [CAST('0.0001' AS DECIMAL(18,4)), CAST('-99999999999999.9999' AS DECIMAL(18,4)), NULL] AS prices,
+          MAP {'eur': CAST('1.10' AS DECIMAL(9,2)), 'usd': CAST('-0.05' AS DECIMAL(9,2))} AS rates,
+          [{'q': CAST('7.5' AS DECIMAL(20,1))}] AS lines
+      ) TO '${path}' (FORMAT parquet)`);
+      duck.closeSync();
+      expect(records(await collect(await readFile(path), { format: "PARQUET" }))).toEqual([
+        {
+          id: 1,
+          item: { price: "12345678901234567890.1234567890", note: "a" },
+          prices: ["0.0001", "-99999999999999.9999", null],
+          rates: { eur: "1.10", usd: "-0.05" },
+          lines: [{ q: "7.5" }],
+        },
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -3,7 +3,8 @@
 import { describe, expect, it } from "vitest";
 import type { Column } from "../../src/catalog/columns.js";
 import { RowEncoder } from "../../src/records/records.writer.js";
-import { ByteWriter, epochDays, epochSeconds } from "../../src/records/row-binary.js";
+import { ByteWriter, epochSeconds } from "../../src/records/row-binary.js";
+import { epochDays } from "../../src/records/values.js";
 
 const hex = (b: Buffer) => b.toString("hex");
 

@@ -3,6 +3,7 @@
 // strict parsers of records/values.ts, which also check the final row.
 import type { ColumnType } from "../../catalog/columns.js";
 import {
+  ANY_STORAGE,
   ValueError,
   parseBoolean,
   parseDecimal,
@@ -113,7 +114,8 @@ export function castValue(value: unknown, options: CastOptions): unknown {
           ? readLayout(text, options.layout, to === "DATETIME")
           : text;
       try {
-        return toRepresentation({ type: to }, iso);
+        // The column's own range is checked when the row is made to fit the dataset.
+        return toRepresentation({ type: to, ...ANY_STORAGE }, iso);
       } catch (error) {
         // The parsers describe ISO text; with a layout, the reader's text is what was wrong.
         if (options.layout && error instanceof ValueError) throw new ValueError("is not a valid date");

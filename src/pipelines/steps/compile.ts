@@ -3,7 +3,7 @@
 // found, and the run goes on.
 import { badInput } from "../../errors.js";
 import { canonicalKey, type Column } from "../../catalog/columns.js";
-import { ValueError } from "../../records/values.js";
+import { ANY_STORAGE, ValueError } from "../../records/values.js";
 import { castValue, compileDateLayout, describe, toRepresentation, type CastOptions } from "./cast.js";
 import { compileExpression, expressionError, plainResult, type Expression } from "./expression.js";
 import { StepsSchema, type Step, type StepOf } from "./steps.js";
@@ -284,7 +284,7 @@ function validateOp(step: StepOf<"validate">, at: string, problems: string[]): O
     }
     if (step.type) {
       try {
-        toRepresentation({ type: step.type }, v);
+        toRepresentation({ type: step.type, ...ANY_STORAGE }, v);
       } catch (error) {
         fail(`is not a ${step.type}: ${describe(error)}`);
       }

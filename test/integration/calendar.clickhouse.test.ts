@@ -1,0 +1,69 @@
+// The calendar arithmetic of src/records/calendar.ts, run by the engine itself (18.16 or the
+// embedded 26.7) for every day from 1900-01-01 to 2299-12-31 and a time of day on each, against
+// JavaScript's own calendar: the ISO text exports print and the DAY, WEEK, MONTH and HOUR buckets.
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { createClickHouse, type ClickHouse } from "../../src/db/clickhouse.js";
+import { join, sql } from "../../src/db/sql.js";
+import { bucketOf, epochIsoText, TIME_BUCKETS } from "../../src/records/calendar.js";
+import { baseConfig } from "../support/databases.js";
+
+const FIRST_DAY = Date.UTC(1900, 0, 1) / 86_400_000; // -25567
+const DAYS = 146_097; // 400 years: to 2299-12-31
+
+let ch: ClickHouse;
+beforeAll(() => {
+  ch = createClickHouse(baseConfig(), { database: "default" });
+});
+afterAll(() => ch?.close());
+
+const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+const iso = (ms: number) => `${new Date(ms).toISOString().slice(0, 19)}Z`;
+
+it("prints and buckets every day and a time on each as JavaScript's calendar does", async () => {
+  const date = { type: "DATE" as const, storage: "epoch" as const };
+  const time = { type: "DATETIME" as const, storage: "epoch" as const };
+  const d = sql`_d`;
+  const t = sql`_t`;
+  const dayText = epochIsoText("DATE", d, "_d");
+  const timeText = epochIsoText("DATETIME", t, "_t");
+  const buckets = TIME_BUCKETS.filter((b) => b !== "HOUR").map(
+    (b, i) => sql`${bucketOf(b, date, d).expr} AS _db${i}`,
+  );
+  const timeBuckets = TIME_BUCKETS.map((b, i) => sql`${bucketOf(b, time, t).expr} AS _tb${i}`);
+  // A time of day that differs from day to day, seconds included.
+  const rows = sql`SELECT toInt32(number) + ${FIRST_DAY} AS _d,
+      toInt64(_d) * 86400000 + (modulo(number * 7919, 86400)) * 1000 AS _t
+    FROM numbers(${DAYS})`;
+  const result = await ch.query<Record<string, string | number>>(sql`
+    SELECT _d, toString(_t) AS t, _d_iso, _t_iso, ${join([...buckets, ...timeBuckets])}
+    FROM (SELECT *, ${join([...dayText.columns, ...timeText.columns])} FROM (${rows}))
+    ORDER BY _d`);
+  expect(result).toHaveLength(DAYS);
+  const monday = (ms: number) => ms - ((new Date(ms).getUTCDay() + 6) % 7) * 86_400_000;
+  const monthStart = (ms: number) => Date.UTC(new Date(ms).getUTCFullYear(), new Date(ms).getUTCMonth(), 1);
+  const mismatches: string[] = [];
+  for (const row of result) {
+    const days = Number(row._d);
+    const dayMs = days * 86_400_000;
+    const ms = Number(row.t);
+    const want = {
+      _d_iso: day(dayMs),
+      _t_iso: iso(ms),
+      _db0: days, // DAY
+      _db1: monday(dayMs) / 86_400_000, // WEEK
+      _db2: monthStart(dayMs) / 86_400_000, // MONTH
+      _tb0: Math.floor(ms / 3_600_000) * 3_600_000, // HOUR
+      _tb1: days,
+      _tb2: monday(dayMs) / 86_400_000,
+      _tb3: monthStart(dayMs) / 86_400_000,
+    };
+    for (const [name, value] of Object.entries(want)) {
+      const got = typeof value === "number" ? Number(row[name]) : row[name];
+      if (got !== value) mismatches.push(`${day(dayMs)} ${name}: ${String(got)}, not ${String(value)}`);
+    }
+    if (mismatches.length > 10) break;
+  }
+  expect(mismatches).toEqual([]);
+  expect(result[0]!._d_iso).toBe("1900-01-01");
+  expect(result.at(-1)!._d_iso).toBe("2299-12-31");
+}, 60_000);
