@@ -34,6 +34,8 @@ import { DeliverySink } from "./deliveries/delivery.sink.js";
 import { outboundPolicy } from "./net/outbound.js";
 import { AdminService } from "./admin/admin.service.js";
 import { EarningsService } from "./earnings/earnings.service.js";
+import { CreditPackService } from "./payments/packs.service.js";
+import { StripeCheckout } from "./payments/stripe.checkout.js";
 
 export interface Services {
   accounts: AccountService;
@@ -47,6 +49,8 @@ export interface Services {
   /** Record corrections by key (upsertRecords, deleteRecords, REST PUT/DELETE). */
   corrections: CorrectionService;
   credits: CreditService;
+  /** Credit packs: prices, orders, Stripe Checkout and invoices. */
+  packs: CreditPackService;
   pipelines: PipelineService;
   /** Pushed records: stored batches and their queued PUSH runs. */
   push: PushService;
@@ -67,6 +71,18 @@ export interface Services {
   webhooks: WebhookDispatcher;
   /** SFTP and S3 file drops: the drop job, and the cron tick of SCHEDULE deliveries. */
   drops: DropDispatcher;
+}
+
+/** Stripe Checkout when its keys are set; otherwise packs are paid by invoice only. */
+function stripeCheckout(config: Config): StripeCheckout | null {
+  if (!config.STRIPE_SECRET_KEY || !config.STRIPE_WEBHOOK_SECRET) return null;
+  return new StripeCheckout({
+    secretKey: config.STRIPE_SECRET_KEY,
+    webhookSecret: config.STRIPE_WEBHOOK_SECRET,
+    apiUrl: config.STRIPE_API_URL,
+    successUrl: config.CHECKOUT_SUCCESS_URL,
+    cancelUrl: config.CHECKOUT_CANCEL_URL,
+  });
 }
 
 /** For processes that never enqueue (CLI commands): any attempt is a programming error. */
@@ -144,6 +160,7 @@ export function createServices(
     catalog,
     corrections: new CorrectionService(prisma, clickhouse, config.CLICKHOUSE_DATABASE, catalog, events),
     credits,
+    packs: new CreditPackService(prisma, credits.ledger, stripeCheckout(config), limits, log),
     reads: new ReadService(prisma, clickhouse, reader, credits.ledger, limits, usage),
     usage,
     pipelines: new PipelineService(prisma, clickhouse, config, jobs, limits),

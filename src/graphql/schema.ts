@@ -3,6 +3,7 @@ import { lexicographicSortSchema, printSchema, type GraphQLSchema } from "graphq
 import { buildSchemaSync, type PubSub } from "type-graphql";
 import { AdminResolver } from "../admin/admin.resolver.js";
 import { EarningsResolver } from "../earnings/earnings.resolver.js";
+import { CreditPackResolver } from "../payments/packs.resolver.js";
 import { CatalogResolver } from "../catalog/catalog.resolver.js";
 import { CreditResolver, UsageLogEntryResolver } from "../credits/credit.resolver.js";
 import { DeliveryAttemptResolver, DeliveryResolver } from "../deliveries/delivery.resolver.js";
@@ -31,6 +32,7 @@ const resolvers = [
   AccountResolver,
   AdminResolver,
   EarningsResolver,
+  CreditPackResolver,
   ApiKeyResolver,
   AuthResolver,
   CatalogResolver,
