@@ -36,6 +36,7 @@ import { AdminService } from "./admin/admin.service.js";
 import { EarningsService } from "./earnings/earnings.service.js";
 import { CreditPackService } from "./payments/packs.service.js";
 import { StripeCheckout } from "./payments/stripe.checkout.js";
+import { PurchaseService } from "./purchases/purchase.service.js";
 
 export interface Services {
   accounts: AccountService;
@@ -51,6 +52,8 @@ export interface Services {
   credits: CreditService;
   /** Credit packs: prices, orders, Stripe Checkout and invoices. */
   packs: CreditPackService;
+  /** Buyers' entitlements and the renewal of MONTHLY purchases. */
+  purchases: PurchaseService;
   pipelines: PipelineService;
   /** Pushed records: stored batches and their queued PUSH runs. */
   push: PushService;
@@ -161,6 +164,7 @@ export function createServices(
     corrections: new CorrectionService(prisma, clickhouse, config.CLICKHOUSE_DATABASE, catalog, events),
     credits,
     packs: new CreditPackService(prisma, credits.ledger, stripeCheckout(config), limits, log),
+    purchases: new PurchaseService(prisma, events, lowCredit, limits, config.RENEWAL_LEAD_SECONDS * 1000),
     reads: new ReadService(prisma, clickhouse, reader, credits.ledger, limits, usage),
     usage,
     pipelines: new PipelineService(prisma, clickhouse, config, jobs, limits),

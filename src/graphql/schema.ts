@@ -4,6 +4,7 @@ import { buildSchemaSync, type PubSub } from "type-graphql";
 import { AdminResolver } from "../admin/admin.resolver.js";
 import { EarningsResolver } from "../earnings/earnings.resolver.js";
 import { CreditPackResolver } from "../payments/packs.resolver.js";
+import { EntitlementResolver } from "../purchases/purchase.resolver.js";
 import { CatalogResolver } from "../catalog/catalog.resolver.js";
 import { CreditResolver, UsageLogEntryResolver } from "../credits/credit.resolver.js";
 import { DeliveryAttemptResolver, DeliveryResolver } from "../deliveries/delivery.resolver.js";
@@ -33,6 +34,7 @@ const resolvers = [
   AdminResolver,
   EarningsResolver,
   CreditPackResolver,
+  EntitlementResolver,
   ApiKeyResolver,
   AuthResolver,
   CatalogResolver,

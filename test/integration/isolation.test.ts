@@ -153,7 +153,8 @@ const COVERED = {
  * refunds, admin log: FORBIDDEN for the wrong role), admin.test.ts (roles and plans),
  * key-limits.test.ts (key limits on another account's key: NOT_FOUND; usage log), samples.test.ts
  * (another publisher's dataset: NOT_FOUND), credit-packs.test.ts (packs priced by admins only;
- * another account's order: unseen in creditOrders, NOT_FOUND to cancel; confirming is admin-only).
+ * another account's order: unseen in creditOrders, NOT_FOUND to cancel; confirming is admin-only),
+ * renewals.test.ts (another buyer's purchases: unseen in purchases, NOT_FOUND to cancel).
  * A new root field still fails the guard below.
  */
 const COVERED_ELSEWHERE = {
@@ -165,16 +166,19 @@ const COVERED_ELSEWHERE = {
     "earningsEntries",
     "payouts",
     "platformFee",
+    "purchases",
     "usageLog",
   ],
   Mutation: [
     "approvePayout",
     "buyCreditPack",
     "cancelCreditOrder",
+    "cancelPurchase",
     "confirmCreditOrder",
     "refundSale",
     "rejectPayout",
     "requestPayout",
+    "resumePurchase",
     "setApiKeyLimits",
     "setCreditPack",
     "setDatasetSample",
