@@ -37,6 +37,7 @@ import { EarningsService } from "./earnings/earnings.service.js";
 import { CreditPackService } from "./payments/packs.service.js";
 import { StripeCheckout } from "./payments/stripe.checkout.js";
 import { PurchaseService } from "./purchases/purchase.service.js";
+import { StatementService } from "./statements/statement.service.js";
 
 export interface Services {
   accounts: AccountService;
@@ -54,6 +55,8 @@ export interface Services {
   packs: CreditPackService;
   /** Buyers' entitlements and the renewal of MONTHLY purchases. */
   purchases: PurchaseService;
+  /** Monthly statements of both sides of an account's money. */
+  statements: StatementService;
   pipelines: PipelineService;
   /** Pushed records: stored batches and their queued PUSH runs. */
   push: PushService;
@@ -165,6 +168,7 @@ export function createServices(
     credits,
     packs: new CreditPackService(prisma, credits.ledger, stripeCheckout(config), limits, log),
     purchases: new PurchaseService(prisma, events, lowCredit, limits, config.RENEWAL_LEAD_SECONDS * 1000),
+    statements: new StatementService(prisma),
     reads: new ReadService(prisma, clickhouse, reader, credits.ledger, limits, usage),
     usage,
     pipelines: new PipelineService(prisma, clickhouse, config, jobs, limits),

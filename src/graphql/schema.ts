@@ -5,6 +5,7 @@ import { AdminResolver } from "../admin/admin.resolver.js";
 import { EarningsResolver } from "../earnings/earnings.resolver.js";
 import { CreditPackResolver } from "../payments/packs.resolver.js";
 import { EntitlementResolver } from "../purchases/purchase.resolver.js";
+import { StatementResolver } from "../statements/statement.resolver.js";
 import { CatalogResolver } from "../catalog/catalog.resolver.js";
 import { CreditResolver, UsageLogEntryResolver } from "../credits/credit.resolver.js";
 import { DeliveryAttemptResolver, DeliveryResolver } from "../deliveries/delivery.resolver.js";
@@ -35,6 +36,7 @@ const resolvers = [
   EarningsResolver,
   CreditPackResolver,
   EntitlementResolver,
+  StatementResolver,
   ApiKeyResolver,
   AuthResolver,
   CatalogResolver,

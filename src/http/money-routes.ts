@@ -1,8 +1,12 @@
 // Money over plain HTTP: the Stripe webhook (signed by Stripe, so no API key: its signature over
 // the raw body is the credential) and statement downloads (CSV, PDF) for the caller's account.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { badInput } from "../errors.js";
+import { decodeGlobalId } from "../graphql/relay.js";
 import type { Caller } from "../identity/caller.js";
 import type { Services } from "../services.js";
+import { statementCsv } from "../statements/statement.js";
+import { statementPdf } from "../statements/statement.pdf.js";
 
 export interface MoneyRouteDeps {
   services: Services;
@@ -25,4 +29,23 @@ export async function registerMoneyRoutes(app: FastifyInstance, deps: MoneyRoute
     );
     return { received: true, eventId: outcome.eventId, applied: outcome.applied };
   });
+
+  // GET /api/v1/statements/2026-12.csv (or .pdf); admins add ?accountId=<global id>.
+  app.get<{ Params: { file: string }; Querystring: { accountId?: string } }>(
+    "/api/v1/statements/:file",
+    { preHandler: async (request, reply) => deps.identify(request, reply) },
+    async (request, reply) => {
+      const match = /^(\d{4}-\d{2})\.(csv|pdf)$/.exec(request.params.file);
+      if (!match) throw badInput("Ask for {YYYY-MM}.csv or {YYYY-MM}.pdf", { argument: "file" });
+      const [, month, format] = match as unknown as [string, string, "csv" | "pdf"];
+      const accountId = request.query.accountId
+        ? decodeGlobalId(request.query.accountId, ["Account"]).id
+        : null;
+      const statement = await services.statements.statement(deps.callerOf(request), month, accountId);
+      reply.header("cache-control", "private, no-store");
+      reply.header("content-disposition", `attachment; filename="datahus-statement-${month}.${format}"`);
+      if (format === "csv") return reply.type("text/csv; charset=utf-8").send(statementCsv(statement));
+      return reply.type("application/pdf").send(await statementPdf(statement));
+    },
+  );
 }

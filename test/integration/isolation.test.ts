@@ -154,7 +154,8 @@ const COVERED = {
  * key-limits.test.ts (key limits on another account's key: NOT_FOUND; usage log), samples.test.ts
  * (another publisher's dataset: NOT_FOUND), credit-packs.test.ts (packs priced by admins only;
  * another account's order: unseen in creditOrders, NOT_FOUND to cancel; confirming is admin-only),
- * renewals.test.ts (another buyer's purchases: unseen in purchases, NOT_FOUND to cancel).
+ * renewals.test.ts (another buyer's purchases: unseen in purchases, NOT_FOUND to cancel),
+ * statements.test.ts (another account's statement: NOT_FOUND, over GraphQL and REST).
  * A new root field still fails the guard below.
  */
 const COVERED_ELSEWHERE = {
@@ -167,6 +168,7 @@ const COVERED_ELSEWHERE = {
     "payouts",
     "platformFee",
     "purchases",
+    "statement",
     "usageLog",
   ],
   Mutation: [
