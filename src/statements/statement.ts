@@ -90,98 +90,72 @@ export const CSV_HEADER = [
   "net",
 ];
 
+type Cell = string | number | bigint | null;
+
+interface CsvLine {
+  dataset?: string;
+  description?: string | null;
+  count?: number;
+  records?: bigint;
+  credits: bigint;
+  fee?: bigint;
+  net?: bigint;
+}
+
 /** The statement as CSV: one line per figure, both sides, totals last. */
 export function statementCsv(s: Statement): string {
-  const lines: (string | number | bigint | null)[][] = [CSV_HEADER];
+  const lines: Cell[][] = [CSV_HEADER];
+  const add = (side: string, section: string, date: string, l: CsvLine) =>
+    lines.push(
+      [side, section, date, l.dataset ?? "", l.description ?? "", l.count ?? "", l.records ?? ""].concat([
+        l.credits,
+        l.fee ?? "",
+        l.net ?? "",
+      ]),
+    );
   const b = s.buyer;
   const p = s.publisher;
-  const period = `${day(s.from)}..${day(new Date(s.to.getTime() - 1))}`;
-  lines.push(["buyer", "opening_balance", day(s.from), "", "", "", "", b.openingBalance, "", ""]);
+  const first = day(s.from);
+  const last = day(new Date(s.to.getTime() - 1));
+  const period = `${first}..${last}`;
+  add("buyer", "opening_balance", first, { credits: b.openingBalance });
   for (const t of b.topUps)
-    lines.push(["buyer", "top_up", day(t.at), "", t.reference, "", "", t.credits, "", ""]);
-  for (const x of b.purchases)
-    lines.push(["buyer", "purchase", day(x.at), x.dataset, x.kind, "", "", -x.credits, "", ""]);
-  for (const r of b.reads)
-    lines.push([
-      "buyer",
-      "reads",
-      period,
-      r.dataset,
-      "metered reads",
-      r.reads,
-      r.records,
-      -r.credits,
-      "",
-      "",
-    ]);
-  if (b.refunds !== 0n) lines.push(["buyer", "refunds", period, "", "", "", "", b.refunds, "", ""]);
-  lines.push([
-    "buyer",
-    "closing_balance",
-    day(new Date(s.to.getTime() - 1)),
-    "",
-    "",
-    "",
-    "",
-    b.closingBalance,
-    "",
-    "",
-  ]);
-  lines.push(["publisher", "opening_balance", day(s.from), "", "", "", "", p.openingBalance, "", ""]);
-  for (const x of p.sales)
-    lines.push([
-      "publisher",
-      "sales",
-      period,
-      x.dataset,
-      "sales and metered reads",
-      x.sales,
-      "",
-      x.gross,
-      x.fees,
-      x.net,
-    ]);
-  if (p.refunds.gross !== 0n) {
-    lines.push([
-      "publisher",
-      "refunds",
-      period,
-      "",
-      "",
-      "",
-      "",
-      p.refunds.gross,
-      p.refunds.fees,
-      p.refunds.net,
-    ]);
+    add("buyer", "top_up", day(t.at), { description: t.reference, credits: t.credits });
+  for (const x of b.purchases) {
+    add("buyer", "purchase", day(x.at), { dataset: x.dataset, description: x.kind, credits: -x.credits });
   }
-  for (const x of p.payouts)
-    lines.push([
-      "publisher",
-      "payout",
-      day(x.at),
-      "",
-      `${x.status} ${x.note ?? ""}`.trim(),
-      "",
-      "",
-      -x.amount,
-      "",
-      "",
-    ]);
+  for (const r of b.reads) {
+    const line = { dataset: r.dataset, description: "metered reads", count: r.reads, records: r.records };
+    add("buyer", "reads", period, { ...line, credits: -r.credits });
+  }
+  if (b.refunds !== 0n) add("buyer", "refunds", period, { credits: b.refunds });
+  add("buyer", "closing_balance", last, { credits: b.closingBalance });
+  add("publisher", "opening_balance", first, { credits: p.openingBalance });
+  for (const x of p.sales) {
+    const line = { dataset: x.dataset, description: "sales and metered reads", count: x.sales };
+    add("publisher", "sales", period, { ...line, credits: x.gross, fee: x.fees, net: x.net });
+  }
+  if (p.refunds.gross !== 0n) {
+    add("publisher", "refunds", period, {
+      credits: p.refunds.gross,
+      fee: p.refunds.fees,
+      net: p.refunds.net,
+    });
+  }
+  for (const x of p.payouts) {
+    add("publisher", "payout", day(x.at), {
+      description: `${x.status} ${x.note ?? ""}`.trim(),
+      credits: -x.amount,
+    });
+  }
   const totals = publisherTotals(p);
-  lines.push(["publisher", "total", period, "", "earned", "", "", totals.gross, totals.fees, totals.net]);
-  lines.push([
-    "publisher",
-    "closing_balance",
-    day(new Date(s.to.getTime() - 1)),
-    "",
-    "",
-    "",
-    "",
-    p.closingBalance,
-    "",
-    "",
-  ]);
+  add("publisher", "total", period, {
+    description: "earned",
+    credits: totals.gross,
+    fee: totals.fees,
+    net: totals.net,
+  });
+  add("publisher", "closing_balance", last, { credits: p.closingBalance });
   return (
     lines.map((line) => line.map((v) => csvField(v === null ? "" : String(v))).join(",")).join("\r\n") +
     "\r\n"
