@@ -38,6 +38,7 @@ import { CreditPackService } from "./payments/packs.service.js";
 import { StripeCheckout } from "./payments/stripe.checkout.js";
 import { PurchaseService } from "./purchases/purchase.service.js";
 import { StatementService } from "./statements/statement.service.js";
+import { InvitationService } from "./admin/invitations.js";
 
 export interface Services {
   accounts: AccountService;
@@ -57,6 +58,8 @@ export interface Services {
   purchases: PurchaseService;
   /** Monthly statements of both sides of an account's money. */
   statements: StatementService;
+  /** Admins' invitations of people to accounts. */
+  invitations: InvitationService;
   pipelines: PipelineService;
   /** Pushed records: stored batches and their queued PUSH runs. */
   push: PushService;
@@ -169,6 +172,7 @@ export function createServices(
     packs: new CreditPackService(prisma, credits.ledger, stripeCheckout(config), limits, log),
     purchases: new PurchaseService(prisma, events, lowCredit, limits, config.RENEWAL_LEAD_SECONDS * 1000),
     statements: new StatementService(prisma),
+    invitations: new InvitationService(prisma),
     reads: new ReadService(prisma, clickhouse, reader, credits.ledger, limits, usage),
     usage,
     pipelines: new PipelineService(prisma, clickhouse, config, jobs, limits),

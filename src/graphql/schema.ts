@@ -6,6 +6,7 @@ import { EarningsResolver } from "../earnings/earnings.resolver.js";
 import { CreditPackResolver } from "../payments/packs.resolver.js";
 import { EntitlementResolver } from "../purchases/purchase.resolver.js";
 import { StatementResolver } from "../statements/statement.resolver.js";
+import { InvitationResolver } from "../admin/invitation.resolver.js";
 import { CatalogResolver } from "../catalog/catalog.resolver.js";
 import { CreditResolver, UsageLogEntryResolver } from "../credits/credit.resolver.js";
 import { DeliveryAttemptResolver, DeliveryResolver } from "../deliveries/delivery.resolver.js";
@@ -37,6 +38,7 @@ const resolvers = [
   CreditPackResolver,
   EntitlementResolver,
   StatementResolver,
+  InvitationResolver,
   ApiKeyResolver,
   AuthResolver,
   CatalogResolver,

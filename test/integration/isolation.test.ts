@@ -155,7 +155,8 @@ const COVERED = {
  * (another publisher's dataset: NOT_FOUND), credit-packs.test.ts (packs priced by admins only;
  * another account's order: unseen in creditOrders, NOT_FOUND to cancel; confirming is admin-only),
  * renewals.test.ts (another buyer's purchases: unseen in purchases, NOT_FOUND to cancel),
- * statements.test.ts (another account's statement: NOT_FOUND, over GraphQL and REST).
+ * statements.test.ts (another account's statement: NOT_FOUND, over GraphQL and REST),
+ * invitations.test.ts (inviting is admin-only; a token is accepted once, a forged one is NOT_FOUND).
  * A new root field still fails the guard below.
  */
 const COVERED_ELSEWHERE = {
@@ -172,11 +173,13 @@ const COVERED_ELSEWHERE = {
     "usageLog",
   ],
   Mutation: [
+    "acceptInvitation",
     "approvePayout",
     "buyCreditPack",
     "cancelCreditOrder",
     "cancelPurchase",
     "confirmCreditOrder",
+    "inviteUser",
     "refundSale",
     "rejectPayout",
     "requestPayout",
