@@ -148,6 +148,18 @@ export const configSchema = z.object({
   LOAD_RETRY_AFTER_SECONDS: int(1, 3600).default(1),
   // Stream sources (src/streams): how often a worker looks for STREAM pipelines started or stopped.
   STREAM_POLL_INTERVAL_MS: int(100, 600_000).default(2000),
+
+  // Credit packs paid through Stripe Checkout (src/payments); unset: only manual invoices.
+  STRIPE_SECRET_KEY: z.string().min(1).optional(),
+  /** The endpoint's signing secret (whsec_…): webhooks without a valid signature grant nothing. */
+  STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
+  /** Stripe's API; another origin only for a stand-in (the tests' loopback server). */
+  STRIPE_API_URL: z.url().default("https://api.stripe.com"),
+  /** Where Stripe Checkout sends the buyer back; `{ORDER_ID}` is replaced by the order's id. */
+  CHECKOUT_SUCCESS_URL: z.url().default("http://localhost:3000/credits/paid?order={ORDER_ID}"),
+  CHECKOUT_CANCEL_URL: z.url().default("http://localhost:3000/credits/cancelled?order={ORDER_ID}"),
+  /** MONTHLY purchases are renewed this long before their term ends (purchases/renewal.ts). */
+  RENEWAL_LEAD_SECONDS: int(0, 7 * 24 * 3600).default(3600),
 });
 
 export type Env = z.input<typeof configSchema>;
@@ -193,6 +205,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push(
       "CLICKHOUSE_CLUSTER: needs CLICKHOUSE_URL to name a server of the cluster, not the embedded engine",
     );
+  }
+  if ((parsed.STRIPE_SECRET_KEY === undefined) !== (parsed.STRIPE_WEBHOOK_SECRET === undefined)) {
+    problems.push("STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET: set both or neither");
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return {

@@ -35,6 +35,11 @@ import { outboundPolicy } from "./net/outbound.js";
 import { AdminService } from "./admin/admin.service.js";
 import { EarningsService } from "./earnings/earnings.service.js";
 import { WorkerMetrics } from "./observability/worker-metrics.js";
+import { CreditPackService } from "./payments/packs.service.js";
+import { StripeCheckout } from "./payments/stripe.checkout.js";
+import { PurchaseService } from "./purchases/purchase.service.js";
+import { StatementService } from "./statements/statement.service.js";
+import { InvitationService } from "./admin/invitations.js";
 
 export interface Services {
   accounts: AccountService;
@@ -48,6 +53,14 @@ export interface Services {
   /** Record corrections by key (upsertRecords, deleteRecords, REST PUT/DELETE). */
   corrections: CorrectionService;
   credits: CreditService;
+  /** Credit packs: prices, orders, Stripe Checkout and invoices. */
+  packs: CreditPackService;
+  /** Buyers' entitlements and the renewal of MONTHLY purchases. */
+  purchases: PurchaseService;
+  /** Monthly statements of both sides of an account's money. */
+  statements: StatementService;
+  /** Admins' invitations of people to accounts. */
+  invitations: InvitationService;
   pipelines: PipelineService;
   /** Pushed records: stored batches and their queued PUSH runs. */
   push: PushService;
@@ -70,6 +83,18 @@ export interface Services {
   drops: DropDispatcher;
   /** Runs, rows, delivery tries and queue depths: the worker's /metrics. */
   workerMetrics: WorkerMetrics;
+}
+
+/** Stripe Checkout when its keys are set; otherwise packs are paid by invoice only. */
+function stripeCheckout(config: Config): StripeCheckout | null {
+  if (!config.STRIPE_SECRET_KEY || !config.STRIPE_WEBHOOK_SECRET) return null;
+  return new StripeCheckout({
+    secretKey: config.STRIPE_SECRET_KEY,
+    webhookSecret: config.STRIPE_WEBHOOK_SECRET,
+    apiUrl: config.STRIPE_API_URL,
+    successUrl: config.CHECKOUT_SUCCESS_URL,
+    cancelUrl: config.CHECKOUT_CANCEL_URL,
+  });
 }
 
 /** For processes that never enqueue (CLI commands): any attempt is a programming error. */
@@ -154,6 +179,10 @@ export function createServices(
     catalog,
     corrections: new CorrectionService(prisma, clickhouse, config.CLICKHOUSE_DATABASE, catalog, events),
     credits,
+    packs: new CreditPackService(prisma, credits.ledger, stripeCheckout(config), limits, log),
+    purchases: new PurchaseService(prisma, events, lowCredit, limits, config.RENEWAL_LEAD_SECONDS * 1000),
+    statements: new StatementService(prisma),
+    invitations: new InvitationService(prisma),
     reads: new ReadService(prisma, clickhouse, reader, credits.ledger, limits, usage),
     usage,
     pipelines: new PipelineService(prisma, clickhouse, config, jobs, limits),

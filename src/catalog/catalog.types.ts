@@ -72,6 +72,29 @@ export class Publisher {
   }
 }
 
+@ObjectType({
+  description: "One column's figures over the live rows, computed by the engine after each run.",
+})
+export class ColumnStatistics {
+  @Field(() => String)
+  name!: string;
+
+  @Field(() => SafeInt)
+  nulls!: number;
+
+  @Field(() => String, {
+    nullable: true,
+    description: "As the engine prints it; null when the column holds no value.",
+  })
+  min!: string | null;
+
+  @Field(() => String, { nullable: true })
+  max!: string | null;
+
+  @Field(() => SafeInt, { description: "Distinct non-null values, estimated (exact below 65,536)." })
+  distinct!: number;
+}
+
 @ObjectType({ implements: Node, description: "A published table of records buyers can read." })
 export class Dataset extends Node {
   /** Raw foreign key, resolved to `publisher` through a loader. */
@@ -128,6 +151,12 @@ export class Dataset extends Node {
   @Field(() => Date, { nullable: true })
   lastUpdatedAt!: Date | null;
 
+  @Field(() => [ColumnStatistics], { nullable: true, description: "null until the first successful run." })
+  columnStats!: ColumnStatistics[] | null;
+
+  @Field(() => Date, { nullable: true, description: "When columnStats were computed." })
+  columnStatsAt!: Date | null;
+
   @Field(() => Date)
   createdAt!: Date;
 
@@ -154,6 +183,8 @@ export class Dataset extends Node {
       version: row.version,
       rowCount: safeInt(row.rowCount),
       lastUpdatedAt: row.lastUpdatedAt,
+      columnStats: Array.isArray(row.columnStats) ? (row.columnStats as unknown as ColumnStatistics[]) : null,
+      columnStatsAt: row.columnStatsAt,
       createdAt: row.createdAt,
       updatedAt: row.updatedAt,
     });

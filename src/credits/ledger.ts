@@ -179,8 +179,11 @@ async function lockAccount(db: Db, accountId: string): Promise<bigint> {
   return BigInt(rows[0].credit_balance);
 }
 
-/** The conditional debit; returns the new balance, or throws INSUFFICIENT_CREDITS having changed nothing. */
-async function debit(db: Db, accountId: string, amount: bigint): Promise<bigint> {
+/**
+ * The conditional debit; returns the new balance, or throws INSUFFICIENT_CREDITS having changed
+ * nothing. Exported for charges written beside the Ledger class (purchases/renewal.ts).
+ */
+export async function debit(db: Db, accountId: string, amount: bigint): Promise<bigint> {
   const rows = await db.$queryRaw<{ credit_balance: bigint }[]>`
     UPDATE accounts SET credit_balance = credit_balance - ${amount}::bigint
     WHERE id = ${accountId}::uuid AND credit_balance >= ${amount}::bigint

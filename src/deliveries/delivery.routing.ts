@@ -88,6 +88,7 @@ export class DeliveryRouting {
           (d) => d.id,
         );
       case "credits.low":
+      case "purchase.renewal_failed":
         return (await find({ accountId: event.data.accountId })).map((d) => d.id);
       case "delivery.failed": {
         const { deliveryId, eventId, accountId } = event.data;

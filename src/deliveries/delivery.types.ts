@@ -236,7 +236,7 @@ export class CreateDeliveryInput {
   @Field(() => [String], {
     nullable: true,
     description:
-      "Webhooks: dataset.updated, pipeline.run.succeeded, pipeline.run.failed (publishers), credits.low, delivery.failed. Empty: all that apply.",
+      "Webhooks: dataset.updated, pipeline.run.succeeded, pipeline.run.failed (publishers), credits.low, purchase.renewal_failed, delivery.failed. Empty: all that apply.",
   })
   eventTypes?: string[] | null;
 }

@@ -14,6 +14,7 @@ export const WEBHOOK_EVENT_TYPES = [
   "pipeline.run.succeeded",
   "pipeline.run.failed",
   "credits.low",
+  "purchase.renewal_failed",
   "delivery.failed",
 ] as const;
 
@@ -76,6 +77,20 @@ export function envelopeOf(event: DomainEvent): Envelope | null {
           accountId: encodeGlobalId("Account", d.accountId),
           balance: d.balance,
           threshold: d.threshold,
+        },
+      };
+    }
+    case "purchase.renewal_failed": {
+      const d = event.data;
+      return {
+        ...base,
+        data: {
+          accountId: encodeGlobalId("Account", d.accountId),
+          purchaseId: encodeGlobalId("Purchase", d.purchaseId),
+          datasetId: encodeGlobalId("Dataset", d.datasetId),
+          required: d.required,
+          balance: d.balance,
+          expiresAt: d.expiresAt,
         },
       };
     }

@@ -71,10 +71,11 @@ export class EarningsResolver {
     @Arg("idempotencyKey", () => String, { nullable: true }) idempotencyKey: string | null,
     @Ctx() ctx: Context,
   ) {
+    // An argument left out arrives as undefined, not null.
     const { payout, replayed } = await ctx.services.earnings.requestPayout(
       ctx.caller,
       amount,
-      idempotencyKey,
+      idempotencyKey ?? null,
     );
     return { payout: Payout.from(payout), replayed };
   }

@@ -62,6 +62,23 @@ export type PipelineRunFinished = EventBase<
 /** A balance fell below the threshold its account set. */
 export type CreditsLow = EventBase<"credits.low", { accountId: string; balance: string; threshold: string }>;
 
+/**
+ * A MONTHLY purchase could not be renewed from credits (told once per term; the renewal job keeps
+ * trying until the term ends, then the purchase lapses). Amounts are credits, as text.
+ */
+export type PurchaseRenewalFailed = EventBase<
+  "purchase.renewal_failed",
+  {
+    accountId: string;
+    purchaseId: string;
+    datasetId: string;
+    required: string;
+    balance: string;
+    /** When access ends unless credits arrive before. */
+    expiresAt: string;
+  }
+>;
+
 /** A delivery's state or an attempt changed (for deliveryUpdated subscriptions). */
 export type DeliveryUpdated = EventBase<
   "delivery.updated",
@@ -94,6 +111,7 @@ export type DomainEvent =
   | PipelineRunUpdated
   | PipelineRunFinished
   | CreditsLow
+  | PurchaseRenewalFailed
   | DeliveryUpdated
   | DeliveryFailed;
 

@@ -3,6 +3,10 @@ import { lexicographicSortSchema, printSchema, type GraphQLSchema } from "graphq
 import { buildSchemaSync, type PubSub } from "type-graphql";
 import { AdminResolver } from "../admin/admin.resolver.js";
 import { EarningsResolver } from "../earnings/earnings.resolver.js";
+import { CreditPackResolver } from "../payments/packs.resolver.js";
+import { EntitlementResolver } from "../purchases/purchase.resolver.js";
+import { StatementResolver } from "../statements/statement.resolver.js";
+import { InvitationResolver } from "../admin/invitation.resolver.js";
 import { CatalogResolver } from "../catalog/catalog.resolver.js";
 import { CreditResolver, UsageLogEntryResolver } from "../credits/credit.resolver.js";
 import { DeliveryAttemptResolver, DeliveryResolver } from "../deliveries/delivery.resolver.js";
@@ -31,6 +35,10 @@ const resolvers = [
   AccountResolver,
   AdminResolver,
   EarningsResolver,
+  CreditPackResolver,
+  EntitlementResolver,
+  StatementResolver,
+  InvitationResolver,
   ApiKeyResolver,
   AuthResolver,
   CatalogResolver,

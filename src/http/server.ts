@@ -49,6 +49,7 @@ import { httpCachingPlugin } from "../graphql/http-caching-plugin.js";
 import { registerAuthRoutes } from "./auth-routes.js";
 import { registerDataRoutes } from "./data-routes.js";
 import { registerIngestRoutes } from "./ingest-routes.js";
+import { registerMoneyRoutes } from "./money-routes.js";
 import { registerSubscriptions } from "./subscriptions.js";
 import type { LiveService } from "../subscriptions/live.service.js";
 import { inputHygienePlugin, registerInputHygiene } from "./input-hygiene.js";
@@ -312,6 +313,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
   await registerIngestRoutes(app, { services, identify, callerOf, ingestMaxBytes: config.INGEST_MAX_BYTES });
   await registerRestRoutes(app, { services, identify, callerOf });
   await registerPublishingRoutes(app, { services, identify, callerOf });
+  await registerMoneyRoutes(app, { services, identify, callerOf, rawBodyOf: (r) => rawBodies.get(r) });
   registerOpenApiRoutes(app);
 
   app.get("/health", async () => ({ status: "ok" }));

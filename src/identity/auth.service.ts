@@ -75,7 +75,7 @@ export function normalizeEmail(email: string): string {
   return normalized;
 }
 
-function checkPassword(password: string): void {
+export function checkPassword(password: string): void {
   if (password.length < 12 || password.length > 1024) {
     throw new AppError("BAD_USER_INPUT", "Passwords must be 12 to 1024 characters", { argument: "password" });
   }

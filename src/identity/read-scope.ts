@@ -17,6 +17,8 @@ export type ScopedModel =
   | "deliveryAttempt"
   | "earningsEntry"
   | "payout"
+  | "creditOrder"
+  | "purchase"
   | "adminLogEntry";
 
 export type Where = Record<string, unknown>;
@@ -38,6 +40,8 @@ const READ_SCOPE: Record<ScopedModel, Scope> = {
   deliveryAttempt: "account:read",
   earningsEntry: "account:read",
   payout: "account:read",
+  creditOrder: "account:read",
+  purchase: "account:read",
   adminLogEntry: "admin",
   dataset: "catalog:read",
   source: "pipelines:read",
@@ -67,6 +71,8 @@ export function readScope(caller: Caller, model: ScopedModel): Where {
     case "delivery":
     case "earningsEntry":
     case "payout":
+    case "creditOrder":
+    case "purchase":
       return { accountId: own };
     case "adminLogEntry":
       return nothing;

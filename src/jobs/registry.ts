@@ -1,5 +1,6 @@
 import { releaseStaleHoldsJob } from "../credits/credit.jobs.js";
 import { pruneIngestBatchesJob } from "../ingest/ingest.jobs.js";
+import { renewPurchasesJob } from "../purchases/purchase.jobs.js";
 import type { Config } from "../config.js";
 import { pipelineDeadRunJob, pipelineRunJob, pipelineScheduleJob } from "../pipelines/pipeline.jobs.js";
 import type { Services } from "../services.js";
@@ -14,6 +15,7 @@ export function jobDefinitions(services: Services, config: Config): JobDefinitio
   return [
     releaseStaleHoldsJob(services),
     pruneIngestBatchesJob(services),
+    renewPurchasesJob(services),
     services.webhooks.job(),
     pipelineRunJob(services, config),
     pipelineDeadRunJob(services),

@@ -7,6 +7,7 @@ import { canonicalKey, COLUMN_NAME_PATTERN, type Column } from "../catalog/colum
 import { addDatasetColumns, createDatasetTable, dropDatasetTable } from "../catalog/dataset-table.js";
 import type { Config } from "../config.js";
 import type { ClickHouse } from "../db/clickhouse.js";
+import { computeColumnStats } from "../catalog/column-stats.js";
 import { AppError, badInput } from "../errors.js";
 import { newEvent, type EventBus, type PipelineRunUpdated } from "../events/events.js";
 import type { LogLevel, Prisma, PrismaClient, PipelineRun } from "../generated/prisma/client.js";
@@ -83,6 +84,24 @@ export class PipelineRunner {
     private readonly jobs: JobQueue,
     private readonly log: Logger,
   ) {}
+
+  // The catalogue's column statistics, from the rows the run left. Telling the catalogue is not
+  // part of the load: a failure here is logged and the run stays SUCCEEDED.
+  private async refreshColumnStats(
+    dataset: { id: string; tableName: string; columns: Prisma.JsonValue },
+    database: string,
+  ): Promise<void> {
+    try {
+      const columns = dataset.columns as unknown as Column[];
+      const stats = await computeColumnStats(this.clickhouse, database, dataset.tableName, columns);
+      await this.prisma.dataset.update({
+        where: { id: dataset.id },
+        data: { columnStats: stats as unknown as Prisma.InputJsonValue, columnStatsAt: new Date() },
+      });
+    } catch (err) {
+      this.log.warn({ err, datasetId: dataset.id }, "could not compute column statistics");
+    }
+  }
 
   /** The PIPELINE_RUN_QUEUE handler. Throws only for failures worth retrying. */
   async handle(data: PipelineRunJob, job: Pick<JobInfo, "retryCount" | "retryLimit">): Promise<void> {
@@ -353,6 +372,7 @@ export class PipelineRunner {
         });
       });
       await note("INFO", "Run succeeded", { ...counters, rowCount, newFields });
+      await this.refreshColumnStats(updated, database);
       await this.publishUpdate(run, "SUCCEEDED", counters);
       await this.events.publish(
         newEvent("dataset.updated", {

@@ -66,8 +66,16 @@ export class Purchase {
   @Field(() => Date, { nullable: true, description: "MONTHLY purchases: when access ends unless renewed." })
   expiresAt!: Date | null;
 
-  @Field(() => Date)
+  @Field(() => Date, { description: "When it was first bought." })
   createdAt!: Date;
+
+  @Field(() => Boolean, { description: "MONTHLY: renewed from credits at term end; false once cancelled." })
+  autoRenew!: boolean;
+
+  @Field(() => Boolean, {
+    description: "The renewal of the current term failed (not enough credits); retried until expiresAt.",
+  })
+  renewalFailed!: boolean;
 
   static from(row: PurchaseRow): Purchase {
     return Object.assign(new Purchase(), {
@@ -76,9 +84,15 @@ export class Purchase {
       status: row.status,
       expiresAt: row.expiresAt,
       createdAt: row.createdAt,
+      autoRenew: row.autoRenew,
+      renewalFailed:
+        row.renewalFailedFor !== null && row.renewalFailedFor.getTime() === row.expiresAt?.getTime(),
     });
   }
 }
+
+@ObjectType()
+export class PurchaseConnection extends ConnectionType(Purchase) {}
 
 @ObjectType()
 export class PurchasePayload {

@@ -152,16 +152,40 @@ const COVERED = {
  * call them and what a foreign id answers. earnings-api.test.ts (earnings, ledger, payouts, fee,
  * refunds, admin log: FORBIDDEN for the wrong role), admin.test.ts (roles and plans),
  * key-limits.test.ts (key limits on another account's key: NOT_FOUND; usage log), samples.test.ts
- * (another publisher's dataset: NOT_FOUND). A new root field still fails the guard below.
+ * (another publisher's dataset: NOT_FOUND), credit-packs.test.ts (packs priced by admins only;
+ * another account's order: unseen in creditOrders, NOT_FOUND to cancel; confirming is admin-only),
+ * renewals.test.ts (another buyer's purchases: unseen in purchases, NOT_FOUND to cancel),
+ * statements.test.ts (another account's statement: NOT_FOUND, over GraphQL and REST),
+ * invitations.test.ts (inviting is admin-only; a token is accepted once, a forged one is NOT_FOUND).
+ * A new root field still fails the guard below.
  */
 const COVERED_ELSEWHERE = {
-  Query: ["adminLog", "earnings", "earningsEntries", "payouts", "platformFee", "usageLog"],
+  Query: [
+    "adminLog",
+    "creditOrders",
+    "creditPacks",
+    "earnings",
+    "earningsEntries",
+    "payouts",
+    "platformFee",
+    "purchases",
+    "statement",
+    "usageLog",
+  ],
   Mutation: [
+    "acceptInvitation",
     "approvePayout",
+    "buyCreditPack",
+    "cancelCreditOrder",
+    "cancelPurchase",
+    "confirmCreditOrder",
+    "inviteUser",
     "refundSale",
     "rejectPayout",
     "requestPayout",
+    "resumePurchase",
     "setApiKeyLimits",
+    "setCreditPack",
     "setDatasetSample",
     "setPlatformFee",
     "setUserRole",

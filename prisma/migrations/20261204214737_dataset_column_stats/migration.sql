@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "datasets" ADD COLUMN     "column_stats" JSONB,
+ADD COLUMN     "column_stats_at" TIMESTAMPTZ(3);
