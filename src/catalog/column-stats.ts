@@ -4,13 +4,14 @@
 // estimate (exact below 65,536 values, within about 1% above), on 18.16 and current versions.
 import type { ClickHouse } from "../db/clickhouse.js";
 import { ident, join, sql, type Sql } from "../db/sql.js";
+import { fromTransport, transportExpr } from "../records/values.js";
 import type { Column } from "./columns.js";
 import { LIVE, liveRows } from "./dataset-table.js";
 
 export interface ColumnStats {
   name: string;
   nulls: number;
-  /** As ClickHouse prints the value (toString); null when the column holds no value. */
+  /** In the form a record's value takes (records.reader.ts); null when the column holds no value. */
   min: string | null;
   max: string | null;
   /** Estimated count of distinct non-null values. */
@@ -23,8 +24,9 @@ export function columnStatsQuery(database: string, tableName: string, columns: r
     const c = ident(column.name);
     return [
       sql`countIf(isNull(${c})) AS ${ident(`c${i}_nulls`)}`,
-      sql`toString(min(${c})) AS ${ident(`c${i}_min`)}`,
-      sql`toString(max(${c})) AS ${ident(`c${i}_max`)}`,
+      // As record values travel: epoch and wide dates as numbers, decimals exact (values.ts).
+      sql`${transportExpr(column, sql`min(${c})`)} AS ${ident(`c${i}_min`)}`,
+      sql`${transportExpr(column, sql`max(${c})`)} AS ${ident(`c${i}_max`)}`,
       sql`uniq(${c}) AS ${ident(`c${i}_distinct`)}`,
     ];
   });
@@ -37,7 +39,11 @@ export function toColumnStats(columns: readonly Column[], row: Record<string, un
   return columns.map((column, i) => {
     const nulls = Number(row[`c${i}_nulls`] ?? 0);
     const empty = total === 0 || nulls === total;
-    const text = (v: unknown) => (empty || v === null || v === undefined ? null : String(v));
+    const text = (v: unknown) => {
+      if (empty || v === null || v === undefined) return null;
+      const value = fromTransport(column, v);
+      return value === null ? null : String(value);
+    };
     return {
       name: column.name,
       nulls,
