@@ -136,15 +136,26 @@ export class RecordsReader {
     // between the two reads from slipping in.
     const order = orderByClause(terms, !forward);
     const { read, shown } = pageColumns(dataset.columns, terms, args.columns);
-    const rows = await this.ch.query<RawRow>(sql`
+    const pageQuery = (range: Sql) =>
+      this.ch.query<RawRow>(sql`
         SELECT ${recordSelect(read)} FROM ${from}
         WHERE _key IN (
           SELECT _key FROM ${from}
-          WHERE ${LIVE} AND ${where} AND ${beyond}
+          WHERE ${LIVE} AND ${where} AND ${beyond} AND ${range}
           ORDER BY ${order}
           LIMIT ${request.size + 1}
         ) AND ${LIVE} AND ${where}
         ORDER BY ${order}`);
+    // In key order without a filter, the key range a page can span is bounded first (keyBound),
+    // so FINAL merges that range alone instead of everything past the cursor. The bound holds
+    // `size + 1` stored rows; when superseded versions or deletions leave fewer live rows in it,
+    // the page is read again unbounded.
+    const bound =
+      args.filter == null && terms.length === 1 && terms[0]!.label === "_key"
+        ? this.keyBound(dataset, beyond, forward, request.size + 1)
+        : null;
+    let rows = await pageQuery(bound ?? sql`1`);
+    if (bound !== null && rows.length <= request.size) rows = await pageQuery(sql`1`);
     // The side behind the cursor is a query of its own, run only when asked for (PageFlag).
     const otherSide: PageFlag =
       key === null ? false : () => this.exists(from, sql`${where} AND NOT (${beyond})`);
@@ -165,6 +176,18 @@ export class RecordsReader {
       hasNextPage: forward ? more : otherSide,
       hasPreviousPage: forward ? otherSide : more,
     };
+  }
+
+  /**
+   * `_key` within the first `rows` stored rows past the cursor, versions and deletions included:
+   * read without FINAL, where the engine goes by the primary key alone.
+   */
+  private keyBound(dataset: DatasetRef, beyond: Sql, forward: boolean, rows: number): Sql {
+    const stored = tableRef(this.database, dataset.tableName);
+    const edge = sql`SELECT _key FROM ${stored} WHERE ${beyond} ORDER BY _key ${forward ? sql`ASC` : sql`DESC`} LIMIT ${rows}`;
+    return forward
+      ? sql`_key <= (SELECT max(_key) FROM (${edge}))`
+      : sql`_key >= (SELECT min(_key) FROM (${edge}))`;
   }
 
   /** How many live records match the filter (exact: count() over FINAL). */
