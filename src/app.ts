@@ -170,6 +170,7 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
     },
     async close() {
       await http.close();
+      await services.eventIngest.flush();
       await boss.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS });
       await services.usage.close();
       await services.webhooks.close();
