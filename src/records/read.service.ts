@@ -13,6 +13,7 @@ import type { AuthenticatedCaller, Caller } from "../identity/caller.js";
 import { readScope } from "../identity/read-scope.js";
 import type { Logger } from "../observability/logger.js";
 import { pageRequest, type Page, type PageLimits } from "../pagination.js";
+import { compileWindow } from "./window.js";
 import { compileFilter } from "./filter.js";
 import { decodeSortCursor, recordSortTerms } from "./order.js";
 import type {
@@ -165,8 +166,10 @@ export class ReadService {
   ): Promise<Page<AggregateRow>> {
     const { who, dataset, pricing } = await this.open(caller, datasetId);
     compileFilter(ref(dataset), args.filter);
+    const now = new Date();
+    compileWindow(ref(dataset).columns, args.window, now); // refuse a bad window before charging
     return this.charged(who, dataset, pricing, "aggregate", ctx, aggregateCost, async () => {
-      const page = await this.reader.aggregate(ref(dataset), args);
+      const page = await this.reader.aggregate(ref(dataset), args, now);
       return { result: page, records: page.items.length, fixed: true };
     });
   }
