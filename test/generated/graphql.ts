@@ -343,6 +343,7 @@ export type SortDirection =
 export type SourceType =
   | 'FILE'
   | 'HTTP'
+  | 'MYSQL'
   | 'POSTGRES'
   | 'PUSH'
   | 'S3'
