@@ -78,6 +78,7 @@ beforeAll(async () => {
       { name: "name", type: "STRING", nullable: true },
       { name: "n", type: "INT32", nullable: true },
       { name: "properties", type: "STRING", nullable: true },
+      { name: "at", type: "DATETIME", nullable: true },
     ],
     { slug },
   );
@@ -184,6 +185,28 @@ describe("with a PUSH pipeline", () => {
       const run = await prisma().pipelineRun.findFirstOrThrow({ where: { pipelineId } });
       return Number(run.rowsWritten) >= 10_000 + 6;
     });
+  });
+
+  it("feeds a recent-window aggregate over REST: events per minute over the last 5 minutes", async () => {
+    const now = new Date().toISOString();
+    const old = new Date(Date.now() - 3_600_000).toISOString();
+    const events = [{ at: now }, { at: now }, { at: now }, { at: old }];
+    expect((await send("events/batch", JSON.stringify(events))).body.accepted).toBe(4);
+    const res = await fetch(`${stack.url}/api/v1/datasets/${slug}/aggregate`, {
+      method: "POST",
+      headers: { ...publisher.headers, "content-type": "application/json" },
+      body: JSON.stringify({
+        window: { column: "at", last: "5m" },
+        groupBy: [{ column: "at", bucket: "MINUTE" }],
+        metrics: [{ fn: "COUNT", alias: "events" }],
+        first: 10,
+      }),
+    });
+    expect(res.status).toBe(200);
+    const { data } = (await res.json()) as { data: { group: { at: string }; metrics: { events: number } }[] };
+    // Three in the window (one bucket, or two if a minute turned between them), none from an hour ago.
+    expect(data.reduce((sum, d) => sum + Number(d.metrics.events), 0)).toBe(3);
+    expect(data.every((d) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:00Z$/.test(d.group.at))).toBe(true);
   });
 
   it("refuses what it cannot take, with codes", async () => {
