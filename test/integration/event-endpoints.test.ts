@@ -5,8 +5,12 @@
 // ids; concurrent requests share inserts and lose nothing.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { liveRows } from "../../src/catalog/dataset-table.js";
+import { createClickHouse } from "../../src/db/clickhouse.js";
 import { ident, sql } from "../../src/db/sql.js";
+import type { Caller } from "../../src/identity/caller.js";
+import { EventsService } from "../../src/ingest/events.service.js";
 import { decodeGlobalId } from "../../src/graphql/relay.js";
+import { failure } from "../support/failures.js";
 import { publishing } from "../support/publishing.js";
 import { startStack, type TestAccount, type TestStack } from "../support/stack.js";
 import { until } from "../support/wait.js";
@@ -207,6 +211,38 @@ describe("with a PUSH pipeline", () => {
     // Three in the window (one bucket, or two if a minute turned between them), none from an hour ago.
     expect(data.reduce((sum, d) => sum + Number(d.metrics.events), 0)).toBe(3);
     expect(data.every((d) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:00Z$/.test(d.group.at))).toBe(true);
+  });
+
+  it("answers SERVICE_UNAVAILABLE when ClickHouse does not take the events; a retry with the key stores them", async () => {
+    const down = createClickHouse(
+      { ...stack.app.config, CLICKHOUSE_URL: "http://127.0.0.1:9" },
+      { database: database() },
+    );
+    const refusing = new EventsService(prisma(), down, database(), stack.app.services.events, stack.app.log);
+    const caller: Caller = {
+      kind: "user",
+      accountId: publisher.rawAccountId,
+      userId: decodeGlobalId(publisher.userId).id,
+      role: "PUBLISHER",
+      scopes: ["pipelines:write"],
+      limits: { perMinute: 1000, perHour: null, perMonth: null },
+    };
+    const body = JSON.stringify([{ name: "outage-a" }, { name: "outage-b" }]);
+    try {
+      const refused = await failure(() =>
+        refusing.ingest(caller, slug, { kind: "many", value: JSON.parse(body) }, "outage-1"),
+      );
+      expect(refused.code).toBe("SERVICE_UNAVAILABLE");
+      expect(refused.message).toMatch(/send them again/);
+    } finally {
+      await down.close();
+    }
+    expect(await rows(sql`name LIKE 'outage-%'`)).toEqual([]);
+    const retried = await send("events/batch", body, { idempotencyKey: "outage-1" });
+    expect(retried.status).toBe(202);
+    expect((await rows(sql`name LIKE 'outage-%'`)).map((r) => r.id).sort()).toEqual(
+      [...retried.body.ids].sort(),
+    );
   });
 
   it("refuses what it cannot take, with codes", async () => {
