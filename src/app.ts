@@ -177,6 +177,7 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
       await http.close();
       await stopForgetting();
       await services.auth.flushLastUsed();
+      await services.eventIngest.flush();
       await boss.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS });
       await services.usage.close();
       await services.webhooks.close();

@@ -23,6 +23,7 @@ import { EventBus } from "./events/events.js";
 import type { JobQueue } from "./jobs/queue.js";
 import { CorrectionService } from "./ingest/corrections.service.js";
 import { PushService } from "./ingest/push.service.js";
+import { EventsService } from "./ingest/events.service.js";
 import { pushConnector } from "./sources/connectors/push.connector.js";
 import { registerConnector } from "./sources/connectors/registry.js";
 import { DeliveryService } from "./deliveries/delivery.service.js";
@@ -64,6 +65,8 @@ export interface Services {
   pipelines: PipelineService;
   /** Pushed records: stored batches and their queued PUSH runs. */
   push: PushService;
+  /** The event endpoints: events written in micro-batches through the PUSH pipeline's steps. */
+  eventIngest: EventsService;
   /** Runs pipelines (the worker's PIPELINE_RUN_QUEUE handler). */
   runner: PipelineRunner;
   reads: ReadService;
@@ -187,6 +190,7 @@ export function createServices(
     usage,
     pipelines: new PipelineService(prisma, clickhouse, config, jobs, limits),
     push,
+    eventIngest: new EventsService(prisma, clickhouse, config.CLICKHOUSE_DATABASE, events, log),
     runner: new PipelineRunner(prisma, clickhouse, config, sources, connectors, events, jobs, log),
     sales: new SaleService(prisma, limits),
     sources,

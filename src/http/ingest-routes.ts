@@ -1,5 +1,6 @@
 // The REST write API for publishers: pushed records (`POST /api/v1/ingest/{slug}`, answered 202
-// with the run that loads them) and per-record corrections (`PUT`/`DELETE
+// with the run that loads them), events (`POST /api/v1/ingest/{slug}/events` and `…/events/batch`,
+// answered 202 with their ids once stored) and per-record corrections (`PUT`/`DELETE
 // /api/v1/datasets/{slug}/records/{key}`). Same credentials and rate limits as every route (the
 // server's `identify`); the rules live in the services. Errors are `{ error: { code, message } }`.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
@@ -7,6 +8,7 @@ import { encodeGlobalId } from "../graphql/relay.js";
 import type { Caller } from "../identity/caller.js";
 import { authorize } from "../identity/authorization.js";
 import type { CorrectionResult } from "../ingest/corrections.service.js";
+import type { EventsBody } from "../ingest/events.service.js";
 import type { Services } from "../services.js";
 
 export interface IngestRouteDeps {
@@ -18,6 +20,7 @@ export interface IngestRouteDeps {
 }
 
 type RecordParams = { Params: { slug: string; key: string } };
+type SlugParams = { Params: { slug: string } };
 
 const CORRECTION_RULES = ["PUBLISHER", "datasets:write"];
 const PUSH_RULES = ["PUBLISHER", "pipelines:write"];
@@ -49,6 +52,34 @@ export async function registerIngestRoutes(app: FastifyInstance, deps: IngestRou
         .status(202)
         .send({ runId: encodeGlobalId("PipelineRun", accepted.runId), records: accepted.records });
     },
+  );
+
+  // Events: written through the PUSH pipeline's steps in micro-batches, no run per request
+  // (ingest/events.service.ts); 202 once stored, with each event's id.
+  const events =
+    (kind: "one" | "many") => async (request: FastifyRequest<SlugParams>, reply: FastifyReply) => {
+      const who = caller(request, PUSH_RULES);
+      const body: EventsBody = Buffer.isBuffer(request.body)
+        ? { kind: "ndjson", bytes: request.body }
+        : { kind, value: request.body };
+      const key = request.headers["idempotency-key"];
+      const accepted = await services.eventIngest.ingest(
+        who,
+        request.params.slug,
+        body,
+        typeof key === "string" ? key : undefined,
+      );
+      return reply.status(202).send(accepted);
+    };
+  app.post<SlugParams>(
+    "/api/v1/ingest/:slug/events",
+    { preHandler, bodyLimit: deps.ingestMaxBytes },
+    events("one"),
+  );
+  app.post<SlugParams>(
+    "/api/v1/ingest/:slug/events/batch",
+    { preHandler, bodyLimit: deps.ingestMaxBytes },
+    events("many"),
   );
 
   app.put<RecordParams>("/api/v1/datasets/:slug/records/:key", { preHandler }, async (request) => {

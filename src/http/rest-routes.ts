@@ -270,7 +270,7 @@ export async function registerRestRoutes(app: FastifyInstance, deps: RestRouteDe
                 required: ["column"],
                 properties: {
                   column: { type: "string" },
-                  bucket: { type: "string", enum: ["HOUR", "DAY", "WEEK", "MONTH"] },
+                  bucket: { type: "string", enum: ["MINUTE", "HOUR", "DAY", "WEEK", "MONTH"] },
                 },
               },
             },
@@ -289,6 +289,15 @@ export async function registerRestRoutes(app: FastifyInstance, deps: RestRouteDe
               },
             },
             filter: { type: "object", additionalProperties: true, description: "A RecordFilter." },
+            window: {
+              type: "object",
+              required: ["column", "last"],
+              properties: {
+                column: { type: "string", description: "A DATETIME column." },
+                last: { type: "string", description: 'A span ending now: "5m", "1h", "24h" (s, m, h, d).' },
+              },
+              additionalProperties: false,
+            },
             first: { type: "integer", minimum: 1 },
             after: { type: "string" },
           },

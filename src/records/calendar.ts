@@ -1,5 +1,5 @@
 // The calendar in SQL for DATE and DATETIME columns, for each way they are stored
-// (catalog/columns.ts TimeStorage): the time buckets of aggregates (HOUR, DAY, WEEK, MONTH) and
+// (catalog/columns.ts TimeStorage): the time buckets of aggregates (MINUTE, HOUR, DAY, WEEK, MONTH) and
 // the ISO text of epoch-stored values for exports. Pure.
 //
 // Wide and epoch columns are handled by arithmetic on their days or milliseconds since 1970, not
@@ -10,7 +10,7 @@ import type { Column } from "../catalog/columns.js";
 import { ident, sql, type Sql } from "../db/sql.js";
 import type { ValueType } from "./values.js";
 
-export const TIME_BUCKETS = ["HOUR", "DAY", "WEEK", "MONTH"] as const;
+export const TIME_BUCKETS = ["MINUTE", "HOUR", "DAY", "WEEK", "MONTH"] as const;
 export type TimeBucket = (typeof TIME_BUCKETS)[number];
 
 /** An expression for the bucket's first instant, and the value type it is read back as. */
@@ -20,6 +20,7 @@ export interface Bucketed {
 }
 
 const NARROW: Record<TimeBucket, { fn: (e: Sql) => Sql; type: ValueType["type"] }> = {
+  MINUTE: { fn: (e) => sql`toStartOfMinute(${e})`, type: "DATETIME" },
   HOUR: { fn: (e) => sql`toStartOfHour(${e})`, type: "DATETIME" },
   DAY: { fn: (e) => sql`toDate(${e})`, type: "DATE" },
   WEEK: { fn: (e) => sql`toMonday(${e})`, type: "DATE" },
@@ -33,19 +34,20 @@ const NARROW: Record<TimeBucket, { fn: (e: Sql) => Sql; type: ValueType["type"] 
 const SHIFT_DAYS = 719468;
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
+const MINUTE_MS = 60_000;
 
-/** The bucket of `column`'s values `expr`; `column` is DATE or DATETIME (HOUR: DATETIME only). */
+/** The bucket of `column`'s values `expr`; `column` is DATE or DATETIME (MINUTE, HOUR: DATETIME only). */
 export function bucketOf(bucket: TimeBucket, column: Pick<Column, "type" | "storage">, expr: Sql): Bucketed {
   if (column.storage === undefined) {
     const { fn, type } = NARROW[bucket];
     return { expr: fn(expr), type: { type } };
   }
   const ms = column.type === "DATETIME" ? epochMs(column, expr) : null;
-  if (bucket === "HOUR") {
-    // A multiple of an hour, so the shift keeps hours aligned.
+  if (bucket === "HOUR" || bucket === "MINUTE") {
+    // The shift is a multiple of an hour (and of a minute), so it keeps them aligned.
     const shifted = sql`(${ms!} + ${SHIFT_DAYS * DAY_MS})`;
     return {
-      expr: sql`(${ms!} - modulo(${shifted}, ${HOUR_MS}))`,
+      expr: sql`(${ms!} - modulo(${shifted}, ${bucket === "HOUR" ? HOUR_MS : MINUTE_MS}))`,
       type: { type: "DATETIME", storage: "epoch" },
     };
   }

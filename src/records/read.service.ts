@@ -15,6 +15,7 @@ import type { AuthenticatedCaller, Caller } from "../identity/caller.js";
 import { readScope } from "../identity/read-scope.js";
 import type { Logger } from "../observability/logger.js";
 import { pageRequest, type Page, type PageLimits } from "../pagination.js";
+import { compileWindow } from "./window.js";
 import { compileFilter } from "./filter.js";
 import { decodeSortCursor, recordSortTerms } from "./order.js";
 import { pageColumns } from "./records.reader.js";
@@ -175,8 +176,10 @@ export class ReadService {
   ): Promise<Page<AggregateRow>> {
     const opened = await this.open(caller, dataset);
     compileFilter(ref(dataset), args.filter);
+    const now = new Date();
+    compileWindow(ref(dataset).columns, args.window, now); // refuse a bad window before charging
     return this.charged(opened, dataset, "aggregate", ctx, aggregateCost, async () => {
-      const page = await this.reader.aggregate(ref(dataset), args);
+      const page = await this.reader.aggregate(ref(dataset), args, now);
       return { result: page, records: page.items.length, fixed: true };
     });
   }

@@ -8,6 +8,7 @@ import { badInput } from "../errors.js";
 import type { Column } from "../catalog/columns.js";
 import { LIVE, liveRows, tableRef } from "../catalog/dataset-table.js";
 import { pageRequest, type Page, type PageArgs, type PageFlag, type PageLimits } from "../pagination.js";
+import { compileWindow, type WindowInput } from "./window.js";
 import { compileFilter, type RecordFilter } from "./filter.js";
 import { engineAbilities, engineExport, type EngineAbilities, type ExportFormat } from "./export.engine.js";
 import {
@@ -49,7 +50,7 @@ export type MetricFn = "COUNT" | "SUM" | "AVG" | "MIN" | "MAX" | "UNIQ" | "QUANT
 
 export interface GroupByInput {
   column: string;
-  /** DATE and DATETIME columns only; weeks start on Monday; HOUR needs a DATETIME. */
+  /** DATE and DATETIME columns only; weeks start on Monday; MINUTE and HOUR need a DATETIME. */
   bucket?: TimeBucket | null;
 }
 
@@ -67,6 +68,8 @@ export interface AggregateArgs {
   groupBy?: GroupByInput[] | null;
   metrics: MetricInput[];
   filter?: RecordFilter | null;
+  /** Only rows whose DATETIME column is in the trailing span ending now (window.ts). */
+  window?: WindowInput | null;
   first?: number | null;
   after?: string | null;
 }
@@ -384,11 +387,11 @@ export class RecordsReader {
   }
 
   /** Metrics per group, groups in ascending order of their values (NULL last), paged by keyset. */
-  async aggregate(dataset: DatasetRef, args: AggregateArgs): Promise<Page<AggregateRow>> {
+  async aggregate(dataset: DatasetRef, args: AggregateArgs, now = new Date()): Promise<Page<AggregateRow>> {
     const request = pageRequest({ first: args.first, after: args.after }, this.limits);
     const terms = groupTerms(dataset.columns, args.groupBy);
     const metrics = compileMetrics(dataset.columns, args.metrics);
-    const where = compileFilter(dataset, args.filter);
+    const where = sql`${compileFilter(dataset, args.filter)} AND ${compileWindow(dataset.columns, args.window, now)}`;
     const key = request.after === null ? null : decodeSortCursor(terms, request.after, "after");
     const from = liveRows(this.database, dataset.tableName);
 
@@ -513,8 +516,8 @@ function groupTerms(columns: readonly Column[], groupBy: GroupByInput[] | null |
     if (column.type !== "DATE" && column.type !== "DATETIME") {
       throw invalid(`bucket ${bucket} needs a DATE or DATETIME column; "${column.name}" is ${column.type}`);
     }
-    if (bucket === "HOUR" && column.type === "DATE") {
-      throw invalid(`bucket HOUR needs a DATETIME column; "${column.name}" is a DATE`);
+    if ((bucket === "HOUR" || bucket === "MINUTE") && column.type === "DATE") {
+      throw invalid(`bucket ${bucket} needs a DATETIME column; "${column.name}" is a DATE`);
     }
     return { ...base, label: `${column.name}:${bucket}`, ...bucketOf(bucket, column, base.expr) };
   });

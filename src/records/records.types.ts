@@ -14,6 +14,7 @@ export enum SortDirection {
 registerEnumType(SortDirection, { name: "SortDirection" });
 
 export const TimeBucket = {
+  MINUTE: "MINUTE",
   HOUR: "HOUR",
   DAY: "DAY",
   WEEK: "WEEK",
@@ -184,6 +185,17 @@ export class AggregateRow {
 @ObjectType()
 export class AggregateRowConnection extends ConnectionType(AggregateRow) {}
 
+@InputType({ description: "A trailing span of time ending now, on a DATETIME column." })
+export class AggregateWindowInput {
+  @Field(() => String, { description: "The DATETIME column each row's time is in." })
+  column!: string;
+
+  @Field(() => String, {
+    description: 'The span: a whole number then s, m, h or d ("5m", "1h", "24h"; at most 366d).',
+  })
+  last!: string;
+}
+
 @ArgsType()
 export class AggregateArgsType {
   @Field(() => [GroupByInput], { nullable: true })
@@ -194,6 +206,12 @@ export class AggregateArgsType {
 
   @Field(() => RecordFilterInput, { nullable: true })
   filter?: RecordFilterInput | null;
+
+  @Field(() => AggregateWindowInput, {
+    nullable: true,
+    description: "Only rows in this recent window (each page is computed at its own now).",
+  })
+  window?: AggregateWindowInput | null;
 
   @Field(() => Int)
   first!: number;

@@ -43,14 +43,23 @@ export interface StreamCounters {
   inFlight: number;
 }
 
-interface PreparedBatch {
+export interface PreparedBatch {
   rows: Record<string, unknown>[];
   /** Rejected messages not quarantined yet. */
   bad: RejectedRow[];
   rejected: number;
 }
 
-type Decoded = { ok: true; record: Record<string, unknown> } | { ok: false; reason: string };
+export type Decoded = { ok: true; record: Record<string, unknown> } | { ok: false; reason: string };
+
+/** One message or event on its way through the steps. */
+export interface BatchEntry {
+  id: string | null;
+  origin: string;
+  decoded: Decoded;
+  /** The text quarantined when the entry is rejected before the steps. */
+  raw: () => string;
+}
 
 function decode(body: Uint8Array): Decoded {
   let value: unknown;
@@ -59,6 +68,11 @@ function decode(body: Uint8Array): Decoded {
   } catch (error) {
     return { ok: false, reason: `invalid JSON: ${(error as Error).message}` };
   }
+  return decodedValue(value);
+}
+
+/** A parsed JSON value as a record, or the reason it is not one. */
+export function decodedValue(value: unknown): Decoded {
   if (typeof value === "object" && value !== null && !Array.isArray(value)) {
     return { ok: true, record: value as Record<string, unknown> };
   }
@@ -66,10 +80,11 @@ function decode(body: Uint8Array): Decoded {
   return { ok: false, reason: `is ${what}, not a JSON object` };
 }
 
-const rawText = (body: Uint8Array) => {
-  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8");
-  return text.length > RAW_LIMIT ? `${text.slice(0, RAW_LIMIT)}…` : text;
-};
+/** Text kept with a quarantined message or event, cut at RAW_LIMIT characters. */
+export const clippedRaw = (text: string) => (text.length > RAW_LIMIT ? `${text.slice(0, RAW_LIMIT)}…` : text);
+
+const rawText = (body: Uint8Array) =>
+  clippedRaw(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8"));
 
 /**
  * Writes one micro-batch: the rejected messages to the quarantine, then the rows. Either may be
@@ -86,21 +101,36 @@ export class BatchWriter {
   ) {}
 
   /** Runs the batch through the steps; pure but for numbering, so a retry reuses its result. */
-  async prepare(messages: readonly StreamMessage[]): Promise<PreparedBatch> {
+  prepare(messages: readonly StreamMessage[]): Promise<PreparedBatch> {
+    return this.prepareEntries(
+      messages.map((m) => ({
+        id: m.id,
+        origin: m.origin,
+        decoded: decode(m.body),
+        raw: () => rawText(m.body),
+      })),
+    );
+  }
+
+  /**
+   * Entries decoded already (the event endpoints parse JSON themselves). A rejected entry with an
+   * id is quarantined with origin `origin#id`, which is how a caller finds which ones failed.
+   */
+  async prepareEntries(entries: readonly BatchEntry[]): Promise<PreparedBatch> {
     const { dataset, steps, runId, messageIdField } = this.target;
     // Compiled per batch: steps that deduplicate remember keys for one batch, not for ever.
     const compiled = compilePipeline(steps, dataset);
     const rows: Record<string, unknown>[] = [];
     const bad: RejectedRow[] = [];
-    for (const message of messages) {
-      const rowNumber = message.id === null ? ++this.sequence : 0;
-      const origin = message.id === null ? message.origin : `${message.origin}#${message.id}`;
-      const decoded = decode(message.body);
+    for (const entry of entries) {
+      const rowNumber = entry.id === null ? ++this.sequence : 0;
+      const origin = entry.id === null ? entry.origin : `${entry.origin}#${entry.id}`;
+      const { decoded } = entry;
       if (!decoded.ok) {
-        bad.push({ runId, origin, rowNumber, raw: rawText(message.body), reasons: [decoded.reason] });
+        bad.push({ runId, origin, rowNumber, raw: entry.raw(), reasons: [decoded.reason] });
         continue;
       }
-      if (messageIdField && message.id !== null) decoded.record[messageIdField] = message.id;
+      if (messageIdField && entry.id !== null) decoded.record[messageIdField] = entry.id;
       const pending = compiled.processRecord(rowNumber, decoded.record);
       const result = pending instanceof Promise ? await pending : pending;
       if (result?.ok) rows.push(result.row);

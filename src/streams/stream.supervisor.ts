@@ -8,22 +8,20 @@
 import type { Column } from "../catalog/columns.js";
 import type { Config } from "../config.js";
 import type { ClickHouse } from "../db/clickhouse.js";
-import { newEvent, type EventBus } from "../events/events.js";
+import type { EventBus } from "../events/events.js";
 import type { Prisma, PrismaClient } from "../generated/prisma/client.js";
 import type { Logger } from "../observability/logger.js";
-import { countLiveRows } from "../pipelines/run-tables.js";
 import { PipelineLock } from "../pipelines/pipeline.runner.js";
 import { redact, type SourceService } from "../sources/source.service.js";
 import { MessageBuffer } from "./adapters/adapter.js";
 import { adapterFor } from "./adapters/registry.js";
+import { DATASET_INTERVAL_MS, recordAppended } from "./dataset-progress.js";
 import { parseStreamConfig } from "./stream.config.js";
 import { BatchWriter, StreamEngine } from "./stream.engine.js";
 import { STREAM_STATE_KEY, type StreamState } from "./stream.state.js";
 
 /** Counters and metrics are saved this often. */
 const SAVE_INTERVAL_MS = 1000;
-/** The dataset's version, row count and dataset.updated event, at most this often. */
-const DATASET_INTERVAL_MS = 5000;
 /** Throughput is the average over this many saves. */
 const RATE_WINDOW = 5;
 
@@ -268,7 +266,18 @@ export class StreamSupervisor {
     session.saved = { read: c.read, written: c.written, rejected: c.rejected };
     await this.saveState(session, rate, true);
     if (c.written > session.writtenAtDatasetSave && now - session.datasetSavedAt >= DATASET_INTERVAL_MS) {
-      await this.saveDataset(session, c.written - session.writtenAtDatasetSave);
+      const deps = {
+        prisma: this.prisma,
+        clickhouse: this.clickhouse,
+        database: this.config.CLICKHOUSE_DATABASE,
+        events: this.events,
+      };
+      await recordAppended(
+        deps,
+        session.pipeline.dataset,
+        c.written - session.writtenAtDatasetSave,
+        session.runId,
+      );
       session.writtenAtDatasetSave = c.written;
       session.datasetSavedAt = now;
     }
@@ -289,27 +298,6 @@ export class StreamSupervisor {
       where: { id: pipeline.sourceId },
       data: { state: { [STREAM_STATE_KEY]: state } as unknown as Prisma.InputJsonObject },
     });
-  }
-
-  /** The dataset's version and row count follow the stream; listeners hear of the new rows. */
-  private async saveDataset(session: Session, changedRows: number): Promise<void> {
-    const { dataset } = session.pipeline;
-    const rowCount = await countLiveRows(this.clickhouse, this.config.CLICKHOUSE_DATABASE, dataset.tableName);
-    const updated = await this.prisma.dataset.update({
-      where: { id: dataset.id },
-      data: { version: { increment: 1 }, rowCount, lastUpdatedAt: new Date() },
-    });
-    await this.events.publish(
-      newEvent("dataset.updated", {
-        datasetId: dataset.id,
-        accountId: dataset.accountId,
-        version: updated.version,
-        rowCount,
-        changedRows,
-        cause: "PIPELINE_RUN",
-        runId: session.runId,
-      }),
-    );
   }
 
   private async note(

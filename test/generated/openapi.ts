@@ -928,7 +928,7 @@ export interface operations {
                     groupBy?: {
                         column: string;
                         /** @enum {string} */
-                        bucket?: "HOUR" | "DAY" | "WEEK" | "MONTH";
+                        bucket?: "MINUTE" | "HOUR" | "DAY" | "WEEK" | "MONTH";
                     }[];
                     metrics: {
                         /** @enum {string} */
@@ -940,6 +940,12 @@ export interface operations {
                     /** @description A RecordFilter. */
                     filter?: {
                         [key: string]: unknown;
+                    };
+                    window?: {
+                        /** @description A DATETIME column. */
+                        column: string;
+                        /** @description A span ending now: "5m", "1h", "24h" (s, m, h, d). */
+                        last: string;
                     };
                     first: number;
                     after?: string;

@@ -12,9 +12,9 @@ import { failure } from "../support/failures.js";
 import { decodeGlobalId, encodeGlobalId } from "../../src/graphql/relay.js";
 import { postgresConnector } from "../../src/sources/connectors/postgres.connector.js";
 import { connectorFor } from "../../src/sources/connectors/registry.js";
-import type { ConnectorContext, SourceRow } from "../../src/sources/connectors/types.js";
 import { CreateSourceDocument, TestSourceConnectionDocument } from "../generated/graphql.js";
 import { baseConfig, onServer, uniqueName, withDatabase } from "../support/databases.js";
+import { sqlSourceHarness } from "../support/sql-sources.js";
 import { startStack, type TestStack } from "../support/stack.js";
 
 const config = baseConfig();
@@ -24,28 +24,7 @@ let db: pg.Client;
 const server = new URL(config.DATABASE_URL);
 const at = { host: server.hostname, port: Number(server.port || 5432), database, user: server.username };
 
-function context(settings: Record<string, unknown>, extra: Partial<ConnectorContext> = {}) {
-  const debug: Record<string, unknown>[] = [];
-  const ctx: ConnectorContext = {
-    sourceId: "pg-source",
-    runId: "run",
-    config: { ...at, ...settings },
-    secrets: {},
-    checkpoint: null,
-    mode: "INCREMENTAL",
-    log: { debug: (fields) => void debug.push(fields), info() {}, warn() {} },
-    signal: new AbortController().signal,
-    ...extra,
-  };
-  return { ctx, debug };
-}
-
-async function readAll(ctx: ConnectorContext) {
-  const reader = postgresConnector.read(ctx);
-  const rows: SourceRow[] = [];
-  for await (const row of reader) rows.push(row);
-  return { rows, records: rows.map((r) => (r.ok ? r.record : null)), checkpoint: reader.checkpoint() };
-}
+const { context, readAll } = sqlSourceHarness(postgresConnector, at);
 
 beforeAll(async () => {
   await onServer(config.DATABASE_URL, [`CREATE DATABASE "${database}"`]);

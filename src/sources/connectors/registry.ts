@@ -2,6 +2,7 @@ import type { SourceType } from "../../generated/prisma/client.js";
 import type { OutboundPolicy } from "../../net/outbound.js";
 import { fileConnector } from "./file.connector.js";
 import { httpConnector, httpConnectorWith } from "./http.connector.js";
+import { mysqlConnector, mysqlConnectorWith } from "./mysql.connector.js";
 import { postgresConnector, postgresConnectorWith } from "./postgres.connector.js";
 import { s3Connector, s3ConnectorWith } from "./s3.connector.js";
 import { sftpConnector, sftpConnectorWith } from "./sftp.connector.js";
@@ -24,6 +25,7 @@ const connectors: Partial<Record<SourceType, (settings: ConnectorSettings) => Co
   FILE: (settings) => fileConnector({ root: settings.fileRoot, outbound: settings.outbound }),
   HTTP: ({ outbound }) => (outbound ? httpConnectorWith(outbound) : httpConnector),
   POSTGRES: ({ outbound }) => (outbound ? postgresConnectorWith(outbound) : postgresConnector),
+  MYSQL: ({ outbound }) => (outbound ? mysqlConnectorWith(outbound) : mysqlConnector),
   SFTP: ({ outbound }) => (outbound ? sftpConnectorWith(outbound) : sftpConnector),
   S3: ({ outbound }) => (outbound ? s3ConnectorWith(outbound) : s3Connector),
   STREAM: () => streamConnector,

@@ -1,0 +1,2 @@
+-- AlterEnum
+ALTER TYPE "source_type" ADD VALUE 'MYSQL';
