@@ -47,7 +47,8 @@ export function bucketOf(bucket: TimeBucket, column: Pick<Column, "type" | "stor
     // The shift is a multiple of an hour (and of a minute), so it keeps them aligned.
     const shifted = sql`(${ms!} + ${SHIFT_DAYS * DAY_MS})`;
     return {
-      expr: sql`(${ms!} - modulo(${shifted}, ${bucket === "HOUR" ? HOUR_MS : MINUTE_MS}))`,
+      // The divisor as Int64: a literal 60000 is a UInt16, and modulo by it goes wrong on 18.16.
+      expr: sql`(${ms!} - modulo(${shifted}, toInt64(${bucket === "HOUR" ? HOUR_MS : MINUTE_MS})))`,
       type: { type: "DATETIME", storage: "epoch" },
     };
   }

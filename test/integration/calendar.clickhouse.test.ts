@@ -1,9 +1,9 @@
 // The calendar arithmetic of src/records/calendar.ts, run by the engine itself (18.16 or the
 // embedded 26.7) for every day from 1900-01-01 to 2299-12-31 and a time of day on each, against
-// JavaScript's own calendar: the ISO text exports print and the DAY, WEEK, MONTH and HOUR buckets.
+// JavaScript's own calendar: the ISO text exports print and the DAY, WEEK, MONTH, HOUR and MINUTE buckets.
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createClickHouse, type ClickHouse } from "../../src/db/clickhouse.js";
-import { join, sql } from "../../src/db/sql.js";
+import { ident, join, sql } from "../../src/db/sql.js";
 import { bucketOf, epochIsoText, TIME_BUCKETS } from "../../src/records/calendar.js";
 import { baseConfig } from "../support/databases.js";
 
@@ -26,10 +26,10 @@ it("prints and buckets every day and a time on each as JavaScript's calendar doe
   const t = sql`_t`;
   const dayText = epochIsoText("DATE", d, "_d");
   const timeText = epochIsoText("DATETIME", t, "_t");
-  const buckets = TIME_BUCKETS.filter((b) => b !== "HOUR").map(
-    (b, i) => sql`${bucketOf(b, date, d).expr} AS _db${i}`,
-  );
-  const timeBuckets = TIME_BUCKETS.map((b, i) => sql`${bucketOf(b, time, t).expr} AS _tb${i}`);
+  // Named by bucket: MINUTE and HOUR exist for DATETIME only.
+  const dateBuckets = TIME_BUCKETS.filter((b) => b !== "HOUR" && b !== "MINUTE");
+  const buckets = dateBuckets.map((b) => sql`${bucketOf(b, date, d).expr} AS ${ident(`_d_${b}`)}`);
+  const timeBuckets = TIME_BUCKETS.map((b) => sql`${bucketOf(b, time, t).expr} AS ${ident(`_t_${b}`)}`);
   // A time of day that differs from day to day, seconds included.
   const rows = sql`SELECT toInt32(number) + ${FIRST_DAY} AS _d,
       toInt64(_d) * 86400000 + (modulo(number * 7919, 86400)) * 1000 AS _t
@@ -49,13 +49,14 @@ it("prints and buckets every day and a time on each as JavaScript's calendar doe
     const want = {
       _d_iso: day(dayMs),
       _t_iso: iso(ms),
-      _db0: days, // DAY
-      _db1: monday(dayMs) / 86_400_000, // WEEK
-      _db2: monthStart(dayMs) / 86_400_000, // MONTH
-      _tb0: Math.floor(ms / 3_600_000) * 3_600_000, // HOUR
-      _tb1: days,
-      _tb2: monday(dayMs) / 86_400_000,
-      _tb3: monthStart(dayMs) / 86_400_000,
+      _d_DAY: days,
+      _d_WEEK: monday(dayMs) / 86_400_000,
+      _d_MONTH: monthStart(dayMs) / 86_400_000,
+      _t_MINUTE: Math.floor(ms / 60_000) * 60_000,
+      _t_HOUR: Math.floor(ms / 3_600_000) * 3_600_000,
+      _t_DAY: days,
+      _t_WEEK: monday(dayMs) / 86_400_000,
+      _t_MONTH: monthStart(dayMs) / 86_400_000,
     };
     for (const [name, value] of Object.entries(want)) {
       const got = typeof value === "number" ? Number(row[name]) : row[name];
