@@ -173,7 +173,7 @@ export function createServices(
   events.addSink(new DeliverySink(routing, webhooks, drops));
   return {
     accounts: new AccountService(prisma, limits, events),
-    admin: new AdminService(prisma, limits),
+    admin: new AdminService(prisma, limits, events),
     earnings: new EarningsService(prisma, credits.ledger, limits),
     apiKeys: new ApiKeyService(prisma, config, encryption, limits, events),
     auth: new AuthService(prisma, config, encryption, nonces, undefined, (err) =>

@@ -14,6 +14,7 @@ import { authorize } from "../identity/authorization.js";
 import type { Caller } from "../identity/caller.js";
 import type { PageArgs, PageLimits } from "../pagination.js";
 import { logAdminAction } from "./admin-log.js";
+import { newEvent, type AccessRevoked, type EventBus } from "../events/events.js";
 
 export interface PlanChanges {
   requestsPerMinute?: number | null;
@@ -29,6 +30,8 @@ export class AdminService {
   constructor(
     private readonly prisma: PrismaClient,
     limits: PageLimits,
+    /** Tells every API process to forget the callers a change affects (identity-cache.ts). */
+    private readonly events?: EventBus,
   ) {
     this.log = new ModelReader(prisma.adminLogEntry, "adminLogEntry", limits);
   }
@@ -43,13 +46,21 @@ export class AdminService {
   async setUserRole(caller: Caller, userId: string, role: UserRole): Promise<User> {
     const who = authorize(caller, ["ADMIN", "admin"]);
     if (userId === who.userId) throw new AppError("CONFLICT", "Admins cannot change their own role");
-    return this.prisma.$transaction(async (tx) => {
+    const updated = await this.prisma.$transaction(async (tx) => {
       const user = await tx.user.findUnique({ where: { id: userId } });
       if (!user) throw new AppError("NOT_FOUND", "User not found");
-      const updated = await tx.user.update({ where: { id: userId }, data: { role } });
+      const changed = await tx.user.update({ where: { id: userId }, data: { role } });
       await logAdminAction(tx, who, "user.role", { type: "User", id: userId }, { from: user.role, to: role });
-      return updated;
+      return changed;
     });
+    await this.events?.publish(
+      newEvent<AccessRevoked>("access.revoked", {
+        accountId: updated.accountId,
+        apiKeyId: null,
+        reason: "ROLE_CHANGED",
+      }),
+    );
+    return updated;
   }
 
   /** Changes a plan's limits and starting credits; accounts on it get them from their next request. */
@@ -79,15 +90,20 @@ export class AdminService {
       }
       data.startingCredits = BigInt(changes.startingCredits);
     }
-    return this.prisma.$transaction(async (tx) => {
+    const updated = await this.prisma.$transaction(async (tx) => {
       const plan = await tx.plan.findUnique({ where: { code } });
       if (!plan) throw new AppError("NOT_FOUND", "Plan not found");
-      const updated = await tx.plan.update({ where: { code }, data });
+      const changed = await tx.plan.update({ where: { code }, data });
       const details = Object.fromEntries(
         Object.entries(data).map(([k, v]) => [k, v === null ? null : Number(v)]),
       );
       await logAdminAction(tx, who, "plan.update", { type: "Plan", id: plan.id }, { code, ...details });
-      return updated;
+      return changed;
     });
+    // Every account on the plan: every process forgets every remembered caller.
+    await this.events?.publish(
+      newEvent<AccessRevoked>("access.revoked", { accountId: "*", apiKeyId: null, reason: "PLAN_CHANGED" }),
+    );
+    return updated;
   }
 }

@@ -99,9 +99,10 @@ export type DeliveryFailed = EventBase<
 export type AccessRevoked = EventBase<
   "access.revoked",
   {
+    /** The account whose access changed; "*" for every account (a plan's limits changed). */
     accountId: string;
     apiKeyId: string | null;
-    reason: "KEY_REVOKED" | "KEY_ROTATED" | "ACCOUNT_SUSPENDED" | "PLAN_CHANGED";
+    reason: "KEY_REVOKED" | "KEY_ROTATED" | "ACCOUNT_SUSPENDED" | "PLAN_CHANGED" | "ROLE_CHANGED";
   }
 >;
 

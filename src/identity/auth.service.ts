@@ -109,9 +109,14 @@ export class AuthService {
   /**
    * Forgets the account's remembered callers: their next request reads them again. Called on
    * every process when access changes (`access.revoked`: a key revoked or rotated, the account
-   * suspended, its plan changed).
+   * suspended, its plan or a user's role changed); "*": every account (a plan's limits changed).
    */
   forgetAccount(accountId: string): void {
+    if (accountId === "*") {
+      this.keys.clear();
+      this.users.clear();
+      return;
+    }
     this.keys.forgetAccount(accountId);
     this.users.forgetAccount(accountId);
   }

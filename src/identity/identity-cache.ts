@@ -50,6 +50,11 @@ export class IdentityCache<T extends { caller: AuthenticatedCaller }> {
     }
   }
 
+  /** Forgets everyone. */
+  clear(): void {
+    this.entries.clear();
+  }
+
   get size(): number {
     return this.entries.size;
   }

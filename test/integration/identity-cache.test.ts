@@ -8,6 +8,7 @@ import {
   RevokeApiKeyDocument,
   RotateApiKeyDocument,
   SetAccountPlanDocument,
+  SetUserRoleDocument,
   SuspendAccountDocument,
 } from "../generated/graphql.js";
 import { startStack, type TestStack } from "../support/stack.js";
@@ -88,6 +89,26 @@ describe("remembered callers", () => {
     const after = await changedWithinASecond(old, 200);
     expect(after.status).toBe(401);
     expect(after.errors?.[0]?.message).toBe("API key rotated; use its replacement");
+  });
+
+  it("take a changed role on every process within a second", async () => {
+    const admin = await apiA.admin();
+    const user = await apiA.signup("Cached Promoted");
+    const earnings = "{ earnings { balance } }";
+    const ask = async () => {
+      const response = await fetch(`${apiB.url}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...user.headers },
+        body: JSON.stringify({ query: earnings }),
+      });
+      return (await response.json()) as { errors?: { extensions?: { code?: string } }[] };
+    };
+    expect((await ask()).errors?.[0]?.extensions?.code).toBe("FORBIDDEN"); // B remembers a BUYER
+    await apiA.graphql(SetUserRoleDocument, { userId: user.userId, role: "PUBLISHER" }, admin.headers);
+    const deadline = Date.now() + 1000;
+    let answer = await ask();
+    while (answer.errors && Date.now() < deadline) answer = await ask();
+    expect(answer.errors).toBeUndefined();
   });
 
   it("write lastUsedAt in batches, off the request path", async () => {
