@@ -1,6 +1,6 @@
 // Events accepted for a webhook are never dropped by its state (finding 1 of issue 14): events
 // whose first try found the delivery already disabled, and events that happen while it is paused,
-// are held and sent on resume, each once.
+// are held and sent on resume, each once and in the order they were accepted.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -39,7 +39,8 @@ beforeAll(async () => {
       // Retries far off: only resume sends again here.
       WEBHOOK_RETRY_SCHEDULE: "1h",
       WEBHOOK_DISABLE_AFTER_FAILURES: String(DISABLE_AFTER),
-      WEBHOOK_CONCURRENCY: "1",
+      // Several sends at once, so that only the resume's ordering keeps the held events in order.
+      WEBHOOK_CONCURRENCY: "8",
     },
     { worker: true },
   );
@@ -51,11 +52,11 @@ afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
-async function dataset() {
+async function dataset(slug: string) {
   const row = await stack.app.stores.prisma.dataset.create({
     data: {
       accountId: publisher.rawAccountId,
-      slug: "held_events",
+      slug,
       title: "Held events",
       category: "webhooks",
       columns: [{ name: "id", type: "STRING", nullable: false }],
@@ -63,7 +64,7 @@ async function dataset() {
       status: "PUBLISHED",
       access: "OPEN",
       pricePer100Records: 0n,
-      tableName: "held_events",
+      tableName: slug,
       version: 1,
       rowCount: 1n,
     },
@@ -77,9 +78,10 @@ async function state(owner: TestAccount, id: string) {
   return res.data.node;
 }
 
-it("holds events while disabled or paused and sends every one, once, on resume", async () => {
-  const ds = await dataset();
-  const buyer = await stack.signup("Held buyer");
+/** A buyer's webhook to the receiver on a new dataset, and a way to publish its events. */
+async function webhook(slug: string) {
+  const ds = await dataset(slug);
+  const buyer = await stack.signup(`Buyer of ${slug}`);
   const created = await stack.graphql(
     CreateDeliveryDocument,
     { input: { datasetId: encodeGlobalId("Dataset", ds.id), kind: "WEBHOOK", config: { url } } },
@@ -99,6 +101,11 @@ it("holds events while disabled or paused and sends every one, once, on resume",
     await stack.app.services.events.publish(event);
     return event.id;
   };
+  return { buyer, hookId, publish };
+}
+
+it("holds events while disabled or paused and sends every one, once, on resume", async () => {
+  const { buyer, hookId, publish } = await webhook("held_events");
 
   // The receiver is down: the first tries fail until the delivery disables itself; the events
   // accepted after that (while it was still ACTIVE when they were routed, or already DISABLED)
@@ -134,7 +141,22 @@ it("holds events while disabled or paused and sends every one, once, on resume",
   expect(resumed.data?.resumeDelivery.status).toBe("ACTIVE");
   await until("every held event sent", () => received.length >= events.length, 60_000);
   await new Promise((r) => setTimeout(r, 1500));
-  // Each once. Resume sends them oldest first, but a first try queued before the resume may still
-  // overtake (README "Held events"), so the order itself is not asserted.
-  expect([...received].sort()).toEqual([...events].sort());
+  // Each once, oldest first: the failed ones and those never tried alike.
+  expect(received).toEqual(events);
+}, 120_000);
+
+it("sends the events held while paused in the order they were accepted", async () => {
+  // Its own dataset: the delivery of the test above is active again.
+  const { buyer, hookId, publish } = await webhook("ordered_events");
+  receiverUp = true;
+  received.length = 0;
+  await stack.graphql(PauseDeliveryDocument, { id: hookId }, buyer.headers);
+  const events: string[] = [];
+  for (let i = 0; i < 30; i++) events.push(await publish());
+  const resumed = await stack.graphql(ResumeDeliveryDocument, { id: hookId }, buyer.headers);
+  expect(resumed.data?.resumeDelivery.status).toBe("ACTIVE");
+  await until("every held event sent", () => received.length >= events.length, 60_000);
+  await new Promise((r) => setTimeout(r, 1500));
+  // Each once, and in acceptance order.
+  expect(received).toEqual(events);
 }, 120_000);
