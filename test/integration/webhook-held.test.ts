@@ -23,13 +23,17 @@ let server: Server;
 let url = "";
 let receiverUp = false;
 const received: string[] = [];
+/** Events the receiver answers 500 to while up. */
+const refused = new Set<string>();
 
 beforeAll(async () => {
   server = createServer((req, res) => {
     req.resume();
     req.on("end", () => {
-      if (receiverUp) received.push(String(req.headers["webhook-id"]));
-      res.writeHead(receiverUp ? 200 : 503).end();
+      const id = String(req.headers["webhook-id"]);
+      const ok = receiverUp && !refused.has(id);
+      if (ok) received.push(id);
+      res.writeHead(ok ? 200 : receiverUp ? 500 : 503).end();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -145,18 +149,39 @@ it("holds events while disabled or paused and sends every one, once, on resume",
   expect(received).toEqual(events);
 }, 120_000);
 
-it("sends the events held while paused in the order they were accepted", async () => {
-  // Its own dataset: the delivery of the test above is active again.
-  const { buyer, hookId, publish } = await webhook("ordered_events");
+/** A new webhook, paused with `count` events held; the receiver up and its log cleared. */
+async function heldWebhook(slug: string, count: number) {
+  const hook = await webhook(slug);
   receiverUp = true;
   received.length = 0;
-  await stack.graphql(PauseDeliveryDocument, { id: hookId }, buyer.headers);
+  await stack.graphql(PauseDeliveryDocument, { id: hook.hookId }, hook.buyer.headers);
   const events: string[] = [];
-  for (let i = 0; i < 30; i++) events.push(await publish());
+  for (let i = 0; i < count; i++) events.push(await hook.publish());
+  return { ...hook, events };
+}
+
+it("sends the events held while paused in the order they were accepted", async () => {
+  // Its own dataset: the delivery of the test above is active again.
+  const { buyer, hookId, events } = await heldWebhook("ordered_events", 30);
   const resumed = await stack.graphql(ResumeDeliveryDocument, { id: hookId }, buyer.headers);
   expect(resumed.data?.resumeDelivery.status).toBe("ACTIVE");
   await until("every held event sent", () => received.length >= events.length, 60_000);
   await new Promise((r) => setTimeout(r, 1500));
   // Each once, and in acceptance order.
   expect(received).toEqual(events);
+}, 120_000);
+
+it("does not hold up a resumed backlog behind an event that fails: it keeps its own retries", async () => {
+  const { buyer, hookId, events } = await heldWebhook("failing_events", 6);
+  refused.add(events[2]!);
+  await stack.graphql(ResumeDeliveryDocument, { id: hookId }, buyer.headers);
+  const rest = events.filter((id) => id !== events[2]);
+  await until("the events after the failing one sent", () => received.length >= rest.length, 60_000);
+  expect(received).toEqual(rest);
+  const failed = (await state(buyer, hookId)).attempts.edges
+    .map((e) => e.node)
+    .filter((a) => a.eventId === events[2]);
+  expect(failed).toMatchObject([{ attempt: 1, status: "FAILED", httpStatus: 500 }]);
+  // Its next try is on the retry schedule (1 h here), not right away.
+  expect(new Date(failed[0]!.nextAttemptAt!).getTime()).toBeGreaterThan(Date.now() + 30 * 60_000);
 }, 120_000);
