@@ -137,12 +137,20 @@ export class WebhookDispatcher {
     // The events and their jobs commit together: a crash leaves both or neither.
     await this.prisma.$transaction(async (tx) => {
       await tx.deliveryEvent.createMany({ data: [...events], skipDuplicates: true });
+      // The events of a paused or disabled delivery are only stored: its resume sends them, in
+      // order. The share lock orders this against a resume's status change, which then sees them.
+      const ids = [...new Set(events.map((e) => e.deliveryId))];
+      const states = await tx.$queryRaw<{ id: string; status: string }[]>`
+        SELECT id, status::text FROM deliveries WHERE id = ANY(${ids}::uuid[]) FOR SHARE`;
+      const active = new Set(states.filter((d) => d.status === "ACTIVE").map((d) => d.id));
       await this.jobs.insert<WebhookJob>(
         WEBHOOK_QUEUE,
-        events.map(({ deliveryId, eventId }) => {
-          const data = { deliveryId, eventId, attempt: 1, firstAttempt: 1 };
-          return { id: jobId(data), data };
-        }),
+        events
+          .filter((e) => active.has(e.deliveryId))
+          .map(({ deliveryId, eventId }) => {
+            const data = { deliveryId, eventId, attempt: 1, firstAttempt: 1 };
+            return { id: jobId(data), data };
+          }),
         { db: inTransaction(tx) },
       );
     });
