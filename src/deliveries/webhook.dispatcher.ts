@@ -141,7 +141,7 @@ export class WebhookDispatcher {
       // order. The share lock orders this against a resume's status change, which then sees them.
       const ids = [...new Set(events.map((e) => e.deliveryId))];
       const states = await tx.$queryRaw<{ id: string; status: string }[]>`
-        SELECT id, status::text FROM deliveries WHERE id = ANY(${ids}::uuid[]) FOR SHARE`;
+        SELECT id, status::text FROM deliveries WHERE id = ANY(${ids}::uuid[]) ORDER BY id FOR SHARE`;
       const active = new Set(states.filter((d) => d.status === "ACTIVE").map((d) => d.id));
       await this.jobs.insert<WebhookJob>(
         WEBHOOK_QUEUE,
