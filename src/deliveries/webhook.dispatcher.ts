@@ -8,11 +8,12 @@
 // pg-boss's LISTEN/NOTIFY instead of waiting for a poll.
 import { createHash } from "node:crypto";
 import type { EventBus } from "../events/events.js";
-import type {
-  Delivery,
-  DeliveryAttemptStatus,
-  DeliveryEvent,
-  PrismaClient,
+import {
+  Prisma,
+  type Delivery,
+  type DeliveryAttemptStatus,
+  type DeliveryEvent,
+  type PrismaClient,
 } from "../generated/prisma/client.js";
 import type { SendOptions } from "pg-boss";
 import type { JobDefinition } from "../jobs/boss.js";
@@ -34,6 +35,11 @@ export interface WebhookJob {
   attempt: number;
   /** Where this round of tries started: 1, or the attempt a redelivery or a resume began with. */
   firstAttempt: number;
+  /**
+   * A resume's backlog, sent one event at a time in acceptance order: the stored event
+   * (`delivery_events.id`) it ends with. Once this try is made the next event owed is sent.
+   */
+  backlogEnd?: string;
 }
 
 export interface WebhookSettings {
@@ -131,12 +137,20 @@ export class WebhookDispatcher {
     // The events and their jobs commit together: a crash leaves both or neither.
     await this.prisma.$transaction(async (tx) => {
       await tx.deliveryEvent.createMany({ data: [...events], skipDuplicates: true });
+      // The events of a paused or disabled delivery are only stored: its resume sends them, in
+      // order. The share lock orders this against a resume's status change, which then sees them.
+      const ids = [...new Set(events.map((e) => e.deliveryId))];
+      const states = await tx.$queryRaw<{ id: string; status: string }[]>`
+        SELECT id, status::text FROM deliveries WHERE id = ANY(${ids}::uuid[]) ORDER BY id FOR SHARE`;
+      const active = new Set(states.filter((d) => d.status === "ACTIVE").map((d) => d.id));
       await this.jobs.insert<WebhookJob>(
         WEBHOOK_QUEUE,
-        events.map(({ deliveryId, eventId }) => {
-          const data = { deliveryId, eventId, attempt: 1, firstAttempt: 1 };
-          return { id: jobId(data), data };
-        }),
+        events
+          .filter((e) => active.has(e.deliveryId))
+          .map(({ deliveryId, eventId }) => {
+            const data = { deliveryId, eventId, attempt: 1, firstAttempt: 1 };
+            return { id: jobId(data), data };
+          }),
         { db: inTransaction(tx) },
       );
     });
@@ -154,32 +168,60 @@ export class WebhookDispatcher {
   }
 
   /**
-   * After a pause or a disable: every event still owed starts a new round now, oldest first.
-   * Owed are the events whose last try FAILED (a retry came due while the endpoint was off) and
-   * those never tried at all (accepted while the delivery was off, or whose first try found it
-   * off). An event accepted for a delivery is held, never dropped, whatever its state.
+   * After a pause or a disable: every event still owed starts a new round, one after another in
+   * the order they were accepted (the backlog). Owed are the events whose last try FAILED (a retry
+   * came due while the endpoint was off) and those never tried at all (accepted while the delivery
+   * was off, or whose first try found it off). An event accepted for a delivery is held, never
+   * dropped, whatever its state. A backlog event that fails goes on with its own retries and does
+   * not hold up the ones after it.
    */
   async resumePending(deliveryId: string): Promise<number> {
-    const owed = await this.prisma.$queryRaw<{ event_id: string; attempt: number | null }[]>`
-      SELECT e.event_id, last.attempt
+    const owed = await this.owed(deliveryId);
+    if (owed.length === 0) return 0;
+    // The tries already queued for these events (first tries of events held while paused, retries
+    // due later) stand down: the backlog sends them, in order.
+    const queued = owed.map(({ eventId, attempt }) =>
+      jobId({ deliveryId, eventId, attempt: (attempt ?? 0) + 1 }),
+    );
+    await this.jobs.cancel(WEBHOOK_QUEUE, queued);
+    await this.sendBacklog(deliveryId, owed[0]!, owed.at(-1)!.id);
+    return owed.length;
+  }
+
+  /**
+   * The events of the delivery still owed, oldest first, each with its last try's number; with
+   * `after`, only the next one after `after.eventId`, up to the backlog's end.
+   */
+  private async owed(deliveryId: string, after?: { eventId: string; end: string }) {
+    const range = after
+      ? Prisma.sql`AND (e.created_at, e.id) > (SELECT created_at, id FROM delivery_events
+                     WHERE delivery_id = ${deliveryId}::uuid AND event_id = ${after.eventId})
+                   AND (e.created_at, e.id) <= (SELECT created_at, id FROM delivery_events
+                     WHERE id = ${after.end}::uuid)`
+      : Prisma.empty;
+    return this.prisma.$queryRaw<{ id: string; eventId: string; attempt: number | null }[]>`
+      SELECT e.id, e.event_id AS "eventId", last.attempt
       FROM delivery_events e
       LEFT JOIN LATERAL (
         SELECT a.attempt, a.status FROM delivery_attempts a
         WHERE a.delivery_id = e.delivery_id AND a.event_id = e.event_id
         ORDER BY a.attempt DESC LIMIT 1) last ON true
       WHERE e.delivery_id = ${deliveryId}::uuid
-        AND (last.status IS NULL OR last.status = 'FAILED')
-      ORDER BY e.created_at, e.id`;
-    for (const { event_id: eventId, attempt } of owed) {
-      const next = (attempt ?? 0) + 1;
-      // Ahead of jobs already queued (first tries of events held while paused): those find their
-      // try claimed and stand down, so the receiver gets the events in the order they happened.
-      await this.sendJob(
-        { deliveryId, eventId, attempt: next, firstAttempt: next },
-        { deterministic: false, priority: RESUME_PRIORITY },
-      );
-    }
-    return owed.length;
+        AND (last.status IS NULL OR last.status = 'FAILED') ${range}
+      ORDER BY e.created_at, e.id ${after ? Prisma.sql`LIMIT 1` : Prisma.empty}`;
+  }
+
+  /** Sends the backlog's next event, a new round of tries, ahead of other queued jobs. */
+  private async sendBacklog(
+    deliveryId: string,
+    next: { eventId: string; attempt: number | null },
+    end: string,
+  ) {
+    const attempt = (next.attempt ?? 0) + 1;
+    await this.sendJob(
+      { deliveryId, eventId: next.eventId, attempt, firstAttempt: attempt, backlogEnd: end },
+      { deterministic: false, priority: RESUME_PRIORITY },
+    );
   }
 
   /** The job definition the worker runs. */
@@ -221,7 +263,8 @@ export class WebhookDispatcher {
    */
   async sendMany(jobs: readonly WebhookJob[]): Promise<void> {
     const unique = [...new Map(jobs.map((job) => [tryKey(job), job])).values()];
-    const claimed = await this.claimMany(await this.ready(unique), this.now());
+    const ready = await this.ready(unique);
+    const claimed = await this.claimMany(ready, this.now());
     const made = await Promise.all(claimed.map((c) => this.make(c)));
     const failed = made.filter((m) => !succeeded(m.outcome));
     try {
@@ -232,6 +275,13 @@ export class WebhookDispatcher {
       const ids = made.map((m) => m.attemptId);
       await this.prisma.deliveryAttempt.deleteMany({ where: { id: { in: ids }, status: "PENDING" } });
       throw error;
+    }
+    // A backlog goes on once its try is made, whatever the outcome (or made by another job); it
+    // stops where the delivery is off again, and the next resume starts it over.
+    for (const { job } of ready) {
+      if (!job.backlogEnd) continue;
+      const [next] = await this.owed(job.deliveryId, { eventId: job.eventId, end: job.backlogEnd });
+      if (next) await this.sendBacklog(job.deliveryId, next, job.backlogEnd);
     }
   }
 
@@ -347,7 +397,9 @@ export class WebhookDispatcher {
       }
       const retries = decided.flatMap(({ job, nextAttemptAt }) => {
         if (!nextAttemptAt) return [];
-        const data = { ...job, attempt: job.attempt + 1 };
+        // A retry is on its own schedule, not part of a backlog.
+        const { deliveryId, eventId, firstAttempt } = job;
+        const data = { deliveryId, eventId, firstAttempt, attempt: job.attempt + 1 };
         return [{ id: jobId(data), data, startAfter: nextAttemptAt }];
       });
       await this.jobs.insert<WebhookJob>(WEBHOOK_QUEUE, retries, { db: inTransaction(tx) });
@@ -450,7 +502,7 @@ export function inTransaction(tx: Transaction): NonNullable<SendOptions["db"]> {
 }
 
 /** A UUID derived from the try, so sending the same try twice makes one job (pg-boss keys on id). */
-function jobId({ deliveryId, eventId, attempt }: WebhookJob): string {
+function jobId({ deliveryId, eventId, attempt }: Omit<WebhookJob, "firstAttempt">): string {
   const hex = createHash("sha256").update(`${deliveryId}:${eventId}:${attempt}`).digest("hex");
   const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;

@@ -12,8 +12,8 @@ export interface JobQueue {
   /** Creates or replaces the schedule `key` of `queue` (cron in UTC). */
   schedule<Data extends object>(queue: string, key: string, cron: string, data: Data): Promise<void>;
   unschedule(queue: string, key: string): Promise<void>;
-  /** Cancels a job that has not finished; a no-op for one that has. */
-  cancel(queue: string, jobId: string): Promise<void>;
+  /** Cancels jobs that have not finished; a no-op for those that have (or never were). */
+  cancel(queue: string, jobId: string | string[]): Promise<void>;
 }
 
 export function bossQueue(boss: PgBoss): JobQueue {
