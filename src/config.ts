@@ -143,7 +143,7 @@ export const configSchema = z.object({
 
   // Hostile input and load (README "Under faults, load and hostile input").
   INPUT_MAX_DEPTH: int(4, 1000).default(64),
-  LOAD_MAX_IN_FLIGHT: int(0, 100_000).default(32),
+  LOAD_MAX_IN_FLIGHT: int(0, 100_000).default(256),
   LOAD_MAX_EVENT_LOOP_DELAY_MS: int(0, 60_000).default(1000),
   LOAD_RETRY_AFTER_SECONDS: int(1, 3600).default(1),
   // Stream sources (src/streams): how often a worker looks for STREAM pipelines started or stopped.
