@@ -133,6 +133,8 @@ export const configSchema = z.object({
   WEBHOOK_CONCURRENCY: int(1, 1000).default(16),
   FILE_SOURCE_ROOT: z.string().optional(),
   PIPELINE_BATCH_ROWS: int(100, 1_000_000).default(200_000),
+  // Local CSV files parsed and checked by ClickHouse (src/pipelines/engine); false: always Node.
+  PIPELINE_ENGINE_LOAD: bool.default(true),
   PIPELINE_RUN_RETRY_LIMIT: int(0, 100).default(3),
   PIPELINE_RUN_HEARTBEAT_SECONDS: int(10, 3600).default(30),
   JOBS_MONITOR_INTERVAL_SECONDS: int(1, 3600).default(60),

@@ -14,12 +14,21 @@ import {
   type ClickHouseClientConfigOptions,
   type ClickHouseSettings,
 } from "@clickhouse/client";
-import { createChdbConnection } from "chdb/connection";
 import { once } from "node:events";
+import { createRequire } from "node:module";
 import { resolve } from "node:path";
 import { PassThrough } from "node:stream";
 import type { Config } from "../config.js";
 import { Identifier, ident, join, sql, type ParameterizedSql, type Sql } from "./sql.js";
+
+/**
+ * chDB's connection, loaded on first use: its native library adds about 150 MB to a process's
+ * memory, which a process on a ClickHouse server never needs.
+ */
+const createChdbConnection = (options: { path: string }) =>
+  (
+    createRequire(import.meta.url)("chdb/connection") as typeof import("chdb/connection")
+  ).createChdbConnection(options);
 
 /** Server error codes the code base reacts to (ErrorCodes.cpp; identical on 18.16 and today). */
 export const ClickHouseErrorCode = {
@@ -260,18 +269,21 @@ export class ClickHouse {
    * Runs a SELECT and returns its rows (JSONEachRow: 64-bit integers arrive as strings). Where the
    * engine has query parameters, string values travel as parameters beside the statement.
    */
-  async query<T>(q: Sql): Promise<T[]> {
+  async query<T>(q: Sql, settings?: ClickHouseSettings): Promise<T[]> {
     const { queryParameters } = await this.version();
-    return this.#select<T>(queryParameters ? q.parameterized() : { text: q.text, params: {} });
+    return this.#select<T>(queryParameters ? q.parameterized() : { text: q.text, params: {} }, settings);
   }
 
-  async #select<T>(q: ParameterizedSql): Promise<T[]> {
+  async #select<T>(q: ParameterizedSql, settings?: ClickHouseSettings): Promise<T[]> {
     const body = await this.call(async () => {
       const result = await this.client.query({
         query: q.text,
         query_params: q.params,
         format: "JSONEachRow",
-        clickhouse_settings: this.engine === "embedded" ? EMBEDDED_QUERY_SETTINGS : QUERY_SETTINGS,
+        clickhouse_settings: {
+          ...(this.engine === "embedded" ? EMBEDDED_QUERY_SETTINGS : QUERY_SETTINGS),
+          ...settings,
+        },
       });
       return result.text();
     });
@@ -279,8 +291,8 @@ export class ClickHouse {
   }
 
   /** Runs a statement that returns no rows (DDL, INSERT ... SELECT, ALTER). */
-  async command(q: Sql): Promise<void> {
-    await this.call(() => this.client.command({ query: q.text }));
+  async command(q: Sql, settings?: ClickHouseSettings): Promise<void> {
+    await this.call(() => this.client.command({ query: q.text, clickhouse_settings: settings }));
   }
 
   /** Inserts rows as JSONEachRow; Dates may be passed as Date objects or ISO strings. */
@@ -344,10 +356,15 @@ export class ClickHouse {
    * body while it arrives, storing a block every `max_insert_block_size` rows, so neither side
    * holds more than a block. `write` waits while the socket is full.
    */
-  insertStream(statement: Sql, signal?: AbortSignal): InsertStream {
+  insertStream(statement: Sql, signal?: AbortSignal, settings?: ClickHouseSettings): InsertStream {
     const body = new PassThrough({ highWaterMark: INSERT_BUFFER_BYTES });
     const done = this.call(async () => {
-      const result = await this.client.exec({ query: statement.text, values: body, abort_signal: signal });
+      const result = await this.client.exec({
+        query: statement.text,
+        values: body,
+        abort_signal: signal,
+        clickhouse_settings: settings,
+      });
       // The answer to an INSERT is empty; reading it to the end frees the socket.
       for await (const _ of result.stream);
     });

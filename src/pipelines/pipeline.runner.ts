@@ -16,7 +16,7 @@ import type { JobQueue } from "../jobs/queue.js";
 import type { Logger } from "../observability/logger.js";
 import { RowStream, type DatasetRef } from "../records/records.writer.js";
 import { connectorFor, type ConnectorSettings } from "../sources/connectors/registry.js";
-import type { ConnectorLog } from "../sources/connectors/types.js";
+import type { ConnectorLog, SourceReader } from "../sources/connectors/types.js";
 import { redact, type SourceService } from "../sources/source.service.js";
 import { PIPELINE_RUN_QUEUE, type PipelineRunJob } from "./pipeline.queue.js";
 import {
@@ -27,9 +27,13 @@ import {
   type LoadSettings,
 } from "./load-rules.js";
 import { countLiveRows, quarantine, stagingTableName, swapIntoLive, type RejectedRow } from "./run-tables.js";
-import { compilePipeline } from "./steps/compile.js";
+import { engineLoad } from "./engine/engine-load.js";
+import { compilePipeline, type CompiledPipeline } from "./steps/compile.js";
 
-export type RunnerConfig = Pick<Config, "CLICKHOUSE_DATABASE" | "DATABASE_URL" | "PIPELINE_BATCH_ROWS">;
+export type RunnerConfig = Pick<
+  Config,
+  "CLICKHOUSE_DATABASE" | "DATABASE_URL" | "PIPELINE_BATCH_ROWS" | "PIPELINE_ENGINE_LOAD"
+>;
 
 /** How often counters and progress are saved and published, and cancellation is checked. */
 const PROGRESS_INTERVAL_MS = 1000;
@@ -165,7 +169,6 @@ export class PipelineRunner {
     const settings: LoadSettings = pipeline;
     const abort = new AbortController();
     let secrets: Record<string, string> = {};
-    let rows: RowStream | undefined;
     const note = (level: LogLevel, message: string, data?: Record<string, unknown>) =>
       this.note(run, level, message, data);
     const watch = new ProgressWatch(
@@ -199,7 +202,7 @@ export class PipelineRunner {
         await createDatasetTable(this.clickhouse, database, staging, columns);
       }
 
-      const reader = connector.read({
+      const context = {
         sourceId: source.id,
         runId: run.id,
         config: source.config as Record<string, unknown>,
@@ -208,12 +211,10 @@ export class PipelineRunner {
         mode: pipeline.mode,
         log: connectorLog(this.log.child({ runId: run.id })),
         signal: abort.signal,
-      });
-      const totalBytes = (await reader.totalBytes?.()) ?? null;
+      };
 
       const newFields: string[] = [];
       const added: Column[] = [];
-      const seenFields = new Set<string>();
       const onNewField = async (field: string) => {
         const policy = pipeline.newFieldPolicy;
         if (policy === "FAIL") {
@@ -235,35 +236,188 @@ export class PipelineRunner {
         }
       };
 
-      // LAST_WINS writes a row again for its key: the one it replaces was stored but does not count.
-      let stored = 0;
-      let replaced = 0;
-      rows = new RowStream(this.clickhouse, database, target, {
-        runId: run.id,
-        rowsPerInsert: this.config.PIPELINE_BATCH_ROWS,
-        signal: abort.signal,
-        onStored: (n) => {
-          stored += n;
-          counters.rowsWritten = Math.max(0, stored - replaced);
-        },
-        represented: true, // the steps' final check leaves every value so
-      });
-      const bad: RejectedRow[] = [];
-      let origin = "";
-      const flushRejected = async () => {
-        await quarantine(this.clickhouse, database, dataset.id, bad);
-        bad.length = 0;
-      };
-      const reject = (row: RejectedRow) => {
-        counters.rowsRejected++;
-        bad.push(row);
-      };
-      const keys = new KeyTracker(settings.duplicateKeys);
-      const keyColumns = dataset.keyColumns;
+      // A local CSV file is parsed and checked by ClickHouse when the steps allow it.
+      const local =
+        this.config.PIPELINE_ENGINE_LOAD && connector.localCsv ? await connector.localCsv(context) : null;
+      const byEngine = local
+        ? await engineLoad({
+            clickhouse: this.clickhouse,
+            database,
+            runId: run.id,
+            datasetId: dataset.id,
+            target,
+            freshTarget: staging !== null,
+            steps: pipeline.steps,
+            settings,
+            newFieldPolicy: pipeline.newFieldPolicy,
+            compiled,
+            file: local,
+            signal: abort.signal,
+            onBytes: (bytes) => {
+              counters.progress = Math.min(0.9, (0.9 * bytes) / Math.max(1, local.size));
+            },
+          })
+        : null;
+      let checkpoint: unknown;
+      if (byEngine?.loaded) {
+        Object.assign(counters, byEngine.counters);
+        checkpoint = local!.checkpoint;
+        for (const field of byEngine.newFields) await onNewField(field);
+        await note(
+          "INFO",
+          `Loaded by ClickHouse: ${counters.rowsRead} rows, ${byEngine.nodeRows} of them through the Node steps`,
+          {
+            ...counters,
+            rowsThroughNodeSteps: byEngine.nodeRows,
+            phases: byEngine.phases,
+          },
+        );
+      } else {
+        if (byEngine) await note("INFO", `Loading in Node: ${byEngine.reason}`, { reason: byEngine.reason });
+        const reader = connector.read(context);
+        await this.loadInNode(reader, compiled, {
+          run,
+          target,
+          settings,
+          counters,
+          abort,
+          watch,
+          onNewField,
+        });
+        checkpoint = reader.checkpoint() ?? null;
+      }
+      if (counters.rowsDuplicate) {
+        await note("INFO", `${counters.rowsDuplicate} rows had a key another row of this load had`, {
+          duplicateKeys: settings.duplicateKeys,
+          rowsDuplicate: counters.rowsDuplicate,
+        });
+      }
+      if (staging) await this.checkFullRefresh(settings, counters, database, dataset.tableName, staging);
+      // From here on the run commits: no progress save may land after its final status.
+      await watch.stop();
+      if (watch.cancelled) throw new Cancelled();
 
-      // One loop, synchronous per row unless an expression step or a new field needs to wait:
-      // a promise or generator per row and step cost more than the steps themselves.
-      let milestone = 100_000;
+      if (staging) await swapIntoLive(this.clickhouse, database, dataset.tableName, staging);
+      const rowCount = await countLiveRows(this.clickhouse, database, dataset.tableName);
+      counters.progress = 1;
+      const finishedAt = new Date();
+      checkpoint ??= null;
+      const updated = await this.prisma.$transaction(async (tx) => {
+        await tx.pipelineRun.update({
+          where: { id: run.id },
+          data: {
+            ...counters,
+            status: "SUCCEEDED",
+            finishedAt,
+            error: null,
+            newFields,
+            cursorCheckpoint: checkpoint as Prisma.InputJsonValue,
+          },
+        });
+        await tx.pipeline.update({
+          where: { id: pipeline.id },
+          data: { cursor: checkpoint === null ? undefined : (checkpoint as Prisma.InputJsonValue) },
+        });
+        const current = await tx.dataset.findUniqueOrThrow({ where: { id: dataset.id } });
+        const known = new Set((current.columns as unknown as Column[]).map((c) => c.name));
+        const withAdded = [
+          ...(current.columns as unknown as Column[]),
+          ...added.filter((c) => !known.has(c.name)),
+        ];
+        return tx.dataset.update({
+          where: { id: dataset.id },
+          data: {
+            version: { increment: 1 },
+            rowCount,
+            lastUpdatedAt: finishedAt,
+            ...(added.length ? { columns: withAdded as unknown as Prisma.InputJsonValue } : {}),
+          },
+        });
+      });
+      await note("INFO", "Run succeeded", { ...counters, rowCount, newFields });
+      await this.refreshColumnStats(updated, database);
+      await this.publishUpdate(run, "SUCCEEDED", counters);
+      await this.events.publish(
+        newEvent("dataset.updated", {
+          datasetId: dataset.id,
+          accountId: dataset.accountId,
+          version: updated.version,
+          rowCount,
+          changedRows: counters.rowsWritten,
+          cause: run.trigger === "PUSH" ? "PUSH" : "PIPELINE_RUN",
+          runId: run.id,
+        }),
+      );
+      await this.publishFinished(run, "pipeline.run.succeeded", counters, null);
+    } catch (error) {
+      abort.abort();
+      if (staging) {
+        await dropDatasetTable(this.clickhouse, database, staging).catch((err: unknown) =>
+          this.log.warn({ err, runId: run.id }, "could not drop a staging table"),
+        );
+      }
+      await watch.stop();
+      await this.fail(run, error, watch.cancelled || error instanceof Cancelled, counters, secrets, job);
+    } finally {
+      await watch.stop();
+    }
+  }
+
+  /**
+   * The Node path: reads the source through its connector, runs each record through the steps,
+   * writes good rows in streaming inserts and quarantines the others.
+   */
+  private async loadInNode(
+    reader: SourceReader,
+    compiled: CompiledPipeline,
+    ctx: {
+      run: LoadedRun;
+      target: DatasetRef;
+      settings: LoadSettings;
+      counters: Counters;
+      abort: AbortController;
+      watch: ProgressWatch;
+      onNewField: (field: string) => Promise<void>;
+    },
+  ): Promise<void> {
+    const { run, target, settings, counters, abort, watch, onNewField } = ctx;
+    const { pipeline } = run;
+    const { dataset } = pipeline;
+    const database = this.config.CLICKHOUSE_DATABASE;
+    const note = (level: LogLevel, message: string, data?: Record<string, unknown>) =>
+      this.note(run, level, message, data);
+    const totalBytes = (await reader.totalBytes?.()) ?? null;
+    const seenFields = new Set<string>();
+    // LAST_WINS writes a row again for its key: the one it replaces was stored but does not count.
+    let stored = 0;
+    let replaced = 0;
+    const rows = new RowStream(this.clickhouse, database, target, {
+      runId: run.id,
+      rowsPerInsert: this.config.PIPELINE_BATCH_ROWS,
+      signal: abort.signal,
+      onStored: (n) => {
+        stored += n;
+        counters.rowsWritten = Math.max(0, stored - replaced);
+      },
+      represented: true, // the steps' final check leaves every value so
+    });
+    const bad: RejectedRow[] = [];
+    let origin = "";
+    const flushRejected = async () => {
+      await quarantine(this.clickhouse, database, dataset.id, bad);
+      bad.length = 0;
+    };
+    const reject = (row: RejectedRow) => {
+      counters.rowsRejected++;
+      bad.push(row);
+    };
+    const keys = new KeyTracker(settings.duplicateKeys);
+    const keyColumns = dataset.keyColumns;
+
+    // One loop, synchronous per row unless an expression step or a new field needs to wait:
+    // a promise or generator per row and step cost more than the steps themselves.
+    let milestone = 100_000;
+    try {
       for await (const row of reader) {
         if (watch.cancelled) throw new Cancelled();
         counters.rowsRead++;
@@ -322,83 +476,11 @@ export class PipelineRunner {
       }
       if (bad.length) await flushRejected();
       await rows.finish();
-      counters.rowsWritten = stored - replaced;
-      if (counters.rowsDuplicate) {
-        await note("INFO", `${counters.rowsDuplicate} rows had a key another row of this load had`, {
-          duplicateKeys: settings.duplicateKeys,
-          rowsDuplicate: counters.rowsDuplicate,
-        });
-      }
-      if (staging) await this.checkFullRefresh(settings, counters, database, dataset.tableName, staging);
-      // From here on the run commits: no progress save may land after its final status.
-      await watch.stop();
-      if (watch.cancelled) throw new Cancelled();
-
-      if (staging) await swapIntoLive(this.clickhouse, database, dataset.tableName, staging);
-      const rowCount = await countLiveRows(this.clickhouse, database, dataset.tableName);
-      counters.progress = 1;
-      const finishedAt = new Date();
-      const checkpoint = reader.checkpoint() ?? null;
-      const updated = await this.prisma.$transaction(async (tx) => {
-        await tx.pipelineRun.update({
-          where: { id: run.id },
-          data: {
-            ...counters,
-            status: "SUCCEEDED",
-            finishedAt,
-            error: null,
-            newFields,
-            cursorCheckpoint: checkpoint as Prisma.InputJsonValue,
-          },
-        });
-        await tx.pipeline.update({
-          where: { id: pipeline.id },
-          data: { cursor: checkpoint === null ? undefined : (checkpoint as Prisma.InputJsonValue) },
-        });
-        const current = await tx.dataset.findUniqueOrThrow({ where: { id: dataset.id } });
-        const known = new Set((current.columns as unknown as Column[]).map((c) => c.name));
-        const withAdded = [
-          ...(current.columns as unknown as Column[]),
-          ...added.filter((c) => !known.has(c.name)),
-        ];
-        return tx.dataset.update({
-          where: { id: dataset.id },
-          data: {
-            version: { increment: 1 },
-            rowCount,
-            lastUpdatedAt: finishedAt,
-            ...(added.length ? { columns: withAdded as unknown as Prisma.InputJsonValue } : {}),
-          },
-        });
-      });
-      await note("INFO", "Run succeeded", { ...counters, rowCount, newFields });
-      await this.refreshColumnStats(updated, database);
-      await this.publishUpdate(run, "SUCCEEDED", counters);
-      await this.events.publish(
-        newEvent("dataset.updated", {
-          datasetId: dataset.id,
-          accountId: dataset.accountId,
-          version: updated.version,
-          rowCount,
-          changedRows: counters.rowsWritten,
-          cause: run.trigger === "PUSH" ? "PUSH" : "PIPELINE_RUN",
-          runId: run.id,
-        }),
-      );
-      await this.publishFinished(run, "pipeline.run.succeeded", counters, null);
     } catch (error) {
-      abort.abort();
-      await rows?.abort();
-      if (staging) {
-        await dropDatasetTable(this.clickhouse, database, staging).catch((err: unknown) =>
-          this.log.warn({ err, runId: run.id }, "could not drop a staging table"),
-        );
-      }
-      await watch.stop();
-      await this.fail(run, error, watch.cancelled || error instanceof Cancelled, counters, secrets, job);
-    } finally {
-      await watch.stop();
+      await rows.abort();
+      throw error;
     }
+    counters.rowsWritten = stored - replaced;
   }
 
   /** Refuses (BAD_USER_INPUT, so the run fails at once) a full refresh that would empty the dataset. */

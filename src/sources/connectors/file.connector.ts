@@ -13,7 +13,14 @@ import { detectFormat, readRecords, type FileFormat } from "../formats/index.js"
 import { deferRows, mapRows } from "../formats/iterate.js";
 import { encodingProblem, TEXT_ENCODINGS } from "../formats/text.js";
 import { allowedUrl, refusedTarget } from "./targets.js";
-import type { ConnectionSample, Connector, ConnectorContext, SourceReader, SourceRow } from "./types.js";
+import type {
+  ConnectionSample,
+  Connector,
+  ConnectorContext,
+  LocalCsv,
+  SourceReader,
+  SourceRow,
+} from "./types.js";
 
 export interface FileConnectorOptions {
   /** Local paths must resolve inside this directory; unset, local paths are refused. */
@@ -196,6 +203,25 @@ export function fileConnector(options: FileConnectorOptions): Connector {
       };
     },
 
+    async localCsv(context: ConnectorContext): Promise<LocalCsv | null> {
+      const config = parse(context.config, problemsOf);
+      if (config.path === undefined) return null;
+      const detected = detectFormat(config.path, config.format as FileFormat | undefined);
+      if (detected.format !== "CSV" || (config.gzip ?? detected.gzip)) return null;
+      if (config.encoding !== undefined && config.encoding !== "UTF_8") return null;
+      const file = await findLocal(options.root, config.path);
+      const previous = context.checkpoint as FileCheckpoint | null;
+      if (context.mode === "INCREMENTAL" && previous && sameFile(previous, file.fingerprint)) return null;
+      return {
+        path: file.path,
+        origin: file.path.slice(file.path.lastIndexOf("/") + 1),
+        size: file.fingerprint.size ?? 0,
+        delimiter: config.delimiter ?? ",",
+        header: config.header ?? true,
+        checkpoint: file.fingerprint,
+      };
+    },
+
     async sample(context, max): Promise<ConnectionSample> {
       const config = parse(context.config, problemsOf);
       const abort = new AbortController();
@@ -231,11 +257,23 @@ function parse(config: Record<string, unknown>, problemsOf: (c: Record<string, u
 
 const escapes = (path: string) => path.split(/[\\/]/).includes("..");
 
+async function openLocal(root: string | undefined, path: string): Promise<OpenedFile> {
+  const file = await findLocal(root, path);
+  return {
+    body: createReadStream(file.path, { highWaterMark: 256 * 1024 }),
+    name: file.path,
+    fingerprint: file.fingerprint,
+  };
+}
+
 /**
- * Opens `path` under `root` after resolving symbolic links on both, so that a link pointing out
+ * Finds `path` under `root` after resolving symbolic links on both, so that a link pointing out
  * of the directory is refused like a `..` would be.
  */
-async function openLocal(root: string | undefined, path: string): Promise<OpenedFile> {
+async function findLocal(
+  root: string | undefined,
+  path: string,
+): Promise<{ path: string; fingerprint: FileCheckpoint }> {
   if (!root) throw badInput("Local files are not enabled on this server (FILE_SOURCE_ROOT is not set)");
   const base = await realpath(root);
   let target: string;
@@ -250,9 +288,5 @@ async function openLocal(root: string | undefined, path: string): Promise<Opened
   }
   const info = await stat(target);
   if (!info.isFile()) throw badInput(`"${path}" is not a file`);
-  return {
-    body: createReadStream(target, { highWaterMark: 256 * 1024 }),
-    name: target,
-    fingerprint: { size: info.size, modified: info.mtime.toISOString(), etag: null },
-  };
+  return { path: target, fingerprint: { size: info.size, modified: info.mtime.toISOString(), etag: null } };
 }

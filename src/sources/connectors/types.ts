@@ -51,6 +51,19 @@ export interface SourceReader extends AsyncIterable<SourceRow> {
   totalBytes?(): Promise<number | null>;
 }
 
+/** A local CSV file a sync reads, as {@link Connector.localCsv} finds it. */
+export interface LocalCsv {
+  /** Absolute, links resolved, inside the directory the operator allows. */
+  path: string;
+  /** The name quarantined rows name as their origin. */
+  origin: string;
+  size: number;
+  delimiter: string;
+  header: boolean;
+  /** What the pipeline keeps for its next INCREMENTAL sync, as `SourceReader.checkpoint()`. */
+  checkpoint: unknown;
+}
+
 export interface ConnectionSample {
   message: string;
   records: Record<string, unknown>[];
@@ -69,6 +82,12 @@ export interface Connector {
    */
   checkTargets?(config: Record<string, unknown>): Promise<void>;
   read(context: ConnectorContext): SourceReader;
+  /**
+   * The CSV file this sync would read, when it is a local file ClickHouse can be given to parse
+   * itself (pipelines/engine/engine-load.ts); null when it is not, or when an INCREMENTAL sync
+   * has nothing new to read. Connectors without local CSV files leave it out.
+   */
+  localCsv?(context: ConnectorContext): Promise<LocalCsv | null>;
   /** Reads a handful of records to prove the settings work; throws AppError with a clear message. */
   sample(
     context: Omit<ConnectorContext, "checkpoint" | "mode" | "runId">,

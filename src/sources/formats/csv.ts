@@ -149,7 +149,7 @@ class CsvRows implements AsyncIterator<ParsedRow> {
   }
 }
 
-function headerNames(fields: string[]): string[] {
+export function headerNames(fields: string[]): string[] {
   const names = fields.map((name, i) => name.trim() || `column${i + 1}`);
   const seen = new Set<string>();
   for (const name of names) {

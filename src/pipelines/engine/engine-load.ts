@@ -1,0 +1,439 @@
+// The engine load: a local CSV file parsed by ClickHouse's own CSV reader into a raw table of text
+// columns, then moved into the dataset's table by one INSERT … SELECT that applies the pipeline's
+// steps and final check as SQL (plan.ts). Rows the SQL cannot prove go through the Node steps, which
+// give the reasons of every rejected row, so results, counters and quarantine reasons are those of
+// the Node path. Whenever the engine might read the file differently (csv-shape.ts), meets more rows
+// than it should hand to Node, or would have to weigh a Node row against an engine row for the same
+// key, it gives up before writing anything and the run takes the Node path from the start.
+import { createReadStream } from "node:fs";
+import { canonicalKey } from "../../catalog/columns.js";
+import { tableRef } from "../../catalog/dataset-table.js";
+import type { ClickHouse } from "../../db/clickhouse.js";
+import { ident, inList, join, sql, type Identifier } from "../../db/sql.js";
+import { AppError } from "../../errors.js";
+import { nextRowVersion, RowStream, type DatasetRef } from "../../records/records.writer.js";
+import { headerNames } from "../../sources/formats/csv.js";
+import type { LocalCsv } from "../../sources/connectors/types.js";
+import { emptyKeyReason, type LoadSettings } from "../load-rules.js";
+import { quarantine, type RejectedRow } from "../run-tables.js";
+import type { CompiledPipeline } from "../steps/compile.js";
+import { CsvShapeCheck, type CsvShape } from "./csv-shape.js";
+import { planEngineLoad, rawColumn, type EnginePlan } from "./plan.js";
+
+/** Rows the SQL cannot prove that the Node steps take; beyond it the run takes the Node path. */
+export const MAX_NODE_ROWS = 50_000;
+const READ_CHUNK = 1 << 20;
+
+export interface EngineLoadInput {
+  clickhouse: ClickHouse;
+  database: string;
+  runId: string;
+  datasetId: string;
+  /** Where the rows go: the run's staging table (FULL_REFRESH) or the live one. */
+  target: DatasetRef;
+  /** The target is a table of this run's own, empty before the load (FULL_REFRESH). */
+  freshTarget: boolean;
+  steps: unknown;
+  settings: LoadSettings;
+  newFieldPolicy: "IGNORE" | "ADD_COLUMN" | "FAIL";
+  compiled: CompiledPipeline;
+  file: LocalCsv;
+  signal: AbortSignal;
+  /** Bytes of the file parsed so far. */
+  onBytes: (bytes: number) => void;
+}
+
+export interface EngineLoadCounters {
+  rowsRead: number;
+  rowsWritten: number;
+  rowsRejected: number;
+  rowsDuplicate: number;
+  bytesRead: number;
+}
+
+export type EngineLoadResult =
+  | {
+      loaded: true;
+      counters: EngineLoadCounters;
+      newFields: string[];
+      /** Rows the SQL could not prove, taken through the Node steps. */
+      nodeRows: number;
+      /** Milliseconds per step: plan, parse, insert, count, node. */
+      phases: Record<string, number>;
+    }
+  | { loaded: false; reason: string };
+
+const notLoaded = (reason: string): EngineLoadResult => ({ loaded: false, reason });
+
+/** Loads the file in the engine, or says why the Node path must load it (nothing written then). */
+/** Milliseconds each step of a load took, for the run's log. */
+class Phases {
+  readonly ms: Record<string, number> = {};
+  private last = performance.now();
+
+  done(name: string): void {
+    const now = performance.now();
+    this.ms[name] = (this.ms[name] ?? 0) + Math.round(now - this.last);
+    this.last = now;
+  }
+}
+
+export async function engineLoad(input: EngineLoadInput): Promise<EngineLoadResult> {
+  const phase = new Phases();
+  const { clickhouse, file } = input;
+  if (clickhouse.cluster !== undefined) return notLoaded("the dataset is on a cluster");
+  if (
+    file.delimiter === " " ||
+    file.delimiter === "\t" ||
+    file.delimiter === '"' ||
+    file.delimiter.charCodeAt(0) > 127
+  )
+    return notLoaded(`the delimiter ${JSON.stringify(file.delimiter)}`);
+  const head = await readFirstRecord(file);
+  if ("problem" in head) return notLoaded(head.problem);
+  const names = file.header ? headerNames(head.fields) : head.fields.map((_, i) => `column${i + 1}`);
+  const newFields = names.filter((name) => !input.compiled.uses(name)).sort();
+  if (newFields.length && input.newFieldPolicy !== "IGNORE")
+    return notLoaded(`new fields with the new-field policy ${input.newFieldPolicy}`);
+  const plan = planEngineLoad({
+    steps: input.steps,
+    columns: input.target.columns,
+    keyColumns: input.target.keyColumns,
+    settings: input.settings,
+    sourceFields: names,
+  });
+  if ("unsupported" in plan) return notLoaded(plan.unsupported);
+
+  // Named after the run: a retried attempt drops what an interrupted one left.
+  phase.done("plan");
+  const raw = tableRef(input.database, `${input.target.tableName}_raw_${input.runId.replaceAll("-", "")}`);
+  await clickhouse.command(sql`DROP TABLE IF EXISTS ${raw}`);
+  await clickhouse.command(
+    sql`CREATE TABLE ${raw} (${join(names.map((_, i) => sql`${ident(rawColumn(i))} String`))}) ENGINE = Memory`,
+  );
+  try {
+    phase.done("plan");
+    const parsed = await parseIntoRaw(input, raw, names.length);
+    phase.done("parse");
+    if ("problem" in parsed) return notLoaded(parsed.problem);
+    const shape = parsed;
+    const records = shape.records - (file.header ? 1 : 0);
+    if (records === 0) return notLoaded("the file has no records");
+    input.signal.throwIfAborted();
+    return await loadFromRaw(input, plan, raw, names, shape, records, newFields, phase);
+  } finally {
+    await clickhouse.command(sql`DROP TABLE IF EXISTS ${raw}`).catch(() => undefined);
+  }
+}
+
+/** The first record's fields, read with the shape check so the rest of the file is not read. */
+async function readFirstRecord(file: LocalCsv): Promise<{ fields: string[] } | { problem: string }> {
+  const check = new CsvShapeCheck(file.delimiter.charCodeAt(0));
+  const stream = createReadStream(file.path, { highWaterMark: 64 * 1024 });
+  try {
+    for await (const chunk of stream) {
+      check.push(chunk as Buffer);
+      if (check.problem) return { problem: check.problem };
+      if (check.firstRecord) break;
+    }
+  } finally {
+    stream.destroy();
+  }
+  if (!check.firstRecord) {
+    const shape = check.end(); // a file of one record without a line end
+    if ("problem" in shape) return shape;
+  }
+  const first = check.firstRecord;
+  if (!first) return { problem: "the file is empty" };
+  return { fields: splitRecord(first.toString("utf8"), file.delimiter) };
+}
+
+/** Fields of one record the shape check passed (quotes only around whole fields). */
+export function splitRecord(text: string, delimiter: string): string[] {
+  const fields: string[] = [];
+  let i = 0;
+  for (;;) {
+    if (text[i] === '"') {
+      let value = "";
+      let j = i + 1;
+      for (;;) {
+        const quote = text.indexOf('"', j);
+        value += text.slice(j, quote);
+        if (text[quote + 1] === '"') {
+          value += '"';
+          j = quote + 2;
+        } else {
+          i = quote + 1;
+          break;
+        }
+      }
+      fields.push(value);
+    } else {
+      const end = text.indexOf(delimiter, i);
+      fields.push(text.slice(i, end === -1 ? text.length : end));
+      i = end === -1 ? text.length : end;
+    }
+    if (i >= text.length) return fields;
+    i += delimiter.length;
+    if (i === text.length) {
+      fields.push("");
+      return fields;
+    }
+  }
+}
+
+/** ClickHouse parses the file into the raw table while the shape check reads the same bytes. */
+async function parseIntoRaw(
+  input: EngineLoadInput,
+  raw: Identifier,
+  fields: number,
+): Promise<CsvShape | { problem: string }> {
+  const { clickhouse, file, signal } = input;
+  const version = await clickhouse.version();
+  const format = file.header ? "CSVWithNames" : "CSV";
+  const settings: Record<string, string | number> = { format_csv_allow_single_quotes: 0 };
+  if (file.delimiter !== ",") settings.format_csv_delimiter = file.delimiter;
+  if (version.major >= 20) {
+    // Current servers match header names and trim unquoted fields unless told not to.
+    Object.assign(settings, { input_format_with_names_use_header: 0, input_format_csv_trim_whitespaces: 0 });
+  }
+  const check = new CsvShapeCheck(file.delimiter.charCodeAt(0));
+  let bytes = 0;
+  const scan = (chunk: Buffer) => {
+    check.push(chunk);
+    bytes += chunk.length;
+    input.onBytes(bytes);
+  };
+  try {
+    if (clickhouse.engine === "embedded") {
+      // The engine runs in this process and reads the file itself; the check reads it first.
+      for await (const chunk of createReadStream(file.path, { highWaterMark: READ_CHUNK, signal }))
+        scan(chunk as Buffer);
+      const shape = check.end();
+      if ("problem" in shape) return shape;
+      const structure = Array.from({ length: fields }, (_, i) => `${rawColumn(i)} String`).join(", ");
+      await clickhouse.command(
+        sql`INSERT INTO ${raw} SELECT * FROM file(${file.path}, ${format}, ${structure})`,
+        settings,
+      );
+      return shape;
+    }
+    const insert = clickhouse.insertStream(
+      sql`INSERT INTO ${raw} FORMAT ${formatName(format)}`,
+      signal,
+      settings,
+    );
+    try {
+      for await (const chunk of createReadStream(file.path, { highWaterMark: READ_CHUNK, signal })) {
+        scan(chunk as Buffer);
+        await insert.write(chunk as Buffer);
+      }
+    } catch (error) {
+      insert.abort();
+      throw error;
+    }
+    const shape = check.end();
+    // ClickHouse 18.16 fails on a last record without a line end when its last field is empty.
+    if (!("problem" in shape) && !shape.terminated) await insert.write(shape.lineEnd ?? "\n");
+    await insert.end();
+    return shape;
+  } catch (error) {
+    if (signal.aborted) throw error;
+    // ClickHouse could not parse what the check had not refused yet: the Node path will say why.
+    const shape = check.problem ? { problem: check.problem } : null;
+    if (shape) return shape;
+    if (error instanceof AppError) throw error;
+    const message = error instanceof Error ? error.message.split("\n")[0]!.slice(0, 300) : String(error);
+    return { problem: `ClickHouse could not read the file (${message})` };
+  }
+}
+
+const formatName = (format: "CSVWithNames" | "CSV") => (format === "CSV" ? sql`CSV` : sql`CSVWithNames`);
+
+interface NodeRows {
+  ok: Record<string, unknown>[];
+  keys: string[];
+  rejected: RejectedRow[];
+}
+
+async function loadFromRaw(
+  input: EngineLoadInput,
+  plan: EnginePlan,
+  raw: Identifier,
+  names: string[],
+  shape: CsvShape,
+  records: number,
+  newFields: string[],
+  phase: Phases,
+): Promise<EngineLoadResult> {
+  const { clickhouse, target, file } = input;
+  const into = tableRef(input.database, target.tableName);
+  const version = nextRowVersion();
+  const writer = new CleanRows(input, plan, raw, into, version);
+  let counts: { total: number; clean: number; distinct: number };
+  if (input.freshTarget) {
+    // A table of this run's own (FULL_REFRESH): the rows go in first and are counted there; if
+    // the run must take the Node path after all, the table is emptied again.
+    await writer.insert(false);
+    phase.done("insert");
+    const [row] = await clickhouse.query<{ total: string; clean: string; distinct: string }>(
+      sql`SELECT toString((SELECT count() FROM ${raw})) AS total, toString(count()) AS clean, toString(uniqExact(_key)) AS distinct FROM ${into}`,
+    );
+    counts = { total: Number(row!.total), clean: Number(row!.clean), distinct: Number(row!.distinct) };
+  } else {
+    const [row] = await clickhouse.query<{ total: string; clean: string; distinct: string }>(
+      sql`SELECT toString(count()) AS total, toString(countIf(${plan.clean})) AS clean, toString(uniqExactIf(${plan.key}, ${plan.clean})) AS distinct FROM ${raw}`,
+    );
+    counts = { total: Number(row!.total), clean: Number(row!.clean), distinct: Number(row!.distinct) };
+  }
+  phase.done("count");
+  const { total, clean, distinct } = counts;
+  const giveUp = async (reason: string) => {
+    if (input.freshTarget) await clickhouse.command(sql`TRUNCATE TABLE ${into}`);
+    return notLoaded(reason);
+  };
+  if (total !== records) return giveUp(`ClickHouse read ${total} records where the file has ${records}`);
+  if (total - clean > MAX_NODE_ROWS)
+    return giveUp(`${total - clean} rows need the Node steps (more than ${MAX_NODE_ROWS})`);
+  const node = await nodeRows(input, plan, raw, names, total - clean);
+  if ("problem" in node) return giveUp(node.problem);
+  if (node.keys.length) {
+    const [hit] = await clickhouse.query<{ n: string }>(
+      sql`SELECT toString(count()) AS n FROM ${raw} WHERE ${plan.clean} AND ${plan.key} IN ${inList(node.keys)}`,
+      { max_query_size: String(1024 * 1024 + node.keys.reduce((n, k) => n + k.length * 2 + 4, 0)) },
+    );
+    if (Number(hit!.n) > 0) return giveUp("rows for the Node steps share keys with rows the engine loads");
+  }
+  input.signal.throwIfAborted();
+  phase.done("node");
+
+  if (input.freshTarget && clean !== distinct) {
+    await clickhouse.command(sql`TRUNCATE TABLE ${into}`);
+    await writer.insert(true);
+  } else if (!input.freshTarget) {
+    await writer.insert(clean !== distinct);
+  }
+  phase.done("insert");
+  if (node.ok.length) {
+    const rows = new RowStream(clickhouse, input.database, target, {
+      runId: input.runId,
+      rowsPerInsert: node.ok.length,
+      signal: input.signal,
+      represented: true,
+    });
+    for (const row of node.ok) await rows.write(row);
+    await rows.finish();
+  }
+  if (node.rejected.length) await quarantine(clickhouse, input.database, input.datasetId, node.rejected);
+  const headerBytes = file.header ? shape.first!.length : 0;
+  return {
+    loaded: true,
+    nodeRows: total - clean,
+    newFields,
+    phases: phase.ms,
+    counters: {
+      rowsRead: total,
+      rowsWritten: distinct + node.ok.length,
+      rowsRejected: node.rejected.length,
+      rowsDuplicate: clean - distinct,
+      bytesRead: shape.recordBytes - headerBytes,
+    },
+  };
+}
+
+/** The INSERT … SELECT of the rows the SQL proves, from the raw table into the dataset's. */
+class CleanRows {
+  constructor(
+    private readonly input: EngineLoadInput,
+    private readonly plan: EnginePlan,
+    private readonly raw: Identifier,
+    private readonly into: Identifier,
+    private readonly version: bigint,
+  ) {}
+
+  /** With `onePerKey`, only the last (LAST_WINS) or first (FIRST_WINS) row of each key in file order. */
+  async insert(onePerKey: boolean): Promise<void> {
+    const { input, plan, raw, into } = this;
+    const names = [
+      ...input.target.columns.map((c) => c.name),
+      "_key",
+      "_version",
+      "_run_id",
+      "_ingested_at",
+      "_deleted",
+    ];
+    const columns = join(names.map((n) => sql`${ident(n)}`));
+    const system = sql`${this.version}, ${input.runId}, toDateTime(${Math.floor(Date.now() / 1000)}), 0`;
+    if (!onePerKey) {
+      const values = join(plan.values.map((v) => v.expr));
+      // Current servers collapse the rows of one key already while inserting; the rows are counted
+      // afterwards, so every row must arrive (18.16 has no such setting and does not collapse).
+      const { major } = await input.clickhouse.version();
+      await input.clickhouse.command(
+        sql`INSERT INTO ${into} (${columns}) SELECT ${values}, ${plan.key}, ${system} FROM ${raw} WHERE ${plan.clean}`,
+        major >= 21 ? { optimize_on_insert: 0 } : undefined,
+      );
+      return;
+    }
+    // A tuple of the values: argMax would skip a NULL value instead of choosing it. Numbering the
+    // rows in file order needs one thread.
+    const pick = input.settings.duplicateKeys === "FIRST_WINS" ? sql`argMin` : sql`argMax`;
+    const aliased = join(plan.values.map((v, i) => sql`${v.expr} AS ${ident(`_v${i}`)}`));
+    const tuple = join([...plan.values.map((_, i) => sql`${ident(`_v${i}`)}`), sql`0`]);
+    const picked = join(plan.values.map((_, i) => sql`tupleElement(_w, ${i + 1})`));
+    await input.clickhouse.command(
+      sql`INSERT INTO ${into} (${columns}) SELECT ${picked}, _k, ${system} FROM (SELECT ${pick}(tuple(${tuple}), _n) AS _w, _k FROM (SELECT _n, ${plan.key} AS _k, ${aliased} FROM (SELECT rowNumberInAllBlocks() AS _n, * FROM ${raw}) WHERE ${plan.clean}) GROUP BY _k)`,
+      { max_threads: 1 },
+    );
+  }
+}
+
+/** The rows the SQL could not prove, through the Node steps in file order. */
+async function nodeRows(
+  input: EngineLoadInput,
+  plan: EnginePlan,
+  raw: Identifier,
+  names: string[],
+  count: number,
+): Promise<NodeRows | { problem: string }> {
+  const result: NodeRows = { ok: [], keys: [], rejected: [] };
+  if (count === 0) return result;
+  const fields = join(names.map((_, i) => sql`${ident(rawColumn(i))}`));
+  const rows = await input.clickhouse.query<Record<string, string> & { _n: string }>(
+    sql`SELECT toString(_n + 1) AS _n, ${fields} FROM (SELECT rowNumberInAllBlocks() AS _n, * FROM ${raw}) WHERE NOT ${plan.clean} ORDER BY _n`,
+    { max_threads: 1 },
+  );
+  const seen = new Set<string>();
+  const keyColumns = input.target.keyColumns;
+  for (const row of rows) {
+    const rowNumber = Number(row._n);
+    const record: Record<string, unknown> = {};
+    names.forEach((name, i) => (record[name] = row[rawColumn(i)]));
+    const reject = (reasons: string[]) =>
+      result.rejected.push({
+        runId: input.runId,
+        origin: input.file.origin,
+        rowNumber,
+        raw: JSON.stringify(record),
+        reasons,
+      });
+    const pending = input.compiled.processRecord(rowNumber, record);
+    const step = pending instanceof Promise ? await pending : pending;
+    if (!step) return { problem: "a filter dropped a row" }; // plans have no filters
+    if (!step.ok) {
+      reject(step.reasons);
+      continue;
+    }
+    const empty = emptyKeyReason(input.settings, keyColumns, step.row);
+    if (empty) {
+      reject([empty]);
+      continue;
+    }
+    const key = canonicalKey(keyColumns, step.row);
+    if (seen.has(key)) return { problem: "rows for the Node steps share a key" };
+    seen.add(key);
+    result.keys.push(key);
+    result.ok.push(step.row);
+  }
+  return result;
+}
