@@ -23,8 +23,8 @@ import { startStack, type TestStack } from "../support/stack.js";
 import { until } from "../support/wait.js";
 import { spawnWorker } from "../support/worker-process.js";
 
-/** Messages per broker (README: Streaming ingestion). */
-export const STREAM_FAULT_MESSAGES = 20_000;
+/** Messages per broker, the issue's 100,000 (README: Streaming ingestion). */
+export const STREAM_FAULT_MESSAGES = 100_000;
 /** Every 500th message is bad (not JSON, or an amount that is not a number). */
 const BAD_EVERY = 500;
 /** Published while no worker runs: under Mosquitto's default max_queued_messages (1000). */
@@ -158,11 +158,14 @@ describeOnServer.each(BROKERS)("a $broker stream", ({ broker: kind, make }) => {
         );
       },
     );
-    // Two kills, each once a part of what was published is stored.
-    for (const [publishCount, killAt] of [
-      [8000, 2000],
-      [7000, 10_000],
+    // Two kills, each once a part of what was published is stored and the rest is not: publish
+    // 40% and kill at 10% stored, then 35% more and kill at 50% stored.
+    for (const [publishPercent, killPercent] of [
+      [40, 10],
+      [35, 50],
     ] as const) {
+      const publishCount = (STREAM_FAULT_MESSAGES * publishPercent) / 100;
+      const killAt = (STREAM_FAULT_MESSAGES * killPercent) / 100;
       const publishing = publish(publishCount);
       await until(`${killAt} keys stored`, async () => (await stored()).keys >= killAt, 60_000);
       await kill(worker);
