@@ -151,11 +151,17 @@ async function pipelineLoad(
         );
         expect(Number(live?.n)).toBe(rows);
         // Which path loaded it: ClickHouse (src/pipelines/engine) or the Node steps, and why.
-        const logs = await prisma.pipelineLog.findMany({ where: { runId }, select: { message: true } });
-        const path =
-          logs.find((l) => l.message.startsWith("Loaded by ClickHouse"))?.message ??
-          logs.find((l) => l.message.startsWith("Loading in Node"))?.message ??
-          "Node";
+        const logs = await prisma.pipelineLog.findMany({
+          where: { runId },
+          select: { message: true, data: true },
+        });
+        const engine = logs.find((l) => l.message.startsWith("Loaded by ClickHouse"));
+        const phases = (engine?.data as { phases?: Record<string, number> } | null)?.phases;
+        const path = engine
+          ? `${engine.message} (ms: ${Object.entries(phases ?? {})
+              .map(([k, v]) => `${k} ${v}`)
+              .join(", ")})`
+          : (logs.find((l) => l.message.startsWith("Loading in Node"))?.message ?? "Node");
         return { seconds: (r.finishedAt!.getTime() - r.startedAt!.getTime()) / 1000, peak, path };
       }
       if (r.status === "FAILED" || r.status === "CANCELLED") throw new Error(`run ${r.status}: ${r.error}`);

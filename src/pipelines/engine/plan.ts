@@ -67,10 +67,7 @@ export const rawColumn = (index: number) => `c${index + 1}`;
 // Every character JavaScript's trim() removes is ASCII up to 0x20 or starts with one of these
 // bytes; a value that starts or ends with one goes to the Node steps.
 const UNICODE_SPACE_LEAD = [0xc2, 0xe1, 0xe2, 0xe3, 0xef];
-const INTEGER32 = "^-?[0-9]{1,10}$";
-const INTEGER64 = "^-?[0-9]{1,18}$";
 const DECIMAL_TEXT = "^-?[0-9]+([.][0-9]+)?$";
-const DAY = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$";
 const DATETIME = "^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}Z?$";
 const BOOLEAN_TRUE = ["true", "t", "yes", "y", "1"];
 const BOOLEAN_FALSE = ["false", "f", "no", "n", "0"];
@@ -210,9 +207,9 @@ function castStep(step: StepOf<"cast">, fields: Map<string, Field>, clean: Sql[]
 function textAs(type: ColumnType, e: Sql): { valid: Sql; text: Sql } {
   switch (type) {
     case "INT32":
-      return { valid: int32Valid(e), text: sql`toString(toInt32OrZero(${e}))` };
+      return { valid: canonicalInt(e, "Int32"), text: e };
     case "INT64":
-      return { valid: matches(e, INTEGER64), text: sql`toString(toInt64OrZero(${e}))` };
+      return { valid: canonicalInt(e, "Int64"), text: e };
     case "DECIMAL":
       // Any scale: the final check holds the value to its column. Numbers keep their value.
       return { valid: sql`${matches(e, DECIMAL_TEXT)} AND length(${e}) <= 37`, text: e };
@@ -233,12 +230,19 @@ function textAs(type: ColumnType, e: Sql): { valid: Sql; text: Sql } {
   }
 }
 
-function int32Valid(e: Sql): Sql {
-  return sql`${matches(e, INTEGER32)} AND toInt64OrZero(${e}) BETWEEN -2147483648 AND 2147483647`;
+/**
+ * Whole numbers written as ClickHouse prints them (no sign on zero, no leading zeros or plus)
+ * within the type's range: a text that reads back as itself. Others go to the Node steps.
+ */
+function canonicalInt(e: Sql, type: "Int32" | "Int64"): Sql {
+  return type === "Int32"
+    ? sql`toString(toInt32OrZero(${e})) = ${e}`
+    : sql`toString(toInt64OrZero(${e})) = ${e}`;
 }
 
 function dayValid(e: Sql, lastDay: string): Sql {
-  return sql`${matches(e, DAY)} AND ${e} BETWEEN ${FIRST_DAY} AND ${lastDay} AND toString(toDateOrZero(${e})) = ${e}`;
+  // A date that prints as itself is a valid day written as YYYY-MM-DD.
+  return sql`${e} BETWEEN ${FIRST_DAY} AND ${lastDay} AND toString(toDateOrZero(${e})) = ${e}`;
 }
 
 /** 'YYYY-MM-DD HH:MM:SS' of a text DATETIME matches. */
@@ -323,18 +327,10 @@ function finalValue(column: Column, field: Field): { valid: Sql; value: Sql; key
       return { valid: TRUE, value: e, keyText: e };
     case "INT32":
       from("TEXT", "INT32");
-      return {
-        valid: int32Valid(e),
-        value: sql`toInt32OrZero(${e})`,
-        keyText: sql`toString(toInt32OrZero(${e}))`,
-      };
+      return { valid: canonicalInt(e, "Int32"), value: sql`toInt32OrZero(${e})`, keyText: e };
     case "INT64":
       from("TEXT", "INT64");
-      return {
-        valid: matches(e, INTEGER64),
-        value: sql`toInt64OrZero(${e})`,
-        keyText: sql`toString(toInt64OrZero(${e}))`,
-      };
+      return { valid: canonicalInt(e, "Int64"), value: sql`toInt64OrZero(${e})`, keyText: e };
     case "DECIMAL":
       from("TEXT", "DECIMAL");
       return decimalValue(column, e);
@@ -369,21 +365,25 @@ function finalValue(column: Column, field: Field): { valid: Sql; value: Sql; key
   }
 }
 
-/** parseDecimal's canonical text and value, for texts whose fraction fits the column's scale. */
+/**
+ * parseDecimal's canonical text and value. The engine takes decimals without leading zeros whose
+ * digits fit the column's precision and scale, checked by one pattern; others go to the Node steps.
+ */
 function decimalValue(column: Column, e: Sql): { valid: Sql; value: Sql; keyText: Sql } {
   const precision = column.precision ?? 18;
   const scale = column.scale ?? 0;
-  const negative = sql`startsWith(${e}, '-')`;
-  const unsigned = sql`if(${negative}, substring(${e}, 2), ${e})`;
-  const point = sql`position(${unsigned}, '.')`;
-  const whole = sql`if(${point} = 0, ${unsigned}, substring(${unsigned}, 1, ${point} - 1))`;
-  const fraction = sql`if(${point} = 0, '', substring(${unsigned}, ${point} + 1))`;
-  const integer = sql`replaceRegexpOne(${whole}, '^0+([0-9])', '\\\\1')`;
-  const valid = sql`${matches(e, DECIMAL_TEXT)} AND length(${fraction}) <= ${scale} AND (${integer} = '0' OR length(${integer}) <= ${precision - scale})`;
-  const padded = sql`substring(concat(${fraction}, ${"0".repeat(scale)}), 1, ${scale})`;
-  const digits = scale > 0 ? sql`concat(${integer}, '.', ${padded})` : integer;
-  const zero = sql`(${integer} = '0' AND match(${fraction}, '^0*$'))`;
-  const keyText = sql`concat(if(${negative} AND NOT ${zero}, '-', ''), ${digits})`;
+  const whole = precision - scale;
+  const integer = whole === 0 ? "0" : whole === 1 ? "[0-9]" : `(0|[1-9][0-9]{0,${whole - 1}})`;
+  const fraction = scale === 0 ? "" : `([.][0-9]{1,${scale}})?`;
+  const valid = matches(e, `^-?${integer}${fraction}$`);
   const value = sql`CAST(if(${valid}, ${e}, '0') AS Decimal(${precision}, ${scale}))`;
+  // The key's text: the value with exactly `scale` digits after the point and no sign on zero.
+  const point = sql`position(${e}, '.')`;
+  const digits = sql`if(${point} = 0, ${e}, substring(${e}, 1, ${point} - 1))`;
+  const after = sql`if(${point} = 0, '', substring(${e}, ${point} + 1))`;
+  const padded = sql`substring(concat(${after}, ${"0".repeat(scale)}), 1, ${scale})`;
+  const text = scale > 0 ? sql`concat(${digits}, '.', ${padded})` : digits;
+  const zero = sql`match(${e}, '^-?0([.]0*)?$')`;
+  const keyText = sql`if(${zero}, ${scale > 0 ? `0.${"0".repeat(scale)}` : "0"}, ${text})`;
   return { valid, value, keyText };
 }
