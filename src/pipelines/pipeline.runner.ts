@@ -426,7 +426,8 @@ export class PipelineRunner {
           reject({ runId: run.id, origin, rowNumber: row.rowNumber, raw: row.raw, reasons: row.reasons });
         } else {
           counters.bytesRead += row.bytes ?? 0;
-          if (totalBytes) counters.progress = Math.min(0.99, counters.bytesRead / totalBytes);
+          if (row.progress !== undefined) counters.progress = Math.min(0.99, row.progress);
+          else if (totalBytes) counters.progress = Math.min(0.99, counters.bytesRead / totalBytes);
           for (const field in row.record) {
             if (seenFields.has(field)) continue;
             seenFields.add(field);

@@ -273,6 +273,8 @@ describe("Parquet", () => {
     const rows = await collect(parquet, { format: "PARQUET" }, 7);
     expect(records(rows)).toEqual(expected);
     expect(rows.map((r) => r.rowNumber)).toEqual([1, 2, 3]);
+    // Progress by the rows the footer counts, not by bytes.
+    expect(rows.map((r) => (r.ok ? r.progress : undefined))).toEqual([1 / 3, 2 / 3, 1]);
   });
 
   it("refuses a file that is not Parquet", async () => {

@@ -142,7 +142,8 @@ async function* fileRows(
       });
       for await (const row of records) {
         lastRow = row.rowNumber;
-        yield { ...row, origin: file.origin };
+        // A row's progress is within its own file; the run's progress counts bytes across files.
+        yield row.ok ? { ...row, origin: file.origin, progress: undefined } : { ...row, origin: file.origin };
       }
     } finally {
       body.destroy();

@@ -16,7 +16,15 @@ export type Checkpoint = string | number;
  * S3 key), so a quarantined row can be traced. Row numbers count within the origin, from 1.
  */
 export type SourceRow =
-  | { ok: true; rowNumber: number; record: Record<string, unknown>; bytes?: number; origin?: string }
+  | {
+      ok: true;
+      rowNumber: number;
+      record: Record<string, unknown>;
+      bytes?: number;
+      origin?: string;
+      /** The share of the source's rows read so far, when known (see ParsedRow). */
+      progress?: number;
+    }
   | { ok: false; rowNumber: number; raw: string; reasons: string[]; origin?: string };
 
 /** Everything a connector is given for one sync. */

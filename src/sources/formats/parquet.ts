@@ -190,6 +190,8 @@ export async function* readParquet(input: ByteSource): AsyncGenerator<ParsedRow>
     const fixes = exactDecimals(metadata);
     let rowStart = 0;
     let rowNumber = 0;
+    // The footer counts the rows: progress by rows, where bytes of JSON would say nothing.
+    const total = Number(metadata.num_rows);
     for (const group of metadata.row_groups) {
       const rowEnd = rowStart + Number(group.num_rows);
       let rows: Record<string, unknown>[];
@@ -209,7 +211,9 @@ export async function* readParquet(input: ByteSource): AsyncGenerator<ParsedRow>
       for (const row of rows) {
         for (const [name, fix] of fixes) row[name] = fix(row[name]);
         const record = plainValue(row) as Record<string, unknown>;
-        yield { rowNumber: ++rowNumber, ok: true, record, bytes: Buffer.byteLength(JSON.stringify(record)) };
+        rowNumber++;
+        const bytes = Buffer.byteLength(JSON.stringify(record));
+        yield { rowNumber, ok: true, record, bytes, progress: total > 0 ? rowNumber / total : 1 };
       }
       rowStart = rowEnd;
     }

@@ -6,7 +6,14 @@ export type FileFormat = "CSV" | "TSV" | "JSON" | "NDJSON" | "PARQUET";
  * carrying its raw text and reasons, so the pipeline quarantines it and goes on.
  */
 export type ParsedRow =
-  | { rowNumber: number; ok: true; record: Record<string, unknown>; bytes: number }
+  | {
+      rowNumber: number;
+      ok: true;
+      record: Record<string, unknown>;
+      bytes: number;
+      /** The share of the file's rows read so far, where the format says how many it holds (Parquet). */
+      progress?: number;
+    }
   | { rowNumber: number; ok: false; raw: string; reasons: string[] };
 
 export type ByteSource = AsyncIterable<Buffer | Uint8Array | string>;
