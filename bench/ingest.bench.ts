@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { liveRows, tableRef } from "../src/catalog/dataset-table.js";
 import { clickHouseType, type Column } from "../src/catalog/columns.js";
+import { clickHouseEngine } from "../src/db/clickhouse.js";
 import { join as joinSql, ident, sql } from "../src/db/sql.js";
 import { decodeGlobalId } from "../src/graphql/relay.js";
 import {
@@ -43,9 +44,15 @@ let stack: TestStack;
 let root: string;
 let publisher: TestAccount;
 
+/**
+ * The embedded engine lives in one process (`datahus all`): the raw load is chDB reading the file
+ * itself, and the pipeline runs in this process's worker, whose memory is this whole process.
+ */
+const EMBEDDED = clickHouseEngine(process.env.CLICKHOUSE_URL ?? "").kind === "embedded";
+
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "datahus-ingest-"));
-  stack = await startStack({ FILE_SOURCE_ROOT: root });
+  stack = await startStack({ FILE_SOURCE_ROOT: root }, { worker: EMBEDDED });
   publisher = await stack.signup("Bench Publisher", "PUBLISHER");
   const admin = await stack.admin();
   await stack.graphql(SetAccountPlanDocument, { accountId: publisher.accountId, plan: "PRO" }, admin.headers);
@@ -69,7 +76,10 @@ async function writeCsv(rows: number): Promise<string> {
   return path;
 }
 
-/** (a) clickhouse-client INSERT … FORMAT CSVWithNames into a plain typed table. */
+/**
+ * (a) clickhouse-client INSERT … FORMAT CSVWithNames into a plain typed table; on the embedded
+ * engine, chDB's own `INSERT … SELECT FROM file(…, CSVWithNames)`.
+ */
 async function rawLoad(path: string): Promise<number> {
   const db = stack.app.config.CLICKHOUSE_DATABASE;
   const table = uniqueName("raw");
@@ -78,20 +88,26 @@ async function rawLoad(path: string): Promise<number> {
   await ch.command(
     sql`CREATE TABLE ${tableRef(db, table)} (${joinSql(defs)}) ENGINE = MergeTree ORDER BY id`,
   );
-  const host = new URL(stack.app.config.CLICKHOUSE_URL).hostname;
   const started = performance.now();
-  await new Promise<void>((resolve, reject) => {
-    const client = spawn(
-      "clickhouse-client",
-      ["--host", host, "--query", `INSERT INTO ${db}.${table} FORMAT CSVWithNames`],
-      { stdio: ["pipe", "ignore", "inherit"] },
+  if (EMBEDDED) {
+    const structure = COLUMNS.map((c) => `${c.name} ${clickHouseType(c).text}`).join(", ");
+    await ch.command(
+      sql`INSERT INTO ${tableRef(db, table)} SELECT * FROM file(${path}, 'CSVWithNames', ${structure})`,
     );
-    createReadStream(path).pipe(client.stdin);
-    client.on("error", reject);
-    client.on("exit", (code) =>
-      code === 0 ? resolve() : reject(new Error(`clickhouse-client exited ${code}`)),
-    );
-  });
+  } else
+    await new Promise<void>((resolve, reject) => {
+      const host = new URL(stack.app.config.CLICKHOUSE_URL).hostname;
+      const client = spawn(
+        "clickhouse-client",
+        ["--host", host, "--query", `INSERT INTO ${db}.${table} FORMAT CSVWithNames`],
+        { stdio: ["pipe", "ignore", "inherit"] },
+      );
+      createReadStream(path).pipe(client.stdin);
+      client.on("error", reject);
+      client.on("exit", (code) =>
+        code === 0 ? resolve() : reject(new Error(`clickhouse-client exited ${code}`)),
+      );
+    });
   const seconds = (performance.now() - started) / 1000;
   const [row] = await ch.query<{ n: string }>(sql`SELECT toString(count()) AS n FROM ${tableRef(db, table)}`);
   expect(Number(row?.n)).toBe(Number(path.match(/_(\d+)\.csv$/)![1]));
@@ -130,18 +146,20 @@ async function pipelineLoad(
     h,
   );
   const batch = process.env.BENCH_INGEST_BATCH_ROWS;
-  const worker = spawnWorker(
-    stack,
-    { FILE_SOURCE_ROOT: root, ...(batch ? { PIPELINE_BATCH_ROWS: batch } : {}) },
-    nodeOptions,
-  );
+  const worker = EMBEDDED
+    ? null
+    : spawnWorker(
+        stack,
+        { FILE_SOURCE_ROOT: root, ...(batch ? { PIPELINE_BATCH_ROWS: batch } : {}) },
+        nodeOptions,
+      );
   try {
     const run = await stack.graphql(RunPipelineDocument, { id: pipeline.data!.createPipeline.id }, h);
     const runId = decodeGlobalId(run.data!.runPipeline.id).id;
     const prisma = stack.app.stores.prisma;
     let peak = 0;
     for (;;) {
-      peak = Math.max(peak, peakRss(worker.pid!));
+      peak = Math.max(peak, peakRss(worker?.pid ?? process.pid));
       const r = await prisma.pipelineRun.findUniqueOrThrow({ where: { id: runId } });
       if (r.status === "SUCCEEDED") {
         expect(Number(r.rowsWritten)).toBe(rows);
@@ -168,7 +186,7 @@ async function pipelineLoad(
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   } finally {
-    worker.kill("SIGTERM");
+    worker?.kill("SIGTERM");
   }
 }
 
@@ -191,19 +209,20 @@ describe("ingestion", () => {
     // V8 grows its heap lazily when memory is free, so peak RSS overstates what a run needs. The
     // largest file again, in a worker whose heap may not pass 128 MiB, shows the working set.
     const largest = SIZES.at(-1)!;
-    const capped = await pipelineLoad(
-      join(root, `orders_${largest}.csv`),
-      largest,
-      "--max-old-space-size=128",
-    );
-    lines.push(
-      `| ${largest.toLocaleString("en")}, heap capped at 128 MiB | | | ` +
-        `${Math.round(largest / capped.seconds).toLocaleString("en")} | | ${Math.round(capped.peak / 2 ** 20)} MiB | ${capped.path} |`,
-    );
+    const capped = EMBEDDED
+      ? null
+      : await pipelineLoad(join(root, `orders_${largest}.csv`), largest, "--max-old-space-size=128");
+    if (capped)
+      lines.push(
+        `| ${largest.toLocaleString("en")}, heap capped at 128 MiB | | | ` +
+          `${Math.round(largest / capped.seconds).toLocaleString("en")} | | ${Math.round(capped.peak / 2 ** 20)} MiB | ${capped.path} |`,
+      );
     console.log(
       [
         "",
-        "| rows | file | raw clickhouse-client rows/s | pipeline rows/s | ratio (aim >= 0.5) | pipeline worker peak RSS (aim <= 256 MiB) | path |",
+        EMBEDDED
+          ? "| rows | file | raw chDB file() rows/s | pipeline rows/s | ratio (aim >= 0.5) | peak RSS of this whole process (API, worker, engine) | path |"
+          : "| rows | file | raw clickhouse-client rows/s | pipeline rows/s | ratio (aim >= 0.5) | pipeline worker peak RSS (aim <= 256 MiB) | path |",
         "| --- | --- | --- | --- | --- | --- | --- |",
         ...lines,
         "",
