@@ -272,6 +272,35 @@ describe("engine load vs the Node path", () => {
     await compare({ columns, keyColumns: ["region", "n"], steps, csv }, "engine");
   });
 
+  it("reads random well-formed files field for field as our reader does", async () => {
+    let state = 4242;
+    const next = () => {
+      state = (state * 1103515245 + 12345) % 2 ** 31;
+      return state / 2 ** 31;
+    };
+    const pick = <T>(items: readonly T[]) => items[Math.floor(next() * items.length)]!;
+    const text = () => {
+      const parts = Array.from({ length: Math.floor(next() * 6) }, () =>
+        pick(["a", "Z", ",", '""', "\n", "\r\n", " ", "é", "東京", "🎉", "\t", "'", "NULL", "\u0001"]),
+      );
+      const value = parts.join("");
+      return /^[^",\r\n \t]*$/.test(value) && value !== "" && next() < 0.5 ? value : `"${value}"`;
+    };
+    const columns: Columns = [
+      { name: "id", type: "INT32", nullable: false },
+      { name: "a", type: "STRING", nullable: false },
+      { name: "b", type: "STRING", nullable: true },
+    ];
+    for (let file = 0; file < 4; file++) {
+      const rows = Array.from({ length: 60 }, (_, i) => `${i + 1},${text()},${text()}`);
+      const result = await compare(
+        { columns, keyColumns: ["id"], steps: [], csv: `id,a,b\n${rows.join("\n")}\n` },
+        "engine",
+      );
+      expect(result.records).toHaveLength(60);
+    }
+  });
+
   it("takes the Node path for files ClickHouse might read differently", async () => {
     const columns: Columns = [
       { name: "id", type: "INT32", nullable: false },

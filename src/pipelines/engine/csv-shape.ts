@@ -64,7 +64,12 @@ export class CsvShapeCheck {
   private first: Buffer | null = null;
   private utf8Tail: Buffer | null = null;
 
-  constructor(private readonly delimiter: number) {}
+  /** 1 for the bytes that end an unquoted field's text: the delimiter, line ends and the quote. */
+  private readonly special = new Uint8Array(256);
+
+  constructor(private readonly delimiter: number) {
+    for (const byte of [delimiter, LF, CR, QUOTE]) this.special[byte] = 1;
+  }
 
   /** The first record's bytes without its line end, once it has ended. */
   get firstRecord(): Buffer | null {
@@ -81,12 +86,16 @@ export class CsvShapeCheck {
       if (this.offset > MAX_FIRST_RECORD) return this.fail("a first record longer than 1 MiB");
     }
     const base = this.offset;
+    const n = chunk.length;
+    // Found natively once per chunk: it is refused wherever it is.
+    const backslash = chunk.indexOf(BACKSLASH);
+    if (backslash !== -1) return this.fail("a backslash", base + backslash);
     const delimiter = this.delimiter;
+    const special = this.special;
     let state = this.state;
-    let last = this.last;
-    for (let i = 0; i < chunk.length && !this.problem; i++) {
+    let i = 0;
+    while (i < n && !this.problem) {
       const byte = chunk[i]!;
-      if (byte === BACKSLASH) return this.fail("a backslash", base + i);
       switch (state) {
         case State.FieldStart:
           if (byte === QUOTE) state = State.Quoted;
@@ -95,20 +104,37 @@ export class CsvShapeCheck {
           else if (byte === SPACE || byte === TAB)
             this.fail("an unquoted field starting with a space or tab", base + i);
           else state = State.Unquoted;
+          i++;
           break;
-        case State.Unquoted:
-          if (byte === delimiter || byte === LF || byte === CR) {
-            if (last === SPACE || last === TAB)
-              this.fail("an unquoted field ending with a space or tab", base + i);
-            else if (byte === delimiter) {
-              this.fields++;
-              state = State.FieldStart;
-            } else state = this.lineEnd(byte, base + i);
-          } else if (byte === QUOTE) this.fail("a quote inside an unquoted field", base + i);
+        case State.Unquoted: {
+          // Most bytes are ordinary: skip to the next delimiter, line end or quote.
+          let j = i;
+          while (j < n && special[chunk[j]!] === 0) j++;
+          if (j === n) {
+            i = n;
+            break;
+          }
+          const found = chunk[j]!;
+          const before = j > 0 ? chunk[j - 1]! : this.last;
+          if (found === QUOTE) this.fail("a quote inside an unquoted field", base + j);
+          else if (before === SPACE || before === TAB)
+            this.fail("an unquoted field ending with a space or tab", base + j);
+          else if (found === delimiter) {
+            this.fields++;
+            state = State.FieldStart;
+          } else state = this.lineEnd(found, base + j);
+          i = j + 1;
           break;
-        case State.Quoted:
-          if (byte === QUOTE) state = State.QuoteSeen;
+        }
+        case State.Quoted: {
+          const quote = chunk.indexOf(QUOTE, i);
+          if (quote === -1) i = n;
+          else {
+            state = State.QuoteSeen;
+            i = quote + 1;
+          }
           break;
+        }
         case State.QuoteSeen:
           if (byte === QUOTE) state = State.Quoted;
           else if (byte === delimiter) {
@@ -116,6 +142,7 @@ export class CsvShapeCheck {
             state = State.FieldStart;
           } else if (byte === LF || byte === CR) state = this.lineEnd(byte, base + i);
           else this.fail("text after a closing quote", base + i);
+          i++;
           break;
         case State.AfterCr:
           if (byte !== LF) this.fail("a carriage return without a line feed", base + i);
@@ -123,13 +150,13 @@ export class CsvShapeCheck {
             this.recordEnd(true);
             state = State.FieldStart;
           }
+          i++;
           break;
       }
-      last = byte;
     }
     this.state = state;
-    this.last = last;
-    this.offset += chunk.length;
+    if (n > 0) this.last = chunk[n - 1]!;
+    this.offset += n;
   }
 
   /** The file's shape once every byte was pushed, or the problem. */
