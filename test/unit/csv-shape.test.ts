@@ -20,8 +20,10 @@ function shapeOf(text: string, cuts: number[]) {
 
 async function readAll(text: string): Promise<ParsedRow[]> {
   const rows: ParsedRow[] = [];
-  for await (const row of readCsv([Buffer.from(text, "utf8")], { delimiter: ",", header: true }))
-    rows.push(row);
+  const input = (async function* () {
+    yield Buffer.from(text, "utf8");
+  })();
+  for await (const row of readCsv(input, { delimiter: ",", header: true })) rows.push(row);
   return rows;
 }
 
