@@ -9,7 +9,8 @@ import { createReadStream } from "node:fs";
 import { canonicalKey } from "../../catalog/columns.js";
 import { tableRef } from "../../catalog/dataset-table.js";
 import type { ClickHouse } from "../../db/clickhouse.js";
-import { ident, inList, join, sql, type Identifier } from "../../db/sql.js";
+import type { ClickHouseSettings } from "@clickhouse/client";
+import { ident, inList, join, sql, type Identifier, type Sql } from "../../db/sql.js";
 import { AppError } from "../../errors.js";
 import { nextRowVersion, RowStream, type DatasetRef } from "../../records/records.writer.js";
 import { headerNames } from "../../sources/formats/csv.js";
@@ -19,6 +20,20 @@ import { quarantine, type RejectedRow } from "../run-tables.js";
 import type { CompiledPipeline } from "../steps/compile.js";
 import { CsvShapeCheck, type CsvShape } from "./csv-shape.js";
 import { planEngineLoad, rawColumn, type EnginePlan } from "./plan.js";
+
+/**
+ * Where the file's rows are read from as text columns c1…cN: the raw table ClickHouse parsed the
+ * file into (a server), or the file itself through `file()` (the embedded engine, which reads it
+ * where it lies), with the settings every read needs.
+ */
+interface RawRows {
+  from: Sql;
+  settings: ClickHouseSettings;
+  /** Whether counting its rows is cheap (a table), rather than parsing the file again. */
+  countable: boolean;
+  /** The settings of a read that numbers the rows in file order: one thread, parsing in order. */
+  inFileOrder: ClickHouseSettings;
+}
 
 /** Rows the SQL cannot prove that the Node steps take; beyond it the run takes the Node path. */
 export const MAX_NODE_ROWS = 50_000;
@@ -105,25 +120,64 @@ export async function engineLoad(input: EngineLoadInput): Promise<EngineLoadResu
   if ("unsupported" in plan) return notLoaded(plan.unsupported);
 
   // Named after the run: a retried attempt drops what an interrupted one left.
-  phase.done("plan");
-  const raw = tableRef(input.database, `${input.target.tableName}_raw_${input.runId.replaceAll("-", "")}`);
-  await clickhouse.command(sql`DROP TABLE IF EXISTS ${raw}`);
-  await clickhouse.command(
-    sql`CREATE TABLE ${raw} (${join(names.map((_, i) => sql`${ident(rawColumn(i))} String`))}) ENGINE = Memory`,
-  );
+  const table = tableRef(input.database, `${input.target.tableName}_raw_${input.runId.replaceAll("-", "")}`);
+  const settings = await csvSettings(clickhouse, file);
+  const embedded = clickhouse.engine === "embedded";
+  const format = file.header ? "CSVWithNames" : "CSV";
+  const structure = names.map((_, i) => `${rawColumn(i)} String`).join(", ");
+  const raw: RawRows = embedded
+    ? {
+        from: sql`file(${file.path}, ${format}, ${structure})`,
+        settings,
+        countable: false,
+        inFileOrder: { ...settings, max_threads: 1, input_format_parallel_parsing: 0 },
+      }
+    : { from: sql`${table}`, settings: {}, countable: true, inFileOrder: { max_threads: 1 } };
+  if (!embedded) {
+    await clickhouse.command(sql`DROP TABLE IF EXISTS ${table}`);
+    await clickhouse.command(
+      sql`CREATE TABLE ${table} (${join(names.map((_, i) => sql`${ident(rawColumn(i))} String`))}) ENGINE = Memory`,
+    );
+  }
   try {
     phase.done("plan");
-    const parsed = await parseIntoRaw(input, raw, names.length);
+    const shape = embedded ? await checkShape(input) : await parseIntoRaw(input, table, settings);
     phase.done("parse");
-    if ("problem" in parsed) return notLoaded(parsed.problem);
-    const shape = parsed;
+    if ("problem" in shape) return notLoaded(shape.problem);
     const records = shape.records - (file.header ? 1 : 0);
     if (records === 0) return notLoaded("the file has no records");
     input.signal.throwIfAborted();
     return await loadFromRaw(input, plan, raw, names, shape, records, newFields, phase);
   } finally {
-    await clickhouse.command(sql`DROP TABLE IF EXISTS ${raw}`).catch(() => undefined);
+    if (!embedded) await clickhouse.command(sql`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
   }
+}
+
+/** The settings under which ClickHouse's CSV reader reads a file as ours does (csv-shape.ts). */
+async function csvSettings(clickhouse: ClickHouse, file: LocalCsv): Promise<ClickHouseSettings> {
+  const settings: ClickHouseSettings = { format_csv_allow_single_quotes: 0 };
+  if (file.delimiter !== ",") settings.format_csv_delimiter = file.delimiter;
+  if ((await clickhouse.version()).major >= 20) {
+    // Current servers match header names and trim unquoted fields unless told not to.
+    Object.assign(settings, { input_format_with_names_use_header: 0, input_format_csv_trim_whitespaces: 0 });
+  }
+  return settings;
+}
+
+/** The shape check alone, over the file (the embedded engine reads the file itself). */
+async function checkShape(input: EngineLoadInput): Promise<CsvShape | { problem: string }> {
+  const check = new CsvShapeCheck(input.file.delimiter.charCodeAt(0));
+  let bytes = 0;
+  for await (const chunk of createReadStream(input.file.path, {
+    highWaterMark: READ_CHUNK,
+    signal: input.signal,
+  })) {
+    check.push(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+    input.onBytes(bytes);
+    if (check.problem) return { problem: check.problem };
+  }
+  return check.end();
 }
 
 /** The first record's fields, read with the shape check so the rest of the file is not read. */
@@ -185,47 +239,23 @@ export function splitRecord(text: string, delimiter: string): string[] {
 /** ClickHouse parses the file into the raw table while the shape check reads the same bytes. */
 async function parseIntoRaw(
   input: EngineLoadInput,
-  raw: Identifier,
-  fields: number,
+  table: Identifier,
+  settings: ClickHouseSettings,
 ): Promise<CsvShape | { problem: string }> {
   const { clickhouse, file, signal } = input;
-  const version = await clickhouse.version();
-  const format = file.header ? "CSVWithNames" : "CSV";
-  const settings: Record<string, string | number> = { format_csv_allow_single_quotes: 0 };
-  if (file.delimiter !== ",") settings.format_csv_delimiter = file.delimiter;
-  if (version.major >= 20) {
-    // Current servers match header names and trim unquoted fields unless told not to.
-    Object.assign(settings, { input_format_with_names_use_header: 0, input_format_csv_trim_whitespaces: 0 });
-  }
   const check = new CsvShapeCheck(file.delimiter.charCodeAt(0));
   let bytes = 0;
-  const scan = (chunk: Buffer) => {
-    check.push(chunk);
-    bytes += chunk.length;
-    input.onBytes(bytes);
-  };
   try {
-    if (clickhouse.engine === "embedded") {
-      // The engine runs in this process and reads the file itself; the check reads it first.
-      for await (const chunk of createReadStream(file.path, { highWaterMark: READ_CHUNK, signal }))
-        scan(chunk as Buffer);
-      const shape = check.end();
-      if ("problem" in shape) return shape;
-      const structure = Array.from({ length: fields }, (_, i) => `${rawColumn(i)} String`).join(", ");
-      await clickhouse.command(
-        sql`INSERT INTO ${raw} SELECT * FROM file(${file.path}, ${format}, ${structure})`,
-        settings,
-      );
-      return shape;
-    }
     const insert = clickhouse.insertStream(
-      sql`INSERT INTO ${raw} FORMAT ${formatName(format)}`,
+      sql`INSERT INTO ${table} FORMAT ${formatName(file.header ? "CSVWithNames" : "CSV")}`,
       signal,
       settings,
     );
     try {
       for await (const chunk of createReadStream(file.path, { highWaterMark: READ_CHUNK, signal })) {
-        scan(chunk as Buffer);
+        check.push(chunk as Buffer);
+        bytes += (chunk as Buffer).length;
+        input.onBytes(bytes);
         await insert.write(chunk as Buffer);
       }
     } catch (error) {
@@ -240,8 +270,7 @@ async function parseIntoRaw(
   } catch (error) {
     if (signal.aborted) throw error;
     // ClickHouse could not parse what the check had not refused yet: the Node path will say why.
-    const shape = check.problem ? { problem: check.problem } : null;
-    if (shape) return shape;
+    if (check.problem) return { problem: check.problem };
     if (error instanceof AppError) throw error;
     const message = error instanceof Error ? error.message.split("\n")[0]!.slice(0, 300) : String(error);
     return { problem: `ClickHouse could not read the file (${message})` };
@@ -259,7 +288,7 @@ interface NodeRows {
 async function loadFromRaw(
   input: EngineLoadInput,
   plan: EnginePlan,
-  raw: Identifier,
+  raw: RawRows,
   names: string[],
   shape: CsvShape,
   records: number,
@@ -276,13 +305,17 @@ async function loadFromRaw(
     // the run must take the Node path after all, the table is emptied again.
     await writer.insert(false);
     phase.done("insert");
+    // A table's rows are counted (a sanity check of the parse); a file's would be parsed again,
+    // and nodeRows checks that the rows it gets back make up the difference.
+    const total = raw.countable ? sql`(SELECT count() FROM ${raw.from})` : sql`${records}`;
     const [row] = await clickhouse.query<{ total: string; clean: string; distinct: string }>(
-      sql`SELECT toString((SELECT count() FROM ${raw})) AS total, toString(count()) AS clean, toString(uniqExact(_key)) AS distinct FROM ${into}`,
+      sql`SELECT toString(${total}) AS total, toString(count()) AS clean, toString(uniqExact(_key)) AS distinct FROM ${into}`,
     );
     counts = { total: Number(row!.total), clean: Number(row!.clean), distinct: Number(row!.distinct) };
   } else {
     const [row] = await clickhouse.query<{ total: string; clean: string; distinct: string }>(
-      sql`SELECT toString(count()) AS total, toString(countIf(${plan.clean})) AS clean, toString(uniqExactIf(${plan.key}, ${plan.clean})) AS distinct FROM ${raw}`,
+      sql`SELECT toString(count()) AS total, toString(countIf(${plan.clean})) AS clean, toString(uniqExactIf(${plan.key}, ${plan.clean})) AS distinct FROM ${raw.from}`,
+      raw.settings,
     );
     counts = { total: Number(row!.total), clean: Number(row!.clean), distinct: Number(row!.distinct) };
   }
@@ -299,8 +332,11 @@ async function loadFromRaw(
   if ("problem" in node) return giveUp(node.problem);
   if (node.keys.length) {
     const [hit] = await clickhouse.query<{ n: string }>(
-      sql`SELECT toString(count()) AS n FROM ${raw} WHERE ${plan.clean} AND ${plan.key} IN ${inList(node.keys)}`,
-      { max_query_size: String(1024 * 1024 + node.keys.reduce((n, k) => n + k.length * 2 + 4, 0)) },
+      sql`SELECT toString(count()) AS n FROM ${raw.from} WHERE ${plan.clean} AND ${plan.key} IN ${inList(node.keys)}`,
+      {
+        ...raw.settings,
+        max_query_size: String(1024 * 1024 + node.keys.reduce((n, k) => n + k.length * 2 + 4, 0)),
+      },
     );
     if (Number(hit!.n) > 0) return giveUp("rows for the Node steps share keys with rows the engine loads");
   }
@@ -346,7 +382,7 @@ class CleanRows {
   constructor(
     private readonly input: EngineLoadInput,
     private readonly plan: EnginePlan,
-    private readonly raw: Identifier,
+    private readonly raw: RawRows,
     private readonly into: Identifier,
     private readonly version: bigint,
   ) {}
@@ -370,8 +406,8 @@ class CleanRows {
       // afterwards, so every row must arrive (18.16 has no such setting and does not collapse).
       const { major } = await input.clickhouse.version();
       await input.clickhouse.command(
-        sql`INSERT INTO ${into} (${columns}) SELECT ${values}, ${plan.key}, ${system} FROM ${raw} WHERE ${plan.clean}`,
-        major >= 21 ? { optimize_on_insert: 0 } : undefined,
+        sql`INSERT INTO ${into} (${columns}) SELECT ${values}, ${plan.key}, ${system} FROM ${raw.from} WHERE ${plan.clean}`,
+        major >= 21 ? { ...raw.settings, optimize_on_insert: 0 } : raw.settings,
       );
       return;
     }
@@ -382,8 +418,8 @@ class CleanRows {
     const tuple = join([...plan.values.map((_, i) => sql`${ident(`_v${i}`)}`), sql`0`]);
     const picked = join(plan.values.map((_, i) => sql`tupleElement(_w, ${i + 1})`));
     await input.clickhouse.command(
-      sql`INSERT INTO ${into} (${columns}) SELECT ${picked}, _k, ${system} FROM (SELECT ${pick}(tuple(${tuple}), _n) AS _w, _k FROM (SELECT _n, ${plan.key} AS _k, ${aliased} FROM (SELECT rowNumberInAllBlocks() AS _n, * FROM ${raw}) WHERE ${plan.clean}) GROUP BY _k)`,
-      { max_threads: 1 },
+      sql`INSERT INTO ${into} (${columns}) SELECT ${picked}, _k, ${system} FROM (SELECT ${pick}(tuple(${tuple}), _n) AS _w, _k FROM (SELECT _n, ${plan.key} AS _k, ${aliased} FROM (SELECT rowNumberInAllBlocks() AS _n, * FROM ${raw.from}) WHERE ${plan.clean}) GROUP BY _k)`,
+      raw.inFileOrder,
     );
   }
 }
@@ -392,7 +428,7 @@ class CleanRows {
 async function nodeRows(
   input: EngineLoadInput,
   plan: EnginePlan,
-  raw: Identifier,
+  raw: RawRows,
   names: string[],
   count: number,
 ): Promise<NodeRows | { problem: string }> {
@@ -400,9 +436,11 @@ async function nodeRows(
   if (count === 0) return result;
   const fields = join(names.map((_, i) => sql`${ident(rawColumn(i))}`));
   const rows = await input.clickhouse.query<Record<string, string> & { _n: string }>(
-    sql`SELECT toString(_n + 1) AS _n, ${fields} FROM (SELECT rowNumberInAllBlocks() AS _n, * FROM ${raw}) WHERE NOT ${plan.clean} ORDER BY _n`,
-    { max_threads: 1 },
+    sql`SELECT toString(_n + 1) AS _n, ${fields} FROM (SELECT rowNumberInAllBlocks() AS _n, * FROM ${raw.from}) WHERE NOT ${plan.clean} ORDER BY _n`,
+    raw.inFileOrder,
   );
+  if (rows.length !== count)
+    return { problem: `ClickHouse read ${rows.length} rows the SQL cannot prove, not ${count}` };
   const seen = new Set<string>();
   const keyColumns = input.target.keyColumns;
   for (const row of rows) {
