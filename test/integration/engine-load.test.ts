@@ -272,6 +272,26 @@ describe("engine load vs the Node path", () => {
     await compare({ columns, keyColumns: ["region", "n"], steps, csv }, "engine");
   });
 
+  it("trims as JavaScript does: values with spaces at their ends go to the Node steps", async () => {
+    const columns: Columns = [
+      { name: "id", type: "INT32", nullable: false },
+      { name: "tag", type: "STRING", nullable: false },
+      { name: "n", type: "INT64", nullable: true },
+    ];
+    const steps = [{ op: "trim" }, { op: "validate", field: "tag", enum: [" x", "x", "y"] }];
+    const csv = [
+      "id,tag,n",
+      '1," x",1',
+      '2,x," 2"',
+      '3,"x ",3',
+      '" 4",y,',
+      '5,"\u00a0y",5',
+      '6," y ",6',
+    ].join("\n");
+    const result = await compare({ columns, keyColumns: ["id"], steps, csv }, "engine");
+    expect(result.records).toHaveLength(6);
+  });
+
   it("reads random well-formed files field for field as our reader does", async () => {
     let state = 4242;
     const next = () => {

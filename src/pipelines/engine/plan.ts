@@ -24,6 +24,12 @@ interface Field {
   expr: Sql;
   kind: Kind;
   nullable: boolean;
+  /**
+   * Set by a trim step: the proof that trimming leaves the text as it is. No longer needed once
+   * the value meets a check that refuses text with spaces at its ends anyway: a cast to, or the
+   * final check of, any type but STRING.
+   */
+  trim?: { check: Sql; needed: boolean };
 }
 
 export interface EnginePlan {
@@ -101,11 +107,13 @@ function plan(input: PlanInput): EnginePlan {
     fields.set(name, { expr: sql`${ident(rawColumn(i))}`, kind: "TEXT", nullable: false }),
   );
   const clean: Sql[] = [];
-  for (const step of steps) applyStep(step, fields, clean);
+  const trimmed: Field[] = [];
+  for (const step of steps) applyStep(step, fields, clean, trimmed);
   const values = input.columns.map((column) => {
     const field = fields.get(column.name);
     if (!field) return unsupported(`no field is left for the column "${column.name}"`);
     const isKey = input.keyColumns.includes(column.name);
+    if (column.type !== "STRING" && field.trim) field.trim.needed = false;
     const final = finalValue(column, field);
     const nothing = field.nullable || column.type !== "STRING" ? nothingFinal(column, field) : null;
     if (nothing && (isKey || !column.nullable)) clean.push(sql`NOT (${nothing})`);
@@ -114,6 +122,7 @@ function plan(input: PlanInput): EnginePlan {
     const expr = nothing && column.nullable ? sql`if(${nothing}, NULL, ${final.value})` : final.value;
     return { column, expr, keyText: final.keyText };
   });
+  for (const field of trimmed) if (field.trim!.needed) clean.push(field.trim!.check);
   const keyTexts = input.keyColumns.map((k) => values.find((v) => v.column.name === k)!.keyText);
   let key: Sql;
   if (keyTexts.length === 1) key = keyTexts[0]!;
@@ -125,7 +134,7 @@ function plan(input: PlanInput): EnginePlan {
   return { clean: all(clean), values: values.map(({ column, expr }) => ({ column, expr })), key };
 }
 
-function applyStep(step: Step, fields: Map<string, Field>, clean: Sql[]): void {
+function applyStep(step: Step, fields: Map<string, Field>, clean: Sql[], trimmed: Field[]): void {
   switch (step.op) {
     case "select": {
       const kept = new Map(step.fields.filter((f) => fields.has(f)).map((f) => [f, fields.get(f)!] as const));
@@ -156,12 +165,14 @@ function applyStep(step: Step, fields: Map<string, Field>, clean: Sql[]): void {
         const lead = join(UNICODE_SPACE_LEAD.map((b) => sql`${b}`));
         const first = byteAt(e, sql`1`);
         const last = byteAt(e, sql`length(${e})`);
-        clean.push(
-          whenPresent(
+        field.trim ??= {
+          check: whenPresent(
             field,
             sql`${e} = '' OR (${first} > 32 AND NOT ${first} IN (${lead}) AND ${last} > 32 AND ${last} < 128)`,
           ),
-        );
+          needed: true,
+        };
+        trimmed.push(field);
       }
       return;
     }
@@ -194,6 +205,7 @@ function castStep(step: StepOf<"cast">, fields: Map<string, Field>, clean: Sql[]
   if (field.kind !== "TEXT") unsupported("a cast of a cast value");
   if (step.to === "STRING") return;
   if (step.to === "FLOAT64") unsupported("FLOAT64 values");
+  if (field.trim) field.trim.needed = false; // these casts refuse text with spaces at its ends
   const e = field.expr;
   // Missing values and empty text become null for every type but STRING (text of spaces too,
   // which no pattern below takes: such rows go to the Node steps).
