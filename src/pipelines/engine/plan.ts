@@ -30,6 +30,13 @@ interface Field {
    * final check of, any type but STRING.
    */
   trim?: { check: Sql; needed: boolean };
+  /**
+   * Set by validate's min and max: each bound's check for any number, and a cheaper one that is
+   * exact once the value is proven a whole number in canonical form (null for a fractional bound).
+   */
+  bounds?: { any: Sql; whole: Sql | null }[];
+  /** The value ends in an INT32 or INT64 column, whose final check proves it a whole number. */
+  whole?: boolean;
 }
 
 export interface EnginePlan {
@@ -107,13 +114,14 @@ function plan(input: PlanInput): EnginePlan {
     fields.set(name, { expr: sql`${ident(rawColumn(i))}`, kind: "TEXT", nullable: false }),
   );
   const clean: Sql[] = [];
-  const trimmed: Field[] = [];
-  for (const step of steps) applyStep(step, fields, clean, trimmed);
+  const deferred: Field[] = [];
+  for (const step of steps) applyStep(step, fields, clean, deferred);
   const values = input.columns.map((column) => {
     const field = fields.get(column.name);
     if (!field) return unsupported(`no field is left for the column "${column.name}"`);
     const isKey = input.keyColumns.includes(column.name);
     if (column.type !== "STRING" && field.trim) field.trim.needed = false;
+    if (column.type === "INT32" || column.type === "INT64") field.whole = true;
     const final = finalValue(column, field);
     const nothing = field.nullable || column.type !== "STRING" ? nothingFinal(column, field) : null;
     if (nothing && (isKey || !column.nullable)) clean.push(sql`NOT (${nothing})`);
@@ -122,7 +130,10 @@ function plan(input: PlanInput): EnginePlan {
     const expr = nothing && column.nullable ? sql`if(${nothing}, NULL, ${final.value})` : final.value;
     return { column, expr, keyText: final.keyText };
   });
-  for (const field of trimmed) if (field.trim!.needed) clean.push(field.trim!.check);
+  for (const field of new Set(deferred)) {
+    if (field.trim?.needed) clean.push(field.trim.check);
+    for (const bound of field.bounds ?? []) clean.push(field.whole && bound.whole ? bound.whole : bound.any);
+  }
   const keyTexts = input.keyColumns.map((k) => values.find((v) => v.column.name === k)!.keyText);
   let key: Sql;
   if (keyTexts.length === 1) key = keyTexts[0]!;
@@ -134,7 +145,7 @@ function plan(input: PlanInput): EnginePlan {
   return { clean: all(clean), values: values.map(({ column, expr }) => ({ column, expr })), key };
 }
 
-function applyStep(step: Step, fields: Map<string, Field>, clean: Sql[], trimmed: Field[]): void {
+function applyStep(step: Step, fields: Map<string, Field>, clean: Sql[], deferred: Field[]): void {
   switch (step.op) {
     case "select": {
       const kept = new Map(step.fields.filter((f) => fields.has(f)).map((f) => [f, fields.get(f)!] as const));
@@ -156,7 +167,7 @@ function applyStep(step: Step, fields: Map<string, Field>, clean: Sql[], trimmed
     case "trim": {
       for (const name of step.fields ?? [...fields.keys()]) {
         const field = fields.get(name);
-        // Only text is trimmed; a cast value's text has no spaces to trim.
+        // Only text is deferred; a cast value's text has no spaces to trim.
         if (!field || field.kind !== "TEXT") continue;
         // Text with nothing to trim at either end stays as it is; any other text goes to the Node
         // steps. Unquoted fields cannot have spaces at their ends here (csv-shape.ts), so this is
@@ -172,7 +183,7 @@ function applyStep(step: Step, fields: Map<string, Field>, clean: Sql[], trimmed
           ),
           needed: true,
         };
-        trimmed.push(field);
+        deferred.push(field);
       }
       return;
     }
@@ -191,7 +202,7 @@ function applyStep(step: Step, fields: Map<string, Field>, clean: Sql[], trimmed
     case "cast":
       return castStep(step, fields, clean);
     case "validate":
-      return validateStep(step, fields, clean);
+      return validateStep(step, fields, clean, deferred);
     default:
       return unsupported(`a ${step.op} step`);
   }
@@ -266,7 +277,12 @@ function dateTimeValid(e: Sql): Sql {
   return sql`${matches(e, DATETIME)} AND ${t} BETWEEN ${`${FIRST_DAY} 00:00:00`} AND ${`${LAST_DAY} 23:59:59`} AND formatDateTime(toDateTimeOrZero(${t}, 'UTC'), '%Y-%m-%d %H:%M:%S', 'UTC') = ${t}`;
 }
 
-function validateStep(step: StepOf<"validate">, fields: Map<string, Field>, clean: Sql[]): void {
+function validateStep(
+  step: StepOf<"validate">,
+  fields: Map<string, Field>,
+  clean: Sql[],
+  deferred: Field[],
+): void {
   if (step.type !== undefined) unsupported("a type check in validate");
   if (step.pattern !== undefined) unsupported("a pattern in validate");
   const field = fields.get(step.field);
@@ -289,12 +305,21 @@ function validateStep(step: StepOf<"validate">, fields: Map<string, Field>, clea
     if (field && !["TEXT", "INT32", "INT64", "DECIMAL"].includes(field.kind))
       unsupported(`a bound on a ${field.kind} value`);
     const e = field?.expr ?? sql`''`;
+    const compare = op === ">=" ? sql`>=` : sql`<=`;
     // Number(v) against the bound: exact when both have at most 15 digits (no two such decimals
-    // round to one double, and rounding keeps order), so compared as decimals here.
+    // round to one double, and rounding keeps order), so compared as decimals here; a value
+    // proven a canonical whole number (and a whole bound) compares as an Int64, exactly too.
     const number = sql`CAST(if(${matches(e, DECIMAL_TEXT)} AND length(${e}) <= ${MAX_COMPARED_DIGITS}, ${e}, '0') AS Decimal(38, 15))`;
-    checks.push(
-      sql`${matches(e, DECIMAL_TEXT)} AND length(${e}) <= ${MAX_COMPARED_DIGITS} AND ${number} ${op === ">=" ? sql`>=` : sql`<=`} CAST(${String(limit)} AS Decimal(38, 15))`,
-    );
+    const any = sql`${matches(e, DECIMAL_TEXT)} AND length(${e}) <= ${MAX_COMPARED_DIGITS} AND ${number} ${compare} CAST(${String(limit)} AS Decimal(38, 15))`;
+    if (!field) checks.push(any);
+    else {
+      const nothing = isNothing(field);
+      const whole = Number.isInteger(limit)
+        ? sql`if(${nothing}, 1, toInt64OrZero(${e}) ${compare} ${limit})`
+        : null;
+      (field.bounds ??= []).push({ any: sql`if(${nothing}, 1, ${all([any])})`, whole });
+      deferred.push(field);
+    }
   }
   if (step.minLength !== undefined || step.maxLength !== undefined) {
     if (field && field.kind !== "TEXT") unsupported("a length check of a cast value");
