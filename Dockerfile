@@ -18,5 +18,6 @@ COPY --from=build /app/prisma ./prisma
 COPY --from=build /app/demo ./demo
 USER node
 EXPOSE 4000
-ENTRYPOINT ["node", "--enable-source-maps", "dist/src/main.js"]
+# --expose-gc: an idle process gives back the memory a burst grew (src/observability/idle-collection.ts).
+ENTRYPOINT ["node", "--enable-source-maps", "--expose-gc", "dist/src/main.js"]
 CMD ["serve"]

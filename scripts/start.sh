@@ -14,4 +14,4 @@ node dist/src/main.js migrate
 # A demo publisher, buyer and datasets, so there is something to query at once (idempotent;
 # skipped when NODE_ENV=production). It prints the demo buyer's API key.
 node dist/src/main.js seed
-exec node --enable-source-maps dist/src/main.js all
+exec node --enable-source-maps --expose-gc dist/src/main.js all

@@ -33,6 +33,7 @@ import { createBoss } from "./jobs/boss.js";
 import { bossQueue } from "./jobs/queue.js";
 import { serveWorkerMetricsFor, startJobs } from "./jobs/worker.js";
 import { StreamSupervisor } from "./streams/stream.supervisor.js";
+import { collectWhenIdle, exposedGc } from "./observability/idle-collection.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 
 const USAGE = `usage: datahus <command> [options]
@@ -195,7 +196,11 @@ async function serve(config: Config): Promise<number> {
   const app = await createApp(config);
   const url = await app.listen();
   app.log.info({ url }, "datahus API listening");
-  await untilSignal(app.log, config.SHUTDOWN_TIMEOUT_MS, () => app.close());
+  const stopCollecting = collectWhenIdle({ gc: exposedGc(), log: app.log });
+  await untilSignal(app.log, config.SHUTDOWN_TIMEOUT_MS, async () => {
+    stopCollecting();
+    await app.close();
+  });
   return 0;
 }
 
@@ -212,7 +217,9 @@ async function all(config: Config): Promise<number> {
   const url = await app.listen();
   const { engine } = app.stores.clickhouse;
   app.log.info({ url, engine, redis: config.REDIS_URL ? "on" : "off" }, "datahus API and worker listening");
+  const stopCollecting = collectWhenIdle({ gc: exposedGc(), log: app.log });
   await untilSignal(app.log, config.SHUTDOWN_TIMEOUT_MS, async () => {
+    stopCollecting();
     await metrics?.close();
     await jobs.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS });
     await app.close();
