@@ -19,7 +19,7 @@ import { ms, ok, quantile, table } from "./support/measure.js";
 const EVENTS = Number(process.env.BENCH_WEBHOOK_EVENTS ?? 10_000);
 const CONCURRENCY = process.env.BENCH_WEBHOOK_CONCURRENCY ?? "16";
 /** Producers publishing at once, as several pipeline runs finishing together would. */
-const PUBLISHERS = 8;
+const PUBLISHERS = Number(process.env.BENCH_WEBHOOK_PUBLISHERS ?? 8);
 const DEADLINE_MS = 8 * 60_000;
 /** Then events one at a time, 50 ms apart: the delay of an idle queue (polling, no backlog). */
 const TRICKLE = 100;
