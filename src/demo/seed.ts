@@ -6,7 +6,7 @@
 // prints the same key (demo-key.ts). Datasets an operator has since unpublished or archived stay so.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Stores } from "../app.js";
+import type { Stores } from "../stores.js";
 import type { Config } from "../config.js";
 import { findProjectRoot } from "../db/postgres-migrate.js";
 import type { Dataset, PrismaClient, User } from "../generated/prisma/client.js";

@@ -37,7 +37,7 @@ export interface CheckoutProvider {
    * Verifies a webhook's signature over its raw body and reads it. Throws BAD_USER_INPUT for a
    * body the provider did not sign: nothing of it is looked at.
    */
-  verify(rawBody: Buffer, signature: string | undefined): PaymentNotice;
+  verify(rawBody: Buffer, signature: string | undefined): Promise<PaymentNotice>;
 }
 
 /** `{ORDER_ID}` in a return URL becomes the order's id. */

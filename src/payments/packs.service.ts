@@ -247,7 +247,7 @@ export class CreditPackService {
    */
   async stripeWebhook(rawBody: Buffer, signature: string | undefined): Promise<WebhookOutcome> {
     if (this.stripe === null) throw notFound("Stripe webhook endpoint");
-    const notice = this.stripe.verify(rawBody, signature);
+    const notice = await this.stripe.verify(rawBody, signature);
     const seen = await this.prisma.paymentEvent.findUnique({
       where: { provider_eventId: { provider: "STRIPE", eventId: notice.eventId } },
     });

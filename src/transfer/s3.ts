@@ -1,15 +1,10 @@
 // A small S3 client for sources (list, read) and file drops (multipart upload), over
 // @aws-sdk/client-s3. Path-style addressing when an endpoint is given, so MinIO, R2, Ceph and
 // s3rver work like AWS. Failures become AppErrors naming the bucket, never a credential.
+// The SDK loads at a connection's first call: a worker with no S3 source or drop never holds it
+// (issue 13: ~5 MiB).
 import type { LookupFunction } from "node:net";
-import {
-  GetObjectCommand,
-  HeadBucketCommand,
-  ListObjectsV2Command,
-  S3Client,
-  S3ServiceException,
-} from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
+import type { S3Client } from "@aws-sdk/client-s3";
 import type { Readable } from "node:stream";
 import picomatch from "picomatch";
 import { AppError } from "../errors.js";
@@ -51,12 +46,16 @@ export interface RemoteObject {
 /** Parts of a multipart upload: S3's minimum, so memory stays at a few of them. */
 const PART_SIZE = 5 * 1024 * 1024;
 
+type S3Sdk = typeof import("@aws-sdk/client-s3");
+
 export class S3Connection {
-  private readonly client: S3Client;
+  private client: Promise<S3Client> | undefined;
+  /** Set once the SDK is loaded: `translate` recognises its exceptions by it. */
+  private sdk: S3Sdk | undefined;
 
   constructor(
     private readonly location: S3Location,
-    credentials: S3Credentials,
+    private readonly credentials: S3Credentials,
     private readonly options: TransferOptions & {
       /** Pins the endpoint's name to addresses already checked (src/net/outbound.ts). */
       lookup?: LookupFunction | undefined;
@@ -65,29 +64,37 @@ export class S3Connection {
     if (!credentials.accessKeyId || !credentials.secretAccessKey) {
       throw new AppError("BAD_USER_INPUT", "S3 needs accessKeyId and secretAccessKey");
     }
-    this.client = new S3Client({
-      region: location.region,
-      endpoint: location.endpoint,
-      forcePathStyle: location.forcePathStyle,
-      credentials: {
-        accessKeyId: credentials.accessKeyId,
-        secretAccessKey: credentials.secretAccessKey,
-        sessionToken: credentials.sessionToken,
-      },
-      maxAttempts: 3,
-      requestHandler: {
-        connectionTimeout: location.timeoutMs,
-        socketTimeout: location.timeoutMs,
-        ...(options.lookup
-          ? { httpAgent: { lookup: options.lookup }, httpsAgent: { lookup: options.lookup } }
-          : {}),
-      },
+  }
+
+  private s3(): Promise<S3Client> {
+    this.client ??= import("@aws-sdk/client-s3").then((sdk) => {
+      this.sdk = sdk;
+      const { location, credentials, options } = this;
+      return new sdk.S3Client({
+        region: location.region,
+        endpoint: location.endpoint,
+        forcePathStyle: location.forcePathStyle,
+        credentials: {
+          accessKeyId: credentials.accessKeyId,
+          secretAccessKey: credentials.secretAccessKey,
+          sessionToken: credentials.sessionToken,
+        },
+        maxAttempts: 3,
+        requestHandler: {
+          connectionTimeout: location.timeoutMs,
+          socketTimeout: location.timeoutMs,
+          ...(options.lookup
+            ? { httpAgent: { lookup: options.lookup }, httpsAgent: { lookup: options.lookup } }
+            : {}),
+        },
+      });
     });
+    return this.client;
   }
 
   /** Proves the bucket exists and the credentials open it. */
   async check(): Promise<void> {
-    await this.call("opening the bucket", (client, abortSignal) =>
+    await this.call("opening the bucket", (client, abortSignal, { HeadBucketCommand }) =>
       client.send(new HeadBucketCommand({ Bucket: this.location.bucket }), { abortSignal }),
     );
   }
@@ -101,13 +108,18 @@ export class S3Connection {
     const found: RemoteObject[] = [];
     let token: string | undefined;
     do {
-      const command = new ListObjectsV2Command({
-        Bucket: this.location.bucket,
-        Prefix: prefix,
-        ContinuationToken: token,
-      });
-      const page = await this.call(`listing ${prefix || "/"}`, (client, abortSignal) =>
-        client.send(command, { abortSignal }),
+      const continuation = token;
+      const page = await this.call(
+        `listing ${prefix || "/"}`,
+        (client, abortSignal, { ListObjectsV2Command }) =>
+          client.send(
+            new ListObjectsV2Command({
+              Bucket: this.location.bucket,
+              Prefix: prefix,
+              ContinuationToken: continuation,
+            }),
+            { abortSignal },
+          ),
       );
       for (const item of page.Contents ?? []) {
         if (!item.Key || item.Key.endsWith("/")) continue;
@@ -125,7 +137,7 @@ export class S3Connection {
   }
 
   async read(key: string): Promise<Readable> {
-    const object = await this.call(`reading ${key}`, (client, abortSignal) =>
+    const object = await this.call(`reading ${key}`, (client, abortSignal, { GetObjectCommand }) =>
       client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key }), { abortSignal }),
     );
     const body = object.Body as Readable | undefined;
@@ -144,12 +156,13 @@ export class S3Connection {
     body: Readable | AsyncIterable<Buffer>,
     contentType = "application/octet-stream",
   ): Promise<{ bytes: number; sha256: string }> {
+    const [client, { Upload }] = await Promise.all([this.s3(), import("@aws-sdk/lib-storage")]);
     const upload = meteredUpload(body, this.location.timeoutMs, this.options.signal);
     const abort = new AbortController();
     const onAbort = () => abort.abort();
     this.options.signal?.addEventListener("abort", onAbort, { once: true });
     const multipart = new Upload({
-      client: this.client,
+      client,
       params: {
         Bucket: this.location.bucket,
         Key: key,
@@ -172,18 +185,18 @@ export class S3Connection {
     return upload.totals();
   }
 
-  close(): Promise<void> {
-    this.client.destroy();
-    return Promise.resolve();
+  async close(): Promise<void> {
+    (await this.client?.catch(() => null))?.destroy();
   }
 
   private async call<T>(
     action: string,
-    operation: (client: S3Client, abortSignal: AbortSignal | undefined) => Promise<T>,
+    operation: (client: S3Client, abortSignal: AbortSignal | undefined, sdk: S3Sdk) => Promise<T>,
   ): Promise<T> {
     try {
+      const client = await this.s3();
       return await withDeadline(
-        operation(this.client, this.options.signal),
+        operation(client, this.options.signal, this.sdk!),
         null,
         this.options.signal,
         action,
@@ -208,7 +221,8 @@ export class S3Connection {
     const fail = (code: "BAD_USER_INPUT" | "SERVICE_UNAVAILABLE", message: string) =>
       new AppError(code, message, { bucket: this.location.bucket }, { cause: error });
     const name = (error as { name?: string }).name ?? "";
-    const status = error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined;
+    const status =
+      this.sdk && error instanceof this.sdk.S3ServiceException ? error.$metadata.httpStatusCode : undefined;
     if (name === "NoSuchBucket" || (status === 404 && action === "opening the bucket")) {
       return fail("BAD_USER_INPUT", `The bucket ${where} does not exist`);
     }

@@ -7,7 +7,8 @@ import { posix } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import picomatch from "picomatch";
-import SftpClient from "ssh2-sftp-client";
+// Loaded at the first connection: a worker with no SFTP source or drop never needs it (issue 13).
+import type SftpClient from "ssh2-sftp-client";
 import { AppError } from "../errors.js";
 import { guardStream, isAbortError, meteredUpload, withDeadline, type TransferOptions } from "./deadline.js";
 
@@ -81,6 +82,7 @@ export class SftpConnection {
     // The library's default listeners print every connection event with console.*; failures
     // reach us through the operation that hit them, so the global listeners stay silent.
     const quiet = () => undefined;
+    const { default: SftpClient } = await import("ssh2-sftp-client");
     const client = new SftpClient("datahus", { error: quiet, end: quiet, close: quiet });
     const expected = endpoint.hostKeyFingerprint;
     const where = describe(endpoint);

@@ -3,7 +3,7 @@
 // reaches subscribers connected to the other through Redis. Who may subscribe to what is decided
 // at subscribe time, and a connection whose credential lapses is closed.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { forwardLiveEvents } from "../../src/app.js";
+import { forwardLiveEvents } from "../../src/stores.js";
 import {
   EventBus,
   newEvent,

@@ -3,7 +3,8 @@
 // of a partition is handed to the engine message by message (waiting when its buffer is full,
 // which holds the fetch loop: backpressure) and its offset is committed once every message of
 // it was acknowledged. topic:partition:offset is the message id.
-import { Kafka, logLevel, type Consumer, type SASLOptions } from "kafkajs";
+// The client library loads when a stream starts (registry.ts).
+import type { Consumer, SASLOptions } from "kafkajs";
 import type { BrokerConfig } from "../stream.config.js";
 import type { MessageSink, StreamAdapter, StreamMessage } from "./adapter.js";
 
@@ -27,6 +28,7 @@ export function kafkaAdapter(config: BrokerConfig<"kafka">, secrets: Record<stri
 
   return {
     async start(sink: MessageSink) {
+      const { Kafka, logLevel } = await import("kafkajs");
       const kafka = new Kafka({
         clientId: "datahus-stream",
         brokers: config.brokers,

@@ -11,7 +11,8 @@
 // messages over at once and they wait, unacknowledged, in the engine's buffer. Raise
 // max_queued_messages (or set 0) on brokers that feed stream sources, or a consumer away for
 // long loses messages whatever the client does (README: Stream sources).
-import mqtt, { type IPublishPacket, type MqttClient, type Packet } from "mqtt";
+// The client library loads when a stream starts (registry.ts).
+import type { IPublishPacket, MqttClient, Packet } from "mqtt";
 import type { BrokerConfig } from "../stream.config.js";
 import type { MessageSink, StreamAdapter, StreamMessage } from "./adapter.js";
 
@@ -36,6 +37,7 @@ export function mqttAdapter(config: BrokerConfig<"mqtt">, secrets: Record<string
     async start(sink: MessageSink) {
       // Built unconnected: re-sent messages can arrive with the CONNACK, and they must meet the
       // held PUBACKs and the message handler, or they are acknowledged unseen.
+      const { default: mqtt } = await import("mqtt");
       const c = mqtt.connect(config.url, {
         clientId: config.clientId,
         clean: false,

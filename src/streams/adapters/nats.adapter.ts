@@ -1,8 +1,9 @@
 // NATS JetStream: a durable pull consumer with explicit acks. Its position lives on the server,
 // so a new worker continues where the last one acknowledged; a message delivered to a worker that
 // died is delivered again after ackWaitSeconds. The stream sequence is the message id.
-import { AckPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
-import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
+// The client libraries load when a stream starts (registry.ts).
+import type { JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { BrokerConfig } from "../stream.config.js";
 import type { MessageSink, StreamAdapter, StreamMessage } from "./adapter.js";
 
@@ -18,6 +19,8 @@ export function natsAdapter(
 
   return {
     async start(sink: MessageSink) {
+      const { connect, nanos } = await import("@nats-io/transport-node");
+      const { AckPolicy, jetstream, jetstreamManager } = await import("@nats-io/jetstream");
       nc = await connect({
         servers: config.servers,
         ...(config.user ? { user: config.user, pass: secrets.password } : {}),
@@ -59,6 +62,7 @@ export function natsAdapter(
 
     async lag() {
       if (!nc || nc.isClosed()) return null;
+      const { jetstreamManager } = await import("@nats-io/jetstream");
       const jsm = await jetstreamManager(nc);
       const info = await jsm.consumers.info(config.stream, config.durable);
       return info.num_pending;

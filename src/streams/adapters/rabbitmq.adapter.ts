@@ -2,7 +2,8 @@
 // buffers, so the broker stops delivering while batches wait to be written. Unacknowledged
 // deliveries go back to the queue when the channel closes (a crash included). The message-id
 // property, when the publisher sets one, is the message id.
-import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from "amqplib";
+// The client library loads when a stream starts (registry.ts).
+import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import type { BrokerConfig } from "../stream.config.js";
 import type { MessageSink, StreamAdapter, StreamMessage } from "./adapter.js";
 
@@ -19,6 +20,7 @@ export function rabbitmqAdapter(
     async start(sink: MessageSink) {
       const url = new URL(config.url);
       if (secrets.password) url.password = secrets.password;
+      const { default: amqp } = await import("amqplib");
       connection = await amqp.connect(url.toString(), {
         clientProperties: { connection_name: "datahus-stream" },
       });
