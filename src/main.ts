@@ -261,8 +261,11 @@ async function worker(config: Config): Promise<number> {
     log.child({ part: "streams" }),
   );
   streams.start();
+  // A large run grows the heap as a burst of requests does; an idle worker gives it back.
+  const stopCollecting = collectWhenIdle({ gc: exposedGc(), log });
   // pg-boss stop waits for active jobs up to the timeout, then lets them be retried elsewhere.
   await untilSignal(log, config.SHUTDOWN_TIMEOUT_MS, async () => {
+    stopCollecting();
     await metrics?.close();
     await streams.stop();
     await boss.stop({ graceful: true, timeout: config.SHUTDOWN_TIMEOUT_MS });
