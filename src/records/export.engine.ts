@@ -61,9 +61,14 @@ export function engineExport(
     case "csv": {
       // One pre-built CSV line per row, written raw: the field rules are csvField's (export.ts),
       // which ClickHouse's own CSV does not follow (18.16 writes NULL as \N and quotes every string).
-      const line = [sql`_key`, ...values.map((value) => textValue(value, engine))]
-        .map(csvField)
-        .reduce((text, field) => sql`${text}, ',', ${field}`);
+      const line = [
+        csvField(sql`_key`),
+        ...values.map((value) =>
+          value.column.type === "STRING"
+            ? csvField(textValue(value, engine))
+            : csvPlainField(textValue(value, engine), value.column.nullable),
+        ),
+      ].reduce((text, field) => sql`${text}, ',', ${field}`);
       return sql`SELECT concat(${line}, '\r') FROM (${from}) FORMAT TabSeparatedRaw`;
     }
   }
@@ -135,6 +140,15 @@ function decimalText(column: Column, engine: EngineAbilities): ((expr: Sql) => S
 
 // RFC 4180 as export.ts csvField writes it: NULL is the empty field, the empty string `""`, a field
 // holding a comma, quote, CR or LF is quoted with its quotes doubled.
+/**
+ * The text of a number, date or boolean: never empty and never holding a quote, comma or line
+ * break, so only NULL needs a rule (the empty field). Testing every such value with a pattern cost
+ * the CSV export a third of its speed.
+ */
+function csvPlainField(text: Sql, nullable: boolean): Sql {
+  return nullable ? sql`ifNull(${text}, '')` : text;
+}
+
 function csvField(text: Sql): Sql {
   return sql`multiIf(isNull(${text}), '', ${text} = '', '""', match(${text}, '[",\\r\\n]'), concat('"', replaceAll(${text}, '"', '""'), '"'), ${text})`;
 }
