@@ -50,6 +50,33 @@ describe("RowCounter", () => {
     expect(count("csv", ['1,"a\r\nb"\r\n2,"', 'x""\n', 'y"\r\n3,z'])).toBe(2);
   });
 
+  it("counts CSV lines as a byte-by-byte reading would, whatever the text and its chunks", () => {
+    let state = 7;
+    const next = () => (state = (state * 48271) % 2147483647) / 2147483647;
+    const reference = (text: string) => {
+      let quoted = false;
+      let lines = 0;
+      for (const ch of text) {
+        if (ch === '"') quoted = !quoted;
+        else if (ch === "\n" && !quoted) lines++;
+      }
+      return lines;
+    };
+    for (let n = 0; n < 500; n++) {
+      const text = Array.from(
+        { length: Math.floor(next() * 60) },
+        () => ['"', "\n", "\r\n", "a", ",", '""'][Math.floor(next() * 6)],
+      ).join("");
+      const cuts = [
+        0,
+        ...Array.from({ length: 3 }, () => Math.floor(next() * text.length)),
+        text.length,
+      ].sort((a, b) => a - b);
+      const chunks = cuts.slice(1).map((end, i) => text.slice(cuts[i], end));
+      expect(count("csv", chunks), JSON.stringify(chunks)).toBe(reference(text));
+    }
+  });
+
   it("counts nothing of a Parquet file before its end", () => {
     expect(count("parquet", ["PAR1\n\n\n"])).toBe(0);
   });
