@@ -26,7 +26,14 @@ import {
   KeyTracker,
   type LoadSettings,
 } from "./load-rules.js";
-import { countLiveRows, quarantine, stagingTableName, swapIntoLive, type RejectedRow } from "./run-tables.js";
+import {
+  countLiveRows,
+  quarantine,
+  rawTableName,
+  stagingTableName,
+  swapIntoLive,
+  type RejectedRow,
+} from "./run-tables.js";
 import { engineLoad } from "./engine/engine-load.js";
 import { compilePipeline, type CompiledPipeline } from "./steps/compile.js";
 
@@ -246,6 +253,7 @@ export class PipelineRunner {
             runId: run.id,
             datasetId: dataset.id,
             target,
+            rawTable: rawTableName(dataset.tableName, run.id),
             freshTarget: staging !== null,
             steps: pipeline.steps,
             settings,
@@ -559,11 +567,13 @@ export class PipelineRunner {
       include: { pipeline: { include: { source: true, dataset: true } } },
     });
     if (!run || (run.status !== "QUEUED" && run.status !== "RUNNING")) return;
-    // The staging table goes first: once the run reads FAILED, nothing of it is left behind (and
+    // The run's tables go first: once the run reads FAILED, nothing of it is left behind (and
     // a failed drop leaves the run as it was, for the dead-letter job's retry).
+    const database = this.config.CLICKHOUSE_DATABASE;
+    await dropDatasetTable(this.clickhouse, database, rawTableName(run.pipeline.dataset.tableName, run.id));
     if (run.pipeline.mode === "FULL_REFRESH") {
       const staging = stagingTableName(run.pipeline.dataset.tableName, run.id);
-      await dropDatasetTable(this.clickhouse, this.config.CLICKHOUSE_DATABASE, staging);
+      await dropDatasetTable(this.clickhouse, database, staging);
     }
     const error = "The run's worker stopped responding and its retries are used up";
     const failed = await this.prisma.pipelineRun.updateMany({

@@ -28,6 +28,15 @@ export function stagingTableName(liveTable: string, runId: string): string {
 }
 
 /**
+ * The text table a server parses one run's CSV file into (pipelines/engine): derived from the run
+ * like the staging table, so a retry or the dead-letter handler finds it. A Memory table: left
+ * behind, it would hold the file in the server's memory until a restart.
+ */
+export function rawTableName(liveTable: string, runId: string): string {
+  return `${liveTable}_raw_${runId.replaceAll("-", "")}`;
+}
+
+/**
  * Puts the staging table in place of the live one in one statement (readers see the old table or
  * the new one, never a half-loaded one), then drops the old data left under the staging name.
  */

@@ -1,5 +1,6 @@
-// The engine load: a local CSV file parsed by ClickHouse's own CSV reader into a raw table of text
-// columns, then moved into the dataset's table by one INSERT … SELECT that applies the pipeline's
+// The engine load: a local CSV file parsed by ClickHouse's own CSV reader as text columns (on a
+// server into a raw table the worker streams the file into; the embedded engine reads the file
+// where it lies), then moved into the dataset's table by one INSERT … SELECT that applies the pipeline's
 // steps and final check as SQL (plan.ts). Rows the SQL cannot prove go through the Node steps, which
 // give the reasons of every rejected row, so results, counters and quarantine reasons are those of
 // the Node path. Whenever the engine might read the file differently (csv-shape.ts), meets more rows
@@ -13,7 +14,7 @@ import type { ClickHouseSettings } from "@clickhouse/client";
 import { ident, inList, join, sql, type Identifier, type Sql } from "../../db/sql.js";
 import { AppError } from "../../errors.js";
 import { nextRowVersion, RowStream, type DatasetRef } from "../../records/records.writer.js";
-import { headerNames } from "../../sources/formats/csv.js";
+import { headerNames, readCsv } from "../../sources/formats/csv.js";
 import type { LocalCsv } from "../../sources/connectors/types.js";
 import { emptyKeyReason, type LoadSettings } from "../load-rules.js";
 import { quarantine, type RejectedRow } from "../run-tables.js";
@@ -46,6 +47,8 @@ export interface EngineLoadInput {
   datasetId: string;
   /** Where the rows go: the run's staging table (FULL_REFRESH) or the live one. */
   target: DatasetRef;
+  /** The raw table a server parses the file into (run-tables.ts rawTableName). */
+  rawTable: string;
   /** The target is a table of this run's own, empty before the load (FULL_REFRESH). */
   freshTarget: boolean;
   steps: unknown;
@@ -80,7 +83,6 @@ export type EngineLoadResult =
 
 const notLoaded = (reason: string): EngineLoadResult => ({ loaded: false, reason });
 
-/** Loads the file in the engine, or says why the Node path must load it (nothing written then). */
 /** Milliseconds each step of a load took, for the run's log. */
 class Phases {
   readonly ms: Record<string, number> = {};
@@ -93,6 +95,7 @@ class Phases {
   }
 }
 
+/** Loads the file in the engine, or says why the Node path must load it (nothing written then). */
 export async function engineLoad(input: EngineLoadInput): Promise<EngineLoadResult> {
   const phase = new Phases();
   const { clickhouse, file } = input;
@@ -120,7 +123,7 @@ export async function engineLoad(input: EngineLoadInput): Promise<EngineLoadResu
   if ("unsupported" in plan) return notLoaded(plan.unsupported);
 
   // Named after the run: a retried attempt drops what an interrupted one left.
-  const table = tableRef(input.database, `${input.target.tableName}_raw_${input.runId.replaceAll("-", "")}`);
+  const table = tableRef(input.database, input.rawTable);
   const settings = await csvSettings(clickhouse, file);
   const embedded = clickhouse.engine === "embedded";
   const format = file.header ? "CSVWithNames" : "CSV";
@@ -164,20 +167,28 @@ async function csvSettings(clickhouse: ClickHouse, file: LocalCsv): Promise<Clic
   return settings;
 }
 
+/** Reads the file through a shape check, handing each chunk on; a problem stops the reading. */
+async function scanFile(
+  input: EngineLoadInput,
+  check: CsvShapeCheck,
+  each: (chunk: Buffer) => Promise<void> = async () => {},
+): Promise<void> {
+  let bytes = 0;
+  const chunks = createReadStream(input.file.path, { highWaterMark: READ_CHUNK, signal: input.signal });
+  for await (const chunk of chunks as AsyncIterable<Buffer>) {
+    check.push(chunk);
+    if (check.problem) return;
+    bytes += chunk.length;
+    input.onBytes(bytes);
+    await each(chunk);
+  }
+}
+
 /** The shape check alone, over the file (the embedded engine reads the file itself). */
 async function checkShape(input: EngineLoadInput): Promise<CsvShape | { problem: string }> {
   const check = new CsvShapeCheck(input.file.delimiter.charCodeAt(0));
-  let bytes = 0;
-  for await (const chunk of createReadStream(input.file.path, {
-    highWaterMark: READ_CHUNK,
-    signal: input.signal,
-  })) {
-    check.push(chunk as Buffer);
-    bytes += (chunk as Buffer).length;
-    input.onBytes(bytes);
-    if (check.problem) return { problem: check.problem };
-  }
-  return check.end();
+  await scanFile(input, check);
+  return check.problem ? { problem: check.problem } : check.end();
 }
 
 /** The first record's fields, read with the shape check so the rest of the file is not read. */
@@ -199,41 +210,18 @@ async function readFirstRecord(file: LocalCsv): Promise<{ fields: string[] } | {
   }
   const first = check.firstRecord;
   if (!first) return { problem: "the file is empty" };
-  return { fields: splitRecord(first.toString("utf8"), file.delimiter) };
+  return { fields: await recordFields(first, file.delimiter) };
 }
 
-/** Fields of one record the shape check passed (quotes only around whole fields). */
-export function splitRecord(text: string, delimiter: string): string[] {
-  const fields: string[] = [];
-  let i = 0;
-  for (;;) {
-    if (text[i] === '"') {
-      let value = "";
-      let j = i + 1;
-      for (;;) {
-        const quote = text.indexOf('"', j);
-        value += text.slice(j, quote);
-        if (text[quote + 1] === '"') {
-          value += '"';
-          j = quote + 2;
-        } else {
-          i = quote + 1;
-          break;
-        }
-      }
-      fields.push(value);
-    } else {
-      const end = text.indexOf(delimiter, i);
-      fields.push(text.slice(i, end === -1 ? text.length : end));
-      i = end === -1 ? text.length : end;
-    }
-    if (i >= text.length) return fields;
-    i += delimiter.length;
-    if (i === text.length) {
-      fields.push("");
-      return fields;
-    }
+/** One record's fields as our CSV reader reads them (the Node path's header names come so too). */
+export async function recordFields(record: Buffer, delimiter: string): Promise<string[]> {
+  const bytes = (async function* () {
+    yield record;
+  })();
+  for await (const row of readCsv(bytes, { delimiter, header: false })) {
+    if (row.ok) return Object.values(row.record) as string[];
   }
+  return [];
 }
 
 /** ClickHouse parses the file into the raw table while the shape check reads the same bytes. */
@@ -244,7 +232,6 @@ async function parseIntoRaw(
 ): Promise<CsvShape | { problem: string }> {
   const { clickhouse, file, signal } = input;
   const check = new CsvShapeCheck(file.delimiter.charCodeAt(0));
-  let bytes = 0;
   try {
     const insert = clickhouse.insertStream(
       sql`INSERT INTO ${table} FORMAT ${formatName(file.header ? "CSVWithNames" : "CSV")}`,
@@ -252,15 +239,14 @@ async function parseIntoRaw(
       settings,
     );
     try {
-      for await (const chunk of createReadStream(file.path, { highWaterMark: READ_CHUNK, signal })) {
-        check.push(chunk as Buffer);
-        bytes += (chunk as Buffer).length;
-        input.onBytes(bytes);
-        await insert.write(chunk as Buffer);
-      }
+      await scanFile(input, check, (chunk) => insert.write(chunk));
     } catch (error) {
       insert.abort();
       throw error;
+    }
+    if (check.problem) {
+      insert.abort();
+      return { problem: check.problem };
     }
     const shape = check.end();
     // ClickHouse 18.16 fails on a last record without a line end when its last field is empty.

@@ -245,7 +245,7 @@ function textAs(type: ColumnType, e: Sql): { valid: Sql; text: Sql } {
       };
     }
     case "DATE":
-      return { valid: dayValid(e, LAST_DAY), text: e };
+      return { valid: dayValid(e), text: e };
     case "DATETIME":
       return { valid: dateTimeValid(e), text: isoText(e) };
     default:
@@ -263,9 +263,9 @@ function canonicalInt(e: Sql, type: "Int32" | "Int64"): Sql {
     : sql`toString(toInt64OrZero(${e})) = ${e}`;
 }
 
-function dayValid(e: Sql, lastDay: string): Sql {
+function dayValid(e: Sql): Sql {
   // A date that prints as itself is a valid day written as YYYY-MM-DD.
-  return sql`${e} BETWEEN ${FIRST_DAY} AND ${lastDay} AND toString(toDateOrZero(${e})) = ${e}`;
+  return sql`${e} BETWEEN ${FIRST_DAY} AND ${LAST_DAY} AND toString(toDateOrZero(${e})) = ${e}`;
 }
 
 /** 'YYYY-MM-DD HH:MM:SS' of a text DATETIME matches. */
@@ -383,7 +383,7 @@ function finalValue(column: Column, field: Field): { valid: Sql; value: Sql; key
           : column.storage === "epoch"
             ? sql`toInt32(${day})`
             : day;
-      return { valid: dayValid(e, LAST_DAY), value, keyText: e };
+      return { valid: dayValid(e), value, keyText: e };
     }
     case "DATETIME": {
       from("TEXT", "DATETIME");
