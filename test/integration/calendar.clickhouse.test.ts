@@ -68,3 +68,52 @@ it("prints and buckets every day and a time on each as JavaScript's calendar doe
   expect(result[0]!._d_iso).toBe("1900-01-01");
   expect(result.at(-1)!._d_iso).toBe("2299-12-31");
 }, 60_000);
+
+it("prints the instants at the edges of each span of years as JavaScript's calendar does", async () => {
+  // The ends of the spans epochIsoText moves by whole years, the epoch (which 18.16 prints as
+  // 0000-00-00) and milliseconds either side of midnight.
+  const days = [
+    [1900, 0, 1],
+    [1900, 11, 31],
+    [1901, 0, 1],
+    [1904, 1, 29],
+    [1969, 11, 31],
+    [1970, 0, 1],
+    [1970, 11, 31],
+    [1971, 0, 1],
+    [2000, 1, 29],
+    [2100, 1, 28],
+    [2105, 11, 31],
+    [2106, 0, 1],
+    [2106, 1, 7],
+    [2106, 1, 8],
+    [2199, 11, 31],
+    [2200, 0, 1],
+    [2200, 1, 28],
+    [2205, 11, 31],
+    [2206, 0, 1],
+    [2296, 1, 29],
+    [2299, 11, 31],
+  ].map(([y, m, d]) => Date.UTC(y!, m!, d!));
+  const instants = days.flatMap((ms) => [
+    ms,
+    ms + 1,
+    ms + 999,
+    ms + 1000,
+    ms + 86_399_999,
+    ms - 1,
+    ms + 43_200_000,
+  ]);
+  const inRange = instants.filter((ms) => ms >= Date.UTC(1900, 0, 1) && ms < Date.UTC(2300, 0, 1));
+  const dayText = epochIsoText("DATE", sql`_d`, "_d");
+  const timeText = epochIsoText("DATETIME", sql`_t`, "_t");
+  const values = join(inRange.map((ms) => sql`(${String(ms)}, ${String(Math.floor(ms / 86_400_000))})`));
+  const result = await ch.query<{ t: string; _d_iso: string; _t_iso: string }>(sql`
+    SELECT toString(_t) AS t, _d_iso, _t_iso
+    FROM (SELECT *, ${join([...dayText.columns, ...timeText.columns])}
+      FROM (SELECT toInt64(pair.1) AS _t, toInt32(pair.2) AS _d FROM (SELECT arrayJoin([${values}]) AS pair)))
+    ORDER BY _t`);
+  expect(result.map((r) => [r.t, r._d_iso, r._t_iso])).toEqual(
+    [...inRange].sort((a, b) => a - b).map((ms) => [String(ms), day(ms), iso(ms)]),
+  );
+});
