@@ -234,6 +234,24 @@ export class RecordsReader {
   }
 
   /**
+   * The statement (with its FORMAT) that makes ClickHouse write an export, or null when this
+   * dataset and format need the Node path (export.engine.ts).
+   */
+  async exportStatement(
+    dataset: DatasetRef,
+    range: { filter: RecordFilter | null | undefined; after: string | null; limit: number },
+    format: ExportFormat,
+  ): Promise<Sql | null> {
+    const where = compileFilter(dataset, range.filter);
+    const rows = sql`
+      SELECT ${recordSelect(dataset.columns, false)} FROM ${liveRows(this.database, dataset.tableName)}
+      WHERE ${LIVE} AND ${where} AND ${afterKey(range.after)}
+      ORDER BY _key
+      LIMIT ${range.limit}`;
+    return engineExport(format, dataset.columns, rows, await this.engine());
+  }
+
+  /**
    * The live records matching the filter in key order after `after` (a key; null from the start),
    * at most `limit`, as ClickHouse writes them in `format` (export.engine.ts): raw bytes, streamed
    * with backpressure. Null when this dataset and format need the Node path.
@@ -244,13 +262,7 @@ export class RecordsReader {
     format: ExportFormat,
     signal?: AbortSignal,
   ): Promise<AsyncIterable<Buffer> | null> {
-    const where = compileFilter(dataset, range.filter);
-    const rows = sql`
-      SELECT ${recordSelect(dataset.columns, false)} FROM ${liveRows(this.database, dataset.tableName)}
-      WHERE ${LIVE} AND ${where} AND ${afterKey(range.after)}
-      ORDER BY _key
-      LIMIT ${range.limit}`;
-    const statement = engineExport(format, dataset.columns, rows, await this.engine());
+    const statement = await this.exportStatement(dataset, range, format);
     if (statement === null) return null;
     const result = await this.ch.client
       .exec({
