@@ -42,6 +42,9 @@ export const ClickHouseErrorCode = {
   MEMORY_LIMIT_EXCEEDED: 241,
 } as const;
 
+/** Formats whose output, written block by block, is the concatenation of the blocks' (no header, no footer). */
+const STREAMED_FORMATS = new Set(["JSONEachRow", "TabSeparated", "TabSeparatedRaw", "CSV"]);
+
 /** Any failure talking to ClickHouse. `code` is the server's error code when the server sent one. */
 export class ClickHouseError extends Error {
   override readonly name = "ClickHouseError";
@@ -288,6 +291,74 @@ export class ClickHouse {
       return result.text();
     });
     return parseJsonEachRow<T>(body);
+  }
+
+  /**
+   * A statement's output (its `FORMAT` at the end of the text) as the engine writes it, read as it
+   * comes. On a server: the HTTP response body. Embedded: a streaming query on a connection of its
+   * own (one stream per connection; the data is the same), the next chunk fetched on chDB's thread
+   * while the caller handles this one; `exec` would hold the whole output in memory first. Each
+   * chunk of a streamed query is the format's output on its own (a Parquet file, a header for
+   * …WithNames), so only formats whose chunks join up stream (STREAMED_FORMATS); others come whole.
+   * Resolves once the engine has taken the statement (embedded: with the first chunk, or the
+   * error that stops it).
+   */
+  async output(
+    statement: Sql,
+    settings: ClickHouseSettings = {},
+    signal?: AbortSignal,
+  ): Promise<AsyncIterable<Buffer>> {
+    const [, text, format] = /^([\s\S]*)\sFORMAT\s+(\w+)\s*$/.exec(statement.text) ?? [];
+    if (this.engine === "server" || !STREAMED_FORMATS.has(format ?? "")) {
+      const result = await this.call(() =>
+        this.client.exec({
+          query: statement.text,
+          clickhouse_settings: settings,
+          ...(signal ? { abort_signal: signal } : {}),
+        }),
+      );
+      return result.stream as AsyncIterable<Buffer>;
+    }
+    // As a SETTINGS clause: a streaming query is one statement (no SET before it).
+    const set = Object.entries(settings).map(([name, value]) => {
+      if (!/^\w+$/.test(name)) throw new Error(`output: setting name ${JSON.stringify(name)}`);
+      const literal =
+        typeof value === "number" || typeof value === "boolean"
+          ? Number(value)
+          : `'${String(value).replaceAll("'", "''")}'`;
+      return `${name} = ${literal}`;
+    });
+    const query = set.length ? `${text} SETTINGS ${set.join(", ")}` : text;
+    const connection = createChdbConnection({ path: this.#options.embeddedPath! });
+    let chunks: AsyncIterator<{ raw(): Uint8Array }>;
+    let next: Promise<IteratorResult<{ raw(): Uint8Array }>>;
+    try {
+      const stream = connection.chdb.queryStream(query!, { format, ...(signal ? { signal } : {}) });
+      chunks = stream[Symbol.asyncIterator]();
+      next = chunks.next();
+      await next;
+    } catch (error) {
+      await connection.close();
+      throw toClickHouseError(error);
+    }
+    return (async function* read() {
+      try {
+        for (;;) {
+          const chunk = await next;
+          if (chunk.done) return;
+          next = chunks.next();
+          const raw = chunk.value.raw();
+          yield Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+        }
+      } catch (error) {
+        throw toClickHouseError(error);
+      } finally {
+        // Stops a stream left early (its next chunk may be in flight), then the connection.
+        await next.catch(() => undefined);
+        await chunks.return?.();
+        await connection.close();
+      }
+    })();
   }
 
   /** Runs a statement that returns no rows (DDL, INSERT ... SELECT, ALTER). */

@@ -10,6 +10,7 @@ import type { Caller } from "../identity/caller.js";
 import {
   CONTENT_TYPES,
   csvHeader,
+  tsvHeader,
   exportBody,
   formatRows,
   TEXT_FORMATS,
@@ -102,8 +103,9 @@ export async function registerDataRoutes(app: FastifyInstance, deps: DataRouteDe
       let complete = false;
       try {
         if (run.bytes) {
-          // The engine writes CSV rows only (export.engine.ts); the header is Datahus's.
+          // The engine writes CSV and TSV rows only (export.engine.ts); the header is Datahus's.
           if (format === "csv") yield csvHeader(run.dataset.columns);
+          if (format === "tsv") yield tsvHeader(run.dataset.columns);
           for await (const chunk of run.bytes) {
             counter.add(chunk);
             yield chunk;

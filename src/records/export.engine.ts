@@ -55,7 +55,9 @@ export function engineExport(
     case "parquet": {
       if (format === "parquet" && !engine.parquet) return null;
       const fields = values.map((value) => sql`${textValue(value, engine)} AS ${ident(value.column.name)}`);
-      const output = format === "tsv" ? sql`TabSeparatedWithNames` : sql`Parquet`;
+      // TSV without its header, which Datahus writes (tsvHeader): the embedded engine's streamed
+      // output repeats a format's header in every chunk.
+      const output = format === "tsv" ? sql`TabSeparated` : sql`Parquet`;
       return sql`SELECT _key, ${join(fields)} FROM (${from}) FORMAT ${output}`;
     }
     case "csv": {
@@ -161,27 +163,19 @@ function csvField(text: Sql): Sql {
 export class RowCounter {
   rows = 0;
   #quoted = false;
-  #header: boolean;
 
-  constructor(private readonly format: ExportFormat) {
-    this.#header = format === "tsv";
-  }
+  constructor(private readonly format: ExportFormat) {}
 
   add(chunk: Uint8Array): void {
     if (this.format === "parquet") return;
     if (this.format !== "csv") {
-      for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) this.#line();
+      for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) this.rows++;
       return;
     }
     for (let i = 0; i < chunk.length; i++) {
       const byte = chunk[i]!;
       if (byte === 34) this.#quoted = !this.#quoted;
-      else if (byte === 10 && !this.#quoted) this.#line();
+      else if (byte === 10 && !this.#quoted) this.rows++;
     }
-  }
-
-  #line(): void {
-    if (this.#header) this.#header = false;
-    else this.rows++;
   }
 }

@@ -45,6 +45,16 @@ export function csvHeader(columns: readonly Column[]): string {
   return `${["_key", ...columns.map((c) => c.name)].map(csvField).join(",")}\r\n`;
 }
 
+/**
+ * The TSV header row, as ClickHouse's TabSeparatedWithNames writes it: `_key`, then the columns,
+ * tab-separated, backslash escapes, LF-terminated.
+ */
+export function tsvHeader(columns: readonly Column[]): string {
+  const escape = (name: string) =>
+    name.replace(/[\\\t\n]/g, (c) => (c === "\\" ? "\\\\" : c === "\t" ? "\\t" : "\\n"));
+  return `${["_key", ...columns.map((c) => c.name)].map(escape).join("\t")}\n`;
+}
+
 /** Rows under {@link csvHeader}: fields in the header's order, CRLF line ends. */
 export function csvLines(columns: readonly Column[], rows: readonly RecordRow[]): string {
   let text = "";

@@ -264,37 +264,27 @@ export class RecordsReader {
   ): Promise<AsyncIterable<Buffer> | null> {
     const statement = await this.exportStatement(dataset, range, format);
     if (statement === null) return null;
-    const result = await this.ch.client
-      .exec({
-        query: statement.text,
-        clickhouse_settings: STREAM_SETTINGS,
-        ...(signal ? { abort_signal: signal } : {}),
-      })
-      .catch((error: unknown) => {
-        throw toClickHouseError(error);
-      });
+    const output = await this.ch.output(statement, STREAM_SETTINGS, signal);
     return (async function* bytes() {
-      let ended = false;
       try {
         // A server that fails after the first rows appends its error to the body and ends it as
-        // if complete. The last bytes are held back until the end, and an error there fails the
-        // stream instead of reaching the client as data.
-        let tail: Buffer = Buffer.alloc(0);
-        for await (const chunk of result.stream as AsyncIterable<Buffer>) {
-          tail = tail.length ? Buffer.concat([tail, chunk]) : chunk;
-          if (tail.length > TAIL_BYTES) {
-            yield tail.subarray(0, tail.length - TAIL_BYTES);
-            tail = tail.subarray(tail.length - TAIL_BYTES);
+        // if complete. The last chunk (at least TAIL_BYTES of it) is held back until the next
+        // arrives or the output ends, and an error there fails the stream instead of reaching the
+        // client as data. Chunks pass on whole: no copy but for a chunk shorter than that.
+        let held: Buffer = Buffer.alloc(0);
+        for await (const chunk of output) {
+          if (chunk.length < TAIL_BYTES) {
+            held = Buffer.concat([held, chunk]);
+            continue;
           }
+          if (held.length) yield held;
+          held = chunk;
         }
-        const failure = TRAILING_ERROR.exec(tail.toString("latin1"));
+        const failure = TRAILING_ERROR.exec(held.subarray(-TAIL_BYTES).toString("latin1"));
         if (failure) throw new Error(failure[0].trim());
-        if (tail.length) yield tail;
-        ended = true;
+        if (held.length) yield held;
       } catch (error) {
         throw toClickHouseError(error);
-      } finally {
-        if (!ended) result.stream.destroy();
       }
     })();
   }
