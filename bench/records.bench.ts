@@ -8,6 +8,7 @@
 // Client, API and driver share one process, as in relay-paging.bench.ts. See bench/README.md.
 import { execFile } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { Readable } from "node:stream";
 import { performance } from "node:perf_hooks";
@@ -435,6 +436,14 @@ interface Streamed {
   peakRss: number;
   /** Peak heap + external above the baseline after a full collection. */
   memoryGrowth: number;
+  /** CPU seconds the serving process (the API's, or this one) spent meanwhile. */
+  cpu: number;
+}
+
+/** A process's user + system CPU seconds so far (Linux /proc; 100 ticks a second). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 const execFileAsync = promisify(execFile);
@@ -445,8 +454,9 @@ interface Read {
   seconds: number;
 }
 
-/** Runs a read, sampling this process's memory meanwhile. */
-async function sampled(read: () => Promise<Read>): Promise<Streamed> {
+/** Runs a read, sampling this process's memory meanwhile and the serving process's CPU. */
+async function sampled(read: () => Promise<Read>, server = process.pid): Promise<Streamed> {
+  const cpu = cpuSeconds(server);
   collectGarbage();
   const baseline = liveMemory();
   let peakRss = process.memoryUsage.rss();
@@ -459,7 +469,7 @@ async function sampled(read: () => Promise<Read>): Promise<Streamed> {
   try {
     const result = await read();
     sample();
-    return { ...result, peakRss, memoryGrowth: peakLive - baseline };
+    return { ...result, peakRss, memoryGrowth: peakLive - baseline, cpu: cpuSeconds(server) - cpu };
   } finally {
     clearInterval(sampler);
   }
@@ -522,7 +532,9 @@ it("export of the whole dataset in each format against ClickHouse's own output",
   // thread with the client reading the export (BENCH_EXPORT_API=here keeps it here). The embedded
   // engine lives in the API's process, so there the API is this process.
   const own = stack.app.stores.clickhouse.engine === "server" && process.env.BENCH_EXPORT_API !== "here";
-  const api = own ? await spawnApi(stack, { LOG_LEVEL: "warn" }) : null;
+  // BENCH_API_NODE_ARGS: Node flags for that process (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
+  const nodeArgs = process.env.BENCH_API_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  const api = own ? await spawnApi(stack, { LOG_LEVEL: "warn" }, nodeArgs) : null;
   onTestFinished(async () => {
     if (!api) return;
     const exited = once(api.child, "exit");
@@ -621,10 +633,12 @@ it("export of the whole dataset in each format against ClickHouse's own output",
           run: () =>
             // Uncompressed, like ClickHouse's own output beside it (fetch asks for gzip by default,
             // and compressing 150 MB costs the API seconds of CPU a loopback transfer does not).
-            sampled(() =>
-              readInClient(exportUrl.replace("ndjson", format!), {
-                headers: { ...buyer.headers, "accept-encoding": EXPORT_ENCODING },
-              }),
+            sampled(
+              () =>
+                readInClient(exportUrl.replace("ndjson", format!), {
+                  headers: { ...buyer.headers, "accept-encoding": EXPORT_ENCODING },
+                }),
+              api?.child.pid,
             ),
         },
       ],
@@ -654,7 +668,17 @@ it("export of the whole dataset in each format against ClickHouse's own output",
     [
       `export of all ${ROWS.toLocaleString("en")} records, ${EXPORT_ROUNDS} rounds (memory: the bench's process, which holds the embedded engine and its API; clients run apart)`,
       table(
-        ["path", "round", "seconds", "rows/s", "MiB", "MiB/s", "peak RSS MiB", "heap+external growth MiB"],
+        [
+          "path",
+          "round",
+          "seconds",
+          "rows/s",
+          "MiB",
+          "MiB/s",
+          "server CPU s",
+          "peak RSS MiB",
+          "heap+external growth MiB",
+        ],
         results.map(({ path, round, s }) => [
           path,
           String(round),
@@ -662,6 +686,8 @@ it("export of the whole dataset in each format against ClickHouse's own output",
           Math.round(rate(s)).toLocaleString("en"),
           mib(s.bytes),
           (s.bytes / 2 ** 20 / s.seconds).toFixed(1),
+          // On a server the engine's own paths are served by ClickHouse, not measured here.
+          embedded || /export/.test(path) ? s.cpu.toFixed(2) : "",
           mib(s.peakRss),
           mib(s.memoryGrowth),
         ]),
