@@ -291,13 +291,7 @@ async function loadFromRaw(
     // the run must take the Node path after all, the table is emptied again.
     await writer.insert(false);
     phase.done("insert");
-    // A table's rows are counted (a sanity check of the parse); a file's would be parsed again,
-    // and nodeRows checks that the rows it gets back make up the difference.
-    const total = raw.countable ? sql`(SELECT count() FROM ${raw.from})` : sql`${records}`;
-    const [row] = await clickhouse.query<{ total: string; clean: string; distinct: string }>(
-      sql`SELECT toString(${total}) AS total, toString(count()) AS clean, toString(uniqExact(_key)) AS distinct FROM ${into}`,
-    );
-    counts = { total: Number(row!.total), clean: Number(row!.clean), distinct: Number(row!.distinct) };
+    counts = await countInserted(input, plan, raw, into, records);
   } else {
     const [row] = await clickhouse.query<{ total: string; clean: string; distinct: string }>(
       sql`SELECT toString(count()) AS total, toString(countIf(${plan.clean})) AS clean, toString(uniqExactIf(${plan.key}, ${plan.clean})) AS distinct FROM ${raw.from}`,
@@ -361,6 +355,40 @@ async function loadFromRaw(
       bytesRead: shape.recordBytes - headerBytes,
     },
   };
+}
+
+/**
+ * The rows of the file (`total`), those the INSERT … SELECT wrote into the run's own table
+ * (`clean`) and their distinct keys. The keys are counted with FINAL, which collapses each key's
+ * rows as it reads the table sorted by `_key` (a tenth of the time of uniqExact over the keys).
+ * The rows written are the parts' rows as long as no part comes from a merge yet: a merge of a
+ * ReplacingMergeTree drops a key's older rows, so after one the rows are counted in the file.
+ */
+async function countInserted(
+  input: EngineLoadInput,
+  plan: EnginePlan,
+  raw: RawRows,
+  into: Identifier,
+  records: number,
+): Promise<{ total: number; clean: number; distinct: number }> {
+  const { clickhouse } = input;
+  // A table's rows are counted (a sanity check of the parse); a file's would be parsed again,
+  // and nodeRows checks that the rows it gets back make up the difference.
+  const total = raw.countable ? sql`(SELECT count() FROM ${raw.from})` : sql`${records}`;
+  const [row] = await clickhouse.query<{ total: string; rows: string; level: string; distinct: string }>(
+    sql`SELECT toString(${total}) AS total, toString(sum(rows)) AS rows, toString(max(level)) AS level,
+      toString((SELECT count() FROM ${into} FINAL)) AS distinct
+      FROM system.parts WHERE database = ${input.database} AND table = ${input.target.tableName} AND active`,
+  );
+  let clean = Number(row!.rows);
+  if (Number(row!.level) > 0) {
+    const [again] = await clickhouse.query<{ n: string }>(
+      sql`SELECT toString(countIf(${plan.clean})) AS n FROM ${raw.from}`,
+      raw.settings,
+    );
+    clean = Number(again!.n);
+  }
+  return { total: Number(row!.total), clean, distinct: Number(row!.distinct) };
 }
 
 /** The INSERT … SELECT of the rows the SQL proves, from the raw table into the dataset's. */
