@@ -321,6 +321,31 @@ describe("engine load vs the Node path", () => {
     }
   });
 
+  it("proves a cast where no column's final check proves it again", async () => {
+    const columns: Columns = [
+      { name: "id", type: "INT32", nullable: false },
+      { name: "big", type: "DECIMAL", precision: 38, scale: 0, nullable: true },
+      { name: "n", type: "INT32", nullable: true },
+    ];
+    const steps = [
+      { op: "cast", field: "dropped", to: "INT32" },
+      { op: "cast", field: "big", to: "DECIMAL" },
+      { op: "cast", field: "n", to: "INT32" },
+      { op: "select", fields: ["id", "big", "n"] },
+    ];
+    const csv = [
+      "id,dropped,big,n",
+      "1,5,12,3",
+      "2,x,12,3",
+      `3,5,${"9".repeat(38)},3`,
+      `4,5,-${"9".repeat(37)},3`,
+      "5,5,12,2147483648",
+      "6,5,12,-7",
+      "7,,,",
+    ].join("\n");
+    await compare({ columns, keyColumns: ["id"], steps, csv }, "engine");
+  });
+
   it("loads into the live table (INCREMENTAL) as the Node path does, and nothing of a refused file", async () => {
     const columns: Columns = [
       { name: "id", type: "INT32", nullable: false },

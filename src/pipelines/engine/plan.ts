@@ -27,7 +27,7 @@ interface Field {
   /**
    * Set by a trim step: the proof that trimming leaves the text as it is. No longer needed once
    * the value meets a check that refuses text with spaces at its ends anyway: a cast to, or the
-   * final check of, any type but STRING.
+   * final check of, any type but STRING, or an enum of texts with nothing to trim.
    */
   trim?: { check: Sql; needed: boolean };
   /**
@@ -37,6 +37,11 @@ interface Field {
   bounds?: { any: Sql; whole: Sql | null }[];
   /** The value ends in an INT32 or INT64 column, whose final check proves it a whole number. */
   whole?: boolean;
+  /**
+   * Set by a cast: the proof that the cast reads the text exactly. No longer needed once the
+   * value meets a final check that proves at least as much (see `castImplied`).
+   */
+  cast?: { to: ColumnType; check: Sql; needed: boolean };
 }
 
 export interface EnginePlan {
@@ -121,6 +126,7 @@ function plan(input: PlanInput): EnginePlan {
     if (!field) return unsupported(`no field is left for the column "${column.name}"`);
     const isKey = input.keyColumns.includes(column.name);
     if (column.type !== "STRING" && field.trim) field.trim.needed = false;
+    if (field.cast && castImplied(field.cast.to, column)) field.cast.needed = false;
     if (column.type === "INT32" || column.type === "INT64") field.whole = true;
     const final = finalValue(column, field);
     const nothing = field.nullable || column.type !== "STRING" ? nothingFinal(column, field) : null;
@@ -132,6 +138,7 @@ function plan(input: PlanInput): EnginePlan {
   });
   for (const field of new Set(deferred)) {
     if (field.trim?.needed) clean.push(field.trim.check);
+    if (field.cast?.needed) clean.push(field.cast.check);
     for (const bound of field.bounds ?? []) clean.push(field.whole && bound.whole ? bound.whole : bound.any);
   }
   const keyTexts = input.keyColumns.map((k) => values.find((v) => v.column.name === k)!.keyText);
@@ -174,7 +181,7 @@ function applyStep(step: Step, fields: Map<string, Field>, clean: Sql[], deferre
         // quoted text, and testing two bytes costs far less than trimming every value.
         const e = field.expr;
         const lead = join(UNICODE_SPACE_LEAD.map((b) => sql`${b}`));
-        const first = byteAt(e, sql`1`);
+        const first = sql`reinterpretAsUInt8(${e})`; // the first byte, 0 for ''; no copy
         const last = byteAt(e, sql`length(${e})`);
         field.trim ??= {
           check: whenPresent(
@@ -200,7 +207,7 @@ function applyStep(step: Step, fields: Map<string, Field>, clean: Sql[], deferre
       return;
     }
     case "cast":
-      return castStep(step, fields, clean);
+      return castStep(step, fields, deferred);
     case "validate":
       return validateStep(step, fields, clean, deferred);
     default:
@@ -208,7 +215,7 @@ function applyStep(step: Step, fields: Map<string, Field>, clean: Sql[], deferre
   }
 }
 
-function castStep(step: StepOf<"cast">, fields: Map<string, Field>, clean: Sql[]): void {
+function castStep(step: StepOf<"cast">, fields: Map<string, Field>, deferred: Field[]): void {
   if (step.format !== undefined) unsupported("a date layout");
   if (step.decimalSeparator === ",") unsupported("a decimal comma");
   const field = fields.get(step.field);
@@ -222,8 +229,25 @@ function castStep(step: StepOf<"cast">, fields: Map<string, Field>, clean: Sql[]
   // which no pattern below takes: such rows go to the Node steps).
   const blank = field.nullable ? sql`(isNull(${e}) OR ${e} = '')` : sql`${e} = ''`;
   const typed = textAs(step.to, e);
-  clean.push(sql`if(${blank}, 1, ${yes(typed.valid)})`);
-  fields.set(step.field, { expr: sql`if(${blank}, NULL, ${typed.text})`, kind: step.to, nullable: true });
+  const cast: Field = {
+    expr: sql`if(${blank}, NULL, ${typed.text})`,
+    kind: step.to,
+    nullable: true,
+    cast: { to: step.to, check: sql`if(${blank}, 1, ${yes(typed.valid)})`, needed: true },
+  };
+  fields.set(step.field, cast);
+  deferred.push(cast);
+}
+
+/**
+ * Whether a column's final check proves all that a cast's check does, on the same text: the same
+ * whole-number or day check, or a decimal pattern too short to pass a text of more than 37
+ * characters (sign, point and digits of a precision up to 35).
+ */
+function castImplied(to: ColumnType, column: Column): boolean {
+  if (to !== column.type) return false;
+  if (to === "INT32" || to === "INT64" || to === "DATE") return true;
+  return to === "DECIMAL" && (column.precision ?? 18) <= 35;
 }
 
 /** A cast of text to `type`: which texts it reads exactly, and the text of the value it makes. */
@@ -290,6 +314,8 @@ function validateStep(
   if (step.enum) {
     if (field && field.kind !== "TEXT") unsupported("an enum check of a cast value");
     const texts = step.enum.filter((v): v is string => typeof v === "string");
+    // A value in the enum (or empty) has nothing to trim when no text of the enum has.
+    if (field?.trim && texts.every((t) => t.trim() === t)) field.trim.needed = false;
     checks.push(
       texts.length ? sql`${field?.expr ?? sql`''`} IN (${join(texts.map((t) => sql`${t}`))})` : sql`0`,
     );
