@@ -20,10 +20,14 @@ import { StepsSchema, type Step, type StepOf } from "../steps/steps.js";
 type Kind = "TEXT" | ColumnType;
 
 interface Field {
-  /** A String expression (Nullable when `nullable`): the value's text; NULL is null or missing. */
+  /** A String expression: the value's text (whatever it holds where the value is null). */
   expr: Sql;
   kind: Kind;
-  nullable: boolean;
+  /**
+   * Set where the value may be null (a cast's, from blank text): when it is. Kept beside the
+   * text rather than folded into a Nullable expression, which cost every check that reads it.
+   */
+  blank?: Sql;
   /**
    * Set by a trim step: the proof that trimming leaves the text as it is. No longer needed once
    * the value meets a check that refuses text with spaces at its ends anyway: a cast to, or the
@@ -101,11 +105,9 @@ const TRUE = sql`1`;
 const yes = (condition: Sql) => sql`ifNull(${condition}, 0)`;
 const all = (conditions: readonly Sql[]) =>
   conditions.length ? sql`(${join(conditions.map(yes), " AND ")})` : TRUE;
-const isNothing = (f: Field) =>
-  f.nullable ? sql`(isNull(${f.expr}) OR ${f.expr} = '')` : sql`${f.expr} = ''`;
+const isNothing = (f: Field) => (f.blank ? sql`(${f.blank} OR ${f.expr} = '')` : sql`${f.expr} = ''`);
 /** The check for a value that is not null (a null one passes). */
-const whenPresent = (f: Field, check: Sql) =>
-  f.nullable ? sql`if(isNull(${f.expr}), 1, ${yes(check)})` : yes(check);
+const whenPresent = (f: Field, check: Sql) => (f.blank ? sql`if(${f.blank}, 1, ${yes(check)})` : yes(check));
 const matches = (expr: Sql, pattern: string) => sql`match(${expr}, ${pattern})`;
 const byteAt = (expr: Sql, position: Sql) => sql`reinterpretAsUInt8(substring(${expr}, ${position}, 1))`;
 
@@ -116,7 +118,7 @@ function plan(input: PlanInput): EnginePlan {
   const steps = StepsSchema.parse(input.steps);
   const fields = new Map<string, Field>();
   input.sourceFields.forEach((name, i) =>
-    fields.set(name, { expr: sql`${ident(rawColumn(i))}`, kind: "TEXT", nullable: false }),
+    fields.set(name, { expr: sql`${ident(rawColumn(i))}`, kind: "TEXT" }),
   );
   const clean: Sql[] = [];
   const deferred: Field[] = [];
@@ -129,7 +131,7 @@ function plan(input: PlanInput): EnginePlan {
     if (field.cast && castImplied(field.cast.to, column)) field.cast.needed = false;
     if (column.type === "INT32" || column.type === "INT64") field.whole = true;
     const final = finalValue(column, field);
-    const nothing = field.nullable || column.type !== "STRING" ? nothingFinal(column, field) : null;
+    const nothing = field.blank || column.type !== "STRING" ? nothingFinal(column, field) : null;
     if (nothing && (isKey || !column.nullable)) clean.push(sql`NOT (${nothing})`);
     clean.push(nothing ? sql`if(${nothing}, 1, ${yes(final.valid)})` : final.valid);
     if (isKey && column.type === "STRING" && !settings.allowEmptyKeys) clean.push(sql`${field.expr} != ''`);
@@ -199,11 +201,7 @@ function applyStep(step: Step, fields: Map<string, Field>, clean: Sql[], deferre
       const field = fields.get(step.field);
       if (field && field.kind !== "TEXT") return unsupported("a default for a cast value");
       const expr = field ? sql`if(${isNothing(field)}, ${step.value}, ${field.expr})` : sql`${step.value}`;
-      fields.set(step.field, {
-        expr: field?.nullable ? sql`assumeNotNull(${expr})` : expr,
-        kind: "TEXT",
-        nullable: false,
-      });
+      fields.set(step.field, { expr, kind: "TEXT" });
       return;
     }
     case "cast":
@@ -227,12 +225,12 @@ function castStep(step: StepOf<"cast">, fields: Map<string, Field>, deferred: Fi
   const e = field.expr;
   // Missing values and empty text become null for every type but STRING (text of spaces too,
   // which no pattern below takes: such rows go to the Node steps).
-  const blank = field.nullable ? sql`(isNull(${e}) OR ${e} = '')` : sql`${e} = ''`;
+  const blank = isNothing(field);
   const typed = textAs(step.to, e);
   const cast: Field = {
-    expr: sql`if(${blank}, NULL, ${typed.text})`,
+    expr: typed.text,
     kind: step.to,
-    nullable: true,
+    blank,
     cast: { to: step.to, check: sql`if(${blank}, 1, ${yes(typed.valid)})`, needed: true },
   };
   fields.set(step.field, cast);
@@ -370,7 +368,7 @@ function comparable(text: string): boolean {
 
 /** A value the final check reads as no value: null, or empty text in a column that is not text. */
 function nothingFinal(column: Column, field: Field): Sql {
-  if (column.type === "STRING") return sql`isNull(${field.expr})`;
+  if (column.type === "STRING") return field.blank ?? sql`0`;
   return isNothing(field);
 }
 
@@ -379,7 +377,7 @@ function nothingFinal(column: Column, field: Field): Sql {
  * to store, and its text in the row's key (String() of the JSON representation).
  */
 function finalValue(column: Column, field: Field): { valid: Sql; value: Sql; keyText: Sql } {
-  const e = field.nullable ? sql`assumeNotNull(${field.expr})` : field.expr;
+  const e = field.expr;
   const from = (...kinds: Kind[]) => {
     if (!kinds.includes(field.kind))
       unsupported(`a ${field.kind} value in the ${column.type} column "${column.name}"`);
