@@ -300,7 +300,11 @@ export class PipelineRunner {
           rowsDuplicate: counters.rowsDuplicate,
         });
       }
-      if (staging) await this.checkFullRefresh(settings, counters, database, dataset.tableName, staging);
+      if (staging) {
+        // The engine load knows what its staging table holds: each row it wrote has a key of its own.
+        const staged = byEngine?.loaded ? counters.rowsWritten : undefined;
+        await this.checkFullRefresh(settings, counters, database, dataset.tableName, staging, staged);
+      }
       // From here on the run commits: no progress save may land after its final status.
       await watch.stop();
       if (watch.cancelled) throw new Cancelled();
@@ -499,9 +503,10 @@ export class PipelineRunner {
     database: string,
     liveTable: string,
     staging: string,
+    staged: number | undefined,
   ): Promise<void> {
     const [newRows, liveRows] = await Promise.all([
-      countLiveRows(this.clickhouse, database, staging),
+      staged ?? countLiveRows(this.clickhouse, database, staging),
       countLiveRows(this.clickhouse, database, liveTable),
     ]);
     const refusal = fullRefreshRefusal(settings.minLiveRowRatio, {

@@ -20,14 +20,18 @@ import { StepsSchema, type Step, type StepOf } from "../steps/steps.js";
 type Kind = "TEXT" | ColumnType;
 
 interface Field {
-  /** A String expression (Nullable when `nullable`): the value's text; NULL is null or missing. */
+  /** A String expression: the value's text (whatever it holds where the value is null). */
   expr: Sql;
   kind: Kind;
-  nullable: boolean;
+  /**
+   * Set where the value may be null (a cast's, from blank text): when it is. Kept beside the
+   * text rather than folded into a Nullable expression, which cost every check that reads it.
+   */
+  blank?: Sql;
   /**
    * Set by a trim step: the proof that trimming leaves the text as it is. No longer needed once
    * the value meets a check that refuses text with spaces at its ends anyway: a cast to, or the
-   * final check of, any type but STRING.
+   * final check of, any type but STRING, or an enum of texts with nothing to trim.
    */
   trim?: { check: Sql; needed: boolean };
   /**
@@ -37,6 +41,11 @@ interface Field {
   bounds?: { any: Sql; whole: Sql | null }[];
   /** The value ends in an INT32 or INT64 column, whose final check proves it a whole number. */
   whole?: boolean;
+  /**
+   * Set by a cast: the proof that the cast reads the text exactly. No longer needed once the
+   * value meets a final check that proves at least as much (see `castImplied`).
+   */
+  cast?: { to: ColumnType; check: Sql; needed: boolean };
 }
 
 export interface EnginePlan {
@@ -96,11 +105,9 @@ const TRUE = sql`1`;
 const yes = (condition: Sql) => sql`ifNull(${condition}, 0)`;
 const all = (conditions: readonly Sql[]) =>
   conditions.length ? sql`(${join(conditions.map(yes), " AND ")})` : TRUE;
-const isNothing = (f: Field) =>
-  f.nullable ? sql`(isNull(${f.expr}) OR ${f.expr} = '')` : sql`${f.expr} = ''`;
+const isNothing = (f: Field) => (f.blank ? sql`(${f.blank} OR ${f.expr} = '')` : sql`${f.expr} = ''`);
 /** The check for a value that is not null (a null one passes). */
-const whenPresent = (f: Field, check: Sql) =>
-  f.nullable ? sql`if(isNull(${f.expr}), 1, ${yes(check)})` : yes(check);
+const whenPresent = (f: Field, check: Sql) => (f.blank ? sql`if(${f.blank}, 1, ${yes(check)})` : yes(check));
 const matches = (expr: Sql, pattern: string) => sql`match(${expr}, ${pattern})`;
 const byteAt = (expr: Sql, position: Sql) => sql`reinterpretAsUInt8(substring(${expr}, ${position}, 1))`;
 
@@ -111,7 +118,7 @@ function plan(input: PlanInput): EnginePlan {
   const steps = StepsSchema.parse(input.steps);
   const fields = new Map<string, Field>();
   input.sourceFields.forEach((name, i) =>
-    fields.set(name, { expr: sql`${ident(rawColumn(i))}`, kind: "TEXT", nullable: false }),
+    fields.set(name, { expr: sql`${ident(rawColumn(i))}`, kind: "TEXT" }),
   );
   const clean: Sql[] = [];
   const deferred: Field[] = [];
@@ -121,9 +128,10 @@ function plan(input: PlanInput): EnginePlan {
     if (!field) return unsupported(`no field is left for the column "${column.name}"`);
     const isKey = input.keyColumns.includes(column.name);
     if (column.type !== "STRING" && field.trim) field.trim.needed = false;
+    if (field.cast && castImplied(field.cast.to, column)) field.cast.needed = false;
     if (column.type === "INT32" || column.type === "INT64") field.whole = true;
     const final = finalValue(column, field);
-    const nothing = field.nullable || column.type !== "STRING" ? nothingFinal(column, field) : null;
+    const nothing = field.blank || column.type !== "STRING" ? nothingFinal(column, field) : null;
     if (nothing && (isKey || !column.nullable)) clean.push(sql`NOT (${nothing})`);
     clean.push(nothing ? sql`if(${nothing}, 1, ${yes(final.valid)})` : final.valid);
     if (isKey && column.type === "STRING" && !settings.allowEmptyKeys) clean.push(sql`${field.expr} != ''`);
@@ -132,6 +140,7 @@ function plan(input: PlanInput): EnginePlan {
   });
   for (const field of new Set(deferred)) {
     if (field.trim?.needed) clean.push(field.trim.check);
+    if (field.cast?.needed) clean.push(field.cast.check);
     for (const bound of field.bounds ?? []) clean.push(field.whole && bound.whole ? bound.whole : bound.any);
   }
   const keyTexts = input.keyColumns.map((k) => values.find((v) => v.column.name === k)!.keyText);
@@ -174,7 +183,7 @@ function applyStep(step: Step, fields: Map<string, Field>, clean: Sql[], deferre
         // quoted text, and testing two bytes costs far less than trimming every value.
         const e = field.expr;
         const lead = join(UNICODE_SPACE_LEAD.map((b) => sql`${b}`));
-        const first = byteAt(e, sql`1`);
+        const first = sql`reinterpretAsUInt8(${e})`; // the first byte, 0 for ''; no copy
         const last = byteAt(e, sql`length(${e})`);
         field.trim ??= {
           check: whenPresent(
@@ -192,15 +201,11 @@ function applyStep(step: Step, fields: Map<string, Field>, clean: Sql[], deferre
       const field = fields.get(step.field);
       if (field && field.kind !== "TEXT") return unsupported("a default for a cast value");
       const expr = field ? sql`if(${isNothing(field)}, ${step.value}, ${field.expr})` : sql`${step.value}`;
-      fields.set(step.field, {
-        expr: field?.nullable ? sql`assumeNotNull(${expr})` : expr,
-        kind: "TEXT",
-        nullable: false,
-      });
+      fields.set(step.field, { expr, kind: "TEXT" });
       return;
     }
     case "cast":
-      return castStep(step, fields, clean);
+      return castStep(step, fields, deferred);
     case "validate":
       return validateStep(step, fields, clean, deferred);
     default:
@@ -208,7 +213,7 @@ function applyStep(step: Step, fields: Map<string, Field>, clean: Sql[], deferre
   }
 }
 
-function castStep(step: StepOf<"cast">, fields: Map<string, Field>, clean: Sql[]): void {
+function castStep(step: StepOf<"cast">, fields: Map<string, Field>, deferred: Field[]): void {
   if (step.format !== undefined) unsupported("a date layout");
   if (step.decimalSeparator === ",") unsupported("a decimal comma");
   const field = fields.get(step.field);
@@ -220,10 +225,27 @@ function castStep(step: StepOf<"cast">, fields: Map<string, Field>, clean: Sql[]
   const e = field.expr;
   // Missing values and empty text become null for every type but STRING (text of spaces too,
   // which no pattern below takes: such rows go to the Node steps).
-  const blank = field.nullable ? sql`(isNull(${e}) OR ${e} = '')` : sql`${e} = ''`;
+  const blank = isNothing(field);
   const typed = textAs(step.to, e);
-  clean.push(sql`if(${blank}, 1, ${yes(typed.valid)})`);
-  fields.set(step.field, { expr: sql`if(${blank}, NULL, ${typed.text})`, kind: step.to, nullable: true });
+  const cast: Field = {
+    expr: typed.text,
+    kind: step.to,
+    blank,
+    cast: { to: step.to, check: sql`if(${blank}, 1, ${yes(typed.valid)})`, needed: true },
+  };
+  fields.set(step.field, cast);
+  deferred.push(cast);
+}
+
+/**
+ * Whether a column's final check proves all that a cast's check does, on the same text: the same
+ * whole-number or day check, or a decimal pattern too short to pass a text of more than 37
+ * characters (sign, point and digits of a precision up to 35).
+ */
+function castImplied(to: ColumnType, column: Column): boolean {
+  if (to !== column.type) return false;
+  if (to === "INT32" || to === "INT64" || to === "DATE") return true;
+  return to === "DECIMAL" && (column.precision ?? 18) <= 35;
 }
 
 /** A cast of text to `type`: which texts it reads exactly, and the text of the value it makes. */
@@ -290,6 +312,8 @@ function validateStep(
   if (step.enum) {
     if (field && field.kind !== "TEXT") unsupported("an enum check of a cast value");
     const texts = step.enum.filter((v): v is string => typeof v === "string");
+    // A value in the enum (or empty) has nothing to trim when no text of the enum has.
+    if (field?.trim && texts.every((t) => t.trim() === t)) field.trim.needed = false;
     checks.push(
       texts.length ? sql`${field?.expr ?? sql`''`} IN (${join(texts.map((t) => sql`${t}`))})` : sql`0`,
     );
@@ -344,7 +368,7 @@ function comparable(text: string): boolean {
 
 /** A value the final check reads as no value: null, or empty text in a column that is not text. */
 function nothingFinal(column: Column, field: Field): Sql {
-  if (column.type === "STRING") return sql`isNull(${field.expr})`;
+  if (column.type === "STRING") return field.blank ?? sql`0`;
   return isNothing(field);
 }
 
@@ -353,7 +377,7 @@ function nothingFinal(column: Column, field: Field): Sql {
  * to store, and its text in the row's key (String() of the JSON representation).
  */
 function finalValue(column: Column, field: Field): { valid: Sql; value: Sql; keyText: Sql } {
-  const e = field.nullable ? sql`assumeNotNull(${field.expr})` : field.expr;
+  const e = field.expr;
   const from = (...kinds: Kind[]) => {
     if (!kinds.includes(field.kind))
       unsupported(`a ${field.kind} value in the ${column.type} column "${column.name}"`);
