@@ -100,6 +100,7 @@ it(`delivers ${EVENTS} webhook events to a loopback receiver`, async () => {
   verifier = new Webhook(created.signingSecret!);
 
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   let next = 0;
   await Promise.all(
     Array.from({ length: PUBLISHERS }, async () => {
@@ -126,6 +127,7 @@ it(`delivers ${EVENTS} webhook events to a loopback receiver`, async () => {
     await new Promise((r) => setTimeout(r, process.env.BENCH_DEBUG ? 2000 : 50));
   }
   const deliveredIn = Math.max(...received.values()) - started;
+  const cpu = process.cpuUsage(cpuBefore);
 
   expect(received.size).toBe(EVENTS);
   expect([...received.keys()].every((id) => published.has(id))).toBe(true);
@@ -181,6 +183,11 @@ it(`delivers ${EVENTS} webhook events to a loopback receiver`, async () => {
             "deliveries end to end (first publish → last receipt)",
             "deliveries/s",
             (EVENTS / (deliveredIn / 1000)).toFixed(0),
+          ],
+          [
+            "CPU of this process until the last receipt, per delivery",
+            "ms",
+            ms((cpu.user + cpu.system) / 1000 / EVENTS),
           ],
           ["delay publish → receipt p50", "ms", ms(quantile(delays, 0.5))],
           ["delay publish → receipt p95", "ms", ms(quantile(delays, 0.95))],
