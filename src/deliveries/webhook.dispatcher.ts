@@ -143,17 +143,18 @@ export class WebhookDispatcher {
       // Raw SQL: Prisma's query compiler took a quarter of the webhook bench's CPU. Ids are made in
       // the statement from the clock, row by row: a later batch's events sort after an earlier
       // one's even within one millisecond of created_at (a resume sends them in that order).
-      await tx.$executeRaw`
-        INSERT INTO delivery_events (id, delivery_id, event_id, event_type, body)
-        SELECT ${uuidv7InStatement(Prisma.sql`extract(epoch FROM clock_timestamp()) * 1000`)}, e.*
-          FROM unnest(${events.map((e) => e.deliveryId)}::uuid[], ${events.map((e) => e.eventId)}::text[],
-                      ${events.map((e) => e.eventType)}::text[], ${events.map((e) => e.body)}::text[])
-               AS e(delivery_id, event_id, event_type, body)
-        ON CONFLICT (delivery_id, event_id) DO NOTHING`;
       // The events of a paused or disabled delivery are only stored: its resume sends them, in
-      // order. The share lock orders this against a resume's status change, which then sees them.
+      // order. The share lock, taken in the same statement, orders this against a resume's status
+      // change, which then sees them.
       const ids = [...new Set(events.map((e) => e.deliveryId))];
       const states = await tx.$queryRaw<{ id: string; status: string }[]>`
+        WITH stored AS (
+          INSERT INTO delivery_events (id, delivery_id, event_id, event_type, body)
+          SELECT ${uuidv7InStatement(Prisma.sql`extract(epoch FROM clock_timestamp()) * 1000`)}, e.*
+            FROM unnest(${events.map((e) => e.deliveryId)}::uuid[], ${events.map((e) => e.eventId)}::text[],
+                        ${events.map((e) => e.eventType)}::text[], ${events.map((e) => e.body)}::text[])
+                 AS e(delivery_id, event_id, event_type, body)
+          ON CONFLICT (delivery_id, event_id) DO NOTHING)
         SELECT id, status::text FROM deliveries WHERE id = ANY(${ids}::uuid[]) ORDER BY id FOR SHARE`;
       const active = new Set(states.filter((d) => d.status === "ACTIVE").map((d) => d.id));
       await this.jobs.insert<WebhookJob>(
