@@ -187,10 +187,10 @@ it(`delivers ${EVENTS} webhook events to a loopback receiver`, async () => {
     [
       "",
       `Webhooks: ${EVENTS} dataset.updated events to one loopback webhook; ${PUBLISHERS} concurrent producers;`,
-      `worker concurrency ${CONCURRENCY}; ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}); API, receiver and`,
+      `worker concurrency ${CONCURRENCY}; ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}).`,
       worker
-        ? "producers in one Node process, the worker in another."
-        : "producers and the worker in one Node process.",
+        ? "API, receiver and producers in one Node process, the worker in another."
+        : "API, worker, receiver and producers in one Node process.",
       "",
       table(
         ["figure", "unit", "value"],
