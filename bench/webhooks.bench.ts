@@ -1,9 +1,11 @@
 // Webhook delivery throughput and delay: 10,000 dataset.updated events published on the app's
 // event bus, each stored and queued for one webhook (a pg-boss job), sent by the in-process worker
-// to a loopback receiver, signed and checked there with the reference `standardwebhooks`
+// (or, with BENCH_WEBHOOK_WORKER=process, a `datahus worker` process of its own) to a loopback receiver, signed and checked there with the reference `standardwebhooks`
 // implementation. Prints events/s accepted by the bus, deliveries/s end to end, and the delay from
 // publishing an event to the receiver having it (p50, p95, p99, max). Asserts only that every
 // event arrived, exactly once by webhook-id, with a valid signature. See bench/README.md.
+import type { ChildProcess } from "node:child_process";
+import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { cpus } from "node:os";
@@ -14,18 +16,26 @@ import { newEvent, type DatasetUpdated } from "../src/events/events.js";
 import { encodeGlobalId } from "../src/graphql/relay.js";
 import { CreateDeliveryDocument } from "../test/generated/graphql.js";
 import { startStack, type TestStack } from "../test/support/stack.js";
+import { cpuMs, spawnWorker } from "../test/support/worker-process.js";
 import { ms, ok, quantile, table } from "./support/measure.js";
 
 const EVENTS = Number(process.env.BENCH_WEBHOOK_EVENTS ?? 10_000);
 const CONCURRENCY = process.env.BENCH_WEBHOOK_CONCURRENCY ?? "16";
 /** Producers publishing at once, as several pipeline runs finishing together would. */
 const PUBLISHERS = Number(process.env.BENCH_WEBHOOK_PUBLISHERS ?? 8);
+/**
+ * The worker in a process of its own, as deployed (a built `dist/`; bench.sh builds it). The
+ * embedded engine belongs to one process, so there the worker stays in this one.
+ */
+const WORKER_PROCESS =
+  process.env.BENCH_WEBHOOK_WORKER === "process" && !process.env.CLICKHOUSE_URL?.startsWith("embedded:");
 const DEADLINE_MS = 8 * 60_000;
 /** Then events one at a time, 50 ms apart: the delay of an idle queue (polling, no backlog). */
 const TRICKLE = 100;
 const TRICKLE_GAP_MS = 50;
 
 let stack: TestStack;
+let worker: ChildProcess | undefined;
 let receiver: Server;
 let url = "";
 let verifier: Webhook;
@@ -64,11 +74,16 @@ beforeAll(async () => {
       OUTBOUND_ALLOW_CIDRS: "127.0.0.0/8",
       WEBHOOK_CONCURRENCY: CONCURRENCY,
     },
-    { worker: true },
+    { worker: !WORKER_PROCESS },
   );
+  if (WORKER_PROCESS) worker = spawnWorker(stack, { WEBHOOK_CONCURRENCY: CONCURRENCY });
 });
 
 afterAll(async () => {
+  if (worker && worker.exitCode === null) {
+    worker.kill("SIGTERM");
+    await once(worker, "exit");
+  }
   await stack?.close();
   await new Promise((resolve) => receiver?.close(resolve));
 });
@@ -98,23 +113,34 @@ it(`delivers ${EVENTS} webhook events to a loopback receiver`, async () => {
     ),
   ).createDelivery;
   verifier = new Webhook(created.signingSecret!);
+  const event = (version: number) =>
+    newEvent<DatasetUpdated>("dataset.updated", {
+      datasetId: dataset.id,
+      accountId: publisher.rawAccountId,
+      version,
+      rowCount: version,
+      changedRows: 1,
+      cause: "PUSH",
+      runId: null,
+    });
+  if (worker) {
+    // One event through first, so that the worker process has started before the clock does.
+    const first = event(0);
+    await stack.app.services.events.publish(first);
+    while (!received.has(first.id)) await new Promise((r) => setTimeout(r, 50));
+    received.clear();
+  }
 
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
+  const workerCpuBefore = worker ? cpuMs(worker.pid!) : 0;
   let next = 0;
   await Promise.all(
     Array.from({ length: PUBLISHERS }, async () => {
       for (let i = next++; i < EVENTS; i = next++) {
-        const event = newEvent<DatasetUpdated>("dataset.updated", {
-          datasetId: dataset.id,
-          accountId: publisher.rawAccountId,
-          version: i + 1,
-          rowCount: i + 1,
-          changedRows: 1,
-          cause: "PUSH",
-          runId: null,
-        });
-        published.set(event.id, performance.now());
-        await stack.app.services.events.publish(event);
+        const e = event(i + 1);
+        published.set(e.id, performance.now());
+        await stack.app.services.events.publish(e);
       }
     }),
   );
@@ -126,6 +152,8 @@ it(`delivers ${EVENTS} webhook events to a loopback receiver`, async () => {
     await new Promise((r) => setTimeout(r, process.env.BENCH_DEBUG ? 2000 : 50));
   }
   const deliveredIn = Math.max(...received.values()) - started;
+  const cpu = process.cpuUsage(cpuBefore);
+  const workerCpu = worker ? cpuMs(worker.pid!) - workerCpuBefore : 0;
 
   expect(received.size).toBe(EVENTS);
   expect([...received.keys()].every((id) => published.has(id))).toBe(true);
@@ -136,18 +164,10 @@ it(`delivers ${EVENTS} webhook events to a loopback receiver`, async () => {
 
   const trickle: string[] = [];
   for (let i = 0; i < TRICKLE; i++) {
-    const event = newEvent<DatasetUpdated>("dataset.updated", {
-      datasetId: dataset.id,
-      accountId: publisher.rawAccountId,
-      version: EVENTS + i + 1,
-      rowCount: EVENTS + i + 1,
-      changedRows: 1,
-      cause: "PUSH",
-      runId: null,
-    });
-    trickle.push(event.id);
-    published.set(event.id, performance.now());
-    await stack.app.services.events.publish(event);
+    const e = event(EVENTS + i + 1);
+    trickle.push(e.id);
+    published.set(e.id, performance.now());
+    await stack.app.services.events.publish(e);
     await new Promise((r) => setTimeout(r, TRICKLE_GAP_MS));
   }
   while (received.size < EVENTS + TRICKLE && Date.now() < deadline)
@@ -157,17 +177,20 @@ it(`delivers ${EVENTS} webhook events to a loopback receiver`, async () => {
   expect(invalid).toBe(0);
   // A receipt comes before its attempt is recorded: wait (bounded) for the last records.
   const succeeded = async () => prisma.deliveryAttempt.count({ where: { status: "SUCCEEDED" } });
-  while ((await succeeded()) < EVENTS + TRICKLE && Date.now() < deadline) {
+  const attempts = EVENTS + TRICKLE + (worker ? 1 : 0);
+  while ((await succeeded()) < attempts && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100));
   }
-  expect(await succeeded()).toBe(EVENTS + TRICKLE);
+  expect(await succeeded()).toBe(attempts);
   const idle = trickle.map((id) => received.get(id)! - published.get(id)!).sort((a, b) => a - b);
   console.log(
     [
       "",
       `Webhooks: ${EVENTS} dataset.updated events to one loopback webhook; ${PUBLISHERS} concurrent producers;`,
-      `worker concurrency ${CONCURRENCY}; ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), API, worker,`,
-      "receiver and producers in one Node process.",
+      `worker concurrency ${CONCURRENCY}; ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}).`,
+      worker
+        ? "API, receiver and producers in one Node process, the worker in another."
+        : "API, worker, receiver and producers in one Node process.",
       "",
       table(
         ["figure", "unit", "value"],
@@ -182,6 +205,12 @@ it(`delivers ${EVENTS} webhook events to a loopback receiver`, async () => {
             "deliveries/s",
             (EVENTS / (deliveredIn / 1000)).toFixed(0),
           ],
+          [
+            "CPU of this process until the last receipt, per delivery",
+            "ms",
+            ms((cpu.user + cpu.system) / 1000 / EVENTS),
+          ],
+          ...(worker ? [["CPU of the worker process, per delivery", "ms", ms(workerCpu / EVENTS)]] : []),
           ["delay publish → receipt p50", "ms", ms(quantile(delays, 0.5))],
           ["delay publish → receipt p95", "ms", ms(quantile(delays, 0.95))],
           ["delay publish → receipt p99", "ms", ms(quantile(delays, 0.99))],

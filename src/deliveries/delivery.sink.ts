@@ -9,7 +9,7 @@ import type { DomainEvent, EventSink } from "../events/events.js";
 import type { DeliveryRouting } from "./delivery.routing.js";
 import type { DropDispatcher } from "./drop.dispatcher.js";
 import type { WebhookDispatcher, WebhookEvent } from "./webhook.dispatcher.js";
-import { envelopeOf } from "./webhook.envelope.js";
+import { envelopeOf, isWebhookEventType } from "./webhook.envelope.js";
 
 /** Events stored together at most. */
 const MAX_BATCH = 500;
@@ -32,6 +32,10 @@ export class DeliverySink implements EventSink {
   ) {}
 
   handle(event: DomainEvent): Promise<void> {
+    // Events no delivery takes (a delivery's own updates, run progress) do not wait behind a batch
+    // being stored: a worker tells of every batch it sent, and would wait on the producers' queue.
+    // File drops follow dataset.updated, which webhooks take too.
+    if (!isWebhookEventType(event.type)) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.#waiting.push({ event, resolve, reject });
       if (!this.#draining) {

@@ -25,6 +25,7 @@ import { nextRetryDelay } from "./webhook.retry.js";
 import { DeliveryOutcomes } from "./delivery.outcomes.js";
 import { webhookHeaders } from "./webhook.signing.js";
 import type { DeliveryMeter } from "../observability/worker-metrics.js";
+import { uuidv7, uuidv7InStatement } from "../db/uuid.js";
 
 export const WEBHOOK_QUEUE = "deliveries.webhook";
 
@@ -81,11 +82,14 @@ export interface WebhookEvent {
   body: string;
 }
 
+/** A stored event, as a send needs it. */
+type StoredEvent = Pick<DeliveryEvent, "deliveryId" | "eventId" | "eventType" | "body">;
+
 /** A try claimed for sending, with what it needs. */
 interface Claimed {
   job: WebhookJob;
   delivery: Delivery;
-  stored: DeliveryEvent;
+  stored: StoredEvent;
   attemptId: string;
   started: Date;
 }
@@ -136,11 +140,21 @@ export class WebhookDispatcher {
     if (events.length === 0) return;
     // The events and their jobs commit together: a crash leaves both or neither.
     await this.prisma.$transaction(async (tx) => {
-      await tx.deliveryEvent.createMany({ data: [...events], skipDuplicates: true });
+      // Raw SQL: Prisma's query compiler took a quarter of the webhook bench's CPU. Ids are made in
+      // the statement from the clock, row by row: a later batch's events sort after an earlier
+      // one's even within one millisecond of created_at (a resume sends them in that order).
       // The events of a paused or disabled delivery are only stored: its resume sends them, in
-      // order. The share lock orders this against a resume's status change, which then sees them.
+      // order. The share lock, taken in the same statement, orders this against a resume's status
+      // change, which then sees them.
       const ids = [...new Set(events.map((e) => e.deliveryId))];
       const states = await tx.$queryRaw<{ id: string; status: string }[]>`
+        WITH stored AS (
+          INSERT INTO delivery_events (id, delivery_id, event_id, event_type, body)
+          SELECT ${uuidv7InStatement(Prisma.sql`extract(epoch FROM clock_timestamp()) * 1000`)}, e.*
+            FROM unnest(${events.map((e) => e.deliveryId)}::uuid[], ${events.map((e) => e.eventId)}::text[],
+                        ${events.map((e) => e.eventType)}::text[], ${events.map((e) => e.body)}::text[])
+                 AS e(delivery_id, event_id, event_type, body)
+          ON CONFLICT (delivery_id, event_id) DO NOTHING)
         SELECT id, status::text FROM deliveries WHERE id = ANY(${ids}::uuid[]) ORDER BY id FOR SHARE`;
       const active = new Set(states.filter((d) => d.status === "ACTIVE").map((d) => d.id));
       await this.jobs.insert<WebhookJob>(
@@ -289,12 +303,13 @@ export class WebhookDispatcher {
   private async ready(jobs: readonly WebhookJob[]) {
     if (jobs.length === 0) return [];
     const deliveryIds = [...new Set(jobs.map((j) => j.deliveryId))];
-    const eventIds = [...new Set(jobs.map((j) => j.eventId))];
     const [deliveries, stored] = await Promise.all([
       this.prisma.delivery.findMany({ where: { id: { in: deliveryIds } } }),
-      this.prisma.deliveryEvent.findMany({
-        where: { deliveryId: { in: deliveryIds }, eventId: { in: eventIds } },
-      }),
+      this.prisma.$queryRaw<StoredEvent[]>`
+        SELECT e.delivery_id AS "deliveryId", e.event_id AS "eventId", e.event_type AS "eventType", e.body
+          FROM delivery_events e
+          JOIN unnest(${jobs.map((j) => j.deliveryId)}::uuid[], ${jobs.map((j) => j.eventId)}::text[])
+               AS j(delivery_id, event_id) USING (delivery_id, event_id)`,
     ]);
     const byId = new Map(deliveries.map((d) => [d.id, d]));
     const events = new Map(stored.map((e) => [eventKey(e.deliveryId, e.eventId), e]));
@@ -316,22 +331,21 @@ export class WebhookDispatcher {
 
   /** Claims every try in one insert; a try already claimed goes through `takeOver`. */
   private async claimMany(
-    ready: { job: WebhookJob; delivery: Delivery; stored: DeliveryEvent }[],
+    ready: { job: WebhookJob; delivery: Delivery; stored: StoredEvent }[],
     now: Date,
   ): Promise<Claimed[]> {
     if (ready.length === 0) return [];
-    const rows = await this.prisma.deliveryAttempt.createManyAndReturn({
-      data: ready.map(({ job, stored }) => ({
-        deliveryId: job.deliveryId,
-        eventId: job.eventId,
-        eventType: stored.eventType,
-        attempt: job.attempt,
-        status: "PENDING" as const,
-        createdAt: now,
-      })),
-      skipDuplicates: true,
-      select: { id: true, deliveryId: true, eventId: true, attempt: true },
-    });
+    const rows = await this.prisma.$queryRaw<
+      { id: string; deliveryId: string; eventId: string; attempt: number }[]
+    >`
+      INSERT INTO delivery_attempts (id, delivery_id, event_id, event_type, attempt, status, created_at)
+      SELECT t.*, 'PENDING', ${now}
+        FROM unnest(${ready.map(() => uuidv7(now.getTime()))}::uuid[], ${ready.map((r) => r.job.deliveryId)}::uuid[],
+                    ${ready.map((r) => r.job.eventId)}::text[], ${ready.map((r) => r.stored.eventType)}::text[],
+                    ${ready.map((r) => r.job.attempt)}::int[])
+             AS t(id, delivery_id, event_id, event_type, attempt)
+      ON CONFLICT (delivery_id, event_id, attempt) DO NOTHING
+      RETURNING id, delivery_id AS "deliveryId", event_id AS "eventId", attempt`;
     const ids = new Map(rows.map((r) => [tryKey(r), r.id]));
     const claimed: Claimed[] = [];
     for (const r of ready) {

@@ -100,3 +100,13 @@ export const peakRss = (pid: number) => statusBytes(pid, "VmHWM");
 
 /** The process's resident memory now (Linux VmRSS), in bytes; 0 once it has exited. */
 export const residentMemory = (pid: number) => statusBytes(pid, "VmRSS");
+
+/** CPU time the process has used so far (Linux /proc/<pid>/stat, user + system), in ms. */
+export function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  // utime and stime are the 14th and 15th fields (12th and 13th after the name), in clock ticks.
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** USER_HZ: 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;
