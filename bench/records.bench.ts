@@ -6,7 +6,7 @@
 // ClickHouse's own JSONEachRow output, with memory. Prints figures and the issue's aims next to
 // the ratios measured in the same run; asserts only that every read returns the rows it should.
 // Client, API and driver share one process, as in relay-paging.bench.ts. See bench/README.md.
-import { execFile } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -47,6 +47,10 @@ const SLICES = 5;
 const SLICE_MS = 1_000;
 const SLICE_MAX_REQUESTS = 5_000;
 const EXPORT_ROUNDS = Number(process.env.BENCH_EXPORT_ROUNDS ?? 2);
+/** What reads the exports over HTTP (readInClient): curl, where the machine has it, or node. */
+const EXPORT_CLIENT =
+  process.env.BENCH_EXPORT_CLIENT ??
+  (spawnSync("sh", ["-c", "command -v curl && command -v wc"]).status === 0 ? "curl" : "node");
 
 // Rows are numbered 0 … N-1 in key order. The pages: after row NEAR_START (rows 1,001 … 1,100)
 // and after row NEAR_END (rows N-200 … N-101).
@@ -508,7 +512,31 @@ if (!res.ok) {
   console.log(JSON.stringify({ rows, bytes, seconds: (performance.now() - start) / 1000 }));
 }`;
 
-async function readInClient(url: string, init: RequestInit): Promise<Read> {
+/**
+ * A client process reads the response to the end: curl into wc where the machine has them (a
+ * reader in C, as clickhouse-client is; timed from its start to its exit), else Node's fetch
+ * (BENCH_EXPORT_CLIENT=node; timed inside it).
+ */
+async function readInClient(
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string },
+): Promise<Read> {
+  if (EXPORT_CLIENT === "curl") {
+    const args = ["-sSf", "-X", init.method ?? "GET"];
+    for (const [name, value] of Object.entries(init.headers ?? {})) args.push("-H", `${name}: ${value}`);
+    if (init.body !== undefined) args.push("--data-binary", init.body);
+    const start = performance.now();
+    const { stdout } = await execFileAsync("bash", [
+      "-c",
+      'set -o pipefail; curl "$@" | wc -lc',
+      "bash",
+      ...args,
+      url,
+    ]);
+    const seconds = (performance.now() - start) / 1000;
+    const [rows, bytes] = stdout.trim().split(/\s+/).map(Number);
+    return { rows: rows!, bytes: bytes!, seconds };
+  }
   const { stdout } = await execFileAsync(process.execPath, ["--input-type=module", "-e", CLIENT], {
     env: { ...process.env, BENCH_FETCH: JSON.stringify({ url, init }) },
   });
@@ -666,7 +694,7 @@ it("export of the whole dataset in each format against ClickHouse's own output",
     );
   console.log(
     [
-      `export of all ${ROWS.toLocaleString("en")} records, ${EXPORT_ROUNDS} rounds (memory: the bench's process, which holds the embedded engine and its API; clients run apart)`,
+      `export of all ${ROWS.toLocaleString("en")} records, ${EXPORT_ROUNDS} rounds (memory: the bench's process, which holds the embedded engine and its API; clients: ${EXPORT_CLIENT} processes)`,
       table(
         [
           "path",
