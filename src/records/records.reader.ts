@@ -109,6 +109,37 @@ const TRAILING_ERROR = /Code: \d+[.,] (e\.displayText\(\) = )?DB::Exception[^\n]
 
 const STREAM_SETTINGS: ClickHouseSettings = { max_bytes_before_external_sort: String(512 * 1024 * 1024) };
 
+/**
+ * An export's bytes as they come, failing instead of passing on an error the server appended. A
+ * server that fails after the first rows appends its error to the body and ends it as if complete:
+ * the last chunk (at least TAIL_BYTES of the output) is held back until the next arrives or the
+ * output ends, and an error there fails the stream instead of reaching the client as data. Chunks
+ * pass on whole; a short one joins the held bytes' last TAIL_BYTES (at most twice that is ever
+ * held or copied).
+ */
+export async function* withoutTrailingError(output: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  try {
+    let held: Buffer = Buffer.alloc(0);
+    for await (const chunk of output) {
+      if (chunk.length >= TAIL_BYTES) {
+        if (held.length) yield held;
+        held = chunk;
+        continue;
+      }
+      if (held.length > TAIL_BYTES) {
+        yield held.subarray(0, held.length - TAIL_BYTES);
+        held = held.subarray(held.length - TAIL_BYTES);
+      }
+      held = Buffer.concat([held, chunk]);
+    }
+    const failure = TRAILING_ERROR.exec(held.subarray(-TAIL_BYTES).toString("latin1"));
+    if (failure) throw new Error(failure[0].trim());
+    if (held.length) yield held;
+  } catch (error) {
+    throw toClickHouseError(error);
+  }
+}
+
 export class RecordsReader {
   #engine: Promise<EngineAbilities> | null = null;
 
@@ -265,28 +296,7 @@ export class RecordsReader {
     const statement = await this.exportStatement(dataset, range, format);
     if (statement === null) return null;
     const output = await this.ch.output(statement, STREAM_SETTINGS, signal);
-    return (async function* bytes() {
-      try {
-        // A server that fails after the first rows appends its error to the body and ends it as
-        // if complete. The last chunk (at least TAIL_BYTES of it) is held back until the next
-        // arrives or the output ends, and an error there fails the stream instead of reaching the
-        // client as data. Chunks pass on whole: no copy but for a chunk shorter than that.
-        let held: Buffer = Buffer.alloc(0);
-        for await (const chunk of output) {
-          if (chunk.length < TAIL_BYTES) {
-            held = Buffer.concat([held, chunk]);
-            continue;
-          }
-          if (held.length) yield held;
-          held = chunk;
-        }
-        const failure = TRAILING_ERROR.exec(held.subarray(-TAIL_BYTES).toString("latin1"));
-        if (failure) throw new Error(failure[0].trim());
-        if (held.length) yield held;
-      } catch (error) {
-        throw toClickHouseError(error);
-      }
-    })();
+    return withoutTrailingError(output);
   }
 
   /** The server's version, asked once. */

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Column } from "../../src/catalog/columns.js";
 import { sql } from "../../src/db/sql.js";
 import { engineAbilities, engineExport, RowCounter } from "../../src/records/export.engine.js";
+import { withoutTrailingError } from "../../src/records/records.reader.js";
 
 const rows = sql`SELECT 1`;
 const v18 = engineAbilities("18.16.1");
@@ -80,5 +81,50 @@ describe("RowCounter", () => {
 
   it("counts nothing of a Parquet file before its end", () => {
     expect(count("parquet", ["PAR1\n\n\n"])).toBe(0);
+  });
+});
+
+describe("withoutTrailingError", () => {
+  const read = async (chunks: string[]) => {
+    const out: Buffer[] = [];
+    let most = 0;
+    for await (const part of withoutTrailingError(
+      (async function* () {
+        for (const chunk of chunks) yield Buffer.from(chunk);
+      })(),
+    )) {
+      out.push(part);
+      most = Math.max(most, part.length);
+    }
+    return { text: Buffer.concat(out).toString(), most };
+  };
+
+  it("passes every byte on, in order, holding little whatever the chunks' sizes", async () => {
+    const big = "x".repeat(70_000);
+    const small = Array.from({ length: 5_000 }, (_, i) => `${i}\n`);
+    const chunks = [big, ...small, big, "a", "b", big.slice(0, 5_000), "end\n"];
+    const { text, most } = await read(chunks);
+    expect(text).toBe(chunks.join(""));
+    // Short chunks do not pile up: nothing longer than a big chunk or twice the held tail.
+    expect(most).toBeLessThanOrEqual(70_000);
+  });
+
+  it("fails on an error the server appended, even split over short chunks, and sends none of it", async () => {
+    const error = "Code: 241, e.displayText() = DB::Exception: Memory limit exceeded\n";
+    const rows = "r".repeat(10_000) + "\n";
+    const sent: string[] = [];
+    const chunks = [rows, ...error.match(/.{1,7}/gs)!];
+    await expect(
+      (async () => {
+        for await (const part of withoutTrailingError(
+          (async function* () {
+            for (const chunk of chunks) yield Buffer.from(chunk);
+          })(),
+        ))
+          sent.push(part.toString());
+      })(),
+    ).rejects.toThrow(/Memory limit exceeded/);
+    expect(sent.join("")).not.toContain("Code: 241");
+    expect(rows.startsWith(sent.join(""))).toBe(true);
   });
 });
