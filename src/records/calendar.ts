@@ -71,30 +71,18 @@ function epochDaysOf(column: Pick<Column, "storage">, expr: Sql): Sql {
   return column.storage === "wide" ? sql`toInt32(${expr})` : expr;
 }
 
-/** Names a part of a computation: inline (the expression itself) or as a column of the SELECT. */
-type Bind = (part: string, expr: Sql) => Sql;
-const inline: Bind = (_part, expr) => expr;
-
 /**
- * The civil date of `days` (days since 1970) in parts: the era of 400 years, the year of the era,
- * the day of the year from March 1 and the month from March (0–11).
+ * The first day of the month of `days` (days since 1970), as days since 1970: the civil date in
+ * parts (the era of 400 years, the day of the era, the year of the era, the day of the year from
+ * March 1 and the month from March, 0–11), then back to its first day.
  */
-function civil(days: Sql, bind: Bind) {
-  const z = bind("z", sql`(${days} + ${SHIFT_DAYS})`);
-  const era = bind("era", sql`intDiv(${z}, 146097)`);
-  const doe = bind("doe", sql`(${z} - ${era} * 146097)`);
-  const yoe = bind(
-    "yoe",
-    sql`intDiv(${doe} - intDiv(${doe}, 1460) + intDiv(${doe}, 36524) - intDiv(${doe}, 146096), 365)`,
-  );
-  const doy = bind("doy", sql`(${doe} - (365 * ${yoe} + intDiv(${yoe}, 4) - intDiv(${yoe}, 100)))`);
-  const mp = bind("mp", sql`intDiv(5 * ${doy} + 2, 153)`);
-  return { era, yoe, doy, mp };
-}
-
-/** The first day of the month of `days` (days since 1970), as days since 1970. */
 function monthStart(days: Sql): Sql {
-  const { doy, mp } = civil(days, inline);
+  const z = sql`(${days} + ${SHIFT_DAYS})`;
+  const era = sql`intDiv(${z}, 146097)`;
+  const doe = sql`(${z} - ${era} * 146097)`;
+  const yoe = sql`intDiv(${doe} - intDiv(${doe}, 1460) + intDiv(${doe}, 36524) - intDiv(${doe}, 146096), 365)`;
+  const doy = sql`(${doe} - (365 * ${yoe} + intDiv(${yoe}, 4) - intDiv(${yoe}, 100)))`;
+  const mp = sql`intDiv(5 * ${doy} + 2, 153)`;
   return sql`(${days} - ${doy} + intDiv(153 * ${mp} + 2, 5))`;
 }
 
@@ -114,7 +102,7 @@ export function epochIsoText(
   prefix: string,
 ): { columns: Sql[]; iso: Sql } {
   const columns: Sql[] = [];
-  const bind: Bind = (part, expr) => {
+  const bind = (part: string, expr: Sql): Sql => {
     const name = ident(`${prefix}_${part}`);
     columns.push(sql`${expr} AS ${name}`);
     return sql`${name}`;
