@@ -19,6 +19,7 @@ import { createRequire } from "node:module";
 import { resolve } from "node:path";
 import { PassThrough } from "node:stream";
 import type { Config } from "../config.js";
+import { httpOutput } from "./http-output.js";
 import { Identifier, ident, join, sql, type ParameterizedSql, type Sql } from "./sql.js";
 
 /**
@@ -215,6 +216,8 @@ export class ClickHouse {
   /** The cluster tables are created on (`ON CLUSTER`), or undefined for one server. */
   readonly cluster: string | undefined;
   readonly #options: ClickHouseWrapperOptions;
+  /** Settings every statement carries (the cluster's). */
+  readonly #settings: ClickHouseSettings;
   #version: Promise<EngineVersion> | undefined;
 
   constructor(options: ClickHouseWrapperOptions) {
@@ -228,6 +231,7 @@ export class ClickHouse {
       cluster === undefined
         ? client.clickhouse_settings
         : { ...client.clickhouse_settings, ...CLUSTER_SETTINGS };
+    this.#settings = settings ?? {};
     this.client = createClient({
       ...client,
       clickhouse_settings: settings,
@@ -295,7 +299,7 @@ export class ClickHouse {
 
   /**
    * A statement's output (its `FORMAT` at the end of the text) as the engine writes it, read as it
-   * comes. On a server: the HTTP response body. Embedded: a streaming query on a connection of its
+   * comes. On a server: the HTTP response body, read off the socket (http-output.ts). Embedded: a streaming query on a connection of its
    * own (one stream per connection; the data is the same), the next chunk fetched on chDB's thread
    * while the caller handles this one; `exec` would hold the whole output in memory first. Each
    * chunk of a streamed query is the format's output on its own (a Parquet file, a header for
@@ -309,7 +313,27 @@ export class ClickHouse {
     signal?: AbortSignal,
   ): Promise<AsyncIterable<Buffer>> {
     const [, text, format] = /^([\s\S]*)\sFORMAT\s+(\w+)\s*$/.exec(statement.text) ?? [];
-    if (this.engine === "server" || !STREAMED_FORMATS.has(format ?? "")) {
+    if (this.engine === "server") {
+      const options = this.#options;
+      const params: Record<string, string> = { database: this.database };
+      for (const [name, value] of Object.entries({ ...this.#settings, ...settings })) {
+        if (value !== undefined)
+          params[name] = typeof value === "boolean" ? (value ? "1" : "0") : String(value);
+      }
+      return this.call(() =>
+        httpOutput({
+          url: String(options.url),
+          username: options.username ?? "default",
+          password: options.password ?? "",
+          params,
+          query: statement.text,
+          timeoutMs: options.request_timeout ?? 30_000,
+          signal,
+          userAgent: options.application,
+        }),
+      );
+    }
+    if (!STREAMED_FORMATS.has(format ?? "")) {
       const result = await this.call(() =>
         this.client.exec({
           query: statement.text,
