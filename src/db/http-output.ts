@@ -5,7 +5,7 @@
 // Here the body comes as the socket reads it (up to 64 KiB at a time) with the chunk framing taken
 // off in place; the end of the body is the framing's last chunk, so a connection lost early is an
 // error, never a shorter export. One connection per statement, closed after it.
-import { Socket, connect as tcpConnect } from "node:net";
+import { isIP, Socket, connect as tcpConnect } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 
 export interface HttpOutputRequest {
@@ -50,7 +50,10 @@ export async function httpOutput(request: HttpOutputRequest): Promise<AsyncItera
   const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
   const host = url.hostname.replace(/^\[|\]$/g, "");
   const socket: Socket =
-    url.protocol === "https:" ? tlsConnect({ host, port, servername: host }) : tcpConnect({ host, port });
+    url.protocol === "https:"
+      ? // SNI names a host, never an address (RFC 6066 §3).
+        tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }) })
+      : tcpConnect({ host, port });
   const abort = () => socket.destroy(request.signal!.reason as Error);
   request.signal?.addEventListener("abort", abort, { once: true });
   socket.setNoDelay(true);
