@@ -22,10 +22,13 @@ export function createPrisma(databaseUrl: string, poolSize = 10, prepared = true
 }
 
 /**
- * Distinct statement texts a process prepares at most. Prisma's texts vary with the length of
- * `IN (…)` lists; past the bound a statement goes unnamed, as every statement did before.
+ * Distinct statement texts a process prepares at most, and the most parameters a prepared one
+ * takes. Prisma writes `IN ($1,$2,…)` with one parameter per value, so a query over lists of
+ * varying length is a new text per length: long lists go unnamed (as every statement did before),
+ * and the bound keeps what each connection holds in PostgreSQL small.
  */
-const PREPARED_STATEMENTS = 2_000;
+const PREPARED_STATEMENTS = 500;
+const PREPARED_MAX_PARAMETERS = 32;
 
 /**
  * Names each statement text, so that node-postgres prepares it once per connection and PostgreSQL
@@ -34,11 +37,11 @@ const PREPARED_STATEMENTS = 2_000;
  * PostgreSQL's CPU (pg-boss's job insert, a CTE over a subquery, the most). A name stands for one
  * text per process, which node-postgres requires of a name on a connection.
  */
-function statementNames(): (query: { sql: string }) => string {
+function statementNames(): (query: { sql: string; args: unknown[] }) => string {
   const names = new Map<string, string>();
-  return ({ sql }) => {
+  return ({ sql, args }) => {
     let name = names.get(sql);
-    if (name === undefined && names.size < PREPARED_STATEMENTS) {
+    if (name === undefined && names.size < PREPARED_STATEMENTS && args.length <= PREPARED_MAX_PARAMETERS) {
       name = `datahus_${names.size}`;
       names.set(sql, name);
     }

@@ -1,6 +1,7 @@
 // Prisma's statements are prepared once per connection (src/db/prisma.ts), and not at all when
 // DATABASE_PREPARED_STATEMENTS is off (for poolers that cannot carry them): what PostgreSQL holds
 // for the session says which.
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createPrisma, type PrismaClient } from "../../src/db/prisma.js";
 import { baseConfig, freshPostgres } from "../support/databases.js";
@@ -37,4 +38,15 @@ it("prepares each statement once per connection", async () => {
 
 it("prepares none when turned off", async () => {
   expect(await preparedAfterRuns(false)).toHaveLength(0);
+});
+
+it("leaves long IN lists unnamed: each length would be a statement of its own", async () => {
+  const prisma = createPrisma(db.url, 1, true);
+  clients.push(prisma);
+  const ids = (n: number) => Array.from({ length: n }, () => randomUUID());
+  await prisma.plan.findMany({ where: { id: { in: ids(3) } } });
+  await prisma.plan.findMany({ where: { id: { in: ids(100) } } });
+  const held = await prisma.$queryRaw<{ statement: string }[]>`
+    SELECT statement FROM pg_prepared_statements WHERE name LIKE 'datahus\_%'`;
+  expect(held.filter((s) => s.statement.includes(" IN ("))).toHaveLength(1);
 });
