@@ -57,6 +57,7 @@ export const configSchema = z.object({
 
   DATABASE_URL: z.url().default("postgresql://postgres@127.0.0.1:5432/datahus"),
   DATABASE_POOL_SIZE: int(1, 200).default(10),
+  DATABASE_PREPARED_STATEMENTS: bool.default(true),
   PGBOSS_SCHEMA: z
     .string()
     .regex(/^[a-z_][a-z0-9_]*$/)

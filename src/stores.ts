@@ -21,7 +21,7 @@ export interface Stores {
 
 export function createStores(config: Config, log: Logger): Stores {
   return {
-    prisma: createPrisma(config.DATABASE_URL, config.DATABASE_POOL_SIZE),
+    prisma: createPrisma(config.DATABASE_URL, config.DATABASE_POOL_SIZE, config.DATABASE_PREPARED_STATEMENTS),
     clickhouse: createClickHouse(config),
     redis: config.REDIS_URL ? connectRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX, log) : null,
   };
