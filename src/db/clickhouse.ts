@@ -299,11 +299,12 @@ export class ClickHouse {
 
   /**
    * A statement's output (its `FORMAT` at the end of the text) as the engine writes it, read as it
-   * comes. On a server: the HTTP response body, read off the socket (http-output.ts). Embedded: a streaming query on a connection of its
-   * own (one stream per connection; the data is the same), the next chunk fetched on chDB's thread
-   * while the caller handles this one; `exec` would hold the whole output in memory first. Each
-   * chunk of a streamed query is the format's output on its own (a Parquet file, a header for
-   * …WithNames), so only formats whose chunks join up stream (STREAMED_FORMATS); others come whole.
+   * comes. On a server: the HTTP response body, read off the socket (http-output.ts). Embedded: a
+   * streaming query on a connection of its own (one stream per connection; the data is the same),
+   * the next chunk fetched on chDB's thread while the caller handles this one; `exec` would hold
+   * the whole output in memory first. Each chunk of a streamed query is the format's output on its
+   * own (a Parquet file, a header for …WithNames), so only formats whose chunks join up stream
+   * (STREAMED_FORMATS); others come whole.
    * Resolves once the engine has taken the statement (embedded: with the first chunk, or the
    * error that stops it).
    */
