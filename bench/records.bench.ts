@@ -6,14 +6,13 @@
 // ClickHouse's own JSONEachRow output, with memory. Prints figures and the issue's aims next to
 // the ratios measured in the same run; asserts only that every read returns the rows it should.
 // Client, API and driver share one process, as in relay-paging.bench.ts. See bench/README.md.
-import { execFile, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { Readable } from "node:stream";
 import { performance } from "node:perf_hooks";
 import { setFlagsFromString } from "node:v8";
-import { promisify } from "node:util";
 import { runInNewContext } from "node:vm";
 import { afterAll, beforeAll, expect, it, onTestFinished } from "vitest";
 import { LIVE, liveRows } from "../src/catalog/dataset-table.js";
@@ -31,6 +30,7 @@ import type { Dataset } from "../src/generated/prisma/client.js";
 import { CreateDatasetDocument, PublishDatasetDocument, RecordsDocument } from "../test/generated/graphql.js";
 import { startStack, type TestAccount, type TestStack } from "../test/support/stack.js";
 import { spawnApi } from "../test/support/worker-process.js";
+import { startLauncher } from "./support/launcher.js";
 import { concurrentSlice, figures, measure, ms, ok, table, type Figures } from "./support/measure.js";
 
 const ROWS = Number(process.env.BENCH_RECORDS ?? 1_000_000);
@@ -75,6 +75,8 @@ function orderRow(i: number): Record<string, unknown> {
   };
 }
 
+// Started before the process holds the dataset (support/launcher.ts).
+const launcher = startLauncher();
 let stack: TestStack;
 let buyer: TestAccount;
 /** The buyer as services see it after authentication, for reads that skip HTTP and GraphQL. */
@@ -218,6 +220,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stack?.close();
+  await launcher.close();
 });
 
 // ─── measuring ───────────────────────────────────────────────────────────────
@@ -450,8 +453,6 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-const execFileAsync = promisify(execFile);
-
 interface Read {
   rows: number;
   bytes: number;
@@ -515,7 +516,8 @@ if (!res.ok) {
 /**
  * A client process reads the response to the end: curl into wc where the machine has them (a
  * reader in C, as clickhouse-client is; timed from its start to its exit), else Node's fetch
- * (BENCH_EXPORT_CLIENT=node; timed inside it).
+ * (BENCH_EXPORT_CLIENT=node; timed inside it). Started by the launcher (support/launcher.ts), not
+ * forked from this process, which holds the embedded engine.
  */
 async function readInClient(
   url: string,
@@ -525,20 +527,18 @@ async function readInClient(
     const args = ["-sSf", "-X", init.method ?? "GET"];
     for (const [name, value] of Object.entries(init.headers ?? {})) args.push("-H", `${name}: ${value}`);
     if (init.body !== undefined) args.push("--data-binary", init.body);
-    const start = performance.now();
-    const { stdout } = await execFileAsync("bash", [
+    const { stdout, seconds } = await launcher.run("bash", [
       "-c",
       'set -o pipefail; curl "$@" | wc -lc',
       "bash",
       ...args,
       url,
     ]);
-    const seconds = (performance.now() - start) / 1000;
     const [rows, bytes] = stdout.trim().split(/\s+/).map(Number);
     return { rows: rows!, bytes: bytes!, seconds };
   }
-  const { stdout } = await execFileAsync(process.execPath, ["--input-type=module", "-e", CLIENT], {
-    env: { ...process.env, BENCH_FETCH: JSON.stringify({ url, init }) },
+  const { stdout } = await launcher.run(process.execPath, ["--input-type=module", "-e", CLIENT], {
+    BENCH_FETCH: JSON.stringify({ url, init }),
   });
   const result = JSON.parse(stdout) as Read & { error?: string };
   if (result.error) throw new Error(result.error);

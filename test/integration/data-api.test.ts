@@ -23,6 +23,8 @@ let publisher: TestAccount;
 
 const PASSWORD = "a long enough password 1";
 const TRICKY = 'Smith, "Bob"\r\nsecond line: naïve € 😀';
+// Each character that makes a CSV field quoted, alone, and values that stay bare.
+const QUOTING = ["a,b", 'say "hi"', "a\rb", "a\nb", "", "plain", "naïve €", "x,", null];
 const WIDE = "x".repeat(120); // makes the 200,000-row export ~35 MB, so buffering it would show
 
 const COLUMNS: CreateDatasetMutationVariables["input"]["columns"] = [
@@ -52,6 +54,7 @@ async function dataset(
   rows: number,
   access: CreateDatasetMutationVariables["input"]["access"],
   extra: Partial<CreateDatasetMutationVariables["input"]> = {},
+  values: (i: number) => ReturnType<typeof row> = row,
 ) {
   const created = await stack.graphql(
     CreateDatasetDocument,
@@ -63,7 +66,7 @@ async function dataset(
   expect(created.errors).toBeUndefined();
   const target = ref(await stack.app.stores.prisma.dataset.findUniqueOrThrow({ where: { slug } }));
   for (let start = 1; start <= rows; start += 50_000) {
-    const chunk = Array.from({ length: Math.min(50_000, rows - start + 1) }, (_, i) => row(start + i));
+    const chunk = Array.from({ length: Math.min(50_000, rows - start + 1) }, (_, i) => values(start + i));
     await writeRecords(stack.app.stores.clickhouse, stack.app.config.CLICKHOUSE_DATABASE, target, chunk, {
       version: 1,
       runId: "seed",
@@ -166,6 +169,11 @@ beforeAll(async () => {
   await dataset("orders_bought", 10, "PURCHASED", { purchasePrice: 10, purchaseTerm: "ONE_TIME" });
   await dataset("orders_20k", 20_000, "METERED", { pricePer100Records: 3 });
   await dataset("orders_200k", 200_000, "METERED", { pricePer100Records: 1 });
+  await dataset("orders_quoting", QUOTING.length, "METERED", { pricePer100Records: 1 }, (i) => ({
+    ...row(i),
+    name: QUOTING[i - 1] ?? "",
+    note: QUOTING.at(-i) ?? null,
+  }));
 }, 90_000);
 
 afterAll(async () => {
@@ -438,6 +446,19 @@ describe("GET /api/v1/data/export", () => {
     expect(none.headers.get("x-records")).toBe("0");
     expect(await none.text()).toBe("_key,id,name,note,big,amount,active,sold_at\r\n");
     expect(await balance(reader)).toBe(91);
+  });
+
+  it("writes CSV from the engine byte for byte as Node's writer does, quoting each field that needs it", async () => {
+    const reader = await buyer("QuotingExporter", 10);
+    // /query writes its CSV in Node (export.ts csvLines); the export has ClickHouse write it.
+    const node = await query({ dataset: "orders_quoting", format: "csv", limit: 100 }, reader);
+    const engine = await exportOf({ dataset: "orders_quoting", format: "csv" }, reader);
+    expect(engine.status).toBe(200);
+    const text = await engine.text();
+    expect(text).toBe(await node.text());
+    for (const quoted of ['"a,b"', '"say ""hi"""', '"a\rb"', '"a\nb"', '""', '"x,"'])
+      expect(text).toContain(`,${quoted},`);
+    expect(text).toContain(",plain,");
   });
 
   it("writes the same records as CSV and TSV from the engine as NDJSON from Node, and resumes after a key", async () => {
