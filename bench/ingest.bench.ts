@@ -146,11 +146,16 @@ async function pipelineLoad(
     h,
   );
   const batch = process.env.BENCH_INGEST_BATCH_ROWS;
+  const partsFrom = process.env.BENCH_INGEST_PARTS_FROM_BYTES;
   const worker = EMBEDDED
     ? null
     : spawnWorker(
         stack,
-        { FILE_SOURCE_ROOT: root, ...(batch ? { PIPELINE_BATCH_ROWS: batch } : {}) },
+        {
+          FILE_SOURCE_ROOT: root,
+          ...(batch ? { PIPELINE_BATCH_ROWS: batch } : {}),
+          ...(partsFrom ? { PIPELINE_ENGINE_PARTS_FROM_BYTES: partsFrom } : {}),
+        },
         nodeOptions,
       );
   try {
