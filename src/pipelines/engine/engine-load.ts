@@ -295,11 +295,22 @@ async function scanFile(
   }
 }
 
-/** Adds up the bytes read, for the run's progress. */
+/**
+ * Adds up the bytes read, for the run's progress. A file parsed again (split inside a record)
+ * starts over from 0, but the progress reported never goes back.
+ */
 function progressOf(input: EngineLoadInput): (bytes: number) => void {
   let total = 0;
-  return (bytes) => input.onBytes((total += bytes));
+  let shown = reported.get(input) ?? 0;
+  return (bytes) => {
+    total += bytes;
+    if (total <= shown) return;
+    reported.set(input, (shown = total));
+    input.onBytes(total);
+  };
 }
+
+const reported = new WeakMap<EngineLoadInput, number>();
 
 /** The shape check alone, over the file (the embedded engine reads the file itself). */
 async function checkShape(input: EngineLoadInput): Promise<CsvShape | { problem: string }> {
@@ -423,13 +434,20 @@ async function parseInTwo(
   const stop = new AbortController();
   const signal = AbortSignal.any([input.signal, stop.signal]);
   const read = progressOf(input);
+  const failed = (error: unknown): never => {
+    stop.abort();
+    throw error;
+  };
   const head = parsePart(input, tables[0]!, settings, { start: 0, end: split }, read, signal).then(
     (shape) => {
       if (!("records" in shape)) stop.abort();
       return shape;
     },
+    failed,
   );
-  const tail = parsePart(input, tables[1]!, settings, { start: split, end: file.size }, read, signal);
+  const tail = parsePart(input, tables[1]!, settings, { start: split, end: file.size }, read, signal).catch(
+    failed,
+  );
   const [first, second] = await Promise.allSettled([head, tail]);
   input.signal.throwIfAborted();
   if (first.status === "rejected") throw first.reason;
