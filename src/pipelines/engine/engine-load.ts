@@ -263,10 +263,10 @@ async function csvSettings(clickhouse: ClickHouse, file: LocalCsv): Promise<Clic
   return settings;
 }
 
-/** A range of the file's bytes: from `start` up to, not including, `end`. */
+/** A range of the file's bytes: from `start` up to, not including, `end` (or to the file's end). */
 interface ByteRange {
   start: number;
-  end: number;
+  end?: number;
 }
 
 /**
@@ -281,11 +281,13 @@ async function scanFile(
   read: (bytes: number) => void = progressOf(input),
   signal: AbortSignal = input.signal,
 ): Promise<void> {
-  if (range && range.end <= range.start) return;
+  const end = range?.end;
+  if (end !== undefined && end <= range!.start) return;
   const chunks = createReadStream(input.file.path, {
     highWaterMark: READ_CHUNK,
     signal,
-    ...(range ? { start: range.start, end: range.end - 1 } : {}),
+    start: range?.start ?? 0,
+    ...(end !== undefined ? { end: end - 1 } : {}),
   });
   for await (const chunk of chunks as AsyncIterable<Buffer>) {
     check.push(chunk);
@@ -386,14 +388,7 @@ async function parseIntoRaw(
   }
   await create(tables[0]!);
   const read = progressOf(input);
-  const whole = await parsePart(
-    input,
-    tables[0]!,
-    settings,
-    { start: 0, end: file.size },
-    read,
-    input.signal,
-  );
+  const whole = await parsePart(input, tables[0]!, settings, { start: 0 }, read, input.signal);
   if (!("records" in whole)) return wholeFile(whole);
   return { shape: whole, parts: [{ table: tables[0]!, records: whole.records - (file.header ? 1 : 0) }] };
 }
@@ -445,9 +440,7 @@ async function parseInTwo(
     },
     failed,
   );
-  const tail = parsePart(input, tables[1]!, settings, { start: split, end: file.size }, read, signal).catch(
-    failed,
-  );
+  const tail = parsePart(input, tables[1]!, settings, { start: split }, read, signal).catch(failed);
   const [first, second] = await Promise.allSettled([head, tail]);
   input.signal.throwIfAborted();
   if (first.status === "rejected") throw first.reason;
@@ -480,7 +473,7 @@ async function parsePart(
 ): Promise<CsvShape | { problem: string } | { cut: true }> {
   const { clickhouse, file } = input;
   const check = new CsvShapeCheck(file.delimiter.charCodeAt(0), range.start);
-  const last = range.end === file.size;
+  const last = range.end === undefined;
   // The file's first record is in the first part; only there is it a header.
   const format = file.header && range.start === 0 ? "CSVWithNames" : "CSV";
   try {
