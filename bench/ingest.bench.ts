@@ -120,6 +120,7 @@ async function pipelineLoad(
   path: string,
   rows: number,
   nodeOptions?: string,
+  env: Record<string, string> = {},
 ): Promise<{ seconds: number; peak: number; path: string }> {
   const slug = uniqueName("ingest").toLowerCase();
   const h = publisher.headers;
@@ -146,11 +147,17 @@ async function pipelineLoad(
     h,
   );
   const batch = process.env.BENCH_INGEST_BATCH_ROWS;
+  const partsFrom = process.env.BENCH_INGEST_PARTS_FROM_BYTES;
   const worker = EMBEDDED
     ? null
     : spawnWorker(
         stack,
-        { FILE_SOURCE_ROOT: root, ...(batch ? { PIPELINE_BATCH_ROWS: batch } : {}) },
+        {
+          FILE_SOURCE_ROOT: root,
+          ...(batch ? { PIPELINE_BATCH_ROWS: batch } : {}),
+          ...(partsFrom ? { PIPELINE_ENGINE_PARTS_FROM_BYTES: partsFrom } : {}),
+          ...env,
+        },
         nodeOptions,
       );
   try {
@@ -212,6 +219,17 @@ describe("ingestion", () => {
     const capped = EMBEDDED
       ? null
       : await pipelineLoad(join(root, `orders_${largest}.csv`), largest, "--max-old-space-size=128");
+    // A server parses a large file as two parts at once; the same file as one part, for comparison.
+    const onePart = EMBEDDED
+      ? null
+      : await pipelineLoad(join(root, `orders_${largest}.csv`), largest, undefined, {
+          PIPELINE_ENGINE_PARTS_FROM_BYTES: String(Number.MAX_SAFE_INTEGER),
+        });
+    if (onePart)
+      lines.push(
+        `| ${largest.toLocaleString("en")}, parsed as one part | | | ` +
+          `${Math.round(largest / onePart.seconds).toLocaleString("en")} | | ${Math.round(onePart.peak / 2 ** 20)} MiB | ${onePart.path} |`,
+      );
     if (capped)
       lines.push(
         `| ${largest.toLocaleString("en")}, heap capped at 128 MiB | | | ` +

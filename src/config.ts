@@ -136,6 +136,8 @@ export const configSchema = z.object({
   PIPELINE_BATCH_ROWS: int(100, 1_000_000).default(200_000),
   // Local CSV files parsed and checked by ClickHouse (src/pipelines/engine); false: always Node.
   PIPELINE_ENGINE_LOAD: bool.default(true),
+  // From this size a ClickHouse server parses such a file as two parts at once (two cores busy).
+  PIPELINE_ENGINE_PARTS_FROM_BYTES: int(1, Number.MAX_SAFE_INTEGER).default(8 * 2 ** 20),
   PIPELINE_RUN_RETRY_LIMIT: int(0, 100).default(3),
   PIPELINE_RUN_HEARTBEAT_SECONDS: int(10, 3600).default(30),
   JOBS_MONITOR_INTERVAL_SECONDS: int(1, 3600).default(60),

@@ -29,7 +29,7 @@ import {
 import {
   countLiveRows,
   quarantine,
-  rawTableName,
+  rawTableNames,
   stagingTableName,
   swapIntoLive,
   type RejectedRow,
@@ -39,7 +39,11 @@ import { compilePipeline, type CompiledPipeline } from "./steps/compile.js";
 
 export type RunnerConfig = Pick<
   Config,
-  "CLICKHOUSE_DATABASE" | "DATABASE_URL" | "PIPELINE_BATCH_ROWS" | "PIPELINE_ENGINE_LOAD"
+  | "CLICKHOUSE_DATABASE"
+  | "DATABASE_URL"
+  | "PIPELINE_BATCH_ROWS"
+  | "PIPELINE_ENGINE_LOAD"
+  | "PIPELINE_ENGINE_PARTS_FROM_BYTES"
 >;
 
 /** How often counters and progress are saved and published, and cancellation is checked. */
@@ -253,7 +257,8 @@ export class PipelineRunner {
             runId: run.id,
             datasetId: dataset.id,
             target,
-            rawTable: rawTableName(dataset.tableName, run.id),
+            rawTables: rawTableNames(dataset.tableName, run.id),
+            partsFromBytes: this.config.PIPELINE_ENGINE_PARTS_FROM_BYTES,
             freshTarget: staging !== null,
             steps: pipeline.steps,
             settings,
@@ -575,7 +580,8 @@ export class PipelineRunner {
     // The run's tables go first: once the run reads FAILED, nothing of it is left behind (and
     // a failed drop leaves the run as it was, for the dead-letter job's retry).
     const database = this.config.CLICKHOUSE_DATABASE;
-    await dropDatasetTable(this.clickhouse, database, rawTableName(run.pipeline.dataset.tableName, run.id));
+    for (const raw of rawTableNames(run.pipeline.dataset.tableName, run.id))
+      await dropDatasetTable(this.clickhouse, database, raw);
     if (run.pipeline.mode === "FULL_REFRESH") {
       const staging = stagingTableName(run.pipeline.dataset.tableName, run.id);
       await dropDatasetTable(this.clickhouse, database, staging);

@@ -28,12 +28,14 @@ export function stagingTableName(liveTable: string, runId: string): string {
 }
 
 /**
- * The text table a server parses one run's CSV file into (pipelines/engine): derived from the run
- * like the staging table, so a retry or the dead-letter handler finds it. A Memory table: left
- * behind, it would hold the file in the server's memory until a restart.
+ * The text tables a server parses one run's CSV file into (pipelines/engine; a large file goes in
+ * as two parts at once): derived from the run like the staging table, so a retry or the
+ * dead-letter handler finds them. Memory tables: left behind, they would hold the file in the
+ * server's memory until a restart.
  */
-export function rawTableName(liveTable: string, runId: string): string {
-  return `${liveTable}_raw_${runId.replaceAll("-", "")}`;
+export function rawTableNames(liveTable: string, runId: string): string[] {
+  const name = `${liveTable}_raw_${runId.replaceAll("-", "")}`;
+  return [name, `${name}_2`];
 }
 
 /**

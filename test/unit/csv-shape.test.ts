@@ -2,7 +2,7 @@
 // whatever the check passes, the reader reads as the same number of well-formed records with the
 // same bytes; and well-formed files pass, whatever chunks they arrive in.
 import { describe, expect, it } from "vitest";
-import { CsvShapeCheck } from "../../src/pipelines/engine/csv-shape.js";
+import { CsvShapeCheck, joinShapes } from "../../src/pipelines/engine/csv-shape.js";
 import { recordFields } from "../../src/pipelines/engine/engine-load.js";
 import { readCsv } from "../../src/sources/formats/csv.js";
 import type { ParsedRow } from "../../src/sources/formats/types.js";
@@ -108,5 +108,63 @@ describe("csv shape check", () => {
     const check = new CsvShapeCheck(44);
     check.push(invalid);
     expect(check.end()).toMatchObject({ problem: expect.stringMatching(/not UTF-8/) });
+  });
+
+  it("reads a file split at any line end as two parts as it reads it whole, or says the split cut a record", () => {
+    const texts = [
+      'id,"na,me"\n1,"multi\nline"\n2,x\n3,"a ""q"""\n4,\n',
+      "id,name\r\n1,a\r\n2,b\r\n3,c",
+      'id,name\n1,"x\n\ny"\n2,"\n"\n',
+    ];
+    let splits = 0;
+    let cuts = 0;
+    for (const text of texts) {
+      const bytes = Buffer.from(text, "utf8");
+      const whole = shapeOf(text, []);
+      expect("problem" in whole ? whole.problem : null).toBeNull();
+      for (let at = bytes.indexOf(10) + 1; at > 0 && at < bytes.length; at = bytes.indexOf(10, at) + 1) {
+        const head = new CsvShapeCheck(44);
+        head.push(bytes.subarray(0, at));
+        if (!head.atRecordStart) {
+          cuts++; // the line end is inside a quoted field
+          continue;
+        }
+        const tail = new CsvShapeCheck(44, at);
+        tail.push(bytes.subarray(at));
+        const [h, t] = [head.end(), tail.end()];
+        if ("problem" in h || "problem" in t) throw new Error(`${text} at ${at}`);
+        expect(joinShapes(h, t), `${JSON.stringify(text)} at ${at}`).toEqual(whole);
+        splits++;
+      }
+    }
+    expect(splits).toBeGreaterThan(8);
+    expect(cuts).toBeGreaterThan(3);
+  });
+
+  it("names a later part's problems at their place in the file, and line ends or widths that differ between parts", () => {
+    const tailOf = (head: string, tail: string) => {
+      const check = new CsvShapeCheck(44, Buffer.byteLength(head));
+      check.push(Buffer.from(tail));
+      return check.end();
+    };
+    const head = "a,b\n1,x\n";
+    expect(tailOf(head, '2,y\n3,x"y\n')).toEqual(shapeOf(head + '2,y\n3,x"y\n', []));
+    expect(tailOf(head, "2, y\n")).toEqual({
+      problem: "the file has an unquoted field starting with a space or tab (byte 10)",
+    });
+    // The bytes of a byte-order mark are text past the file's start (the load never splits before them).
+    expect(tailOf(head, "\ufeff2,y\n")).toMatchObject({ records: 1 });
+    const first = shapeOf(head, []);
+    if ("problem" in first) throw new Error(first.problem);
+    const joined = (tail: string) => {
+      const shape = tailOf(head, tail);
+      if ("problem" in shape) throw new Error(shape.problem);
+      return joinShapes(first, shape);
+    };
+    expect(joined("2,y,z\n")).toEqual({ problem: "the file has a record of 3 fields where the first has 2" });
+    expect(joined("2,y\r\n")).toEqual({
+      problem: "the file has line ends that change between \\n and \\r\\n",
+    });
+    expect(joined("2,y")).toMatchObject({ records: 3, terminated: false, lineEnd: "\n" });
   });
 });

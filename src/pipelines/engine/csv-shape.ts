@@ -59,16 +59,29 @@ export class CsvShapeCheck {
   /** The byte before the current one. */
   private last = -1;
   private offset = 0;
-  /** Copies of the chunks until the first record has ended. */
-  private firstParts: Buffer[] | null = [];
+  /** Copies of the chunks until the file's first record has ended (not kept by a later part). */
+  private firstParts: Buffer[] | null;
   private first: Buffer | null = null;
   private utf8Tail: Buffer | null = null;
 
   /** 1 for the bytes that end an unquoted field's text: the delimiter, line ends and the quote. */
   private readonly special = new Uint8Array(256);
 
-  constructor(private readonly delimiter: number) {
+  /**
+   * `start`: where in the file the bytes pushed begin, for a part of a file read on its own from a
+   * record's start (the file's first record, which sets the field count, is then another part's).
+   */
+  constructor(
+    private readonly delimiter: number,
+    private readonly start = 0,
+  ) {
     for (const byte of [delimiter, LF, CR, QUOTE]) this.special[byte] = 1;
+    this.firstParts = start === 0 ? [] : null;
+  }
+
+  /** Whether every byte pushed so far ends a whole record: a part may end here. */
+  get atRecordStart(): boolean {
+    return !this.problem && this.state === State.FieldStart && this.recordStart === this.offset;
   }
 
   /** The first record's bytes without its line end, once it has ended. */
@@ -79,7 +92,7 @@ export class CsvShapeCheck {
   push(chunk: Buffer): void {
     if (this.problem) return;
     this.checkUtf8(chunk);
-    if (this.offset === 0 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf)
+    if (this.start + this.offset === 0 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf)
       return this.fail("a byte-order mark");
     if (this.firstParts) {
       this.firstParts.push(Buffer.from(chunk));
@@ -205,7 +218,7 @@ export class CsvShapeCheck {
     const fields = this.fields + 1;
     if (this.expected === -1) {
       this.expected = fields;
-      this.first = Buffer.concat(this.firstParts!).subarray(0, this.lineEndAt);
+      if (this.firstParts) this.first = Buffer.concat(this.firstParts).subarray(0, this.lineEndAt);
       this.firstParts = null;
     } else if (fields !== this.expected) {
       return this.fail(`a record of ${fields} fields where the first has ${this.expected}`);
@@ -225,7 +238,8 @@ export class CsvShapeCheck {
   }
 
   private fail(what: string, at?: number): void {
-    this.problem ??= at === undefined ? `the file has ${what}` : `the file has ${what} (byte ${at})`;
+    this.problem ??=
+      at === undefined ? `the file has ${what}` : `the file has ${what} (byte ${this.start + at})`;
   }
 }
 
@@ -241,4 +255,23 @@ function completeUtf8Length(bytes: Buffer): number {
   const lead = bytes[i]!;
   const needs = lead < 0x80 ? 1 : lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
   return i + needs <= bytes.length ? bytes.length : i;
+}
+
+/**
+ * The shape of a file read as two parts, the second starting where the first's last record ended
+ * (so the first is terminated and holds the file's first record).
+ */
+export function joinShapes(head: CsvShape, tail: CsvShape): CsvShape | { problem: string } {
+  if (tail.fields !== head.fields)
+    return { problem: `the file has a record of ${tail.fields} fields where the first has ${head.fields}` };
+  if (tail.lineEnd !== null && tail.lineEnd !== head.lineEnd)
+    return { problem: "the file has line ends that change between \\n and \\r\\n" };
+  return {
+    records: head.records + tail.records,
+    recordBytes: head.recordBytes + tail.recordBytes,
+    fields: head.fields,
+    first: head.first,
+    lineEnd: head.lineEnd,
+    terminated: tail.terminated,
+  };
 }

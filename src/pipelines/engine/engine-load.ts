@@ -7,6 +7,7 @@
 // than it should hand to Node, or would have to weigh a Node row against an engine row for the same
 // key, it gives up before writing anything and the run takes the Node path from the start.
 import { createReadStream } from "node:fs";
+import { open } from "node:fs/promises";
 import { canonicalKey } from "../../catalog/columns.js";
 import { tableRef } from "../../catalog/dataset-table.js";
 import type { ClickHouse } from "../../db/clickhouse.js";
@@ -19,7 +20,7 @@ import type { LocalCsv } from "../../sources/connectors/types.js";
 import { emptyKeyReason, type LoadSettings } from "../load-rules.js";
 import { quarantine, type RejectedRow } from "../run-tables.js";
 import type { CompiledPipeline } from "../steps/compile.js";
-import { CsvShapeCheck, type CsvShape } from "./csv-shape.js";
+import { CsvShapeCheck, joinShapes, type CsvShape } from "./csv-shape.js";
 import { planEngineLoad, rawColumn, type EnginePlan } from "./plan.js";
 
 /**
@@ -29,6 +30,10 @@ import { planEngineLoad, rawColumn, type EnginePlan } from "./plan.js";
  */
 interface RawRows {
   from: Sql;
+  /** The same rows as parts a statement each may read at once (a server's raw tables). */
+  parts: Sql[];
+  /** The rows with `_n`, their number in the file from 0 (read under `inFileOrder`). */
+  numbered: Sql;
   settings: ClickHouseSettings;
   /** Whether counting its rows is cheap (a table), rather than parsing the file again. */
   countable: boolean;
@@ -47,8 +52,16 @@ export interface EngineLoadInput {
   datasetId: string;
   /** Where the rows go: the run's staging table (FULL_REFRESH) or the live one. */
   target: DatasetRef;
-  /** The raw table a server parses the file into (run-tables.ts rawTableName). */
-  rawTable: string;
+  /**
+   * The raw tables a server parses the file into (run-tables.ts rawTableNames): a large file is
+   * parsed as parts at once, one table each.
+   */
+  rawTables: readonly string[];
+  /**
+   * From this size a server parses the file as two parts at once: 18.16 parses one statement's
+   * input and writes one INSERT … SELECT on one thread, so one part alone leaves a core idle.
+   */
+  partsFromBytes: number;
   /** The target is a table of this run's own, empty before the load (FULL_REFRESH). */
   freshTarget: boolean;
   steps: unknown;
@@ -131,36 +144,34 @@ export async function engineLoad(input: EngineLoadInput): Promise<EngineLoadResu
   if ("unsupported" in plan) return notLoaded(plan.unsupported);
 
   // Named after the run: a retried attempt drops what an interrupted one left.
-  const table = tableRef(input.database, input.rawTable);
+  const tables = input.rawTables.map((name) => tableRef(input.database, name));
   const settings = await csvSettings(clickhouse, file);
   const embedded = clickhouse.engine === "embedded";
   const format = file.header ? "CSVWithNames" : "CSV";
   const structure = names.map((_, i) => `${rawColumn(i)} String`).join(", ");
-  const raw: RawRows = embedded
-    ? {
-        from: sql`file(${file.path}, ${format}, ${structure})`,
+  const version = nextRowVersion();
+  const into = tableRef(input.database, input.target.tableName);
+  const giveUp = async (reason: string) => {
+    if (input.freshTarget) await clickhouse.command(sql`TRUNCATE TABLE ${into}`);
+    return notLoaded(reason);
+  };
+  try {
+    phase.done("plan");
+    let shape: CsvShape | { problem: string };
+    let counts: Counts;
+    let writer: CleanRows;
+    let raw: RawRows;
+    if (embedded) {
+      const from = sql`file(${file.path}, ${format}, ${structure})`;
+      raw = {
+        from,
+        parts: [from],
+        numbered: sql`(SELECT rowNumberInAllBlocks() AS _n, * FROM ${from})`,
         settings,
         countable: false,
         inFileOrder: { ...settings, max_threads: 1, input_format_parallel_parsing: 0 },
-      }
-    : { from: sql`${table}`, settings: {}, countable: true, inFileOrder: { max_threads: 1 } };
-  if (!embedded) {
-    await clickhouse.command(sql`DROP TABLE IF EXISTS ${table}`);
-    await clickhouse.command(
-      sql`CREATE TABLE ${table} (${join(names.map((_, i) => sql`${ident(rawColumn(i))} String`))}) ENGINE = Memory`,
-    );
-  }
-  try {
-    phase.done("plan");
-    const into = tableRef(input.database, input.target.tableName);
-    const writer = new CleanRows(input, plan, raw, into, nextRowVersion());
-    const giveUp = async (reason: string) => {
-      if (input.freshTarget) await clickhouse.command(sql`TRUNCATE TABLE ${into}`);
-      return notLoaded(reason);
-    };
-    let shape: CsvShape | { problem: string };
-    let counts: Counts;
-    if (embedded) {
+      };
+      writer = new CleanRows(input, plan, raw, into, version);
       // The engine reads the file itself, so it loads (or counts) the rows while the worker
       // checks the bytes; a refused file's rows leave the run's own table again before anyone
       // sees them (a live table is written only after the check, in loadFromRaw).
@@ -177,9 +188,20 @@ export async function engineLoad(input: EngineLoadInput): Promise<EngineLoadResu
       if (pass.status === "rejected") throw pass.reason;
       counts = pass.value;
     } else {
-      shape = await parseIntoRaw(input, table, settings);
+      const parsed = await parseIntoRaw(input, tables, names.length, settings);
       phase.done("parse");
-      if ("problem" in shape) return notLoaded(shape.problem);
+      if ("problem" in parsed) return notLoaded(parsed.problem);
+      shape = parsed.shape;
+      raw = rawTables(parsed.parts);
+      const [read] = await clickhouse.query<{ n: string[] }>(
+        sql`SELECT [${join(parsed.parts.map((p) => sql`toString((SELECT count() FROM ${p.table}))`))}] AS n`,
+      );
+      const differs = parsed.parts.findIndex((p, i) => Number(read!.n[i]) !== p.records);
+      if (differs !== -1)
+        return notLoaded(
+          `ClickHouse read ${read!.n[differs]} records where the file has ${parsed.parts[differs]!.records}`,
+        );
+      writer = new CleanRows(input, plan, raw, into, version);
       counts = await firstPass(input, plan, raw, writer, phase);
     }
     const records = shape.records - (file.header ? 1 : 0);
@@ -199,8 +221,35 @@ export async function engineLoad(input: EngineLoadInput): Promise<EngineLoadResu
       giveUp,
     );
   } finally {
-    if (!embedded) await clickhouse.command(sql`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
+    if (!embedded) await dropRawTables(clickhouse, tables);
   }
+}
+
+async function dropRawTables(clickhouse: ClickHouse, tables: readonly Identifier[]): Promise<void> {
+  for (const table of tables)
+    await clickhouse.command(sql`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
+}
+
+/** A server's raw tables as rows to read: each part's rows follow the parts before it in the file. */
+function rawTables(parts: readonly RawPart[]): RawRows {
+  const union = (select: (part: RawPart, first: number) => Sql) => {
+    let first = 0;
+    const selects = parts.map((part) => {
+      const each = select(part, first);
+      first += part.records;
+      return each;
+    });
+    return join(selects, " UNION ALL ");
+  };
+  return {
+    from:
+      parts.length === 1 ? sql`${parts[0]!.table}` : sql`(${union((p) => sql`SELECT * FROM ${p.table}`)})`,
+    parts: parts.map((p) => sql`${p.table}`),
+    numbered: sql`(${union((p, first) => sql`SELECT rowNumberInAllBlocks() + ${first} AS _n, * FROM ${p.table}`)})`,
+    settings: {},
+    countable: true,
+    inFileOrder: { max_threads: 1 },
+  };
 }
 
 /** The settings under which ClickHouse's CSV reader reads a file as ours does (csv-shape.ts). */
@@ -214,22 +263,56 @@ async function csvSettings(clickhouse: ClickHouse, file: LocalCsv): Promise<Clic
   return settings;
 }
 
-/** Reads the file through a shape check, handing each chunk on; a problem stops the reading. */
+/** A range of the file's bytes: from `start` up to, not including, `end` (or to the file's end). */
+interface ByteRange {
+  start: number;
+  end?: number;
+}
+
+/**
+ * Reads the file (or a range of it) through a shape check, handing each chunk on; a problem stops
+ * the reading. `read` is told of every chunk's bytes (parts read at once report to one total).
+ */
 async function scanFile(
   input: EngineLoadInput,
   check: CsvShapeCheck,
   each: (chunk: Buffer) => Promise<void> = async () => {},
+  range: ByteRange | null = null,
+  read: (bytes: number) => void = progressOf(input),
+  signal: AbortSignal = input.signal,
 ): Promise<void> {
-  let bytes = 0;
-  const chunks = createReadStream(input.file.path, { highWaterMark: READ_CHUNK, signal: input.signal });
+  const end = range?.end;
+  if (end !== undefined && end <= range!.start) return;
+  const chunks = createReadStream(input.file.path, {
+    highWaterMark: READ_CHUNK,
+    signal,
+    start: range?.start ?? 0,
+    ...(end !== undefined ? { end: end - 1 } : {}),
+  });
   for await (const chunk of chunks as AsyncIterable<Buffer>) {
     check.push(chunk);
     if (check.problem) return;
-    bytes += chunk.length;
-    input.onBytes(bytes);
+    read(chunk.length);
     await each(chunk);
   }
 }
+
+/**
+ * Adds up the bytes read, for the run's progress. A file parsed again (split inside a record)
+ * starts over from 0, but the progress reported never goes back.
+ */
+function progressOf(input: EngineLoadInput): (bytes: number) => void {
+  let total = 0;
+  let shown = reported.get(input) ?? 0;
+  return (bytes) => {
+    total += bytes;
+    if (total <= shown) return;
+    reported.set(input, (shown = total));
+    input.onBytes(total);
+  };
+}
+
+const reported = new WeakMap<EngineLoadInput, number>();
 
 /** The shape check alone, over the file (the embedded engine reads the file itself). */
 async function checkShape(input: EngineLoadInput): Promise<CsvShape | { problem: string }> {
@@ -271,22 +354,136 @@ export async function recordFields(record: Buffer, delimiter: string): Promise<s
   return [];
 }
 
-/** ClickHouse parses the file into the raw table while the shape check reads the same bytes. */
+/** A raw table ClickHouse parsed part of the file into, and the records the shape check saw there. */
+interface RawPart {
+  table: Identifier;
+  records: number;
+}
+
+type Parsed = { shape: CsvShape; parts: RawPart[] } | { problem: string };
+
+/**
+ * ClickHouse parses the file into raw tables while the shape check reads the same bytes: a large
+ * file as two parts at once, split at a line end past its middle. Whether that line end ends a
+ * record is known only once the first part is read (it may lie inside a quoted field); if it does
+ * not, the file is parsed again as one part.
+ */
 async function parseIntoRaw(
+  input: EngineLoadInput,
+  tables: readonly Identifier[],
+  fields: number,
+  settings: ClickHouseSettings,
+): Promise<Parsed> {
+  const { clickhouse, file } = input;
+  const create = async (table: Identifier) => {
+    await clickhouse.command(sql`DROP TABLE IF EXISTS ${table}`);
+    const columns = Array.from({ length: fields }, (_, i) => sql`${ident(rawColumn(i))} String`);
+    await clickhouse.command(sql`CREATE TABLE ${table} (${join(columns)}) ENGINE = Memory`);
+  };
+  const split = tables.length > 1 && file.size >= input.partsFromBytes ? await splitPoint(file) : null;
+  if (split !== null) {
+    for (const table of tables.slice(0, 2)) await create(table);
+    const parsed = await parseInTwo(input, tables, settings, split);
+    if (parsed !== "split inside a record") return parsed;
+  }
+  await create(tables[0]!);
+  const read = progressOf(input);
+  const whole = await parsePart(input, tables[0]!, settings, { start: 0 }, read, input.signal);
+  if (!("records" in whole)) return wholeFile(whole);
+  return { shape: whole, parts: [{ table: tables[0]!, records: whole.records - (file.header ? 1 : 0) }] };
+}
+
+/**
+ * Where a file may split: just past the first line end after its middle. Not before the bytes of
+ * a byte-order mark: current servers skip one at the start of an INSERT's data.
+ */
+async function splitPoint(file: LocalCsv): Promise<number | null> {
+  const middle = Math.floor(file.size / 2);
+  const handle = await open(file.path);
+  try {
+    const window = Buffer.alloc(64 * 1024);
+    const { bytesRead } = await handle.read(window, 0, window.length, middle);
+    const lineEnd = window.subarray(0, bytesRead).indexOf(0x0a);
+    if (lineEnd === -1 || middle + lineEnd + 1 >= file.size) return null;
+    const next = window.subarray(lineEnd + 1, lineEnd + 4);
+    if (next.length < 3 && bytesRead === window.length) return null; // not known here
+    if (next.equals(BYTE_ORDER_MARK)) return null;
+    return middle + lineEnd + 1;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Both halves at once, each into its own table. A problem in the first half is the file's (it
+ * stops the second); one in the second is the file's only if the first half ended a record at
+ * the split, so the first is always read to its end.
+ */
+async function parseInTwo(
+  input: EngineLoadInput,
+  tables: readonly Identifier[],
+  settings: ClickHouseSettings,
+  split: number,
+): Promise<Parsed | "split inside a record"> {
+  const { file } = input;
+  const stop = new AbortController();
+  const signal = AbortSignal.any([input.signal, stop.signal]);
+  const read = progressOf(input);
+  const failed = (error: unknown): never => {
+    stop.abort();
+    throw error;
+  };
+  const head = parsePart(input, tables[0]!, settings, { start: 0, end: split }, read, signal).then(
+    (shape) => {
+      if (!("records" in shape)) stop.abort();
+      return shape;
+    },
+    failed,
+  );
+  const tail = parsePart(input, tables[1]!, settings, { start: split }, read, signal).catch(failed);
+  const [first, second] = await Promise.allSettled([head, tail]);
+  input.signal.throwIfAborted();
+  if (first.status === "rejected") throw first.reason;
+  if ("problem" in first.value) return first.value;
+  if ("cut" in first.value) return "split inside a record";
+  if (second.status === "rejected") throw second.reason;
+  if (!("records" in second.value)) return wholeFile(second.value);
+  const shape = joinShapes(first.value, second.value);
+  if ("problem" in shape) return shape;
+  return {
+    shape,
+    parts: [
+      { table: tables[0]!, records: first.value.records - (file.header ? 1 : 0) },
+      { table: tables[1]!, records: second.value.records },
+    ],
+  };
+}
+
+/**
+ * ClickHouse parses a range of the file into a raw table while the shape check reads the same
+ * bytes. `cut`: the range does not end where a record does (never so at the file's end).
+ */
+async function parsePart(
   input: EngineLoadInput,
   table: Identifier,
   settings: ClickHouseSettings,
-): Promise<CsvShape | { problem: string }> {
-  const { clickhouse, file, signal } = input;
-  const check = new CsvShapeCheck(file.delimiter.charCodeAt(0));
+  range: ByteRange,
+  read: (bytes: number) => void,
+  signal: AbortSignal,
+): Promise<CsvShape | { problem: string } | { cut: true }> {
+  const { clickhouse, file } = input;
+  const check = new CsvShapeCheck(file.delimiter.charCodeAt(0), range.start);
+  const last = range.end === undefined;
+  // The file's first record is in the first part; only there is it a header.
+  const format = file.header && range.start === 0 ? "CSVWithNames" : "CSV";
   try {
     const insert = clickhouse.insertStream(
-      sql`INSERT INTO ${table} FORMAT ${formatName(file.header ? "CSVWithNames" : "CSV")}`,
+      sql`INSERT INTO ${table} FORMAT ${formatName(format)}`,
       signal,
       settings,
     );
     try {
-      await scanFile(input, check, (chunk) => insert.write(chunk));
+      await scanFile(input, check, (chunk) => insert.write(chunk), range, read, signal);
     } catch (error) {
       insert.abort();
       throw error;
@@ -294,6 +491,10 @@ async function parseIntoRaw(
     if (check.problem) {
       insert.abort();
       return { problem: check.problem };
+    }
+    if (!last && !check.atRecordStart) {
+      insert.abort();
+      return { cut: true };
     }
     const shape = check.end();
     // ClickHouse 18.16 fails on a last record without a line end when its last field is empty.
@@ -309,6 +510,12 @@ async function parseIntoRaw(
     return { problem: `ClickHouse could not read the file (${message})` };
   }
 }
+
+const BYTE_ORDER_MARK = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/** A part that ends the file is never cut. */
+const wholeFile = (part: { problem: string } | { cut: true }): { problem: string } =>
+  "problem" in part ? part : { problem: "the file's last part was cut inside a record" };
 
 const formatName = (format: "CSVWithNames" | "CSV") => (format === "CSV" ? sql`CSV` : sql`CSVWithNames`);
 
@@ -495,7 +702,7 @@ class CleanRows {
     const tuple = join([...plan.values.map((_, i) => sql`${ident(`_v${i}`)}`), sql`0`]);
     const picked = join(plan.values.map((_, i) => sql`tupleElement(_w, ${i + 1})`));
     await input.clickhouse.command(
-      sql`INSERT INTO ${into} (${columns}) SELECT ${picked}, _k, ${system} FROM (SELECT ${pick}(tuple(${tuple}), _n) AS _w, _k FROM (SELECT _n, ${plan.key} AS _k, ${aliased} FROM (SELECT rowNumberInAllBlocks() AS _n, * FROM ${raw.from}) WHERE ${plan.clean}) GROUP BY _k)`,
+      sql`INSERT INTO ${into} (${columns}) SELECT ${picked}, _k, ${system} FROM (SELECT ${pick}(tuple(${tuple}), _n) AS _w, _k FROM (SELECT _n, ${plan.key} AS _k, ${aliased} FROM ${raw.numbered} WHERE ${plan.clean}) GROUP BY _k)`,
       raw.inFileOrder,
     );
   }
@@ -513,7 +720,7 @@ async function nodeRows(
   if (count === 0) return result;
   const fields = join(names.map((_, i) => sql`${ident(rawColumn(i))}`));
   const rows = await input.clickhouse.query<Record<string, string> & { _n: string }>(
-    sql`SELECT toString(_n + 1) AS _n, ${fields} FROM (SELECT rowNumberInAllBlocks() AS _n, * FROM ${raw.from}) WHERE NOT ${plan.clean} ORDER BY _n`,
+    sql`SELECT toString(_n + 1) AS _n, ${fields} FROM ${raw.numbered} WHERE NOT ${plan.clean} ORDER BY _n`,
     raw.inFileOrder,
   );
   if (rows.length !== count)
