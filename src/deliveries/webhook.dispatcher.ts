@@ -31,7 +31,7 @@ import type { DeliverySecrets } from "./delivery.secrets.js";
 import { nextRetryDelay } from "./webhook.retry.js";
 import { DeliveryOutcomes } from "./delivery.outcomes.js";
 import { webhookHeaders } from "./webhook.signing.js";
-import type { DeliveryMeter } from "../observability/worker-metrics.js";
+import type { DeliveryMeter, QueueDepth } from "../observability/worker-metrics.js";
 import { uuidv7, uuidv7InStatement } from "../db/uuid.js";
 import { listen, Pump } from "./webhook.wake.js";
 
@@ -79,6 +79,9 @@ const WORK_BATCH = 50;
 
 /** First tries one claim takes, sent together (as WORK_BATCH). */
 export const CLAIM_BATCH = 50;
+
+/** How /metrics names the first tries waiting in webhook_first_tries. */
+export const FIRST_TRIES_QUEUE = `${WEBHOOK_QUEUE}.first-tries`;
 
 /** The NOTIFY channel that tells workers first tries were queued. */
 export const WAKE_CHANNEL = "datahus_webhook_tries";
@@ -382,6 +385,25 @@ export class WebhookDispatcher {
         DELETE FROM webhook_first_tries WHERE stored_event_id = ANY(${settled}::uuid[])`;
     await this.makeAll(claimed);
     return rows.length;
+  }
+
+  /**
+   * The first tries queued (waiting, or leased by a worker), as a queue's depth for the worker's
+   * /metrics beside pg-boss's queues: the first tries of a backlog wait here, not in pg-boss.
+   */
+  async firstTriesDepth(): Promise<QueueDepth> {
+    const [row] = await this.prisma.$queryRaw<{ queued: number; active: number }[]>`
+      SELECT count(*) FILTER (WHERE lease_until IS NULL OR lease_until < ${this.now()})::int AS queued,
+             count(*) FILTER (WHERE lease_until >= ${this.now()})::int AS active
+        FROM webhook_first_tries`;
+    const { queued, active } = row!;
+    return {
+      name: FIRST_TRIES_QUEUE,
+      queuedCount: queued,
+      activeCount: active,
+      deferredCount: 0,
+      failedCount: 0,
+    };
   }
 
   /**
