@@ -1,5 +1,5 @@
 // Webhook delivery throughput and delay: 10,000 dataset.updated events published on the app's
-// event bus, each stored and queued for one webhook (a pg-boss job), sent by the in-process worker
+// event bus, each stored and its first try queued for one webhook, sent by the in-process worker
 // (or, with BENCH_WEBHOOK_WORKER=process, a `datahus worker` process of its own) to a loopback receiver, signed and checked there with the reference `standardwebhooks`
 // implementation. Prints events/s accepted by the bus, deliveries/s end to end, and the delay from
 // publishing an event to the receiver having it (p50, p95, p99, max), and the CPU each process

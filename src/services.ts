@@ -145,6 +145,7 @@ export function createServices(
       concurrency: config.WEBHOOK_CONCURRENCY,
       policy,
       meter: workerMetrics,
+      listenUrl: config.DATABASE_URL,
     },
     log,
   );

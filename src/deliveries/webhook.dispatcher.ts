@@ -1,11 +1,18 @@
 // Webhooks from event to receiver. For each delivery an event goes to (delivery.sink.ts) it stores
 // the event's body once (so every retry and redelivery sends the same bytes under the same
-// webhook-id) before sending a job. The job handler POSTs, records every try as a
-// DeliveryAttempt, and schedules the next try or gives up. Both ends work in batches: the events
-// of many publishes are stored with their jobs in one transaction, and the jobs of one fetch share
-// their lookups, claims and success updates; sends go over keep-alive connections pinned to the
-// receiver's checked addresses (net/outbound.ts `PinnedAgents`). New jobs wake the workers through
-// pg-boss's LISTEN/NOTIFY instead of waiting for a poll.
+// webhook-id) and queues its first try. Each try is POSTed and recorded as a DeliveryAttempt, and
+// the next try is scheduled or the event given up. Both ends work in batches: the events of many
+// publishes are stored and queued in one statement, and the tries of one claim share their
+// lookups, claims and success updates; sends go over keep-alive connections pinned to the
+// receiver's checked addresses (net/outbound.ts `PinnedAgents`).
+//
+// First tries, nearly all the traffic, do not go through pg-boss: a pg-boss job cost an insert, a
+// fetch and a completion in pg-boss's generic SQL on top of our own rows, the largest share of
+// the worker's and PostgreSQL's CPU per delivery. They wait in webhook_first_tries, which workers
+// claim in batches with SKIP LOCKED (`sendQueued`), woken by a NOTIFY from the statement that
+// queued them (webhook.wake.ts). A claim is a lease: a try whose worker died is claimed again
+// once its send cannot still be running, and taken over as any abandoned try is. Retries (due
+// later), redeliveries and resumes' backlogs are pg-boss jobs, as they were.
 import { createHash } from "node:crypto";
 import type { EventBus } from "../events/events.js";
 import {
@@ -24,8 +31,9 @@ import type { DeliverySecrets } from "./delivery.secrets.js";
 import { nextRetryDelay } from "./webhook.retry.js";
 import { DeliveryOutcomes } from "./delivery.outcomes.js";
 import { webhookHeaders } from "./webhook.signing.js";
-import type { DeliveryMeter } from "../observability/worker-metrics.js";
+import type { DeliveryMeter, QueueDepth } from "../observability/worker-metrics.js";
 import { uuidv7, uuidv7InStatement } from "../db/uuid.js";
+import { listen, Pump } from "./webhook.wake.js";
 
 export const WEBHOOK_QUEUE = "deliveries.webhook";
 
@@ -54,6 +62,10 @@ export interface WebhookSettings {
   policy: OutboundPolicy;
   /** Told of every try once recorded (the worker's /metrics). */
   meter?: DeliveryMeter;
+  /** Where a worker LISTENs for queued first tries; without it, it only polls. */
+  listenUrl?: string;
+  /** How long a worker waits between claims of first tries when no NOTIFY comes. @default 500 */
+  pollMs?: number;
 }
 
 /** Beyond the send timeout, how long a PENDING try waits before another job may take it over. */
@@ -64,6 +76,15 @@ const RESUME_PRIORITY = 1;
 
 /** Jobs one poller takes per fetch, sent together (up to the receiver's connections at once). */
 const WORK_BATCH = 50;
+
+/** First tries one claim takes, sent together (as WORK_BATCH). */
+export const CLAIM_BATCH = 50;
+
+/** How /metrics names the first tries waiting in webhook_first_tries. */
+export const FIRST_TRIES_QUEUE = `${WEBHOOK_QUEUE}.first-tries`;
+
+/** The NOTIFY channel that tells workers first tries were queued. */
+export const WAKE_CHANNEL = "datahus_webhook_tries";
 
 /** Response bytes kept on an attempt. */
 export const EXCERPT_BYTES = 1024;
@@ -92,6 +113,17 @@ interface Claimed {
   stored: StoredEvent;
   attemptId: string;
   started: Date;
+  /** A first try claimed from webhook_first_tries: its row there, removed once recorded. */
+  queued?: string;
+}
+
+/** A first try as its claim returns it (`sendQueued`). */
+interface QueuedTry extends StoredEvent {
+  storedId: string;
+  /** Its delivery is an active webhook: the try is claimed (or was already). */
+  open: boolean;
+  /** The PENDING attempt inserted; null when the try was claimed before. */
+  attemptId: string | null;
 }
 
 /** A try made: its outcome, still to be recorded. */
@@ -107,6 +139,7 @@ const eventKey = (deliveryId: string, eventId: string) => `${deliveryId} ${event
 export class WebhookDispatcher {
   private readonly outcomes: DeliveryOutcomes;
   private readonly agents: PinnedAgents;
+  private running?: { pump: Pump; unlisten: () => Promise<void> };
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -122,52 +155,69 @@ export class WebhookDispatcher {
     this.agents = new PinnedAgents(settings.policy, { connections: settings.concurrency });
   }
 
-  /** Closes the kept-alive connections. */
+  /** Stops sending queued first tries (once the current ones are recorded), closes the connections. */
   async close(): Promise<void> {
+    const running = this.running;
+    this.running = undefined;
+    if (running) {
+      await running.unlisten();
+      await running.pump.stop();
+    }
     await this.agents.close();
   }
 
   /**
-   * Stores the event for the delivery and sends its first try. Idempotent per (delivery, event):
-   * the first body stored is the one sent, and the job id is derived from the pair.
+   * In a worker: sends queued first tries until `close`, in two loops of CLAIM_BATCH (as pg-boss
+   * works the job queue), each woken by a NOTIFY when tries are queued.
+   */
+  async start(log: Pick<Logger, "warn" | "error">): Promise<void> {
+    if (this.running) return;
+    const options = { loops: 2, batch: CLAIM_BATCH, pollMs: this.settings.pollMs ?? 500 };
+    const pump = new Pump((limit) => this.sendQueued(limit), options, log);
+    const { listenUrl } = this.settings;
+    const unlisten = listenUrl ? await listen(listenUrl, WAKE_CHANNEL, pump.wake, log) : async () => {};
+    this.running = { pump, unlisten };
+    pump.start();
+  }
+
+  /**
+   * Stores the event for the delivery and queues its first try. Idempotent per (delivery, event):
+   * the first body stored is the one sent, and an event stored before is not queued again.
    */
   async enqueue(deliveryId: string, eventId: string, eventType: string, body: string): Promise<void> {
     await this.enqueueMany([{ deliveryId, eventId, eventType, body }]);
   }
 
-  /** `enqueue` for many events at once: one transaction, one insert of events and one of jobs. */
+  /**
+   * `enqueue` for many events at once, in one statement: the events stored, the first tries of
+   * the new ones queued, the workers woken (NOTIFY, sent at commit). A crash leaves all or none.
+   */
   async enqueueMany(events: readonly WebhookEvent[]): Promise<void> {
     if (events.length === 0) return;
-    // The events and their jobs commit together: a crash leaves both or neither.
-    await this.prisma.$transaction(async (tx) => {
-      // Raw SQL: Prisma's query compiler took a quarter of the webhook bench's CPU. Ids are made in
-      // the statement from the clock, row by row: a later batch's events sort after an earlier
-      // one's even within one millisecond of created_at (a resume sends them in that order).
-      // The events of a paused or disabled delivery are only stored: its resume sends them, in
-      // order. The share lock, taken in the same statement, orders this against a resume's status
-      // change, which then sees them.
-      const ids = [...new Set(events.map((e) => e.deliveryId))];
-      const states = await tx.$queryRaw<{ id: string; status: string }[]>`
-        WITH stored AS (
-          INSERT INTO delivery_events (id, delivery_id, event_id, event_type, body)
-          SELECT ${uuidv7InStatement(Prisma.sql`extract(epoch FROM clock_timestamp()) * 1000`)}, e.*
-            FROM unnest(${events.map((e) => e.deliveryId)}::uuid[], ${events.map((e) => e.eventId)}::text[],
-                        ${events.map((e) => e.eventType)}::text[], ${events.map((e) => e.body)}::text[])
-                 AS e(delivery_id, event_id, event_type, body)
-          ON CONFLICT (delivery_id, event_id) DO NOTHING)
-        SELECT id, status::text FROM deliveries WHERE id = ANY(${ids}::uuid[]) ORDER BY id FOR SHARE`;
-      const active = new Set(states.filter((d) => d.status === "ACTIVE").map((d) => d.id));
-      await this.jobs.insert<WebhookJob>(
-        WEBHOOK_QUEUE,
-        events
-          .filter((e) => active.has(e.deliveryId))
-          .map(({ deliveryId, eventId }) => {
-            const data = { deliveryId, eventId, attempt: 1, firstAttempt: 1 };
-            return { id: jobId(data), data };
-          }),
-        { db: inTransaction(tx) },
-      );
-    });
+    // Raw SQL: Prisma's query compiler took a quarter of the webhook bench's CPU. Ids are made in
+    // the statement from the clock, row by row: a later batch's events sort after an earlier
+    // one's even within one millisecond of created_at (a resume sends them in that order).
+    // The events of a paused or disabled delivery are only stored: its resume sends them, in
+    // order. The share lock, taken in the same statement, orders this against a resume's status
+    // change, which then sees them. An event stored before (the same delivery and event id) is
+    // not queued again.
+    const ids = [...new Set(events.map((e) => e.deliveryId))];
+    await this.prisma.$queryRaw`
+      WITH stored AS (
+        INSERT INTO delivery_events (id, delivery_id, event_id, event_type, body)
+        SELECT ${uuidv7InStatement(Prisma.sql`extract(epoch FROM clock_timestamp()) * 1000`)}, e.*
+          FROM unnest(${events.map((e) => e.deliveryId)}::uuid[], ${events.map((e) => e.eventId)}::text[],
+                      ${events.map((e) => e.eventType)}::text[], ${events.map((e) => e.body)}::text[])
+               AS e(delivery_id, event_id, event_type, body)
+        ON CONFLICT (delivery_id, event_id) DO NOTHING
+        RETURNING id, delivery_id),
+      states AS MATERIALIZED (
+        SELECT id, status FROM deliveries WHERE id = ANY(${ids}::uuid[]) ORDER BY id FOR SHARE),
+      queued AS (
+        INSERT INTO webhook_first_tries (stored_event_id)
+        SELECT s.id FROM stored s JOIN states d ON d.id = s.delivery_id WHERE d.status = 'ACTIVE'
+        RETURNING 1)
+      SELECT pg_notify(${WAKE_CHANNEL}, '')::text AS woken WHERE EXISTS (SELECT FROM queued)`;
   }
 
   /** Sends the event of `eventId` again, as a new round of tries, same webhook-id and body. */
@@ -198,6 +248,9 @@ export class WebhookDispatcher {
       jobId({ deliveryId, eventId, attempt: (attempt ?? 0) + 1 }),
     );
     await this.jobs.cancel(WEBHOOK_QUEUE, queued);
+    await this.prisma.$executeRaw`
+      DELETE FROM webhook_first_tries q USING delivery_events e
+       WHERE q.stored_event_id = e.id AND e.delivery_id = ${deliveryId}::uuid AND q.lease_until IS NULL`;
     await this.sendBacklog(deliveryId, owed[0]!, owed.at(-1)!.id);
     return owed.length;
   }
@@ -238,7 +291,10 @@ export class WebhookDispatcher {
     );
   }
 
-  /** The job definition the worker runs. */
+  /**
+   * The job definition the worker runs: pg-boss jobs for retries, redeliveries and backlogs, and
+   * (`start`) the loops that send queued first tries.
+   */
   job(): JobDefinition<WebhookJob> {
     return {
       queue: WEBHOOK_QUEUE,
@@ -262,6 +318,7 @@ export class WebhookDispatcher {
       },
       handle: (data) => this.send(data),
       handleBatch: (jobs) => this.sendMany(jobs.map((job) => job.data)),
+      start: (log) => this.start(log),
     };
   }
 
@@ -278,24 +335,129 @@ export class WebhookDispatcher {
   async sendMany(jobs: readonly WebhookJob[]): Promise<void> {
     const unique = [...new Map(jobs.map((job) => [tryKey(job), job])).values()];
     const ready = await this.ready(unique);
-    const claimed = await this.claimMany(ready, this.now());
-    const made = await Promise.all(claimed.map((c) => this.make(c)));
-    const failed = made.filter((m) => !succeeded(m.outcome));
-    try {
-      await this.recordSuccesses(made.filter((m) => succeeded(m.outcome)));
-      await this.recordFailures(failed);
-    } catch (error) {
-      // Give back the tries not recorded, so that pg-boss's retry of these jobs can make them.
-      const ids = made.map((m) => m.attemptId);
-      await this.prisma.deliveryAttempt.deleteMany({ where: { id: { in: ids }, status: "PENDING" } });
-      throw error;
-    }
+    await this.makeAll(await this.claimMany(ready, this.now()));
     // A backlog goes on once its try is made, whatever the outcome (or made by another job); it
     // stops where the delivery is off again, and the next resume starts it over.
     for (const { job } of ready) {
       if (!job.backlogEnd) continue;
       const [next] = await this.owed(job.deliveryId, { eventId: job.eventId, end: job.backlogEnd });
       if (next) await this.sendBacklog(job.deliveryId, next, job.backlogEnd);
+    }
+  }
+
+  /**
+   * Claims up to `limit` queued first tries (webhook_first_tries), oldest first, makes them and
+   * records them. Returns how many were taken off the queue: `limit` means more may be waiting.
+   */
+  async sendQueued(limit: number = CLAIM_BATCH): Promise<number> {
+    const now = this.now();
+    const rows = await this.claimQueued(limit, now);
+    if (rows.length === 0) return 0;
+    const ids = [...new Set(rows.filter((r) => r.open).map((r) => r.deliveryId))];
+    const deliveries = new Map(
+      (ids.length ? await this.prisma.delivery.findMany({ where: { id: { in: ids } } }) : []).map((d) => [
+        d.id,
+        d,
+      ]),
+    );
+    const claimed: Claimed[] = [];
+    const settled: string[] = [];
+    for (const row of rows) {
+      const { storedId, open, attemptId, ...stored } = row;
+      const job = { deliveryId: row.deliveryId, eventId: row.eventId, attempt: 1, firstAttempt: 1 };
+      const delivery = deliveries.get(row.deliveryId);
+      if (!open || !delivery) {
+        // resumeDelivery sends it with the rest of what is owed, in order.
+        this.log.info(
+          { deliveryId: job.deliveryId, eventId: job.eventId },
+          "webhook held: delivery not active",
+        );
+        settled.push(storedId);
+        continue;
+      }
+      // Claimed before: by a worker that died (its lease ran out), or by a job racing this one.
+      const id = attemptId ?? (await this.takeOver(job, now));
+      if (id === null) settled.push(storedId);
+      else claimed.push({ job, delivery, stored, attemptId: id, started: now, queued: storedId });
+    }
+    if (settled.length)
+      await this.prisma.$executeRaw`
+        DELETE FROM webhook_first_tries WHERE stored_event_id = ANY(${settled}::uuid[])`;
+    await this.makeAll(claimed);
+    return rows.length;
+  }
+
+  /**
+   * The first tries queued (waiting, or leased by a worker), as a queue's depth for the worker's
+   * /metrics beside pg-boss's queues: the first tries of a backlog wait here, not in pg-boss.
+   */
+  async firstTriesDepth(): Promise<QueueDepth> {
+    const [row] = await this.prisma.$queryRaw<{ queued: number; active: number }[]>`
+      SELECT count(*) FILTER (WHERE lease_until IS NULL OR lease_until < ${this.now()})::int AS queued,
+             count(*) FILTER (WHERE lease_until >= ${this.now()})::int AS active
+        FROM webhook_first_tries`;
+    const { queued, active } = row!;
+    return {
+      name: FIRST_TRIES_QUEUE,
+      queuedCount: queued,
+      activeCount: active,
+      deferredCount: 0,
+      failedCount: 0,
+    };
+  }
+
+  /**
+   * Leases up to `limit` queued first tries and, in the same statement, claims the tries (a
+   * PENDING attempt each) of those whose delivery is an active webhook. The lease runs for as
+   * long as a send may; a worker that dies leaves the row to be claimed again after it.
+   */
+  private async claimQueued(limit: number, now: Date): Promise<QueuedTry[]> {
+    const leaseUntil = new Date(now.getTime() + this.settings.timeoutMs + ABANDONED_AFTER_MS);
+    return this.prisma.$queryRaw<QueuedTry[]>`
+      WITH picked AS (
+        SELECT stored_event_id FROM webhook_first_tries
+         WHERE lease_until IS NULL OR lease_until < ${now}
+         ORDER BY stored_event_id LIMIT ${limit} FOR UPDATE SKIP LOCKED),
+      leased AS (
+        UPDATE webhook_first_tries q SET lease_until = ${leaseUntil}
+          FROM picked p WHERE q.stored_event_id = p.stored_event_id
+        RETURNING q.stored_event_id),
+      events AS MATERIALIZED (
+        SELECT e.id, e.delivery_id, e.event_id, e.event_type, e.body,
+               (d.kind = 'WEBHOOK' AND d.status = 'ACTIVE') AS open
+          FROM leased l JOIN delivery_events e ON e.id = l.stored_event_id
+          JOIN deliveries d ON d.id = e.delivery_id),
+      claimed AS (
+        INSERT INTO delivery_attempts (id, delivery_id, event_id, event_type, attempt, status, created_at)
+        SELECT ${uuidv7InStatement(Prisma.sql`extract(epoch FROM clock_timestamp()) * 1000`)},
+               delivery_id, event_id, event_type, 1, 'PENDING', ${now}
+          FROM events WHERE open
+        ON CONFLICT (delivery_id, event_id, attempt) DO NOTHING
+        RETURNING id, delivery_id, event_id)
+      SELECT e.id AS "storedId", e.delivery_id AS "deliveryId", e.event_id AS "eventId",
+             e.event_type AS "eventType", e.body, e.open, c.id AS "attemptId"
+        FROM events e LEFT JOIN claimed c USING (delivery_id, event_id)
+       ORDER BY e.id`;
+  }
+
+  /**
+   * Makes the claimed tries at once and records them. When they cannot be recorded, gives back
+   * what was claimed (PENDING attempts, leases) so that the job's retry, or the next claim, makes
+   * them again.
+   */
+  private async makeAll(claimed: readonly Claimed[]): Promise<void> {
+    const made = await Promise.all(claimed.map((c) => this.make(c)));
+    try {
+      await this.recordSuccesses(made.filter((m) => succeeded(m.outcome)));
+      await this.recordFailures(made.filter((m) => !succeeded(m.outcome)));
+    } catch (error) {
+      const ids = made.map((m) => m.attemptId);
+      const queued = made.flatMap((m) => (m.queued ? [m.queued] : []));
+      await this.prisma.deliveryAttempt.deleteMany({ where: { id: { in: ids }, status: "PENDING" } });
+      if (queued.length)
+        await this.prisma.$executeRaw`
+          UPDATE webhook_first_tries SET lease_until = NULL WHERE stored_event_id = ANY(${queued}::uuid[])`;
+      throw error;
     }
   }
 
@@ -368,7 +530,9 @@ export class WebhookDispatcher {
    */
   private async recordSuccesses(made: readonly Made[]): Promise<void> {
     if (made.length === 0) return;
+    const queued = made.flatMap((m) => (m.queued ? [m.queued] : []));
     await this.prisma.$executeRaw`
+      WITH done AS (DELETE FROM webhook_first_tries WHERE stored_event_id = ANY(${queued}::uuid[]))
       UPDATE delivery_attempts AS a
          SET status = 'SUCCEEDED', http_status = t.http_status, duration_ms = t.duration_ms,
              response_excerpt = t.excerpt, error = NULL, next_attempt_at = NULL
@@ -395,7 +559,10 @@ export class WebhookDispatcher {
       const nextAttemptAt = delay === null ? null : new Date(this.now().getTime() + delay);
       return { ...m, triesMade, status, nextAttemptAt };
     });
+    const queued = made.flatMap((m) => (m.queued ? [m.queued] : []));
     await this.prisma.$transaction(async (tx) => {
+      if (queued.length)
+        await tx.$executeRaw`DELETE FROM webhook_first_tries WHERE stored_event_id = ANY(${queued}::uuid[])`;
       for (const { attemptId, status, outcome, durationMs, nextAttemptAt } of decided) {
         await tx.deliveryAttempt.update({
           where: { id: attemptId },

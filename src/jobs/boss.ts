@@ -21,6 +21,11 @@ export interface JobDefinition<Data extends object = object> {
    * as a throw from `handle` does): for handlers that share queries across jobs.
    */
   handleBatch?(jobs: { data: Data; info: JobInfo }[]): Promise<void>;
+  /**
+   * Work of its own beside the queue's, started once per worker (e.g. tries claimed from a table
+   * of the domain's); the domain stops it when its services close.
+   */
+  start?(log: Logger): Promise<void>;
 }
 
 export interface JobInfo {
@@ -69,6 +74,7 @@ export async function workQueues(
 ): Promise<void> {
   for (const def of definitions) {
     const options = { ...def.work, includeMetadata: true } as WorkOptions & { includeMetadata: true };
+    await def.start?.(log.child({ queue: def.queue }));
     await boss.work<object, unknown, typeof options>(def.queue, options, async (jobs) => {
       if (def.handleBatch) {
         const queueLog = log.child({ queue: def.queue });

@@ -31,17 +31,18 @@ export async function startJobs(
 
 /**
  * The worker's /metrics on WORKER_METRICS_HOST:WORKER_METRICS_PORT, with the depth of every queue
- * of `boss`; null when the port is unset. Close the returned server on shutdown.
+ * of `boss` and of webhooks' first tries; null when the port is unset. Close the returned server on shutdown.
  */
 export async function serveWorkerMetricsFor(
   config: Pick<Config, "WORKER_METRICS_PORT" | "WORKER_METRICS_HOST">,
-  services: Pick<Services, "workerMetrics">,
+  services: Pick<Services, "workerMetrics" | "webhooks">,
   boss: Pick<PgBoss, "getQueues">,
   log: Logger,
 ): Promise<{ url: string; close(): Promise<void> } | null> {
   if (config.WORKER_METRICS_PORT === undefined) return null;
   const metrics = services.workerMetrics;
-  metrics.watchQueues(() => boss.getQueues());
+  // Webhooks' first tries wait in a table of their own, not in pg-boss (webhook.dispatcher.ts).
+  metrics.watchQueues(async () => [...(await boss.getQueues()), await services.webhooks.firstTriesDepth()]);
   const { url, server } = await serveWorkerMetrics(
     metrics,
     config.WORKER_METRICS_HOST,

@@ -83,11 +83,12 @@ async function state(owner: TestAccount, id: string) {
   return res.data.node;
 }
 
-/** Every event of the delivery stored (`count`), and none of its tries due or running. */
+/** Every event of the delivery stored (`count`), and none of its tries due, queued or running. */
 async function settled(hookId: string, count: number) {
   const deliveryId = decodeGlobalId(hookId).id;
   const prisma = stack.app.stores.prisma;
   const stored = await prisma.deliveryEvent.count({ where: { deliveryId } });
+  const firstTries = await prisma.webhookFirstTry.count({ where: { storedEvent: { deliveryId } } });
   const [due] = await prisma.$queryRawUnsafe<{ n: number }[]>(
     `SELECT count(*)::int AS n FROM "${stack.app.config.PGBOSS_SCHEMA}".job
       WHERE name = $1 AND data->>'deliveryId' = $2 AND state IN ('created', 'retry', 'active')
@@ -95,7 +96,7 @@ async function settled(hookId: string, count: number) {
     WEBHOOK_QUEUE,
     deliveryId,
   );
-  return stored === count && due!.n === 0;
+  return stored === count && firstTries === 0 && due!.n === 0;
 }
 
 /** A buyer's webhook to the receiver on a new dataset, and a way to publish its events. */

@@ -1,12 +1,15 @@
-// Signed webhooks on the real stack: events published on the app's bus, pg-boss jobs run by an
-// in-process worker, a loopback HTTP receiver, and every signature checked with `standardwebhooks`
-// (the reference implementation of the spec, not ours). Retries run on a schedule of seconds.
+// Signed webhooks on the real stack: events published on the app's bus, sent by an in-process
+// worker (first tries claimed from their table, retries as pg-boss jobs), a loopback HTTP
+// receiver, and every signature checked with `standardwebhooks` (the reference implementation of
+// the spec, not ours). Retries run on a schedule of seconds.
 import { getOperationAST } from "graphql";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newEvent, type DomainEvent } from "../../src/events/events.js";
+import { WAKE_CHANNEL } from "../../src/deliveries/webhook.dispatcher.js";
+import { listen, Wake } from "../../src/deliveries/webhook.wake.js";
 import { decodeGlobalId, encodeGlobalId } from "../../src/graphql/relay.js";
 import {
   CreateDeliveryDocument,
@@ -492,6 +495,76 @@ describe("webhooks", () => {
       [2, "SUCCEEDED"],
       [3, "SUCCEEDED"],
     ]);
+  });
+
+  it("takes over a first try whose worker died once its lease runs out, and leaves a running one", async () => {
+    const buyer = await stack.signup("Lease buyer", "BUYER");
+    const { globalId } = await dataset();
+    const hook = await webhook(buyer, globalId, "/lease");
+    /** An event queued and claimed (leased, its try PENDING) by a worker, `ago` ms ago. */
+    const claimedBy = async (eventId: string, ago: number, leaseLeft: number) => {
+      const claimedAt = new Date(Date.now() - ago);
+      await prisma().$transaction([
+        prisma().deliveryAttempt.create({
+          data: {
+            deliveryId: hook.rawId,
+            eventId,
+            eventType: "dataset.updated",
+            attempt: 1,
+            status: "PENDING",
+            createdAt: claimedAt,
+          },
+        }),
+        prisma().deliveryEvent.create({
+          data: {
+            deliveryId: hook.rawId,
+            eventId,
+            eventType: "dataset.updated",
+            body: JSON.stringify({ type: "dataset.updated", timestamp: claimedAt.toISOString(), data: {} }),
+            firstTry: { create: { leaseUntil: new Date(Date.now() + leaseLeft) } },
+          },
+        }),
+      ]);
+    };
+    const { webhooks } = stack.app.services;
+
+    // Claimed a second ago, its send may still be running: left alone.
+    await claimedBy("evt_running", 1000, 60_000);
+    await webhooks.sendQueued();
+    expect(receiver.at("/lease")).toHaveLength(0);
+    expect(await prisma().webhookFirstTry.count({ where: { storedEvent: { deliveryId: hook.rawId } } })).toBe(
+      1,
+    );
+
+    // Claimed ten minutes ago by a worker that died: the workers claim it again and send it, once.
+    await claimedBy("evt_abandoned", 10 * 60_000, -60_000);
+    await until("the abandoned try sent", () => receiver.at("/lease").length > 0);
+    expect(receiver.at("/lease").map((r) => r.headers["webhook-id"])).toEqual(["evt_abandoned"]);
+    await until("its attempt recorded", async () =>
+      (await attempts(buyer, hook.id)).some((a) => a.eventId === "evt_abandoned" && a.status === "SUCCEEDED"),
+    );
+    const left = await prisma().webhookFirstTry.findMany({
+      where: { storedEvent: { deliveryId: hook.rawId } },
+      select: { storedEvent: { select: { eventId: true } } },
+    });
+    expect(left.map((q) => q.storedEvent.eventId)).toEqual(["evt_running"]);
+  });
+
+  it("wakes the workers when first tries are queued, without a poll", async () => {
+    const buyer = await stack.signup("Wake buyer", "BUYER");
+    const { globalId } = await dataset();
+    const hook = await webhook(buyer, globalId, "/wake");
+    const wake = new Wake();
+    const unlisten = await listen(stack.app.config.DATABASE_URL, WAKE_CHANNEL, wake, stack.app.log);
+    try {
+      const rings = wake.rings;
+      await stack.graphql(TriggerDeliveryDocument, { id: hook.id }, buyer.headers);
+      // Bounded only so that a missing NOTIFY fails the test instead of hanging it.
+      await wake.wait(rings, 30_000);
+      expect(wake.rings).toBeGreaterThan(rings);
+    } finally {
+      await unlisten();
+    }
   });
 
   it("rotates the signing secret: both verify during the window, only the new one after", async () => {

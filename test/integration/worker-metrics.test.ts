@@ -182,6 +182,8 @@ describe("the worker's /metrics", () => {
     expect(api.has('datahus_credits_charged_total{operation="records"}')).toBe(true);
     // Queue depths come from pg-boss, dead-letter queues included.
     expect(after.has('datahus_queue_jobs{queue="pipelines.run",state="queued"}')).toBe(true);
+    // Webhooks' first tries are claimed from a table of their own: its depth beside them.
+    expect(after.get('datahus_queue_jobs{queue="deliveries.webhook.first-tries",state="queued"}')).toBe(0);
     expect([...after.keys()].some((k) => /datahus_queue_jobs\{queue="[^"]+\.dead"/.test(k))).toBe(true);
   }, 60_000);
 });
