@@ -689,10 +689,19 @@ class CleanRows {
       // Current servers collapse the rows of one key already while inserting; the rows are counted
       // afterwards, so every row must arrive (18.16 has no such setting and does not collapse).
       const { major } = await input.clickhouse.version();
-      await input.clickhouse.command(
-        sql`INSERT INTO ${into} (${columns}) SELECT ${values}, ${plan.key}, ${system} FROM ${raw.from} WHERE ${plan.clean}`,
-        major >= 21 ? { ...raw.settings, optimize_on_insert: 0 } : raw.settings,
+      const settings: ClickHouseSettings =
+        major >= 21 ? { ...raw.settings, optimize_on_insert: 0 } : raw.settings;
+      // One statement per part, at once: a statement writes on one thread.
+      const inserts = await Promise.allSettled(
+        raw.parts.map((part) =>
+          input.clickhouse.command(
+            sql`INSERT INTO ${into} (${columns}) SELECT ${values}, ${plan.key}, ${system} FROM ${part} WHERE ${plan.clean}`,
+            settings,
+          ),
+        ),
       );
+      const failed = inserts.find((r) => r.status === "rejected");
+      if (failed) throw failed.reason;
       return;
     }
     // A tuple of the values: argMax would skip a NULL value instead of choosing it. Numbering the
