@@ -17,7 +17,7 @@ import {
 import { once } from "node:events";
 import { createRequire } from "node:module";
 import { resolve } from "node:path";
-import { PassThrough } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import type { Config } from "../config.js";
 import { httpOutput } from "./http-output.js";
 import { Identifier, ident, join, sql, type ParameterizedSql, type Sql } from "./sql.js";
@@ -137,6 +137,36 @@ const QUERY_SETTINGS: ClickHouseSettings = { wait_end_of_query: 1 };
 // chDB's engine writes 64-bit integers in JSON as numbers by default, which lose precision past
 // 2^53; quoted, they arrive as strings as they do from a server.
 const EMBEDDED_QUERY_SETTINGS: ClickHouseSettings = { output_format_json_quote_64bit_integers: 1 };
+
+/** `name = literal` for each setting, as a SET or a SETTINGS clause writes it. */
+function settingAssignments(settings: ClickHouseSettings): string[] {
+  return Object.entries(settings).flatMap(([name, value]) => {
+    if (value === undefined) return [];
+    if (!/^\w+$/.test(name)) throw new Error(`setting name ${JSON.stringify(name)}`);
+    const literal =
+      typeof value === "number" || typeof value === "boolean"
+        ? Number(value)
+        : `'${String(value).replaceAll("'", "''")}'`;
+    return [`${name} = ${literal}`];
+  });
+}
+
+/** Every setting a statement on the embedded engine has set in this process. */
+const settingsSet = new Set<string>();
+
+/**
+ * A statement for the embedded engine with its settings in front: chDB's connection turns
+ * settings into `SET`s in its session, where they would stay for every later statement (one
+ * read's `max_threads = 1` would slow every read after it). Each statement therefore also puts
+ * back every setting an earlier one changed and it does not set.
+ */
+function withSettings(text: string, settings: ClickHouseSettings): string {
+  const own = settingAssignments(settings);
+  const names = new Set(own.map((a) => a.slice(0, a.indexOf(" "))));
+  const back = [...settingsSet].filter((name) => !names.has(name)).map((name) => `${name} = DEFAULT`);
+  for (const name of names) settingsSet.add(name);
+  return [...back, ...own].map((a) => `SET ${a}; `).join("") + text;
+}
 
 // On a cluster (CLICKHOUSE_CLUSTER, src/db/table-layout.ts) every table the code names is a
 // Distributed table. By default an insert into one is queued on the receiving server and sent to
@@ -284,13 +314,11 @@ export class ClickHouse {
   async #select<T>(q: ParameterizedSql, settings?: ClickHouseSettings): Promise<T[]> {
     const body = await this.call(async () => {
       const result = await this.client.query({
-        query: q.text,
+        ...(this.engine === "embedded"
+          ? this.#statement(q.text, { ...EMBEDDED_QUERY_SETTINGS, ...settings })
+          : this.#statement(q.text, { ...QUERY_SETTINGS, ...settings })),
         query_params: q.params,
         format: "JSONEachRow",
-        clickhouse_settings: {
-          ...(this.engine === "embedded" ? EMBEDDED_QUERY_SETTINGS : QUERY_SETTINGS),
-          ...settings,
-        },
       });
       return result.text();
     });
@@ -337,22 +365,15 @@ export class ClickHouse {
     if (!STREAMED_FORMATS.has(format ?? "")) {
       const result = await this.call(() =>
         this.client.exec({
-          query: statement.text,
-          clickhouse_settings: settings,
+          ...this.#statement(statement.text, settings),
           ...(signal ? { abort_signal: signal } : {}),
         }),
       );
       return result.stream as AsyncIterable<Buffer>;
     }
-    // As a SETTINGS clause: a streaming query is one statement (no SET before it).
-    const set = Object.entries(settings).map(([name, value]) => {
-      if (!/^\w+$/.test(name)) throw new Error(`output: setting name ${JSON.stringify(name)}`);
-      const literal =
-        typeof value === "number" || typeof value === "boolean"
-          ? Number(value)
-          : `'${String(value).replaceAll("'", "''")}'`;
-      return `${name} = ${literal}`;
-    });
+    // As a SETTINGS clause: a streaming query is one statement (no SET before it), on a
+    // connection of its own.
+    const set = settingAssignments(settings);
     const query = set.length ? `${text} SETTINGS ${set.join(", ")}` : text;
     const connection = createChdbConnection({ path: this.#options.embeddedPath! });
     let chunks: AsyncIterator<{ raw(): Uint8Array }>;
@@ -388,13 +409,28 @@ export class ClickHouse {
 
   /** Runs a statement that returns no rows (DDL, INSERT ... SELECT, ALTER). */
   async command(q: Sql, settings?: ClickHouseSettings): Promise<void> {
-    await this.call(() => this.client.command({ query: q.text, clickhouse_settings: settings }));
+    await this.call(() => this.client.command(this.#statement(q.text, settings)));
+  }
+
+  /** A statement's text and settings as the client takes them (embedded: see withSettings). */
+  #statement(
+    text: string,
+    settings: ClickHouseSettings = {},
+  ): { query: string; clickhouse_settings?: ClickHouseSettings } {
+    if (this.engine === "embedded") return { query: withSettings(text, settings) };
+    return { query: text, clickhouse_settings: settings };
   }
 
   /** Inserts rows as JSONEachRow; Dates may be passed as Date objects or ISO strings. */
   async insert<T extends object>(table: string | Identifier, rows: readonly T[]): Promise<void> {
     const target = tableIdentifier(table, this.database);
     if (rows.length === 0) return;
+    if (this.engine === "embedded") {
+      const body = rows.map((row) => stringifyRow(row)).join("\n");
+      const statement = this.#statement(`INSERT INTO ${target.text} FORMAT JSONEachRow`, INSERT_SETTINGS);
+      await this.call(() => this.client.exec({ ...statement, values: Readable.from([body]) }));
+      return;
+    }
     await this.call(() =>
       this.client.insert({
         table: target.text,
@@ -437,8 +473,7 @@ export class ClickHouse {
         signal?.throwIfAborted();
         const statement = sql`INSERT INTO ${table} (${names}) SELECT * FROM format(RowBinary, ${structure}, unhex(${body.toString("hex")}))`;
         // The rows are part of the statement's text here, which is limited to 256 KiB by default.
-        const settings = { max_query_size: String(statement.text.length + 65_536) };
-        await this.call(() => this.client.command({ query: statement.text, clickhouse_settings: settings }));
+        await this.command(statement, { max_query_size: String(statement.text.length + 65_536) });
       },
       abort() {
         aborted = true;
@@ -456,10 +491,9 @@ export class ClickHouse {
     const body = new PassThrough({ highWaterMark: INSERT_BUFFER_BYTES });
     const done = this.call(async () => {
       const result = await this.client.exec({
-        query: statement.text,
+        ...this.#statement(statement.text, settings),
         values: body,
         abort_signal: signal,
-        clickhouse_settings: settings,
       });
       // The answer to an INSERT is empty; reading it to the end frees the socket.
       for await (const _ of result.stream);

@@ -158,6 +158,24 @@ describe("ClickHouse wrapper", () => {
     expect(await ch.ping()).toBe(true);
   });
 
+  it("applies a statement's settings to that statement only", async () => {
+    const threads = async (settings?: Record<string, string | number>) =>
+      (
+        await ch.query<{ t: string }>(
+          sql`SELECT value AS t FROM system.settings WHERE name = 'max_threads'`,
+          settings,
+        )
+      )[0]!.t;
+    const normal = await threads();
+    expect(await threads({ max_threads: 1 })).toMatch(/^(1|'?auto\(1\)'?)$/);
+    expect(await threads()).toBe(normal);
+    // Settings of a command, and of a statement that fails, stay with it too.
+    await ch.command(sql`SELECT 1`, { max_threads: 1 });
+    expect(await threads()).toBe(normal);
+    await expect(ch.command(sql`SELEC 1`, { max_threads: 1 })).rejects.toThrow(ClickHouseError);
+    expect(await threads()).toBe(normal);
+  });
+
   it("translates server errors with their code", async () => {
     const error = await ch.command(sql`SELEC 1`).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ClickHouseError);
