@@ -8,6 +8,7 @@
 // key, it gives up before writing anything and the run takes the Node path from the start.
 import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { canonicalKey } from "../../catalog/columns.js";
 import { tableRef } from "../../catalog/dataset-table.js";
 import type { ClickHouse } from "../../db/clickhouse.js";
@@ -39,7 +40,19 @@ interface RawRows {
   countable: boolean;
   /** The settings of a read that numbers the rows in file order: one thread, parsing in order. */
   inFileOrder: ClickHouseSettings;
+  /** The settings of an INSERT … SELECT of the rows in no particular order. */
+  writing: ClickHouseSettings;
 }
+
+/**
+ * The embedded engine reads the file as one stream, which one thread would sort and write: with
+ * a writing thread per core and blocks of a quarter of the default, the sorting by `_key` and the
+ * writing of a 1,000,000-row file run on every core (as a few parts instead of one).
+ */
+const EMBEDDED_WRITING: ClickHouseSettings = {
+  max_insert_threads: String(availableParallelism()),
+  min_insert_block_size_rows: String(1 << 18),
+};
 
 /** Rows the SQL cannot prove that the Node steps take; beyond it the run takes the Node path. */
 export const MAX_NODE_ROWS = 50_000;
@@ -170,6 +183,7 @@ export async function engineLoad(input: EngineLoadInput): Promise<EngineLoadResu
         settings,
         countable: false,
         inFileOrder: { ...settings, max_threads: 1, input_format_parallel_parsing: 0 },
+        writing: { ...settings, ...EMBEDDED_WRITING },
       };
       writer = new CleanRows(input, plan, raw, into, version);
       // The engine reads the file itself, so it loads (or counts) the rows while the worker
@@ -249,6 +263,7 @@ function rawTables(parts: readonly RawPart[]): RawRows {
     settings: {},
     countable: true,
     inFileOrder: { max_threads: 1 },
+    writing: {},
   };
 }
 
@@ -690,7 +705,7 @@ class CleanRows {
       // afterwards, so every row must arrive (18.16 has no such setting and does not collapse).
       const { major } = await input.clickhouse.version();
       const settings: ClickHouseSettings =
-        major >= 21 ? { ...raw.settings, optimize_on_insert: 0 } : raw.settings;
+        major >= 21 ? { ...raw.writing, optimize_on_insert: 0 } : raw.writing;
       // One statement per part, at once: a statement writes on one thread.
       const inserts = await Promise.allSettled(
         raw.parts.map((part) =>
