@@ -314,9 +314,10 @@ export class ClickHouse {
   async #select<T>(q: ParameterizedSql, settings?: ClickHouseSettings): Promise<T[]> {
     const body = await this.call(async () => {
       const result = await this.client.query({
-        ...(this.engine === "embedded"
-          ? this.#statement(q.text, { ...EMBEDDED_QUERY_SETTINGS, ...settings })
-          : this.#statement(q.text, { ...QUERY_SETTINGS, ...settings })),
+        ...this.#statement(q.text, {
+          ...(this.engine === "embedded" ? EMBEDDED_QUERY_SETTINGS : QUERY_SETTINGS),
+          ...settings,
+        }),
         query_params: q.params,
         format: "JSONEachRow",
       });

@@ -452,7 +452,7 @@ export class WebhookDispatcher {
       await this.recordFailures(made.filter((m) => !succeeded(m.outcome)));
     } catch (error) {
       const ids = made.map((m) => m.attemptId);
-      const queued = made.flatMap((m) => (m.queued ? [m.queued] : []));
+      const queued = queuedIds(made);
       await this.prisma.deliveryAttempt.deleteMany({ where: { id: { in: ids }, status: "PENDING" } });
       if (queued.length)
         await this.prisma.$executeRaw`
@@ -530,7 +530,7 @@ export class WebhookDispatcher {
    */
   private async recordSuccesses(made: readonly Made[]): Promise<void> {
     if (made.length === 0) return;
-    const queued = made.flatMap((m) => (m.queued ? [m.queued] : []));
+    const queued = queuedIds(made);
     await this.prisma.$executeRaw`
       WITH done AS (DELETE FROM webhook_first_tries WHERE stored_event_id = ANY(${queued}::uuid[]))
       UPDATE delivery_attempts AS a
@@ -559,7 +559,7 @@ export class WebhookDispatcher {
       const nextAttemptAt = delay === null ? null : new Date(this.now().getTime() + delay);
       return { ...m, triesMade, status, nextAttemptAt };
     });
-    const queued = made.flatMap((m) => (m.queued ? [m.queued] : []));
+    const queued = queuedIds(made);
     await this.prisma.$transaction(async (tx) => {
       if (queued.length)
         await tx.$executeRaw`DELETE FROM webhook_first_tries WHERE stored_event_id = ANY(${queued}::uuid[])`;
@@ -691,3 +691,8 @@ function jobId({ deliveryId, eventId, attempt }: Omit<WebhookJob, "firstAttempt"
 
 const succeeded = (outcome: Outcome) =>
   outcome.httpStatus !== null && outcome.httpStatus >= 200 && outcome.httpStatus < 300;
+
+/** The queue rows (webhook_first_tries) of the tries made that were first tries. */
+function queuedIds(made: readonly Made[]): string[] {
+  return made.flatMap((m) => (m.queued ? [m.queued] : []));
+}

@@ -267,7 +267,9 @@ export class PipelineRunner {
             file: local,
             signal: abort.signal,
             onBytes: (bytes) => {
-              counters.progress = Math.min(0.9, (0.9 * bytes) / Math.max(1, local.size));
+              // A file parsed again from its start (engine-load.ts) reports from 0 again.
+              const progress = Math.min(0.9, (0.9 * bytes) / Math.max(1, local.size));
+              counters.progress = Math.max(counters.progress ?? 0, progress);
             },
           })
         : null;

@@ -83,7 +83,7 @@ export interface EngineLoadInput {
   compiled: CompiledPipeline;
   file: LocalCsv;
   signal: AbortSignal;
-  /** Bytes of the file parsed so far. */
+  /** Bytes of the file parsed so far (from 0 again when a split file is parsed again whole). */
   onBytes: (bytes: number) => void;
 }
 
@@ -312,22 +312,11 @@ async function scanFile(
   }
 }
 
-/**
- * Adds up the bytes read, for the run's progress. A file parsed again (split inside a record)
- * starts over from 0, but the progress reported never goes back.
- */
+/** Adds up the bytes read, for the run's progress (parts read at once add to one total). */
 function progressOf(input: EngineLoadInput): (bytes: number) => void {
   let total = 0;
-  let shown = reported.get(input) ?? 0;
-  return (bytes) => {
-    total += bytes;
-    if (total <= shown) return;
-    reported.set(input, (shown = total));
-    input.onBytes(total);
-  };
+  return (bytes) => input.onBytes((total += bytes));
 }
-
-const reported = new WeakMap<EngineLoadInput, number>();
 
 /** The shape check alone, over the file (the embedded engine reads the file itself). */
 async function checkShape(input: EngineLoadInput): Promise<CsvShape | { problem: string }> {
