@@ -307,17 +307,26 @@ export class PipelineRunner {
           rowsDuplicate: counters.rowsDuplicate,
         });
       }
+      // A full refresh's live rows once it is swapped in: its staging table's, which only this run writes.
+      let staged: number | null = null;
       if (staging) {
         // The engine load knows what its staging table holds: each row it wrote has a key of its own.
-        const staged = byEngine?.loaded ? counters.rowsWritten : undefined;
-        await this.checkFullRefresh(settings, counters, database, dataset.tableName, staging, staged);
+        const written = byEngine?.loaded ? counters.rowsWritten : undefined;
+        staged = await this.checkFullRefresh(
+          settings,
+          counters,
+          database,
+          dataset.tableName,
+          staging,
+          written,
+        );
       }
       // From here on the run commits: no progress save may land after its final status.
       await watch.stop();
       if (watch.cancelled) throw new Cancelled();
 
       if (staging) await swapIntoLive(this.clickhouse, database, dataset.tableName, staging);
-      const rowCount = await countLiveRows(this.clickhouse, database, dataset.tableName);
+      const rowCount = staged ?? (await countLiveRows(this.clickhouse, database, dataset.tableName));
       counters.progress = 1;
       const finishedAt = new Date();
       checkpoint ??= null;
@@ -503,7 +512,10 @@ export class PipelineRunner {
     counters.rowsWritten = stored - replaced;
   }
 
-  /** Refuses (BAD_USER_INPUT, so the run fails at once) a full refresh that would empty the dataset. */
+  /**
+   * Refuses (BAD_USER_INPUT, so the run fails at once) a full refresh that would empty the dataset;
+   * otherwise returns the staging table's live rows.
+   */
   private async checkFullRefresh(
     settings: LoadSettings,
     counters: Counters,
@@ -511,7 +523,7 @@ export class PipelineRunner {
     liveTable: string,
     staging: string,
     staged: number | undefined,
-  ): Promise<void> {
+  ): Promise<number> {
     const [newRows, liveRows] = await Promise.all([
       staged ?? countLiveRows(this.clickhouse, database, staging),
       countLiveRows(this.clickhouse, database, liveTable),
@@ -522,6 +534,7 @@ export class PipelineRunner {
       liveRows,
     });
     if (refusal) throw badInput(refusal, { newRows, liveRows, minLiveRowRatio: settings.minLiveRowRatio });
+    return newRows;
   }
 
   /**

@@ -7,6 +7,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LIVE, liveRows } from "../../src/catalog/dataset-table.js";
 import { ident, sql } from "../../src/db/sql.js";
 import { decodeGlobalId } from "../../src/graphql/relay.js";
 import {
@@ -129,8 +130,16 @@ async function load(s: Side, c: Case, file: string) {
   const quarantined = await ch.query<{ row_number: number; raw: string; reasons: string[]; origin: string }>(
     sql`SELECT row_number, raw, reasons, origin FROM ${ident(stack.app.config.CLICKHOUSE_DATABASE, "quarantine")} WHERE run_id = ${runId} ORDER BY row_number`,
   );
+  // What the dataset says it holds, and what its table holds (the runner takes a full refresh's
+  // count from its staging table instead of counting the live one again).
+  const dataset = await prisma.dataset.findUniqueOrThrow({ where: { slug } });
+  const [live] = await ch.query<{ n: string }>(
+    sql`SELECT toString(count()) AS n FROM ${liveRows(stack.app.config.CLICKHOUSE_DATABASE, dataset.tableName)} WHERE ${LIVE}`,
+  );
   return {
+    liveRows: Number(live!.n),
     counters: {
+      rowCount: Number(dataset.rowCount),
       status: run.status,
       error: run.error,
       rowsRead: Number(run.rowsRead),
@@ -159,6 +168,8 @@ async function compare(c: Case, path: "engine" | "node") {
   expect(byEngine.quarantined).toEqual(byNode.quarantined);
   const c0 = byEngine.counters;
   expect(c0.rowsRead).toBe(c0.rowsWritten + c0.rowsRejected + c0.rowsFiltered + c0.rowsDuplicate);
+  expect(c0.rowCount).toBe(byEngine.liveRows);
+  expect(byNode.counters.rowCount).toBe(byNode.liveRows);
   return byEngine;
 }
 
