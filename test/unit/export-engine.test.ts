@@ -50,6 +50,8 @@ describe("RowCounter", () => {
 
   it("does not count line ends inside quoted CSV fields, even split between chunks", () => {
     expect(count("csv", ['1,"a\r\nb"\r\n2,"', 'x""\n', 'y"\r\n3,z'])).toBe(2);
+    // A chunk without a quote inside a quoted field, and one outside.
+    expect(count("csv", ['1,"a', "\nb\n", 'c"\n2\n', "3\n4\n"])).toBe(4);
   });
 
   it("counts CSV lines as a byte-by-byte reading would, whatever the text and its chunks", () => {
