@@ -56,7 +56,11 @@ const EMBEDDED_WRITING: ClickHouseSettings = {
 
 /** Rows the SQL cannot prove that the Node steps take; beyond it the run takes the Node path. */
 export const MAX_NODE_ROWS = 50_000;
-const READ_CHUNK = 1 << 20;
+/**
+ * Bytes read from the file at a time. Each read is a new buffer that lives until a collection;
+ * at 1 MiB a 3,000,000-row file's worker peaked 10-14 MiB higher than at 256 KiB, no faster.
+ */
+const READ_CHUNK = 1 << 18;
 
 export interface EngineLoadInput {
   clickhouse: ClickHouse;
