@@ -15,12 +15,23 @@ import {
   type ClickHouseSettings,
 } from "@clickhouse/client";
 import { once } from "node:events";
+import { createReadStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { resolve } from "node:path";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import type { Config } from "../config.js";
 import { httpOutput } from "./http-output.js";
-import { Identifier, ident, join, sql, type ParameterizedSql, type Sql } from "./sql.js";
+import {
+  Identifier,
+  ident,
+  join as joinSql,
+  quoteString,
+  sql,
+  type ParameterizedSql,
+  type Sql,
+} from "./sql.js";
 
 /**
  * chDB's connection, loaded on first use: its native library adds about 150 MB to a process's
@@ -45,6 +56,8 @@ export const ClickHouseErrorCode = {
 
 /** Formats whose output, written block by block, is the concatenation of the blocks' (no header, no footer). */
 const STREAMED_FORMATS = new Set(["JSONEachRow", "TabSeparated", "TabSeparatedRaw", "CSV"]);
+/** Bytes read at a time from an output the embedded engine wrote to a file (outputThroughFile). */
+const OUTPUT_FILE_CHUNK = 256 * 1024;
 
 /** Any failure talking to ClickHouse. `code` is the server's error code when the server sent one. */
 export class ClickHouseError extends Error {
@@ -234,6 +247,8 @@ export interface ClickHouseWrapperOptions extends ClickHouseClientConfigOptions 
   cluster?: string | undefined;
   /** The embedded engine's data directory; each instance opens its own connection to it. */
   embeddedPath?: string;
+  /** Where the embedded engine writes an output read back from a file (outputThroughFile); TMPDIR. */
+  outputDir?: string;
 }
 
 export class ClickHouse {
@@ -333,7 +348,7 @@ export class ClickHouse {
    * the next chunk fetched on chDB's thread while the caller handles this one; `exec` would hold
    * the whole output in memory first. Each chunk of a streamed query is the format's output on its
    * own (a Parquet file, a header for …WithNames), so only formats whose chunks join up stream
-   * (STREAMED_FORMATS); others come whole.
+   * (STREAMED_FORMATS); the engine writes others to a file, read from there (outputThroughFile).
    * Resolves once the engine has taken the statement (embedded: with the first chunk, or the
    * error that stops it).
    */
@@ -343,6 +358,8 @@ export class ClickHouse {
     signal?: AbortSignal,
   ): Promise<AsyncIterable<Buffer>> {
     const [, text, format] = /^([\s\S]*)\sFORMAT\s+(\w+)\s*$/.exec(statement.text) ?? [];
+    if (text === undefined || format === undefined)
+      throw new Error("ClickHouse#output: the statement names no FORMAT");
     if (this.engine === "server") {
       const options = this.#options;
       const params: Record<string, string> = { database: this.database };
@@ -363,15 +380,7 @@ export class ClickHouse {
         }),
       );
     }
-    if (!STREAMED_FORMATS.has(format ?? "")) {
-      const result = await this.call(() =>
-        this.client.exec({
-          ...this.#statement(statement.text, settings),
-          ...(signal ? { abort_signal: signal } : {}),
-        }),
-      );
-      return result.stream as AsyncIterable<Buffer>;
-    }
+    if (!STREAMED_FORMATS.has(format)) return this.#outputThroughFile(text, format, settings, signal);
     // As a SETTINGS clause: a streaming query is one statement (no SET before it), on a
     // connection of its own.
     const set = settingAssignments(settings);
@@ -404,6 +413,43 @@ export class ClickHouse {
         await next.catch(() => undefined);
         await chunks.return?.();
         await connection.close();
+      }
+    })();
+  }
+
+  /**
+   * The embedded engine's output of a format whose streamed chunks do not join up (Parquet: each
+   * would be a file of its own): written by the engine to a file of its own first, then read from
+   * it and deleted, so neither chDB nor this process holds the whole output (its connection would
+   * materialize a query's result). The file lies under `outputDir`, the OS temp folder (TMPDIR)
+   * unless told otherwise.
+   */
+  async #outputThroughFile(
+    text: string,
+    format: string,
+    settings: ClickHouseSettings,
+    signal?: AbortSignal,
+  ): Promise<AsyncIterable<Buffer>> {
+    const dir = await mkdtemp(join(this.#options.outputDir ?? tmpdir(), "datahus-output-"));
+    const path = join(dir, "output");
+    const removeDir = () => rm(dir, { recursive: true, force: true });
+    try {
+      await this.call(() =>
+        this.client.command({
+          ...this.#statement(`INSERT INTO FUNCTION file(${quoteString(path)}, ${format}) ${text}`, settings),
+          ...(signal ? { abort_signal: signal } : {}),
+        }),
+      );
+      signal?.throwIfAborted();
+    } catch (error) {
+      await removeDir();
+      throw error;
+    }
+    return (async function* read() {
+      try {
+        yield* createReadStream(path, { highWaterMark: OUTPUT_FILE_CHUNK, ...(signal ? { signal } : {}) });
+      } finally {
+        await removeDir();
       }
     })();
   }
@@ -455,7 +501,7 @@ export class ClickHouse {
     columns: readonly { name: string; type: Sql }[],
     signal?: AbortSignal,
   ): InsertStream {
-    const names = join(columns.map((c) => sql`${ident(c.name)}`));
+    const names = joinSql(columns.map((c) => sql`${ident(c.name)}`));
     if (this.engine === "server") {
       return this.insertStream(sql`INSERT INTO ${table} (${names}) FORMAT RowBinary`, signal);
     }
@@ -543,6 +589,8 @@ export class ClickHouse {
 export interface ClickHouseOptions {
   /** Database for unqualified names; defaults to `CLICKHOUSE_DATABASE`. */
   database?: string;
+  /** See {@link ClickHouseWrapperOptions.outputDir}. */
+  outputDir?: string;
 }
 
 export function createClickHouse(config: Config, opts: ClickHouseOptions = {}): ClickHouse {
@@ -552,6 +600,7 @@ export function createClickHouse(config: Config, opts: ClickHouseOptions = {}): 
     username: config.CLICKHOUSE_USER,
     password: config.CLICKHOUSE_PASSWORD,
     database: opts.database ?? config.CLICKHOUSE_DATABASE,
+    ...(opts.outputDir ? { outputDir: opts.outputDir } : {}),
     cluster: config.CLICKHOUSE_CLUSTER,
     request_timeout: config.CLICKHOUSE_REQUEST_TIMEOUT_MS,
     application: "datahus",

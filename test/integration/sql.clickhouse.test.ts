@@ -1,7 +1,11 @@
 // Proves on the real server (18.16 here) that the sql template's literals mean what they say:
 // every hostile value comes back byte for byte. Also covers the ClickHouse wrapper's behaviour
 // that only a real server can show (error codes, errors after the first rows, timeouts).
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { Readable } from "node:stream";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Env } from "../../src/config.js";
 import {
@@ -12,7 +16,8 @@ import {
   type ClickHouse,
 } from "../../src/db/clickhouse.js";
 import { ident, inList, sql } from "../../src/db/sql.js";
-import { baseConfig, itOnServer } from "../support/databases.js";
+import { readRecords } from "../../src/sources/formats/index.js";
+import { baseConfig, embeddedEngine, itOnServer } from "../support/databases.js";
 
 const config = baseConfig();
 
@@ -221,6 +226,50 @@ describe("ClickHouse wrapper", () => {
     } finally {
       await missing.close();
     }
+  });
+
+  // The embedded engine writes a format whose streamed chunks would not join up (Parquet) to a
+  // file first and reads it from there; a server streams it over HTTP (18.16 has no Parquet).
+  describe.skipIf(!embeddedEngine)("output through a file (embedded engine)", () => {
+    let tmp: string;
+    let local: ClickHouse;
+    const parquet = sql`SELECT number AS n, toString(cityHash64(number)) AS h FROM system.numbers LIMIT 100000 FORMAT Parquet`;
+
+    beforeAll(async () => {
+      tmp = await mkdtemp(join(tmpdir(), "datahus-output-test-"));
+      local = createClickHouse(config, { database: "default", outputDir: tmp });
+    });
+
+    afterAll(async () => {
+      await local.close();
+      await rm(tmp, { recursive: true, force: true });
+    });
+
+    it("reads the whole output in pieces and leaves no file behind", async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await local.output(parquet)) {
+        // While it is read, the file is there, in a folder of its own.
+        if (chunks.length === 0) expect(await readdir(tmp)).toHaveLength(1);
+        chunks.push(chunk);
+      }
+      expect(chunks.length).toBeGreaterThan(1);
+      let expected = 0;
+      for await (const row of readRecords(Readable.from(chunks), { format: "PARQUET" })) {
+        if (!row.ok) throw new Error(row.reasons.join("; "));
+        expect(row.record).toEqual({ n: String(expected), h: expect.any(String) });
+        expected++;
+      }
+      expect(expected).toBe(100_000);
+      expect(await readdir(tmp)).toEqual([]);
+    });
+
+    it("removes the file when the reader stops early or the statement fails", async () => {
+      for await (const _ of await local.output(parquet)) break;
+      expect(await readdir(tmp)).toEqual([]);
+      const failing = sql`SELECT throwIf(number = 5) AS x FROM system.numbers LIMIT 10 FORMAT Parquet`;
+      await expect(local.output(failing)).rejects.toThrow(ClickHouseError);
+      expect(await readdir(tmp)).toEqual([]);
+    });
   });
 
   it("rejects invalid database and table names before sending anything", async () => {
