@@ -130,6 +130,21 @@ async function rawLoad(path: string): Promise<number> {
   return seconds;
 }
 
+/**
+ * Waits (up to 30 s) until the engine merges no parts: the table an earlier load wrote is merged
+ * in the background, which would take CPU from the load timed next.
+ */
+async function mergesSettled(): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const [row] = await stack.app.stores.clickhouse.query<{ n: string }>(
+      sql`SELECT toString(count()) AS n FROM system.merges`,
+    );
+    if (Number(row?.n) === 0 || Date.now() > deadline) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** (b) a FILE source and a pipeline, run by a fresh worker process. */
 async function pipelineLoad(
   path: string,
@@ -222,7 +237,9 @@ describe("ingestion", () => {
       // Raw and pipeline in turn, ROUNDS times: one pair's ratio swings with the machine's load.
       const ratios: number[] = [];
       for (let round = 1; round <= ROUNDS; round++) {
+        await mergesSettled();
         const raw = await rawLoad(path);
+        await mergesSettled();
         const piped = await pipelineLoad(path, rows);
         const rawRate = rows / raw;
         const pipeRate = rows / piped.seconds;
