@@ -15,8 +15,7 @@ import {
   type ClickHouseSettings,
 } from "@clickhouse/client";
 import { once } from "node:events";
-import { createReadStream } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, open, rm, type FileHandle } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -419,10 +418,10 @@ export class ClickHouse {
 
   /**
    * The embedded engine's output of a format whose streamed chunks do not join up (Parquet: each
-   * would be a file of its own): written by the engine to a file of its own first, then read from
-   * it and deleted, so neither chDB nor this process holds the whole output (its connection would
-   * materialize a query's result). The file lies under `outputDir`, the OS temp folder (TMPDIR)
-   * unless told otherwise.
+   * would be a file of its own): written by the engine to a file of its own first, opened, deleted
+   * and read through the open handle, so neither chDB nor this process holds the whole output (its
+   * connection would materialize a query's result). The file is written under `outputDir`, the OS
+   * temp folder (TMPDIR) unless told otherwise; its space is freed when the reading ends.
    */
   async #outputThroughFile(
     text: string,
@@ -432,7 +431,7 @@ export class ClickHouse {
   ): Promise<AsyncIterable<Buffer>> {
     const dir = await mkdtemp(join(this.#options.outputDir ?? tmpdir(), "datahus-output-"));
     const path = join(dir, "output");
-    const removeDir = () => rm(dir, { recursive: true, force: true });
+    let file: FileHandle;
     try {
       await this.call(() =>
         this.client.command({
@@ -441,17 +440,13 @@ export class ClickHouse {
         }),
       );
       signal?.throwIfAborted();
-    } catch (error) {
-      await removeDir();
-      throw error;
+      file = await open(path, "r");
+    } finally {
+      // Gone from the folder at once, read through the open handle: nothing is left behind by a
+      // reader that stops early or never starts (its handle is closed when it is collected).
+      await rm(dir, { recursive: true, force: true });
     }
-    return (async function* read() {
-      try {
-        yield* createReadStream(path, { highWaterMark: OUTPUT_FILE_CHUNK, ...(signal ? { signal } : {}) });
-      } finally {
-        await removeDir();
-      }
-    })();
+    return file.createReadStream({ highWaterMark: OUTPUT_FILE_CHUNK, ...(signal ? { signal } : {}) });
   }
 
   /** Runs a statement that returns no rows (DDL, INSERT ... SELECT, ALTER). */

@@ -1,7 +1,7 @@
 // Proves on the real server (18.16 here) that the sql template's literals mean what they say:
 // every hostile value comes back byte for byte. Also covers the ClickHouse wrapper's behaviour
 // that only a real server can show (error codes, errors after the first rows, timeouts).
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readlink, rm } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { Readable } from "node:stream";
@@ -228,6 +228,14 @@ describe("ClickHouse wrapper", () => {
     }
   });
 
+  /** Files this process holds open under `dir` that are deleted (Linux: /proc/self/fd). */
+  async function openDeletedUnder(dir: string): Promise<string[]> {
+    const links = await Promise.all(
+      (await readdir("/proc/self/fd")).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => "")),
+    );
+    return links.filter((link) => link.startsWith(dir) && link.endsWith(" (deleted)"));
+  }
+
   // The embedded engine writes a format whose streamed chunks would not join up (Parquet) to a
   // file first and reads it from there; a server streams it over HTTP (18.16 has no Parquet).
   describe.skipIf(!embeddedEngine)("output through a file (embedded engine)", () => {
@@ -248,8 +256,11 @@ describe("ClickHouse wrapper", () => {
     it("reads the whole output in pieces and leaves no file behind", async () => {
       const chunks: Buffer[] = [];
       for await (const chunk of await local.output(parquet)) {
-        // While it is read, the file is there, in a folder of its own.
-        if (chunks.length === 0) expect(await readdir(tmp)).toHaveLength(1);
+        // While it is read, the file is open, already deleted from the folder it was written in.
+        if (chunks.length === 0) {
+          expect(await readdir(tmp)).toEqual([]);
+          expect(await openDeletedUnder(tmp)).toHaveLength(1);
+        }
         chunks.push(chunk);
       }
       expect(chunks.length).toBeGreaterThan(1);
@@ -261,11 +272,14 @@ describe("ClickHouse wrapper", () => {
       }
       expect(expected).toBe(100_000);
       expect(await readdir(tmp)).toEqual([]);
+      await expect.poll(() => openDeletedUnder(tmp)).toEqual([]);
     });
 
     it("removes the file when the reader stops early or the statement fails", async () => {
       for await (const _ of await local.output(parquet)) break;
       expect(await readdir(tmp)).toEqual([]);
+      // The early stop closed the file: its space is free.
+      await expect.poll(() => openDeletedUnder(tmp)).toEqual([]);
       const failing = sql`SELECT throwIf(number = 5) AS x FROM system.numbers LIMIT 10 FORMAT Parquet`;
       await expect(local.output(failing)).rejects.toThrow(ClickHouseError);
       expect(await readdir(tmp)).toEqual([]);
