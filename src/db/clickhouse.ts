@@ -388,7 +388,7 @@ export class ClickHouse {
     let chunks: AsyncIterator<{ raw(): Uint8Array }>;
     let next: Promise<IteratorResult<{ raw(): Uint8Array }>>;
     try {
-      const stream = connection.chdb.queryStream(query!, { format, ...(signal ? { signal } : {}) });
+      const stream = connection.chdb.queryStream(query, { format, ...(signal ? { signal } : {}) });
       chunks = stream[Symbol.asyncIterator]();
       next = chunks.next();
       await next;

@@ -3,23 +3,15 @@
 // and prices as `Dataset.records`: authentication and limits come from the server's `identify`,
 // every rule about reading and paying from ReadService. Errors are `{ error: { code, message } }`.
 import { pageFlag } from "../pagination.js";
-import { Readable } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { AppError, badInput } from "../errors.js";
 import type { Caller } from "../identity/caller.js";
-import {
-  CONTENT_TYPES,
-  csvHeader,
-  tsvHeader,
-  exportBody,
-  formatRows,
-  TEXT_FORMATS,
-  type TextFormat,
-} from "../records/export.js";
-import { EXPORT_CONTENT_TYPES, EXPORT_FORMATS, RowCounter } from "../records/export.engine.js";
+import { CONTENT_TYPES, formatRows, TEXT_FORMATS, type TextFormat } from "../records/export.js";
+import { EXPORT_CONTENT_TYPES, EXPORT_FORMATS } from "../records/export.engine.js";
 import type { RecordFilter } from "../records/filter.js";
 import { CostMeter, ref, type Cost } from "../records/read.service.js";
 import type { Services } from "../services.js";
+import { exportStream } from "./export-stream.js";
 
 export interface DataRouteDeps {
   services: Services;
@@ -96,32 +88,7 @@ export async function registerDataRoutes(app: FastifyInstance, deps: DataRouteDe
     reply.header("content-disposition", `attachment; filename="${run.dataset.slug}.${format}"`);
     reply.type(EXPORT_CONTENT_TYPES[format]);
 
-    const log = request.log;
-    const counter = new RowCounter(format);
-    const progress = { sent: 0 };
-    async function* body() {
-      let complete = false;
-      try {
-        if (run.bytes) {
-          // The engine writes CSV and TSV rows only (export.engine.ts); the header is Datahus's.
-          if (format === "csv") yield csvHeader(run.dataset.columns);
-          if (format === "tsv") yield tsvHeader(run.dataset.columns);
-          for await (const chunk of run.bytes) {
-            counter.add(chunk);
-            yield chunk;
-          }
-        } else {
-          yield* exportBody(format as TextFormat, run.dataset.columns, run.batches, progress);
-        }
-        complete = true;
-      } finally {
-        const sent = !run.bytes ? progress.sent : complete && format === "parquet" ? run.total : counter.rows;
-        // Before the last byte: once a client has the whole body, its charge is booked.
-        await run.finish(sent);
-        if (!complete) log.warn({ sent, total: run.total }, "export stopped before its last row");
-      }
-    }
-    return reply.send(Readable.from(body(), { objectMode: false }));
+    return reply.send(exportStream(run, format, request.log));
   });
 }
 
