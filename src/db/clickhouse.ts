@@ -21,6 +21,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import type { Config } from "../config.js";
+import { guardedChdbConnection } from "./chdb-guard.js";
 import { httpOutput } from "./http-output.js";
 import {
   Identifier,
@@ -285,9 +286,9 @@ export class ClickHouse {
       ...(embeddedPath === undefined
         ? {}
         : {
-            connection: createChdbConnection({ path: embeddedPath }) as unknown as NonNullable<
-              ClickHouseClientConfigOptions["connection"]
-            >,
+            connection: guardedChdbConnection(
+              createChdbConnection({ path: embeddedPath }),
+            ) as unknown as NonNullable<ClickHouseClientConfigOptions["connection"]>,
           }),
     });
   }

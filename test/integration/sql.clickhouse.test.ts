@@ -202,6 +202,18 @@ describe("ClickHouse wrapper", () => {
     expect((error as ClickHouseError).code).toBe(395); // FUNCTION_THROW_IF_VALUE_IS_NON_ZERO
   });
 
+  // chDB 3.4 hands what a failed statement had written to the next statement on its connection
+  // (src/db/chdb-guard.ts).
+  it("answers each statement with its own rows after one fails mid-output, even one sent meanwhile", async () => {
+    const failing = ch.query(
+      sql`SELECT number, throwIf(number = 300000) AS x FROM system.numbers LIMIT 400000`,
+    );
+    const meanwhile = ch.query<{ one: number }>(sql`SELECT 1 AS one`);
+    await expect(failing).rejects.toThrow(ClickHouseError);
+    expect(await meanwhile).toEqual([{ one: 1 }]);
+    expect(await ch.query(sql`SELECT 2 AS two`)).toEqual([{ two: 2 }]);
+  });
+
   it("treats text after the rows as the server's error (how 18.16 reports late failures)", () => {
     const body =
       '{"n":"1"}\n{"n":"2"}\nCode: 395, e.displayText() = DB::Exception: Value passed to \'throwIf\' function is non zero, e.what() = DB::Exception\n';
