@@ -397,24 +397,43 @@ export class ClickHouse {
       await connection.close();
       throw toClickHouseError(error);
     }
-    return (async function* read() {
-      try {
-        for (;;) {
-          const chunk = await next;
-          if (chunk.done) return;
-          next = chunks.next();
-          const raw = chunk.value.raw();
-          yield Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-        }
-      } catch (error) {
-        throw toClickHouseError(error);
-      } finally {
-        // Stops a stream left early (its next chunk may be in flight), then the connection.
+    // Stops a stream left early (its next chunk may be in flight), then the connection; once.
+    let released: Promise<void> | null = null;
+    const release = () =>
+      (released ??= (async () => {
         await next.catch(() => undefined);
         await chunks.return?.();
         await connection.close();
-      }
-    })();
+      })());
+    // An iterator of its own rather than a generator: `return` before the first `next` (a reader
+    // gone before reading) must stop the query too, and a generator not started yet skips its
+    // `finally`.
+    const output: AsyncIterableIterator<Buffer> = {
+      async next() {
+        if (released) return { done: true, value: undefined };
+        try {
+          const chunk = await next;
+          if (chunk.done) {
+            await release();
+            return { done: true, value: undefined };
+          }
+          next = chunks.next();
+          const raw = chunk.value.raw();
+          return { done: false, value: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength) };
+        } catch (error) {
+          await release();
+          throw toClickHouseError(error);
+        }
+      },
+      async return() {
+        await release();
+        return { done: true, value: undefined };
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+    return output;
   }
 
   /**

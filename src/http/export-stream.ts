@@ -22,7 +22,9 @@ export function exportStream(run: RecordExport, format: ExportFormat, log: Expor
   };
   const sentSoFar = () => (!run.bytes ? progress.sent : format === "parquet" ? 0 : counter.rows);
 
+  let started = false;
   async function* body() {
+    started = true;
     let complete = false;
     try {
       if (run.bytes) {
@@ -46,7 +48,11 @@ export function exportStream(run: RecordExport, format: ExportFormat, log: Expor
 
   const stream = Readable.from(body(), { objectMode: false });
   // A stream destroyed before its first read (the client gone before the first byte: Fastify
-  // destroys the body of a closed response) never runs the generator, nor its `finally`.
-  stream.once("close", () => void settle(sentSoFar(), false));
+  // destroys the body of a closed response) never runs the generator, nor its `finally`: the
+  // export is settled here, and the engine's output given back unread.
+  stream.once("close", () => {
+    void settle(sentSoFar(), false);
+    if (!started) void run.bytes?.[Symbol.asyncIterator]().return?.();
+  });
   return stream;
 }

@@ -248,6 +248,23 @@ describe("ClickHouse wrapper", () => {
     return links.filter((link) => link.startsWith(dir) && link.endsWith(" (deleted)"));
   }
 
+  // An export whose client left before its first byte returns the output without reading it.
+  it.skipIf(!embeddedEngine)("stops a streamed output that is returned before it is read", async () => {
+    const marker = `never_read_${Date.now()}`;
+    const out = await ch.output(
+      sql`SELECT number, ${marker} AS m FROM system.numbers LIMIT 100000000 FORMAT TabSeparated`,
+    );
+    const running = async () =>
+      (
+        await ch.query<{ n: string }>(
+          sql`SELECT toString(count()) AS n FROM system.processes WHERE query LIKE ${`%${marker}%`} AND query NOT LIKE '%system.processes%'`,
+        )
+      )[0]!.n;
+    expect(await running()).toBe("1");
+    await out[Symbol.asyncIterator]().return?.();
+    await expect.poll(running).toBe("0");
+  });
+
   // The embedded engine writes a format whose streamed chunks would not join up (Parquet) to a
   // file first and reads it from there; a server streams it over HTTP (18.16 has no Parquet).
   describe.skipIf(!embeddedEngine)("output through a file (embedded engine)", () => {

@@ -7,21 +7,34 @@ import type { RecordExport } from "../../src/records/read.service.js";
 function exported(chunks: string[], rows: number) {
   const settled: number[] = [];
   const warnings: Record<string, unknown>[] = [];
+  const returned: boolean[] = [];
+  const bytes = (async function* () {
+    for (const chunk of chunks) yield Buffer.from(chunk);
+  })();
+  // What ClickHouse.output returns can be given back before its first chunk is read.
+  const output: AsyncIterableIterator<Buffer> = {
+    next: () => bytes.next(),
+    return: async () => {
+      returned.push(true);
+      return bytes.return(undefined);
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
   const run: RecordExport = {
     dataset: { id: "d", slug: "d", columns: [] },
     total: rows,
     reserved: { records: rows, credits: rows, balance: 0 },
     batches: (async function* () {})(),
-    bytes: (async function* () {
-      for (const chunk of chunks) yield Buffer.from(chunk);
-    })(),
+    bytes: output,
     finish: async (sent) => {
       settled.push(sent);
       return null;
     },
   };
   const log = { warn: (data: Record<string, unknown>) => void warnings.push(data) };
-  return { stream: exportStream(run, "ndjson", log), settled, warnings };
+  return { stream: exportStream(run, "ndjson", log), settled, warnings, returned };
 }
 
 describe("exportStream", () => {
@@ -51,11 +64,13 @@ describe("exportStream", () => {
   });
 
   it("settles with nothing sent when destroyed before its first read", async () => {
-    const { stream, settled, warnings } = exported(['{"a":1}\n'], 1);
+    const { stream, settled, warnings, returned } = exported(['{"a":1}\n'], 1);
     stream.destroy();
     await once(stream, "close");
     await new Promise((resolve) => setImmediate(resolve));
     expect(settled).toEqual([0]);
     expect(warnings).toEqual([{ sent: 0, total: 1 }]);
+    // The engine's output is given back unread (its query stopped, its connection closed).
+    expect(returned).toEqual([true]);
   });
 });
