@@ -4,13 +4,10 @@
 import { Readable } from "node:stream";
 import { csvHeader, exportBody, tsvHeader, type TextFormat } from "../records/export.js";
 import { RowCounter, type ExportFormat } from "../records/export.engine.js";
+import type { Logger } from "../observability/logger.js";
 import type { RecordExport } from "../records/read.service.js";
 
-export interface ExportLog {
-  warn(data: Record<string, unknown>, message: string): void;
-}
-
-export function exportStream(run: RecordExport, format: ExportFormat, log: ExportLog): Readable {
+export function exportStream(run: RecordExport, format: ExportFormat, log: Pick<Logger, "warn">): Readable {
   const counter = new RowCounter(format);
   const progress = { sent: 0 };
   let settled: Promise<unknown> | null = null;
