@@ -14,12 +14,16 @@ import {
   type ClickHouseClientConfigOptions,
   type ClickHouseSettings,
 } from "@clickhouse/client";
+import { execFile } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, open, rm, type FileHandle } from "node:fs/promises";
+import { constants as fsConstants, open as openCallback } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
+import { Socket } from "node:net";
 import { join, resolve } from "node:path";
 import { PassThrough, Readable } from "node:stream";
+import { promisify } from "node:util";
 import type { Config } from "../config.js";
 import { guardedChdbConnection } from "./chdb-guard.js";
 import { httpOutput } from "./http-output.js";
@@ -42,6 +46,9 @@ const createChdbConnection = (options: { path: string }) =>
     createRequire(import.meta.url)("chdb/connection") as typeof import("chdb/connection")
   ).createChdbConnection(options);
 
+const execFileAsync = promisify(execFile);
+const openFd = promisify(openCallback);
+
 /** Server error codes the code base reacts to (ErrorCodes.cpp; identical on 18.16 and today). */
 export const ClickHouseErrorCode = {
   TABLE_ALREADY_EXISTS: 57,
@@ -53,11 +60,6 @@ export const ClickHouseErrorCode = {
   TIMEOUT_EXCEEDED: 159,
   MEMORY_LIMIT_EXCEEDED: 241,
 } as const;
-
-/** Formats whose output, written block by block, is the concatenation of the blocks' (no header, no footer). */
-const STREAMED_FORMATS = new Set(["JSONEachRow", "TabSeparated", "TabSeparatedRaw", "CSV"]);
-/** Bytes read at a time from an output the embedded engine wrote to a file (outputThroughFile). */
-const OUTPUT_FILE_CHUNK = 256 * 1024;
 
 /** Any failure talking to ClickHouse. `code` is the server's error code when the server sent one. */
 export class ClickHouseError extends Error {
@@ -247,7 +249,7 @@ export interface ClickHouseWrapperOptions extends ClickHouseClientConfigOptions 
   cluster?: string | undefined;
   /** The embedded engine's data directory; each instance opens its own connection to it. */
   embeddedPath?: string;
-  /** Where the embedded engine writes an output read back from a file (outputThroughFile); TMPDIR. */
+  /** Where the embedded engine's outputs pass through named pipes (outputThroughPipe); TMPDIR. */
   outputDir?: string;
 }
 
@@ -343,14 +345,9 @@ export class ClickHouse {
 
   /**
    * A statement's output (its `FORMAT` at the end of the text) as the engine writes it, read as it
-   * comes. On a server: the HTTP response body, read off the socket (http-output.ts). Embedded: a
-   * streaming query on a connection of its own (one stream per connection; the data is the same),
-   * the next chunk fetched on chDB's thread while the caller handles this one; `exec` would hold
-   * the whole output in memory first. Each chunk of a streamed query is the format's output on its
-   * own (a Parquet file, a header for …WithNames), so only formats whose chunks join up stream
-   * (STREAMED_FORMATS); the engine writes others to a file, read from there (outputThroughFile).
-   * Resolves once the engine has taken the statement (embedded: with the first chunk, or the
-   * error that stops it).
+   * comes. On a server: the HTTP response body, read off the socket (http-output.ts). Embedded:
+   * through a named pipe the engine writes as a file (outputThroughPipe). Resolves once the engine
+   * has taken the statement (embedded: with the first bytes, or the error that stops it).
    */
   async output(
     statement: Sql,
@@ -380,52 +377,112 @@ export class ClickHouse {
         }),
       );
     }
-    if (!STREAMED_FORMATS.has(format)) return this.#outputThroughFile(text, format, settings, signal);
-    // As a SETTINGS clause: a streaming query is one statement (no SET before it), on a
-    // connection of its own.
-    const set = settingAssignments(settings);
-    const query = set.length ? `${text} SETTINGS ${set.join(", ")}` : text;
-    const connection = createChdbConnection({ path: this.#options.embeddedPath! });
-    let chunks: AsyncIterator<{ raw(): Uint8Array }>;
-    let next: Promise<IteratorResult<{ raw(): Uint8Array }>>;
+    return this.#outputThroughPipe(text, format, settings, signal);
+  }
+
+  /**
+   * The embedded engine's output: written by the engine into a named pipe (a FIFO made for the
+   * statement, under `outputDir`, the OS temp folder unless told otherwise) as it would write a
+   * file, and read from the other end as it comes. chDB's connection would hold a query's whole
+   * result, and its streaming query formats on one thread and cuts Parquet into files of its own;
+   * a file is written with the engine's parallel formatting, for every format, and a pipe holds
+   * nothing on disk and makes the engine wait for a slow reader. Closing the reading end stops the
+   * statement (its next write fails), which a single-shot chDB query has no other way to do. The
+   * statement runs on a connection of its own, so a reader that pauses holds up no other statement.
+   */
+  async #outputThroughPipe(
+    text: string,
+    format: string,
+    settings: ClickHouseSettings,
+    signal?: AbortSignal,
+  ): Promise<AsyncIterable<Buffer>> {
+    signal?.throwIfAborted();
+    const dir = await mkdtemp(join(this.#options.outputDir ?? tmpdir(), "datahus-output-"));
+    let removed: Promise<void> | null = null;
+    const remove = () => (removed ??= rm(dir, { recursive: true, force: true }));
+    const path = join(dir, "output");
+    let pipe: Socket;
     try {
-      const stream = connection.chdb.queryStream(query, { format, ...(signal ? { signal } : {}) });
-      chunks = stream[Symbol.asyncIterator]();
-      next = chunks.next();
-      await next;
+      await execFileAsync("mkfifo", ["-m", "600", path]);
+      // Opened before the engine opens it to write (non-blocking, so the open does not wait for
+      // it); Linux reports no end of input to a reader until a writer has come and gone.
+      const fd = await openFd(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+      pipe = new Socket({ fd, readable: true, writable: false });
     } catch (error) {
-      await connection.close();
-      throw toClickHouseError(error);
+      await remove();
+      throw error;
     }
-    // Stops a stream left early (its next chunk may be in flight), then the connection; once.
+    // As a SETTINGS clause: the statement runs alone on its own connection (no SET before it).
+    const set = settingAssignments(settings);
+    const target = `INSERT INTO FUNCTION file(${quoteString(path)}, ${format})`;
+    const connection = createChdbConnection({ path: this.#options.embeddedPath! });
+    let writing = true;
+    const written = connection.chdb
+      .queryAsync(`${target} ${text}${set.length ? ` SETTINGS ${set.join(", ")}` : ""}`)
+      .then(
+        () => {
+          writing = false;
+        },
+        (error: unknown) => {
+          writing = false;
+          throw toClickHouseError(error);
+        },
+      );
+    written.catch(() => undefined);
+    // Stops the statement if it is still writing, then closes its connection; once. Closing the
+    // pipe is not enough: chDB 3.4 carries on past a failed write to the end of the statement.
     let released: Promise<void> | null = null;
     const release = () =>
       (released ??= (async () => {
-        await next.catch(() => undefined);
-        await chunks.return?.();
+        pipe.destroy();
+        if (writing) {
+          await this.command(sql`KILL QUERY WHERE startsWith(query, ${target}) ASYNC`).catch(
+            (error: unknown) => void error,
+          );
+        }
+        await written.catch(() => undefined);
         await connection.close();
+        await remove();
       })());
+    const abort = () => void release();
+    signal?.addEventListener("abort", abort, { once: true });
+    try {
+      // Taken once the first bytes arrive, or the statement ends first (no rows, or an error).
+      await Promise.race([once(pipe, "readable"), written]);
+      if (pipe.readableLength === 0) await written;
+      signal?.throwIfAborted();
+    } catch (error) {
+      await release();
+      throw error;
+    }
+    // The engine has the pipe open: its name is no longer needed.
+    await remove();
+    const chunks = pipe[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     // An iterator of its own rather than a generator: `return` before the first `next` (a reader
-    // gone before reading) must stop the query too, and a generator not started yet skips its
+    // gone before reading) must stop the statement too, and a generator not started yet skips its
     // `finally`.
     const output: AsyncIterableIterator<Buffer> = {
       async next() {
+        signal?.throwIfAborted();
         if (released) return { done: true, value: undefined };
         try {
-          const chunk = await next;
-          if (chunk.done) {
-            await release();
-            return { done: true, value: undefined };
-          }
-          next = chunks.next();
-          const raw = chunk.value.raw();
-          return { done: false, value: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength) };
+          const chunk = await chunks.next();
+          // Aborted while waiting: the pipe was closed under the reader.
+          signal?.throwIfAborted();
+          if (!chunk.done) return chunk;
+          // The engine closed the pipe: its statement has ended, well or not.
+          await written;
+          await release();
+          return { done: true, value: undefined };
         } catch (error) {
           await release();
-          throw toClickHouseError(error);
+          throw signal?.aborted ? signal.reason : toClickHouseError(error);
+        } finally {
+          if (released) signal?.removeEventListener("abort", abort);
         }
       },
       async return() {
+        signal?.removeEventListener("abort", abort);
         await release();
         return { done: true, value: undefined };
       },
@@ -434,39 +491,6 @@ export class ClickHouse {
       },
     };
     return output;
-  }
-
-  /**
-   * The embedded engine's output of a format whose streamed chunks do not join up (Parquet: each
-   * would be a file of its own): written by the engine to a file of its own first, opened, deleted
-   * and read through the open handle, so neither chDB nor this process holds the whole output (its
-   * connection would materialize a query's result). The file is written under `outputDir`, the OS
-   * temp folder (TMPDIR) unless told otherwise; its space is freed when the reading ends.
-   */
-  async #outputThroughFile(
-    text: string,
-    format: string,
-    settings: ClickHouseSettings,
-    signal?: AbortSignal,
-  ): Promise<AsyncIterable<Buffer>> {
-    const dir = await mkdtemp(join(this.#options.outputDir ?? tmpdir(), "datahus-output-"));
-    const path = join(dir, "output");
-    let file: FileHandle;
-    try {
-      await this.call(() =>
-        this.client.command({
-          ...this.#statement(`INSERT INTO FUNCTION file(${quoteString(path)}, ${format}) ${text}`, settings),
-          ...(signal ? { abort_signal: signal } : {}),
-        }),
-      );
-      signal?.throwIfAborted();
-      file = await open(path, "r");
-    } finally {
-      // Gone from the folder at once, read through the open handle: nothing is left behind by a
-      // reader that stops early or never starts (its handle is closed when it is collected).
-      await rm(dir, { recursive: true, force: true });
-    }
-    return file.createReadStream({ highWaterMark: OUTPUT_FILE_CHUNK, ...(signal ? { signal } : {}) });
   }
 
   /** Runs a statement that returns no rows (DDL, INSERT ... SELECT, ALTER). */

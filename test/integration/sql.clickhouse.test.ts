@@ -252,7 +252,7 @@ describe("ClickHouse wrapper", () => {
   it.skipIf(!embeddedEngine)("stops a streamed output that is returned before it is read", async () => {
     const marker = `never_read_${Date.now()}`;
     const out = await ch.output(
-      sql`SELECT number, ${marker} AS m FROM system.numbers LIMIT 100000000 FORMAT TabSeparated`,
+      sql`SELECT number, ${marker} AS m FROM system.numbers LIMIT 10000000000 FORMAT TabSeparated`,
     );
     const running = async () =>
       (
@@ -265,12 +265,19 @@ describe("ClickHouse wrapper", () => {
     await expect.poll(running).toBe("0");
   });
 
-  // The embedded engine writes a format whose streamed chunks would not join up (Parquet) to a
-  // file first and reads it from there; a server streams it over HTTP (18.16 has no Parquet).
-  describe.skipIf(!embeddedEngine)("output through a file (embedded engine)", () => {
+  // The embedded engine writes every output into a named pipe read as it comes; a server streams it
+  // over HTTP (18.16 has no Parquet).
+  describe.skipIf(!embeddedEngine)("output through a named pipe (embedded engine)", () => {
     let tmp: string;
     let local: ClickHouse;
     const parquet = sql`SELECT number AS n, toString(cityHash64(number)) AS h FROM system.numbers LIMIT 100000 FORMAT Parquet`;
+    /** Statements still running whose text holds `marker`. */
+    const running = async (marker: string) =>
+      (
+        await ch.query<{ n: string }>(
+          sql`SELECT toString(count()) AS n FROM system.processes WHERE query LIKE ${`%${marker}%`} AND query NOT LIKE '%system.processes%'`,
+        )
+      )[0]!.n;
 
     beforeAll(async () => {
       tmp = await mkdtemp(join(tmpdir(), "datahus-output-test-"));
@@ -282,13 +289,14 @@ describe("ClickHouse wrapper", () => {
       await rm(tmp, { recursive: true, force: true });
     });
 
-    it("reads the whole output in pieces and leaves no file behind", async () => {
+    it("reads the whole output in pieces, byte for byte the engine's, and leaves nothing behind", async () => {
       const chunks: Buffer[] = [];
       for await (const chunk of await local.output(parquet)) {
-        // While it is read, the file is open, already deleted from the folder it was written in.
+        // While it is read, the pipe is open (here, and by the engine while it writes) and already
+        // gone from the folder.
         if (chunks.length === 0) {
           expect(await readdir(tmp)).toEqual([]);
-          expect(await openDeletedUnder(tmp)).toHaveLength(1);
+          expect((await openDeletedUnder(tmp)).length).toBeGreaterThan(0);
         }
         chunks.push(chunk);
       }
@@ -300,18 +308,51 @@ describe("ClickHouse wrapper", () => {
         expected++;
       }
       expect(expected).toBe(100_000);
-      expect(await readdir(tmp)).toEqual([]);
       await expect.poll(() => openDeletedUnder(tmp)).toEqual([]);
+      // A text format's bytes are the engine's own output of the statement, whole.
+      const tsv = sql`SELECT number, toString(cityHash64(number)) FROM system.numbers LIMIT 200000 FORMAT TabSeparated`;
+      const piped: Buffer[] = [];
+      for await (const chunk of await local.output(tsv)) piped.push(chunk);
+      const whole = await (await local.client.exec({ query: tsv.text })).stream;
+      const direct: Buffer[] = [];
+      for await (const chunk of whole) direct.push(Buffer.from(chunk as Uint8Array));
+      expect(Buffer.concat(piped).equals(Buffer.concat(direct))).toBe(true);
+      expect(await readdir(tmp)).toEqual([]);
     });
 
-    it("removes the file when the reader stops early or the statement fails", async () => {
-      for await (const _ of await local.output(parquet)) break;
+    it("stops the statement when the reader stops early or its signal aborts", async () => {
+      const marker = `stopped_early_${Date.now()}`;
+      const endless = sql`SELECT number, ${marker} AS m FROM system.numbers LIMIT 10000000000 FORMAT TabSeparated`;
+      for await (const _ of await local.output(endless)) break;
       expect(await readdir(tmp)).toEqual([]);
-      // The early stop closed the file: its space is free.
+      await expect.poll(() => running(marker)).toBe("0");
       await expect.poll(() => openDeletedUnder(tmp)).toEqual([]);
+
+      const controller = new AbortController();
+      const out = await local.output(endless, {}, controller.signal);
+      const reading = (async () => {
+        for await (const _ of out) controller.abort(new Error("client gone"));
+      })();
+      await expect(reading).rejects.toThrow("client gone");
+      await expect.poll(() => running(marker)).toBe("0");
+    });
+
+    it("rejects a statement that fails before its first byte, and throws one that fails after", async () => {
       const failing = sql`SELECT throwIf(number = 5) AS x FROM system.numbers LIMIT 10 FORMAT Parquet`;
       await expect(local.output(failing)).rejects.toThrow(ClickHouseError);
       expect(await readdir(tmp)).toEqual([]);
+
+      const late = sql`SELECT number, throwIf(number = 3000000) AS x FROM system.numbers LIMIT 4000000 FORMAT TabSeparated`;
+      let bytes = 0;
+      const error = await (async () => {
+        for await (const chunk of await local.output(late)) bytes += chunk.length;
+      })().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ClickHouseError);
+      expect((error as ClickHouseError).code).toBe(395);
+      expect(bytes).toBeGreaterThan(0);
+      expect(await readdir(tmp)).toEqual([]);
+      // The connection it ran on is its own: the next statement has its own rows.
+      expect(await local.query(sql`SELECT 2 AS two`)).toEqual([{ two: 2 }]);
     });
   });
 
