@@ -583,8 +583,10 @@ it("export of the whole dataset in each format against ClickHouse's own output",
   // thread with the client reading the export (BENCH_EXPORT_API=here keeps it here). The embedded
   // engine lives in the API's process, so there the API is this process.
   const own = stack.app.stores.clickhouse.engine === "server" && process.env.BENCH_EXPORT_API !== "here";
-  // BENCH_API_NODE_ARGS: Node flags for that process (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
-  const nodeArgs = process.env.BENCH_API_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  // BENCH_API_NODE_ARGS: Node flags for that process (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof);
+  // by default those it is deployed with (Dockerfile, `npm start`: --expose-gc, which the export's
+  // relay collects garbage with, relay-collection.ts).
+  const nodeArgs = (process.env.BENCH_API_NODE_ARGS ?? "--expose-gc").split(" ").filter(Boolean);
   const api = own ? await spawnApi(stack, { LOG_LEVEL: "warn" }, nodeArgs) : null;
   onTestFinished(async () => {
     if (!api) return;

@@ -15,6 +15,9 @@ export default defineConfig({
     ...root.test,
     include: ["bench/**/*.bench.ts"],
     fileParallelism: false,
+    // As the API is deployed (Dockerfile, scripts/start.sh): where a bench runs it in its own
+    // process (the embedded engine), it collects garbage as it would there (relay-collection.ts).
+    execArgv: ["--expose-gc"],
     testTimeout: TEN_MINUTES,
     hookTimeout: TEN_MINUTES,
   },

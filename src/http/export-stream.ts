@@ -5,6 +5,7 @@ import { Readable } from "node:stream";
 import { csvHeader, exportBody, tsvHeader, type TextFormat } from "../records/export.js";
 import { RowCounter, type ExportFormat } from "../records/export.engine.js";
 import type { Logger } from "../observability/logger.js";
+import { relayCollection } from "../observability/relay-collection.js";
 import type { RecordExport } from "../records/read.service.js";
 
 export function exportStream(run: RecordExport, format: ExportFormat, log: Pick<Logger, "warn">): Readable {
@@ -28,8 +29,10 @@ export function exportStream(run: RecordExport, format: ExportFormat, log: Pick<
         // The engine writes CSV and TSV rows only (export.engine.ts); the header is Datahus's.
         if (format === "csv") yield csvHeader(run.dataset.columns);
         if (format === "tsv") yield tsvHeader(run.dataset.columns);
+        const relayed = relayCollection();
         for await (const chunk of run.bytes) {
           counter.add(chunk);
+          relayed(chunk.length);
           yield chunk;
         }
       } else {

@@ -42,8 +42,13 @@ export function idleCollectionDue(reading: IdleReading, options = IDLE_COLLECTIO
   );
 }
 
-/** V8's `gc` as `--expose-gc` defines it; "last-resort" also returns pooled pages and shrinks the young generation. */
-type ExposedGc = (options: { type: "major"; execution: "sync"; flavor: "last-resort" }) => void;
+/**
+ * V8's `gc` as `--expose-gc` defines it: a major collection ("last-resort" also returns pooled pages
+ * and shrinks the young generation) or a minor one (the young generation only).
+ */
+export type ExposedGc = (
+  options: { type: "major"; execution: "sync"; flavor: "last-resort" } | { type: "minor"; execution: "sync" },
+) => void;
 
 /** The `gc` function when node runs with --expose-gc. */
 export const exposedGc = () => (globalThis as { gc?: unknown }).gc as ExposedGc | undefined;
