@@ -117,12 +117,11 @@ export function epochIsoText(
   if (type === "DATE")
     return { columns, iso: bind("iso", sql`concat(${year}, substring(toString(toDate(${moved})), 5))`) };
   const second = sql`intDiv(toUInt32(${value} - ${days} * ${DAY_MS}), 1000)`;
-  // "YYYY-MM-DD hh:mm:ss" of the moved day, this time of day.
-  const text = bind("text", sql`toString(toDateTime(toUInt32(${moved}) * 86400 + ${second}), 'UTC')`);
-  return {
-    columns,
-    iso: bind("iso", sql`concat(${year}, substring(${text}, 5, 6), 'T', substring(${text}, 12, 8), 'Z')`),
-  };
+  // "-MM-DDThh:mm:ssZ" of the moved day at this time of day, written at once by formatDateTime
+  // (the same format on 18.16 and current engines) rather than cut out of its toString and
+  // joined again: 18.16's export statements 4-6% faster (bench/README.md, "Export, session 10").
+  const rest = sql`formatDateTime(toDateTime(toUInt32(${moved}) * 86400 + ${second}), '-%m-%dT%TZ', 'UTC')`;
+  return { columns, iso: bind("iso", sql`concat(${year}, ${rest})`) };
 }
 
 interface YearShift {
