@@ -14,18 +14,18 @@ import {
   type ClickHouseClientConfigOptions,
   type ClickHouseSettings,
 } from "@clickhouse/client";
-import { execFile } from "node:child_process";
 import { once } from "node:events";
 import { constants as fsConstants, open as openCallback } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { Socket } from "node:net";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { promisify } from "node:util";
 import type { Config } from "../config.js";
 import { guardedChdbConnection } from "./chdb-guard.js";
+import { NamedPipes } from "./named-pipes.js";
 import { httpOutput } from "./http-output.js";
 import {
   Identifier,
@@ -46,7 +46,6 @@ const createChdbConnection = (options: { path: string }) =>
     createRequire(import.meta.url)("chdb/connection") as typeof import("chdb/connection")
   ).createChdbConnection(options);
 
-const execFileAsync = promisify(execFile);
 const openFd = promisify(openCallback);
 
 /** Server error codes the code base reacts to (ErrorCodes.cpp; identical on 18.16 and today). */
@@ -265,6 +264,8 @@ export class ClickHouse {
   readonly #options: ClickHouseWrapperOptions;
   /** Settings every statement carries (the cluster's). */
   readonly #settings: ClickHouseSettings;
+  /** Named pipes for the embedded engine's outputs, made when the first is needed. */
+  #pipes: NamedPipes | null = null;
   #version: Promise<EngineVersion> | undefined;
 
   constructor(options: ClickHouseWrapperOptions) {
@@ -381,14 +382,13 @@ export class ClickHouse {
   }
 
   /**
-   * The embedded engine's output: written by the engine into a named pipe (a FIFO made for the
-   * statement, under `outputDir`, the OS temp folder unless told otherwise) as it would write a
-   * file, and read from the other end as it comes. chDB's connection would hold a query's whole
-   * result, and its streaming query formats on one thread and cuts Parquet into files of its own;
-   * a file is written with the engine's parallel formatting, for every format, and a pipe holds
-   * nothing on disk and makes the engine wait for a slow reader. Closing the reading end stops the
-   * statement (its next write fails), which a single-shot chDB query has no other way to do. The
-   * statement runs on a connection of its own, so a reader that pauses holds up no other statement.
+   * The embedded engine's output: written by the engine into a named pipe (named-pipes.ts) as it
+   * would write a file, and read from the other end as it comes. chDB's connection would hold a
+   * query's whole result, and its streaming query formats on one thread and cuts Parquet into
+   * files of its own; a file is written with the engine's parallel formatting, for every format,
+   * and a pipe holds nothing on disk and makes the engine wait for a slow reader. The statement
+   * runs on a connection of its own, so a reader that pauses holds up no other statement; one left
+   * early is killed (chDB goes on past a write to a pipe no one reads).
    */
   async #outputThroughPipe(
     text: string,
@@ -397,13 +397,12 @@ export class ClickHouse {
     signal?: AbortSignal,
   ): Promise<AsyncIterable<Buffer>> {
     signal?.throwIfAborted();
-    const dir = await mkdtemp(join(this.#options.outputDir ?? tmpdir(), "datahus-output-"));
+    this.#pipes ??= new NamedPipes(this.#options.outputDir ?? tmpdir());
+    const path = await this.#pipes.take();
     let removed: Promise<void> | null = null;
-    const remove = () => (removed ??= rm(dir, { recursive: true, force: true }));
-    const path = join(dir, "output");
+    const remove = () => (removed ??= rm(path, { force: true }));
     let pipe: Socket;
     try {
-      await execFileAsync("mkfifo", ["-m", "600", path]);
       // Opened before the engine opens it to write (non-blocking, so the open does not wait for
       // it); Linux reports no end of input to a reader until a writer has come and gone.
       const fd = await openFd(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
@@ -614,6 +613,7 @@ export class ClickHouse {
 
   async close(): Promise<void> {
     await this.client.close();
+    await this.#pipes?.close();
   }
 
   private async call<R>(fn: () => Promise<R>): Promise<R> {

@@ -1,7 +1,7 @@
 // Proves on the real server (18.16 here) that the sql template's literals mean what they say:
 // every hostile value comes back byte for byte. Also covers the ClickHouse wrapper's behaviour
 // that only a real server can show (error codes, errors after the first rows, timeouts).
-import { mkdtemp, readdir, readlink, rm } from "node:fs/promises";
+import { lstat, mkdtemp, readdir, readlink, rm } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { Readable } from "node:stream";
@@ -15,6 +15,7 @@ import {
   parseJsonEachRow,
   type ClickHouse,
 } from "../../src/db/clickhouse.js";
+import { PIPE_BATCH } from "../../src/db/named-pipes.js";
 import { ident, inList, sql } from "../../src/db/sql.js";
 import { readRecords } from "../../src/sources/formats/index.js";
 import { baseConfig, embeddedEngine, itOnServer } from "../support/databases.js";
@@ -278,6 +279,21 @@ describe("ClickHouse wrapper", () => {
           sql`SELECT toString(count()) AS n FROM system.processes WHERE query LIKE ${`%${marker}%`} AND query NOT LIKE '%system.processes%'`,
         )
       )[0]!.n;
+    /** The named pipes under `dir`, at any depth. */
+    const pipesUnder = async (dir: string) => {
+      const names = await readdir(dir, { recursive: true });
+      const fifo = await Promise.all(names.map(async (n) => (await lstat(join(dir, n))).isFIFO()));
+      return names.filter((_, i) => fifo[i]);
+    };
+    /** Runs `use` and checks that it used up one pipe made ahead and left no other trace. */
+    const usesOnePipe = async (use: () => Promise<void>) => {
+      const before = await pipesUnder(tmp);
+      await use();
+      const after = await pipesUnder(tmp);
+      expect(after).toHaveLength(before.length > 0 ? before.length - 1 : PIPE_BATCH - 1);
+      if (before.length > 0) expect(before).toEqual(expect.arrayContaining(after));
+      await expect.poll(() => openDeletedUnder(tmp)).toEqual([]);
+    };
 
     beforeAll(async () => {
       tmp = await mkdtemp(join(tmpdir(), "datahus-output-test-"));
@@ -291,15 +307,14 @@ describe("ClickHouse wrapper", () => {
 
     it("reads the whole output in pieces, byte for byte the engine's, and leaves nothing behind", async () => {
       const chunks: Buffer[] = [];
-      for await (const chunk of await local.output(parquet)) {
-        // While it is read, the pipe is open (here, and by the engine while it writes) and already
-        // gone from the folder.
-        if (chunks.length === 0) {
-          expect(await readdir(tmp)).toEqual([]);
-          expect((await openDeletedUnder(tmp)).length).toBeGreaterThan(0);
+      await usesOnePipe(async () => {
+        for await (const chunk of await local.output(parquet)) {
+          // While it is read, the pipe is open (here, and by the engine while it writes) and
+          // already gone from its folder.
+          if (chunks.length === 0) expect((await openDeletedUnder(tmp)).length).toBeGreaterThan(0);
+          chunks.push(chunk);
         }
-        chunks.push(chunk);
-      }
+      });
       expect(chunks.length).toBeGreaterThan(1);
       let expected = 0;
       for await (const row of readRecords(Readable.from(chunks), { format: "PARQUET" })) {
@@ -308,51 +323,74 @@ describe("ClickHouse wrapper", () => {
         expected++;
       }
       expect(expected).toBe(100_000);
-      await expect.poll(() => openDeletedUnder(tmp)).toEqual([]);
       // A text format's bytes are the engine's own output of the statement, whole.
       const tsv = sql`SELECT number, toString(cityHash64(number)) FROM system.numbers LIMIT 200000 FORMAT TabSeparated`;
       const piped: Buffer[] = [];
-      for await (const chunk of await local.output(tsv)) piped.push(chunk);
+      await usesOnePipe(async () => {
+        for await (const chunk of await local.output(tsv)) piped.push(chunk);
+      });
       const whole = await (await local.client.exec({ query: tsv.text })).stream;
       const direct: Buffer[] = [];
       for await (const chunk of whole) direct.push(Buffer.from(chunk as Uint8Array));
       expect(Buffer.concat(piped).equals(Buffer.concat(direct))).toBe(true);
-      expect(await readdir(tmp)).toEqual([]);
     });
 
     it("stops the statement when the reader stops early or its signal aborts", async () => {
       const marker = `stopped_early_${Date.now()}`;
       const endless = sql`SELECT number, ${marker} AS m FROM system.numbers LIMIT 10000000000 FORMAT TabSeparated`;
-      for await (const _ of await local.output(endless)) break;
-      expect(await readdir(tmp)).toEqual([]);
+      await usesOnePipe(async () => {
+        for await (const _ of await local.output(endless)) break;
+      });
       await expect.poll(() => running(marker)).toBe("0");
-      await expect.poll(() => openDeletedUnder(tmp)).toEqual([]);
 
       const controller = new AbortController();
-      const out = await local.output(endless, {}, controller.signal);
-      const reading = (async () => {
-        for await (const _ of out) controller.abort(new Error("client gone"));
-      })();
-      await expect(reading).rejects.toThrow("client gone");
-      await expect.poll(() => running(marker)).toBe("0");
+      await usesOnePipe(async () => {
+        const out = await local.output(endless, {}, controller.signal);
+        const reading = (async () => {
+          for await (const _ of out) controller.abort(new Error("client gone"));
+        })();
+        await expect(reading).rejects.toThrow("client gone");
+        await expect.poll(() => running(marker)).toBe("0");
+      });
     });
 
     it("rejects a statement that fails before its first byte, and throws one that fails after", async () => {
       const failing = sql`SELECT throwIf(number = 5) AS x FROM system.numbers LIMIT 10 FORMAT Parquet`;
-      await expect(local.output(failing)).rejects.toThrow(ClickHouseError);
-      expect(await readdir(tmp)).toEqual([]);
+      await usesOnePipe(async () => {
+        await expect(local.output(failing)).rejects.toThrow(ClickHouseError);
+      });
 
       const late = sql`SELECT number, throwIf(number = 3000000) AS x FROM system.numbers LIMIT 4000000 FORMAT TabSeparated`;
       let bytes = 0;
-      const error = await (async () => {
-        for await (const chunk of await local.output(late)) bytes += chunk.length;
-      })().catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(ClickHouseError);
-      expect((error as ClickHouseError).code).toBe(395);
+      await usesOnePipe(async () => {
+        const error = await (async () => {
+          for await (const chunk of await local.output(late)) bytes += chunk.length;
+        })().catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(ClickHouseError);
+        expect((error as ClickHouseError).code).toBe(395);
+      });
       expect(bytes).toBeGreaterThan(0);
-      expect(await readdir(tmp)).toEqual([]);
       // The connection it ran on is its own: the next statement has its own rows.
       expect(await local.query(sql`SELECT 2 AS two`)).toEqual([{ two: 2 }]);
+    });
+
+    it("makes pipes a batch at a time, uses each once, and removes those left when closed", async () => {
+      const own = await mkdtemp(join(tmpdir(), "datahus-output-test-"));
+      const other = createClickHouse(config, { database: "default", outputDir: own });
+      try {
+        // One more export than a batch holds: the first and the last make a batch.
+        for (let i = 0; i <= PIPE_BATCH; i++) {
+          const before = await pipesUnder(own);
+          for await (const _ of await other.output(sql`SELECT 1 FORMAT TabSeparated`));
+          const after = await pipesUnder(own);
+          expect(after).toHaveLength(before.length > 0 ? before.length - 1 : PIPE_BATCH - 1);
+          if (before.length > 0) expect(before).toEqual(expect.arrayContaining(after));
+        }
+      } finally {
+        await other.close();
+      }
+      expect(await readdir(own)).toEqual([]);
+      await rm(own, { recursive: true, force: true });
     });
   });
 
