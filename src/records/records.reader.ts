@@ -115,12 +115,35 @@ const STREAM_SETTINGS: ClickHouseSettings = { max_bytes_before_external_sort: St
  * the last chunk (at least TAIL_BYTES of the output) is held back until the next arrives or the
  * output ends, and an error there fails the stream instead of reaching the client as data. Chunks
  * pass on whole; a short one joins the held bytes' last TAIL_BYTES (at most twice that is ever
- * held or copied).
+ * held or copied). Given back before its first read (a client gone before the first byte), it gives
+ * the output back too, which stops the statement: a generator not started yet would skip that.
  */
-export async function* withoutTrailingError(output: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+export function withoutTrailingError(output: AsyncIterable<Buffer>): AsyncIterableIterator<Buffer> {
+  const source = output[Symbol.asyncIterator]();
+  const checked = checkedTail(source);
+  let started = false;
+  return {
+    next() {
+      started = true;
+      return checked.next();
+    },
+    async return() {
+      if (!started) {
+        started = true;
+        await source.return?.();
+      }
+      return checked.return(undefined);
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
+
+async function* checkedTail(source: AsyncIterator<Buffer>): AsyncGenerator<Buffer, undefined> {
   try {
     let held: Buffer = Buffer.alloc(0);
-    for await (const chunk of output) {
+    for await (const chunk of { [Symbol.asyncIterator]: () => source }) {
       if (chunk.length >= TAIL_BYTES) {
         if (held.length) yield held;
         held = chunk;
@@ -135,6 +158,7 @@ export async function* withoutTrailingError(output: AsyncIterable<Buffer>): Asyn
     const failure = TRAILING_ERROR.exec(held.subarray(-TAIL_BYTES).toString("latin1"));
     if (failure) throw new Error(failure[0].trim());
     if (held.length) yield held;
+    return undefined;
   } catch (error) {
     throw toClickHouseError(error);
   }

@@ -111,6 +111,37 @@ describe("withoutTrailingError", () => {
     expect(most).toBeLessThanOrEqual(70_000);
   });
 
+  /** An output that counts how often it is given back. */
+  const counted = (chunks: string[]) => {
+    const calls = { returned: 0 };
+    const output: AsyncIterable<Buffer> = {
+      [Symbol.asyncIterator]() {
+        let i = 0;
+        return {
+          next: async () =>
+            i < chunks.length
+              ? { done: false, value: Buffer.from(chunks[i++]!) }
+              : { done: true, value: undefined },
+          return: async () => {
+            calls.returned++;
+            return { done: true, value: undefined };
+          },
+        };
+      },
+    };
+    return { output, calls };
+  };
+
+  it("gives the output back when it is given back before its first read, or mid-way", async () => {
+    // A client gone before the first byte: the statement behind the output must stop.
+    const unread = counted(["a".repeat(5_000)]);
+    await withoutTrailingError(unread.output).return?.();
+    expect(unread.calls.returned).toBe(1);
+    const partly = counted(["a".repeat(5_000), "b".repeat(5_000), "c".repeat(5_000)]);
+    for await (const _ of withoutTrailingError(partly.output)) break;
+    expect(partly.calls.returned).toBe(1);
+  });
+
   it("fails on an error the server appended, even split over short chunks, and sends none of it", async () => {
     const error = "Code: 241, e.displayText() = DB::Exception: Memory limit exceeded\n";
     const rows = "r".repeat(10_000) + "\n";
