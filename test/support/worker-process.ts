@@ -42,7 +42,8 @@ export function spawnWorker(
   env: Record<string, string> = {},
   nodeOptions?: string,
 ): ChildProcess {
-  return spawnMain("worker", { ...stackEnv(stack, nodeOptions), ...env });
+  // As deployed (Dockerfile): --expose-gc lets it collect the file bytes it relays (relay-collection.ts).
+  return spawnMain("worker", { ...stackEnv(stack, nodeOptions), ...env }, ["--expose-gc"]);
 }
 
 /** A free loopback port (free when asked: another process may take it before it is used). */

@@ -15,6 +15,7 @@ import type { ClickHouse } from "../../db/clickhouse.js";
 import type { ClickHouseSettings } from "@clickhouse/client";
 import { ident, inList, join, sql, type Identifier, type Sql } from "../../db/sql.js";
 import { AppError } from "../../errors.js";
+import { relayCollection } from "../../observability/relay-collection.js";
 import { nextRowVersion, RowStream, type DatasetRef } from "../../records/records.writer.js";
 import { headerNames, readCsv } from "../../sources/formats/csv.js";
 import type { LocalCsv } from "../../sources/connectors/types.js";
@@ -308,10 +309,12 @@ async function scanFile(
     start: range?.start ?? 0,
     ...(end !== undefined ? { end: end - 1 } : {}),
   });
+  const relayed = relayCollection();
   for await (const chunk of chunks as AsyncIterable<Buffer>) {
     check.push(chunk);
     if (check.problem) return;
     read(chunk.length);
+    relayed(chunk.length);
     await each(chunk);
   }
 }
