@@ -290,23 +290,23 @@ interface ByteRange {
 }
 
 /**
- * Reads the file (or a range of it) through a shape check, handing each chunk on; a problem stops
- * the reading. `read` is told of every chunk's bytes (parts read at once report to one total).
+ * Reads a range of the file through a shape check, handing each chunk on; a problem stops the
+ * reading. `read` is told of every chunk's bytes (parts read at once report to one total).
  */
 async function scanFile(
   input: EngineLoadInput,
   check: CsvShapeCheck,
-  each: (chunk: Buffer) => Promise<void> = async () => {},
-  range: ByteRange | null = null,
-  read: (bytes: number) => void = progressOf(input),
-  signal: AbortSignal = input.signal,
+  each: (chunk: Buffer) => Promise<void>,
+  range: ByteRange,
+  read: (bytes: number) => void,
+  signal: AbortSignal,
 ): Promise<void> {
-  const end = range?.end;
-  if (end !== undefined && end <= range!.start) return;
+  const { start, end } = range;
+  if (end !== undefined && end <= start) return;
   const chunks = createReadStream(input.file.path, {
     highWaterMark: READ_CHUNK,
     signal,
-    start: range?.start ?? 0,
+    start,
     ...(end !== undefined ? { end: end - 1 } : {}),
   });
   const relayed = relayCollection();
