@@ -22,6 +22,7 @@ import { tmpdir } from "node:os";
 import { Socket } from "node:net";
 import { resolve } from "node:path";
 import { PassThrough, Readable } from "node:stream";
+import { setTimeout as delay } from "node:timers/promises";
 import { promisify } from "node:util";
 import type { Config } from "../config.js";
 import { guardedChdbConnection } from "./chdb-guard.js";
@@ -193,6 +194,9 @@ const CLUSTER_SETTINGS: ClickHouseSettings = {
   insert_distributed_sync: 1,
   distributed_product_mode: "global",
 };
+
+/** How long a statement killed through its output is given to end before it is killed again. */
+const KILL_AGAIN_MS = 50;
 
 /** Bytes of an insert body buffered in Node before `write` waits for the socket. */
 const INSERT_BUFFER_BYTES = 1 << 20;
@@ -429,16 +433,22 @@ export class ClickHouse {
       );
     written.catch(() => undefined);
     // Stops the statement if it is still writing, then closes its connection; once. Closing the
-    // pipe is not enough: chDB 3.4 carries on past a failed write to the end of the statement.
+    // pipe is not enough: chDB 3.4 carries on past a failed write to the end of the statement, and
+    // an engine that has not opened the pipe yet waits in that open for a reader, where no KILL
+    // reaches it. So the pipe stays open, its bytes thrown away, until the statement has ended;
+    // the KILL is sent again until then (sent before the statement has started, it finds nothing).
     let released: Promise<void> | null = null;
     const release = () =>
       (released ??= (async () => {
-        pipe.destroy();
-        if (writing) {
+        pipe.removeAllListeners("readable");
+        pipe.on("data", () => undefined).resume();
+        while (writing) {
           await this.command(sql`KILL QUERY WHERE startsWith(query, ${target}) ASYNC`).catch(
             (error: unknown) => void error,
           );
+          await Promise.race([written.catch(() => undefined), delay(KILL_AGAIN_MS)]);
         }
+        pipe.destroy();
         await written.catch(() => undefined);
         await connection.close();
         await remove();
