@@ -644,7 +644,8 @@ it("export of the whole dataset in each format against ClickHouse's own output",
   const exportStatement = async (format: string) => {
     const statement = await reader.exportStatement(
       target,
-      { filter: null, after: null, limit: ROWS },
+      // As the export asks: a text format's statement has no LIMIT (its bytes are cut at the count).
+      { filter: null, after: null, limit: format === "parquet" ? ROWS : null },
       format as ExportFormat,
     );
     if (!statement) throw new Error(`${format}: this dataset exports on the Node path`);

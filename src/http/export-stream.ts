@@ -3,13 +3,12 @@
 // body ends: read to its end, cut off mid-way, or destroyed before its first read.
 import { Readable } from "node:stream";
 import { csvHeader, exportBody, tsvHeader, type TextFormat } from "../records/export.js";
-import { RowCounter, type ExportFormat } from "../records/export.engine.js";
+import type { ExportFormat } from "../records/export.engine.js";
 import type { Logger } from "../observability/logger.js";
 import { relayCollection } from "../observability/relay-collection.js";
 import type { RecordExport } from "../records/read.service.js";
 
 export function exportStream(run: RecordExport, format: ExportFormat, log: Pick<Logger, "warn">): Readable {
-  const counter = new RowCounter(format);
   const progress = { sent: 0 };
   let settled: Promise<unknown> | null = null;
   const settle = (sent: number, complete: boolean): Promise<unknown> => {
@@ -18,7 +17,7 @@ export function exportStream(run: RecordExport, format: ExportFormat, log: Pick<
     if (!complete) log.warn({ sent, total: run.total }, "export stopped before its last row");
     return settled;
   };
-  const sentSoFar = () => (!run.bytes ? progress.sent : format === "parquet" ? 0 : counter.rows);
+  const sentSoFar = () => run.bytes?.rows ?? progress.sent;
 
   let started = false;
   async function* body() {
@@ -31,7 +30,6 @@ export function exportStream(run: RecordExport, format: ExportFormat, log: Pick<
         if (format === "tsv") yield tsvHeader(run.dataset.columns);
         const relayed = relayCollection();
         for await (const chunk of run.bytes) {
-          counter.add(chunk);
           relayed(chunk.length);
           yield chunk;
         }

@@ -7,7 +7,7 @@ import { AppError } from "../errors.js";
 import { Prisma, type Dataset, type PrismaClient } from "../generated/prisma/client.js";
 import { decideAccess, deniedError, needsEntitlement, type Reader } from "../credits/access.js";
 import type { Ledger } from "../credits/ledger.js";
-import { Metering, type Cost, type Granted, type Metered } from "../credits/metering.js";
+import { Metering, type Cost, type Granted, type Hold, type Metered } from "../credits/metering.js";
 import { aggregateCost, readCost, recordLookupCost } from "../credits/pricing.js";
 import type { UsageRecorder } from "../credits/usage-recorder.js";
 import { authorize } from "../identity/authorization.js";
@@ -28,7 +28,7 @@ import type {
 } from "./records.reader.js";
 import type { DatasetRef } from "./records.writer.js";
 import type { RecordFilter } from "./filter.js";
-import type { ExportFormat } from "./export.engine.js";
+import { capRows, type CountedBytes, type ExportFormat } from "./export.engine.js";
 
 export type { Cost } from "../credits/metering.js";
 
@@ -78,7 +78,7 @@ export interface RecordExport {
    * The export as ClickHouse wrote it in the format asked for (export.engine.ts), when the engine
    * can write this dataset that way; `batches` is then empty. Null: format `batches` in Node.
    */
-  bytes: AsyncIterable<Buffer> | null;
+  bytes: CountedBytes | null;
   /**
    * Ends the export, once (later calls return the first result): charges the `sent` rows and
    * gives the rest of the hold back (all of it when nothing was sent), records the usage event.
@@ -297,16 +297,39 @@ export class ReadService {
     const { who, decision } = await this.open(caller, dataset);
     const target = ref(dataset);
     const after = options.after ?? null;
+    const format = options.format;
     compileFilter(target, filter); // a bad filter is refused before anything is counted or held
-    const total = await this.reader.count(target, filter, after);
-    const hold = await this.metering.hold(this.metered(who, decision, dataset, "export", ctx), total);
-    let batches: AsyncIterable<RecordRow[]> = noBatches();
-    let bytes: AsyncIterable<Buffer> | null = null;
+    // A text export's statement starts beside the count, with no LIMIT: the engine sorts while the
+    // rows are counted and held, and its bytes are cut after the count (capRows). Refused, it is
+    // stopped before anything is read. Parquet cannot be cut: it starts after the hold, limited.
+    const refused = new AbortController();
+    const early =
+      format && format !== "parquet"
+        ? this.reader.exportBytes(
+            target,
+            { filter, after, limit: null },
+            format,
+            ctx.signal ? AbortSignal.any([ctx.signal, refused.signal]) : refused.signal,
+          )
+        : null;
+    early?.catch(() => undefined); // awaited below once the hold stands, or stopped
+    let total: number;
+    let hold: Hold;
     try {
-      if (total > 0 && options.format) {
-        const range = { filter, after, limit: total };
-        bytes = await this.reader.exportBytes(target, range, options.format, ctx.signal);
-      }
+      total = await this.reader.count(target, filter, after);
+      hold = await this.metering.hold(this.metered(who, decision, dataset, "export", ctx), total);
+    } catch (error) {
+      refused.abort();
+      throw error;
+    }
+    let batches: AsyncIterable<RecordRow[]> = noBatches();
+    let bytes: CountedBytes | null = null;
+    try {
+      if (total > 0 && format) {
+        const output = await (early ??
+          this.reader.exportBytes(target, { filter, after, limit: total }, format, ctx.signal));
+        if (output) bytes = capRows(output, format, total);
+      } else refused.abort();
       if (total > 0 && !bytes) batches = await this.reader.stream(target, filter, total, ctx.signal, after);
     } catch (error) {
       await hold.finish(0);

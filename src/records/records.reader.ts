@@ -46,6 +46,13 @@ export interface RecordPageArgs extends PageArgs {
 }
 
 export type { TimeBucket };
+
+/** The rows an export sends: those matching `filter` after the key `after`, at most `limit` (null: all). */
+export interface ExportRange {
+  filter: RecordFilter | null | undefined;
+  after: string | null;
+  limit: number | null;
+}
 export type MetricFn = "COUNT" | "SUM" | "AVG" | "MIN" | "MAX" | "UNIQ" | "QUANTILE";
 
 export interface GroupByInput {
@@ -292,28 +299,24 @@ export class RecordsReader {
    * The statement (with its FORMAT) that makes ClickHouse write an export, or null when this
    * dataset and format need the Node path (export.engine.ts).
    */
-  async exportStatement(
-    dataset: DatasetRef,
-    range: { filter: RecordFilter | null | undefined; after: string | null; limit: number },
-    format: ExportFormat,
-  ): Promise<Sql | null> {
+  async exportStatement(dataset: DatasetRef, range: ExportRange, format: ExportFormat): Promise<Sql | null> {
     const where = compileFilter(dataset, range.filter);
     const rows = sql`
       SELECT ${recordSelect(dataset.columns, false)} FROM ${liveRows(this.database, dataset.tableName)}
       WHERE ${LIVE} AND ${where} AND ${afterKey(range.after)}
       ORDER BY _key
-      LIMIT ${range.limit}`;
+      ${range.limit === null ? sql.empty : sql`LIMIT ${range.limit}`}`;
     return engineExport(format, dataset.columns, rows, await this.engine());
   }
 
   /**
    * The live records matching the filter in key order after `after` (a key; null from the start),
-   * at most `limit`, as ClickHouse writes them in `format` (export.engine.ts): raw bytes, streamed
+   * at most `limit` (all when null), as ClickHouse writes them in `format` (export.engine.ts): raw bytes, streamed
    * with backpressure. Null when this dataset and format need the Node path.
    */
   async exportBytes(
     dataset: DatasetRef,
-    range: { filter: RecordFilter | null | undefined; after: string | null; limit: number },
+    range: ExportRange,
     format: ExportFormat,
     signal?: AbortSignal,
   ): Promise<AsyncIterable<Buffer> | null> {

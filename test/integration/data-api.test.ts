@@ -517,6 +517,28 @@ describe("GET /api/v1/data/export", () => {
     expect(await ledger(reader)).toEqual([{ kind: "TOP_UP", amount: 100 }]);
   });
 
+  it("stops the statement it started beside the count when the export is refused", async () => {
+    // A CSV export's statement starts while its rows are counted (ReadService.exportRows). 35 MB:
+    // left running, it would wait on a socket or pipe no one reads, and stay in the process list.
+    // The embedded engine, stopped before it had opened its pipe, stayed in its open for good
+    // (killed, but waiting for a reader): seen here before ClickHouse.output read on to the end.
+    const reader = await buyer("ShortOfCreditsToo");
+    const { tableName } = await stack.app.stores.prisma.dataset.findUniqueOrThrow({
+      where: { slug: "orders_200k" },
+    });
+    const res = await exportOf({ dataset: "orders_200k", format: "csv" }, reader);
+    expect(res.status).toBe(402);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("INSUFFICIENT_CREDITS");
+    const running = async () => {
+      const [row] = await stack.app.stores.clickhouse.query<{ n: string }>(
+        sql`SELECT toString(count()) AS n FROM system.processes WHERE query LIKE ${`%${tableName}%ORDER BY _key%`} AND query NOT LIKE '%system.processes%'`,
+      );
+      return Number(row!.n);
+    };
+    await expect.poll(running, { timeout: 15_000 }).toBe(0);
+    expect(await ledger(reader)).toEqual([{ kind: "TOP_UP", amount: 100 }]);
+  });
+
   // This dataset's NDJSON takes the Node path (a BOOLEAN column), whose batches the embedded
   // engine's connection (chDB 3.4) hands over whole: bounded memory there is a server's. (The
   // engine's own output streams on both engines: the disconnect test below.)

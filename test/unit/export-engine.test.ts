@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Column } from "../../src/catalog/columns.js";
 import { sql } from "../../src/db/sql.js";
-import { engineAbilities, engineExport, RowCounter } from "../../src/records/export.engine.js";
+import { capRows, engineAbilities, engineExport, RowCounter } from "../../src/records/export.engine.js";
 import { withoutTrailingError } from "../../src/records/records.reader.js";
 
 const rows = sql`SELECT 1`;
@@ -83,6 +83,75 @@ describe("RowCounter", () => {
 
   it("counts nothing of a Parquet file before its end", () => {
     expect(count("parquet", ["PAR1\n\n\n"])).toBe(0);
+  });
+});
+
+describe("capRows", () => {
+  /** An output of these chunks that records how often it is given back. */
+  const output = (chunks: string[]) => {
+    const calls = { read: 0, returned: 0 };
+    const source: AsyncIterable<Buffer> = {
+      [Symbol.asyncIterator]: () => ({
+        next: async () =>
+          calls.read < chunks.length
+            ? { done: false, value: Buffer.from(chunks[calls.read++]!) }
+            : { done: true, value: undefined },
+        return: async () => {
+          calls.returned++;
+          return { done: true, value: undefined };
+        },
+      }),
+    };
+    return { source, calls };
+  };
+  const read = async (bytes: AsyncIterable<Buffer>) => {
+    const parts: Buffer[] = [];
+    for await (const part of bytes) parts.push(part);
+    return Buffer.concat(parts).toString();
+  };
+
+  it("sends the rows held for and no more, cut at a row's end, and stops the output", async () => {
+    const { source, calls } = output(['{"a":1}\n{"a":2}\n{"a"', ':3}\n{"a":4}\n', '{"a":5}\n']);
+    const capped = capRows(source, "ndjson", 3);
+    expect(await read(capped)).toBe('{"a":1}\n{"a":2}\n{"a":3}\n');
+    expect(capped.rows).toBe(3);
+    expect(calls).toEqual({ read: 2, returned: 1 });
+  });
+
+  it("stops the output once the last row held for ends a chunk, without reading on", async () => {
+    const { source, calls } = output(["0\tw\n1\tx\n", "2\ty\n"]);
+    const capped = capRows(source, "tsv", 2);
+    expect(await read(capped)).toBe("0\tw\n1\tx\n");
+    expect(calls).toEqual({ read: 1, returned: 1 });
+  });
+
+  it("cuts CSV after a row end outside quotes only, whatever the chunks", async () => {
+    const rows = ['1,"a\r\nb"\r\n', '2,"x""\ny"\r\n', "3,z\r\n", '4,"\n"\r\n'];
+    const text = rows.join("");
+    for (let cut = 1; cut < text.length; cut++) {
+      for (let most = 1; most <= rows.length; most++) {
+        const capped = capRows(output([text.slice(0, cut), text.slice(cut)]).source, "csv", most);
+        expect(await read(capped), `cut ${cut}, ${most} rows`).toBe(rows.slice(0, most).join(""));
+        expect(capped.rows).toBe(most);
+      }
+    }
+  });
+
+  it("passes every byte of an output with fewer rows, and of a Parquet file", async () => {
+    const short = output(["1\n2\n"]);
+    const capped = capRows(short.source, "tsv", 5);
+    expect(await read(capped)).toBe("1\n2\n");
+    expect(capped.rows).toBe(2);
+    expect(short.calls.returned).toBe(0); // ended by the output itself
+    const parquet = capRows(output(["PAR1\n\n\n", "PAR1"]).source, "parquet", 1);
+    expect(await read(parquet)).toBe("PAR1\n\n\nPAR1");
+    expect(parquet.rows).toBe(0);
+  });
+
+  it("gives the output back when given back before its first read", async () => {
+    const { source, calls } = output(["1\n"]);
+    await capRows(source, "ndjson", 1)[Symbol.asyncIterator]().return?.();
+    expect(calls).toEqual({ read: 0, returned: 1 });
   });
 });
 

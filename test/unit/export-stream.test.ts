@@ -2,6 +2,7 @@
 import { once } from "node:events";
 import { describe, expect, it } from "vitest";
 import { exportStream } from "../../src/http/export-stream.js";
+import { capRows } from "../../src/records/export.engine.js";
 import type { RecordExport } from "../../src/records/read.service.js";
 
 function exported(chunks: string[], rows: number) {
@@ -27,7 +28,7 @@ function exported(chunks: string[], rows: number) {
     total: rows,
     reserved: { records: rows, credits: rows, balance: 0 },
     batches: (async function* () {})(),
-    bytes: output,
+    bytes: capRows(output, "ndjson", rows),
     finish: async (sent) => {
       settled.push(sent);
       return null;
