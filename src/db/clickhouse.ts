@@ -14,6 +14,7 @@ import {
   type ClickHouseClientConfigOptions,
   type ClickHouseSettings,
 } from "@clickhouse/client";
+import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { constants as fsConstants, open as openCallback } from "node:fs";
 import { rm } from "node:fs/promises";
@@ -364,23 +365,36 @@ export class ClickHouse {
       throw new Error("ClickHouse#output: the statement names no FORMAT");
     if (this.engine === "server") {
       const options = this.#options;
-      const params: Record<string, string> = { database: this.database };
+      // A server answers once the statement writes its first bytes: one aborted before then (an
+      // export refused while its statement sorts) is killed by its id, as closing the connection
+      // reaches it only at that first write.
+      const queryId = randomUUID();
+      const params: Record<string, string> = { database: this.database, query_id: queryId };
       for (const [name, value] of Object.entries({ ...this.#settings, ...settings })) {
         if (value !== undefined)
           params[name] = typeof value === "boolean" ? (value ? "1" : "0") : String(value);
       }
-      return this.call(() =>
-        httpOutput({
-          url: String(options.url),
-          username: options.username ?? "default",
-          password: options.password ?? "",
-          params,
-          query: statement.text,
-          timeoutMs: options.request_timeout ?? 30_000,
-          signal,
-          userAgent: options.application,
-        }),
-      );
+      const kill = () =>
+        void this.command(sql`KILL QUERY WHERE query_id = ${queryId} ASYNC`).catch(
+          (error: unknown) => void error,
+        );
+      signal?.addEventListener("abort", kill, { once: true });
+      try {
+        return await this.call(() =>
+          httpOutput({
+            url: String(options.url),
+            username: options.username ?? "default",
+            password: options.password ?? "",
+            params,
+            query: statement.text,
+            timeoutMs: options.request_timeout ?? 30_000,
+            signal,
+            userAgent: options.application,
+          }),
+        );
+      } finally {
+        signal?.removeEventListener("abort", kill);
+      }
     }
     return this.#outputThroughPipe(text, format, settings, signal);
   }

@@ -241,6 +241,36 @@ describe("ClickHouse wrapper", () => {
     }
   });
 
+  // A server answers only once the statement writes: closing the connection before then would
+  // reach a statement still computing only at its first write (ClickHouse.output kills it by id).
+  itOnServer("stops a statement whose signal aborts before its first byte", async () => {
+    const marker = `aborted_early_${Date.now()}`;
+    const running = async () =>
+      (
+        await ch.query<{ n: string }>(
+          sql`SELECT toString(count()) AS n FROM system.processes WHERE query LIKE ${`%${marker}%`} AND query NOT LIKE '%system.processes%'`,
+        )
+      )[0]!.n;
+    const controller = new AbortController();
+    // About 100 s of summing before its one row.
+    const out = ch.output(
+      sql`SELECT sum(number), ${marker} AS m FROM numbers(100000000000) FORMAT TabSeparated`,
+      {},
+      controller.signal,
+    );
+    out.catch(() => undefined);
+    try {
+      await expect.poll(running).toBe("1");
+      controller.abort(new Error("refused"));
+      await expect(out).rejects.toThrow("refused");
+      await expect.poll(running, { timeout: 3_000 }).toBe("0");
+    } finally {
+      await ch.command(
+        sql`KILL QUERY WHERE query LIKE ${`%${marker}%`} AND query NOT LIKE '%KILL QUERY%' ASYNC`,
+      );
+    }
+  });
+
   /** Files this process holds open under `dir` that are deleted (Linux: /proc/self/fd). */
   async function openDeletedUnder(dir: string): Promise<string[]> {
     const links = await Promise.all(
