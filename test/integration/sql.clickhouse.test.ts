@@ -241,16 +241,18 @@ describe("ClickHouse wrapper", () => {
     }
   });
 
+  /** Statements still running whose text holds `marker`. */
+  const running = async (marker: string) =>
+    (
+      await ch.query<{ n: string }>(
+        sql`SELECT toString(count()) AS n FROM system.processes WHERE query LIKE ${`%${marker}%`} AND query NOT LIKE '%system.processes%'`,
+      )
+    )[0]!.n;
+
   // A server answers only once the statement writes: closing the connection before then would
   // reach a statement still computing only at its first write (ClickHouse.output kills it by id).
   itOnServer("stops a statement whose signal aborts before its first byte", async () => {
     const marker = `aborted_early_${Date.now()}`;
-    const running = async () =>
-      (
-        await ch.query<{ n: string }>(
-          sql`SELECT toString(count()) AS n FROM system.processes WHERE query LIKE ${`%${marker}%`} AND query NOT LIKE '%system.processes%'`,
-        )
-      )[0]!.n;
     const controller = new AbortController();
     // About 100 s of summing before its one row.
     const out = ch.output(
@@ -260,10 +262,10 @@ describe("ClickHouse wrapper", () => {
     );
     out.catch(() => undefined);
     try {
-      await expect.poll(running).toBe("1");
+      await expect.poll(() => running(marker)).toBe("1");
       controller.abort(new Error("refused"));
       await expect(out).rejects.toThrow("refused");
-      await expect.poll(running, { timeout: 3_000 }).toBe("0");
+      await expect.poll(() => running(marker), { timeout: 3_000 }).toBe("0");
     } finally {
       await ch.command(
         sql`KILL QUERY WHERE query LIKE ${`%${marker}%`} AND query NOT LIKE '%KILL QUERY%' ASYNC`,
@@ -285,15 +287,9 @@ describe("ClickHouse wrapper", () => {
     const out = await ch.output(
       sql`SELECT number, ${marker} AS m FROM system.numbers LIMIT 10000000000 FORMAT TabSeparated`,
     );
-    const running = async () =>
-      (
-        await ch.query<{ n: string }>(
-          sql`SELECT toString(count()) AS n FROM system.processes WHERE query LIKE ${`%${marker}%`} AND query NOT LIKE '%system.processes%'`,
-        )
-      )[0]!.n;
-    expect(await running()).toBe("1");
+    expect(await running(marker)).toBe("1");
     await out[Symbol.asyncIterator]().return?.();
-    await expect.poll(running).toBe("0");
+    await expect.poll(() => running(marker)).toBe("0");
   });
 
   // The embedded engine writes every output into a named pipe read as it comes; a server streams it
@@ -302,13 +298,6 @@ describe("ClickHouse wrapper", () => {
     let tmp: string;
     let local: ClickHouse;
     const parquet = sql`SELECT number AS n, toString(cityHash64(number)) AS h FROM system.numbers LIMIT 100000 FORMAT Parquet`;
-    /** Statements still running whose text holds `marker`. */
-    const running = async (marker: string) =>
-      (
-        await ch.query<{ n: string }>(
-          sql`SELECT toString(count()) AS n FROM system.processes WHERE query LIKE ${`%${marker}%`} AND query NOT LIKE '%system.processes%'`,
-        )
-      )[0]!.n;
     /** The named pipes under `dir`, at any depth. */
     const pipesUnder = async (dir: string) => {
       const names = await readdir(dir, { recursive: true });
