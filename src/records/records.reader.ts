@@ -47,7 +47,10 @@ export interface RecordPageArgs extends PageArgs {
 
 export type { TimeBucket };
 
-/** The rows an export sends: those matching `filter` after the key `after`, at most `limit` (null: all). */
+/**
+ * The rows an export sends: those matching `filter` after the key `after`, at most `limit`
+ * (null: all).
+ */
 export interface ExportRange {
   filter: RecordFilter | null | undefined;
   after: string | null;
@@ -311,8 +314,8 @@ export class RecordsReader {
 
   /**
    * The live records matching the filter in key order after `after` (a key; null from the start),
-   * at most `limit` (all when null), as ClickHouse writes them in `format` (export.engine.ts): raw bytes, streamed
-   * with backpressure. Null when this dataset and format need the Node path.
+   * at most `limit` (all when null), as ClickHouse writes them in `format` (export.engine.ts): raw
+   * bytes, streamed with backpressure. Null when this dataset and format need the Node path.
    */
   async exportBytes(
     dataset: DatasetRef,
