@@ -122,6 +122,7 @@ export const configSchema = z.object({
   GRAPHQL_MAX_TOKENS: int(100, 1_000_000).default(5000),
   GRAPHQL_MAX_COST: int(1, 10_000_000).default(50_000),
   MAX_LIMIT: int(1, 1000).default(100),
+  EXPORT_RANGES: int(1, 64).default(8),
 
   SUBSCRIPTION_RECHECK_SECONDS: int(1, 3600).default(15),
   SUBSCRIPTION_KEEPALIVE_SECONDS: int(0, 3600).default(12),

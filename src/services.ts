@@ -15,7 +15,7 @@ import { Encryption } from "./db/encryption.js";
 import { PipelineService } from "./pipelines/pipeline.service.js";
 import { PipelineRunner } from "./pipelines/pipeline.runner.js";
 import { ReadService } from "./records/read.service.js";
-import { RecordsReader } from "./records/records.reader.js";
+import { EXPORT_SPLIT, RecordsReader } from "./records/records.reader.js";
 import { SaleService } from "./sales/sale.service.js";
 import { SourceService } from "./sources/source.service.js";
 import type { ConnectorSettings } from "./sources/connectors/registry.js";
@@ -125,7 +125,10 @@ export function createServices(
   const events = new EventBus(log);
   const lowCredit = new LowCreditWatch(prisma, events, log);
   const credits = new CreditService(prisma, clickhouse, limits, usage, lowCredit);
-  const reader = new RecordsReader(clickhouse, config.CLICKHOUSE_DATABASE, limits);
+  const reader = new RecordsReader(clickhouse, config.CLICKHOUSE_DATABASE, limits, {
+    ...EXPORT_SPLIT,
+    ranges: config.EXPORT_RANGES,
+  });
   const catalog = new CatalogService(prisma, clickhouse, config, limits);
   const push = new PushService(prisma, jobs, config);
   registerConnector("PUSH", pushConnector(push));

@@ -56,6 +56,21 @@ export interface ExportRange {
   after: string | null;
   limit: number | null;
 }
+/**
+ * How an export is cut into key ranges the server reads side by side, on a server that reads a
+ * FINAL in one stream (EngineAbilities.finalInOneStream).
+ */
+export interface ExportSplit {
+  /** Ranges at most; as many as the server has threads (max_threads) up to this. 1: never cut. */
+  ranges: number;
+  /** Rows below which an export is read in one range (estimated from the sample). */
+  fromRows: number;
+  /** One key in this many is sampled for the ranges' bounds. */
+  sampleEvery: number;
+}
+
+export const EXPORT_SPLIT: ExportSplit = { ranges: 8, fromRows: 65_536, sampleEvery: 1024 };
+
 export type MetricFn = "COUNT" | "SUM" | "AVG" | "MIN" | "MAX" | "UNIQ" | "QUANTILE";
 
 export interface GroupByInput {
@@ -176,11 +191,13 @@ async function* checkedTail(source: AsyncIterator<Buffer>): AsyncGenerator<Buffe
 
 export class RecordsReader {
   #engine: Promise<EngineAbilities> | null = null;
+  #threads: Promise<number> | null = null;
 
   constructor(
     private readonly ch: ClickHouse,
     private readonly database: string,
     private readonly limits: PageLimits,
+    private readonly split: ExportSplit = EXPORT_SPLIT,
   ) {}
 
   /**
@@ -303,13 +320,40 @@ export class RecordsReader {
    * dataset and format need the Node path (export.engine.ts).
    */
   async exportStatement(dataset: DatasetRef, range: ExportRange, format: ExportFormat): Promise<Sql | null> {
-    const where = compileFilter(dataset, range.filter);
-    const rows = sql`
+    const where = sql`${compileFilter(dataset, range.filter)} AND ${afterKey(range.after)}`;
+    const rows = (keys: Sql) => sql`
       SELECT ${recordSelect(dataset.columns, false)} FROM ${liveRows(this.database, dataset.tableName)}
-      WHERE ${LIVE} AND ${where} AND ${afterKey(range.after)}
-      ORDER BY _key
-      ${range.limit === null ? sql.empty : sql`LIMIT ${range.limit}`}`;
-    return engineExport(format, dataset.columns, rows, await this.engine());
+      WHERE ${LIVE} AND ${where} AND ${keys}`;
+    const engine = await this.engine();
+    const whole = engineExport(format, dataset.columns, [rows(sql`1`)], range.limit, engine);
+    if (whole === null || !engine.finalInOneStream || this.split.ranges < 2) return whole;
+    const bounds = await this.exportBounds(dataset, where);
+    if (bounds.length === 0) return whole;
+    const ranges = [...bounds, null].map((bound, i) => {
+      const above = i === 0 ? sql`1` : sql`_key > ${bounds[i - 1]!}`;
+      return rows(bound === null ? above : sql`${above} AND _key <= ${bound}`);
+    });
+    return engineExport(format, dataset.columns, ranges, range.limit, engine);
+  }
+
+  /**
+   * Keys that cut the rows `where` selects into key ranges of about equal size, as many ranges as
+   * the server has threads (at most `split.ranges`); none for fewer than `split.fromRows` rows.
+   * From a sample of the stored keys (one in `sampleEvery`, by hash, all versions of a key alike):
+   * without FINAL, so a few rows not live weigh in; the ranges are only ever uneven by it.
+   */
+  private async exportBounds(dataset: DatasetRef, where: Sql): Promise<string[]> {
+    const { ranges, fromRows, sampleEvery } = this.split;
+    const parts = Math.min(ranges, await this.threads());
+    if (parts < 2) return [];
+    const [sample] = await this.ch.query<{ bounds: string[] }>(sql`
+      SELECT if(length(keys) * ${sampleEvery} < ${fromRows}, emptyArrayString(),
+        arrayMap(i -> keys[intDiv((i + 1) * length(keys), ${parts}) + 1], range(${parts - 1}))) AS bounds
+      FROM (
+        SELECT arraySort(groupArray(_key)) AS keys FROM ${tableRef(this.database, dataset.tableName)}
+        WHERE cityHash64(_key) % ${sampleEvery} = 0 AND ${where}
+      )`);
+    return [...new Set(sample?.bounds ?? [])];
   }
 
   /**
@@ -327,6 +371,18 @@ export class RecordsReader {
     if (statement === null) return null;
     const output = await this.ch.output(statement, STREAM_SETTINGS, signal);
     return withoutTrailingError(output);
+  }
+
+  /** The threads the server gives a statement (max_threads), asked once. */
+  private async threads(): Promise<number> {
+    this.#threads ??= this.ch
+      .query<{ n: string }>(sql`SELECT value AS n FROM system.settings WHERE name = 'max_threads'`)
+      // "2", or "auto(2)" on servers that say where the number came from.
+      .then(([row]) => Number(/\d+/.exec(row?.n ?? "")?.[0] ?? 1));
+    return this.#threads.catch((error: unknown) => {
+      this.#threads = null;
+      throw error;
+    });
   }
 
   /** The server's version, asked once. */

@@ -18,20 +18,20 @@ describe("engineExport", () => {
   it("lets the engine write what it can write the Datahus way, per server", () => {
     const plain = [col("name", "STRING"), col("n", "INT64"), col("at", "DATETIME")];
     for (const format of ["ndjson", "csv", "tsv"] as const) {
-      expect(engineExport(format, plain, rows, v18)?.text).toContain("FORMAT");
+      expect(engineExport(format, plain, [rows], null, v18)?.text).toContain("FORMAT");
     }
-    expect(engineExport("parquet", plain, rows, v18)).toBeNull();
-    expect(engineExport("parquet", plain, rows, v26)?.text).toMatch(/FORMAT Parquet$/);
+    expect(engineExport("parquet", plain, [rows], null, v18)).toBeNull();
+    expect(engineExport("parquet", plain, [rows], null, v26)?.text).toMatch(/FORMAT Parquet$/);
   });
 
   it("keeps booleans in NDJSON and wide decimals on 18.16 on the Node path", () => {
-    expect(engineExport("ndjson", [col("ok", "BOOLEAN")], rows, v18)).toBeNull();
-    expect(engineExport("csv", [col("ok", "BOOLEAN")], rows, v18)?.text).toContain("'false'");
+    expect(engineExport("ndjson", [col("ok", "BOOLEAN")], [rows], null, v18)).toBeNull();
+    expect(engineExport("csv", [col("ok", "BOOLEAN")], [rows], null, v18)?.text).toContain("'false'");
     const wide = [col("d", "DECIMAL", { precision: 30, scale: 4 })];
-    expect(engineExport("csv", wide, rows, v18)).toBeNull();
-    expect(engineExport("csv", wide, rows, v26)?.text).toContain("toDecimalString(`_c0`, 4)");
+    expect(engineExport("csv", wide, [rows], null, v18)).toBeNull();
+    expect(engineExport("csv", wide, [rows], null, v26)?.text).toContain("toDecimalString(`_c0`, 4)");
     const narrow = [col("d", "DECIMAL", { precision: 12, scale: 2 })];
-    expect(engineExport("ndjson", narrow, rows, v18)?.text).toContain("toString(`_c0`)");
+    expect(engineExport("ndjson", narrow, [rows], null, v18)?.text).toContain("toString(`_c0`)");
   });
 });
 
