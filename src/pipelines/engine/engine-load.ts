@@ -48,11 +48,14 @@ interface RawRows {
 /**
  * The embedded engine reads the file as one stream, which one thread would sort and write: with
  * a writing thread per core and blocks of a quarter of the default, the sorting by `_key` and the
- * writing of a 1,000,000-row file run on every core (as a few parts instead of one).
+ * writing of a 1,000,000-row file run on every core (as a few parts instead of one). On two cores
+ * the file is then parsed on one thread: parsing in parallel took those cores from the sort and
+ * cost the statement a fifth more time (bench/README, "The engine load, session 12").
  */
 const EMBEDDED_WRITING: ClickHouseSettings = {
   max_insert_threads: String(availableParallelism()),
   min_insert_block_size_rows: String(1 << 18),
+  ...(availableParallelism() <= 2 ? { input_format_parallel_parsing: 0 } : {}),
 };
 
 /** Rows the SQL cannot prove that the Node steps take; beyond it the run takes the Node path. */
