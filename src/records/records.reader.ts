@@ -190,7 +190,6 @@ async function* checkedTail(source: AsyncIterator<Buffer>): AsyncGenerator<Buffe
 }
 
 export class RecordsReader {
-  #engine: Promise<EngineAbilities> | null = null;
   #threads: Promise<number> | null = null;
 
   constructor(
@@ -373,25 +372,27 @@ export class RecordsReader {
     return withoutTrailingError(output);
   }
 
-  /** The threads the server gives a statement (max_threads), asked once. */
-  private async threads(): Promise<number> {
+  /**
+   * The threads the server gives a statement (max_threads), asked once; like ClickHouse.version(),
+   * a failed ask is not remembered.
+   */
+  private threads(): Promise<number> {
     this.#threads ??= this.ch
       .query<{ n: string }>(sql`SELECT value AS n FROM system.settings WHERE name = 'max_threads'`)
-      // "2", or "auto(2)" on servers that say where the number came from.
-      .then(([row]) => Number(/\d+/.exec(row?.n ?? "")?.[0] ?? 1));
-    return this.#threads.catch((error: unknown) => {
-      this.#threads = null;
-      throw error;
-    });
+      .then(
+        // "2", or "auto(2)" on servers that say where the number came from.
+        ([row]) => Number(/\d+/.exec(row?.n ?? "")?.[0] ?? 1),
+        (error: unknown) => {
+          this.#threads = null;
+          throw error;
+        },
+      );
+    return this.#threads;
   }
 
-  /** The server's version, asked once. */
+  /** What the server can do, from its version (which ClickHouse.version() asks once). */
   private async engine(): Promise<EngineAbilities> {
-    this.#engine ??= this.ch.version().then((version) => engineAbilities(version.text));
-    return this.#engine.catch((error: unknown) => {
-      this.#engine = null;
-      throw error;
-    });
+    return engineAbilities((await this.ch.version()).text);
   }
 
   /**
